@@ -1,0 +1,3 @@
+module hpcbot
+
+go 1.26.8

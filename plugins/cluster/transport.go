@@ -1,0 +1,52 @@
+// Package cluster implements plugins.Scheduler once, generically, on top of two
+// small pieces: a Transport (how commands and files reach the cluster: SSH/SFTP, or
+// this host) and a Dialect (which scheduler commands to build and how to parse their
+// output: slurm, pbs, detached processes). Dialects are pure functions with no I/O.
+package cluster
+
+import (
+	"context"
+	"io/fs"
+	"time"
+)
+
+// RunResult is what a remote command printed and how it exited.
+type RunResult struct {
+	Stdout   []byte
+	Stderr   []byte
+	ExitCode int
+}
+
+// RemoteFile is one regular file found by List, Path relative to the listed folder.
+type RemoteFile struct {
+	Path    string
+	Size    int64
+	Mode    fs.FileMode
+	ModTime time.Time
+}
+
+// Transport runs commands and moves files on one cluster.
+//
+// Errors carry a plugins.Kind: transient for connection trouble (the caller retries
+// later), KindAuth for refused credentials or host keys, KindNotFound for a missing
+// remote path. A command that runs and exits non-zero is NOT an error: Run returns
+// its exit code. Every method honours ctx's deadline. Implementations are safe for
+// concurrent use and limit their own concurrency (at most 8 channels per SSH connection).
+type Transport interface {
+	// Run runs cmd with /bin/sh -c semantics. cmd must already be quoted (see shellquote).
+	Run(ctx context.Context, cmd string) (RunResult, error)
+	// PutDir copies every regular file below localDir to remoteDir, creating folders
+	// (remoteDir's parents too). Existing files are overwritten.
+	PutDir(ctx context.Context, localDir, remoteDir string) error
+	// WriteFile writes data to a remote file atomically (temp file + rename), creating parents.
+	WriteFile(ctx context.Context, remotePath string, data []byte, perm fs.FileMode) error
+	// List returns every regular file below remoteDir, recursively.
+	List(ctx context.Context, remoteDir string) ([]RemoteFile, error)
+	// Get copies one remote file to localPath (parents created), writing to a temp
+	// name and renaming, so a crash leaves no half file under the final name.
+	Get(ctx context.Context, remotePath, localPath string) error
+	// RemoveAll removes remoteDir and everything below it; a missing folder is not an error.
+	RemoveAll(ctx context.Context, remoteDir string) error
+	// Close releases connections.
+	Close() error
+}

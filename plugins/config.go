@@ -1,0 +1,68 @@
+package plugins
+
+import "time"
+
+// Connection says how a scheduler plugin reaches a cluster's login node.
+// Secrets are plain strings here because they must cross the process boundary;
+// the core never logs a Connection (see String).
+type Connection struct {
+	Host       string `toml:"host"`
+	Port       int    `toml:"port"`
+	User       string `toml:"user"`
+	Password   string `toml:"password"`
+	KeyPath    string `toml:"key_path"`
+	KeyPassEnv string `toml:"key_passphrase_env"` // name of the env var holding the key's passphrase
+	KnownHosts string `toml:"known_hosts"`        // path of a known_hosts file
+	HostKey    string `toml:"host_key"`           // pinned key, "ssh-ed25519 AAAA..." (wins over known_hosts)
+}
+
+// String prints the connection without its secrets.
+func (c Connection) String() string {
+	return c.User + "@" + c.Host
+}
+
+// Cluster is everything a scheduler plugin is told about the cluster it serves.
+// One plugin process serves one cluster.
+type Cluster struct {
+	Label      string     `toml:"label"`
+	Scheduler  string     `toml:"scheduler"` // slurm, pbs, ssh, local, or a drop-in plugin's name
+	UploadPath string     `toml:"upload_path"`
+	Connection Connection `toml:"connection"`
+	// JobIDRegex finds the job id in a wrapper's output; its first group is the id.
+	// Empty means the plugin's default (slurm: `Submitted batch job (\d+)`).
+	JobIDRegex string `toml:"job_id_regex"`
+	// MaxJobs caps concurrent jobs of the local plugin (0: number of CPUs).
+	MaxJobs int `toml:"max_jobs"`
+	// Flavor selects a dialect where a scheduler has several (pbs: "pro" or "torque").
+	Flavor string `toml:"flavor"`
+	// Options are free-form settings for drop-in plugins.
+	Options map[string]string `toml:"options"`
+}
+
+// RunnerRule is one `[[clusters.runners]]` entry: the original bot's rules for one program.
+type RunnerRule struct {
+	Runner       string            `toml:"runner"` // runner plugin that handles it; default "command"
+	Program      string            `toml:"program"`
+	Launch       string            `toml:"launch"` // "batch" (default) or "wrapper"
+	AllowedArgs  []string          `toml:"allowed_args"`
+	DefaultArgs  []string          `toml:"default_args"`
+	Associations []string          `toml:"associations"`
+	Description  string            `toml:"description"`
+	Resources    map[string]string `toml:"resources"`
+	// Results lists extra result files (exact names or extensions such as ".chk") to fetch
+	// besides the global whitelists.
+	Results  []string `toml:"results"`
+	Failover *bool    `toml:"failover"`
+}
+
+// Launch modes.
+const (
+	LaunchBatch   = "batch"   // the scheduler plugin writes a batch script and submits it
+	LaunchWrapper = "wrapper" // the program submits itself and prints the job id
+)
+
+// Timeouts every host-side call uses unless the caller's context is shorter.
+const (
+	DefaultCallTimeout     = 2 * time.Minute
+	DefaultTransferTimeout = 2 * time.Hour
+)
