@@ -1,6 +1,9 @@
 package plugins
 
-import "time"
+import (
+	"log/slog"
+	"time"
+)
 
 // Connection says how a scheduler plugin reaches a cluster's login node.
 // Secrets are plain strings here because they must cross the process boundary;
@@ -9,7 +12,7 @@ type Connection struct {
 	Host       string `toml:"host"`
 	Port       int    `toml:"port"`
 	User       string `toml:"user"`
-	Password   string `toml:"password"`
+	Password   Secret `toml:"password"`
 	KeyPath    string `toml:"key_path"`
 	KeyPassEnv string `toml:"key_passphrase_env"` // name of the env var holding the key's passphrase
 	KnownHosts string `toml:"known_hosts"`        // path of a known_hosts file
@@ -66,3 +69,26 @@ const (
 	DefaultCallTimeout     = 2 * time.Minute
 	DefaultTransferTimeout = 2 * time.Hour
 )
+
+// Secret is a password or token. It prints as "[redacted]" through fmt and slog, so a
+// config or connection logged by mistake leaks nothing; string(s) gives the value.
+type Secret string
+
+func (s Secret) String() string   { return redacted(s) }
+func (s Secret) GoString() string { return redacted(s) }
+
+// LogValue keeps secrets out of slog output.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(redacted(s)) }
+
+// MarshalText keeps secrets out of JSON and TOML encodings of a config.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted(s)), nil }
+
+// UnmarshalText lets TOML/JSON decode into a Secret even though MarshalText redacts.
+func (s *Secret) UnmarshalText(b []byte) error { *s = Secret(b); return nil }
+
+func redacted(s Secret) string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
