@@ -1,0 +1,403 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"time"
+)
+
+// Transition is one entry of a calculation's history: the state it entered, when, and why.
+type Transition struct {
+	State State     `json:"state"`
+	At    time.Time `json:"at"`
+	Note  string    `json:"note,omitempty"`
+}
+
+// Calculation is one input file run by one runner on one cluster.
+type Calculation struct {
+	ID         uint64 `json:"id"`
+	UserID     uint64 `json:"user_id"`
+	TelegramID int64  `json:"telegram_id,omitempty"` // who sent the input
+	ChatID     int64  `json:"chat_id,omitempty"`     // where to answer
+	MessageID  int    `json:"message_id,omitempty"`  // the message with the input
+	UpdateID   int64  `json:"update_id,omitempty"`   // the Telegram update; 0 = none
+
+	InputName string `json:"input_name"`          // the input file name, e.g. "h2o.inp"
+	Folder    string `json:"folder,omitempty"`    // e.g. "1732640000_7_h2o", local and remote
+	LocalDir  string `json:"local_dir,omitempty"` // download_path/Folder
+
+	Runner           string            `json:"runner,omitempty"`
+	Program          string            `json:"program,omitempty"`
+	Argv             []string          `json:"argv,omitempty"`
+	Launch           string            `json:"launch,omitempty"`
+	Resources        map[string]string `json:"resources,omitempty"`
+	ResultExtensions []string          `json:"result_extensions,omitempty"`
+	ResultFiles      []string          `json:"result_files,omitempty"`
+	Cluster          string            `json:"cluster,omitempty"`
+
+	State     State     `json:"state"`
+	JobID     string    `json:"job_id,omitempty"`
+	RawState  string    `json:"raw_state,omitempty"` // the scheduler's own word for the state
+	ExitCode  *int      `json:"exit_code,omitempty"` // nil: unknown
+	Error     string    `json:"error,omitempty"`
+	ShareLink string    `json:"share_link,omitempty"`
+	Created   time.Time `json:"created"`
+
+	History []Transition `json:"history,omitempty"`
+
+	// Scheduler bookkeeping.
+	Attempts     int               `json:"attempts,omitempty"`      // failed tries of the current step
+	NextTry      time.Time         `json:"next_try,omitzero"`       // do not retry before
+	WaitingSince time.Time         `json:"waiting_since,omitzero"`  // first failure of the current step
+	WaitNotified bool              `json:"wait_notified,omitempty"` // the user was told it waits
+	Delivery     map[string]string `json:"delivery,omitempty"`      // progress of uploads (chunk ids, ...)
+}
+
+// Subject is how events and outbox keys name the calculation: "calc/42".
+func (c Calculation) Subject() string { return fmt.Sprintf("calc/%d", c.ID) }
+
+// Submitted reports whether the calculation ever reached StateSubmitted.
+func (c Calculation) Submitted() bool {
+	for _, h := range c.History {
+		if h.State == StateSubmitted {
+			return true
+		}
+	}
+	return false
+}
+
+// CountsForQuota is the quota rule: every calculation counts, except one that
+// ended in error or was cancelled before it was ever submitted (it used no
+// cluster time; the user is not charged for our failure or their quick
+// change of mind). An admin's retry (error → received) makes it count again.
+func (c Calculation) CountsForQuota() bool {
+	if (c.State == StateError || c.State == StateCancelled) && !c.Submitted() {
+		return false
+	}
+	return true
+}
+
+// Index keys.
+
+func stateKey(s State, id uint64) []byte { return cat([]byte(s), []byte{0}, u64(id)) }
+
+func statePrefix(s State) []byte { return cat([]byte(s), []byte{0}) }
+
+func userCalcKey(userID uint64, created time.Time, id uint64) []byte {
+	return cat(u64(userID), timeKey(created), u64(id))
+}
+
+// timeKey encodes t so that byte order equals time order (clamped to the
+// range UnixNano can represent).
+func timeKey(t time.Time) []byte {
+	switch {
+	case t.Before(minNanoTime):
+		return i64(math.MinInt64)
+	case t.After(maxNanoTime):
+		return i64(math.MaxInt64)
+	}
+	return i64(t.UnixNano())
+}
+
+var (
+	minNanoTime = time.Unix(0, math.MinInt64)
+	maxNanoTime = time.Unix(0, math.MaxInt64)
+)
+
+func quotaFlag(c Calculation) []byte {
+	if c.CountsForQuota() {
+		return []byte{1}
+	}
+	return []byte{0}
+}
+
+// CreateCalculation checks the quota and creates the calculation in ONE
+// transaction, so concurrent creations cannot exceed the limit.
+//
+// In order:
+//   - c.UpdateID != 0 and a calculation already came from that update: it is
+//     returned together with ErrDuplicateUpdate (unwrapped, so == works too);
+//   - the user (c.UserID) must exist and not be blocked (ErrBlocked);
+//   - the user's calculations created after now-window that count for the quota
+//     (see CountsForQuota) must be fewer than User.Limit, else ErrQuotaExceeded;
+//   - the calculation gets an ID, state received, Created = now and its first
+//     history entry; an ActionCalcCreate event is appended.
+//
+// The count reads only the user's index entries inside the window.
+func (s *Store) CreateCalculation(c Calculation, window time.Duration, now time.Time) (Calculation, error) {
+	if window <= 0 {
+		return c, fmt.Errorf("create calculation: quota window %s: %w", window, ErrInvalid)
+	}
+	now = now.Round(0)
+	var dup Calculation
+	err := s.update(func(t *Tx) error {
+		if c.UpdateID != 0 {
+			if v := t.bucket(bCalcByUpdate).Get(i64(c.UpdateID)); v != nil {
+				var err error
+				if dup, err = t.calc(getU64(v)); err != nil {
+					return err
+				}
+				return ErrDuplicateUpdate
+			}
+		}
+		u, err := t.user(c.UserID)
+		if err != nil {
+			return err
+		}
+		if u.Blocked {
+			return fmt.Errorf("user %d: %w", u.ID, ErrBlocked)
+		}
+		since := now.Add(-window)
+		used, _ := t.countSince(u.ID, since)
+		if used >= u.Limit {
+			return fmt.Errorf("user %d has %d of %d calculations since %s: %w",
+				u.ID, used, u.Limit, since.UTC().Format(time.RFC3339), ErrQuotaExceeded)
+		}
+		calcs := t.bucket(bCalcs)
+		id, err := calcs.NextSequence()
+		if err != nil {
+			return err
+		}
+		c.ID = id
+		c.State = StateReceived
+		c.Created = now
+		c.History = []Transition{{State: StateReceived, At: now}}
+		if err := t.putCalc(c, nil); err != nil {
+			return err
+		}
+		if c.UpdateID != 0 {
+			if err := t.bucket(bCalcByUpdate).Put(i64(c.UpdateID), u64(id)); err != nil {
+				return err
+			}
+		}
+		_, err = t.AddEvent(Event{At: now, Actor: c.TelegramID, Action: ActionCalcCreate, Subject: c.Subject(),
+			Detail: fmt.Sprintf("%s %s on %s", c.InputName, c.Program, c.Cluster)})
+		return err
+	})
+	if errors.Is(err, ErrDuplicateUpdate) {
+		return dup, ErrDuplicateUpdate
+	}
+	if err != nil {
+		return Calculation{}, fmt.Errorf("create calculation: %w", err)
+	}
+	return c, nil
+}
+
+// putCalc writes c and brings its indexes from old (nil for a new calculation) to c.
+func (t *Tx) putCalc(c Calculation, old *Calculation) error {
+	byState := t.bucket(bCalcByState)
+	byUser := t.bucket(bCalcByUser)
+	if old != nil && old.State != c.State {
+		if err := byState.Delete(stateKey(old.State, old.ID)); err != nil {
+			return err
+		}
+	}
+	if old == nil || old.State != c.State {
+		if err := byState.Put(stateKey(c.State, c.ID), nil); err != nil {
+			return err
+		}
+	}
+	if err := byUser.Put(userCalcKey(c.UserID, c.Created, c.ID), quotaFlag(c)); err != nil {
+		return err
+	}
+	return putJSON(t.bucket(bCalcs), u64(c.ID), c)
+}
+
+func (t *Tx) calc(id uint64) (Calculation, error) {
+	var c Calculation
+	ok, err := getJSON(t.bucket(bCalcs), u64(id), &c)
+	if err != nil {
+		return c, fmt.Errorf("calc %d: %w", id, err)
+	}
+	if !ok {
+		return c, fmt.Errorf("calc %d: %w", id, ErrNotFound)
+	}
+	return c, nil
+}
+
+// Calc returns the calculation with this id.
+func (s *Store) Calc(id uint64) (Calculation, error) {
+	var c Calculation
+	err := s.view(func(t *Tx) error {
+		var err error
+		c, err = t.calc(id)
+		return err
+	})
+	return c, err
+}
+
+// Transition moves calculation id to state to, after letting mutate (which may
+// be nil) change its other fields and queue events or outbox messages on the
+// Tx; all of it commits together or not at all. It refuses what the
+// transition table does not allow with ErrBadTransition. to == the current
+// state is a bookkeeping update: allowed, no history entry.
+//
+// A real transition appends {to, now, note} to History. Entering StateError
+// sets Error to note when mutate left it empty and appends ActionCalcError;
+// leaving it (the admin's retry to StateReceived) clears Error and the retry
+// bookkeeping (Attempts, NextTry, WaitingSince, WaitNotified) before mutate
+// runs and appends ActionCalcRetry.
+//
+// mutate must not change ID, UserID, UpdateID, Created, State or History
+// (ErrInvalid).
+func (s *Store) Transition(id uint64, to State, note string, mutate func(*Tx, *Calculation) error) (Calculation, error) {
+	if !to.Valid() {
+		return Calculation{}, fmt.Errorf("calc %d: unknown state %q: %w", id, to, ErrBadTransition)
+	}
+	return s.changeCalc(id, &to, note, mutate)
+}
+
+// UpdateCalc changes a calculation's fields without a state change
+// (scheduler bookkeeping, job ids, delivery progress), with the same rules for
+// mutate as Transition.
+func (s *Store) UpdateCalc(id uint64, mutate func(*Tx, *Calculation) error) (Calculation, error) {
+	return s.changeCalc(id, nil, "", mutate)
+}
+
+func (s *Store) changeCalc(id uint64, to *State, note string, mutate func(*Tx, *Calculation) error) (Calculation, error) {
+	var c Calculation
+	err := s.update(func(t *Tx) error {
+		old, err := t.calc(id)
+		if err != nil {
+			return err
+		}
+		target := old.State
+		if to != nil {
+			target = *to
+		}
+		moving := target != old.State
+		if moving && !CanTransition(old.State, target) {
+			return fmt.Errorf("calc %d: %s -> %s: %w", id, old.State, target, ErrBadTransition)
+		}
+		c = old
+		c.History = slices.Clone(old.History)
+		if moving && old.State == StateError && target == StateReceived {
+			c.Error, c.Attempts, c.NextTry, c.WaitingSince, c.WaitNotified = "", 0, time.Time{}, time.Time{}, false
+		}
+		if mutate != nil {
+			if err := mutate(t, &c); err != nil {
+				return err
+			}
+		}
+		if c.ID != old.ID || c.UserID != old.UserID || c.UpdateID != old.UpdateID ||
+			!c.Created.Equal(old.Created) || c.State != old.State || len(c.History) != len(old.History) {
+			return fmt.Errorf("calc %d: mutate changed ID, UserID, UpdateID, Created, State or History: %w", id, ErrInvalid)
+		}
+		if moving {
+			c.State = target
+			c.History = append(c.History, Transition{State: target, At: t.now, Note: note})
+			switch {
+			case target == StateError:
+				if c.Error == "" {
+					c.Error = note
+				}
+				if _, err := t.AddEvent(Event{Action: ActionCalcError, Subject: c.Subject(), Detail: c.Error}); err != nil {
+					return err
+				}
+			case old.State == StateError:
+				if _, err := t.AddEvent(Event{Action: ActionCalcRetry, Subject: c.Subject(), Detail: note}); err != nil {
+					return err
+				}
+			}
+		}
+		return t.putCalc(c, &old)
+	})
+	if err != nil {
+		return Calculation{}, err
+	}
+	return c, nil
+}
+
+// CalcsByState returns the calculations in any of the given states, ordered by
+// id. It reads the state index, not every calculation.
+func (s *Store) CalcsByState(states ...State) ([]Calculation, error) {
+	var out []Calculation
+	err := s.view(func(t *Tx) error {
+		c := t.bucket(bCalcByState).Cursor()
+		for _, st := range states {
+			prefix := statePrefix(st)
+			for k, _ := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, _ = c.Next() {
+				calc, err := t.calc(getU64(k[len(prefix):]))
+				if err != nil {
+					return err
+				}
+				out = append(out, calc)
+			}
+		}
+		return nil
+	})
+	if len(states) > 1 {
+		sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	}
+	return out, err
+}
+
+func hasPrefix(k, prefix []byte) bool {
+	return len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix)
+}
+
+// CalcsOfUser returns the user's calculations created after since, newest
+// first, at most limit of them (limit <= 0: all). It reads the user index
+// backwards and stops at since.
+func (s *Store) CalcsOfUser(userID uint64, since time.Time, limit int) ([]Calculation, error) {
+	var out []Calculation
+	err := s.view(func(t *Tx) error {
+		prefix := u64(userID)
+		floor := cat(prefix, timeKey(since))
+		c := t.bucket(bCalcByUser).Cursor()
+		k, _ := c.Seek(u64(userID + 1))
+		if k == nil || userID == math.MaxUint64 {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
+		}
+		for ; k != nil && hasPrefix(k, prefix); k, _ = c.Prev() {
+			if string(k[:16]) <= string(floor) {
+				break
+			}
+			calc, err := t.calc(getU64(k[16:]))
+			if err != nil {
+				return err
+			}
+			out = append(out, calc)
+			if limit > 0 && len(out) >= limit {
+				break
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// CountCalcsSince counts the user's calculations created after since that
+// count for the quota (CountsForQuota): what /status shows as used.
+func (s *Store) CountCalcsSince(userID uint64, since time.Time) (int, error) {
+	var n int
+	err := s.view(func(t *Tx) error {
+		n, _ = t.countSince(userID, since)
+		return nil
+	})
+	return n, err
+}
+
+// countSince counts the user's calculations created after since: those that
+// count for the quota, and all of them.
+func (t *Tx) countSince(userID uint64, since time.Time) (counted, all int) {
+	prefix := u64(userID)
+	floor := cat(prefix, timeKey(since))
+	c := t.bucket(bCalcByUser).Cursor()
+	k, v := c.Seek(floor)
+	for ; k != nil && hasPrefix(k, prefix); k, v = c.Next() {
+		if string(k[:16]) <= string(floor) {
+			continue // created exactly at since: not after it
+		}
+		all++
+		if len(v) == 1 && v[0] == 1 {
+			counted++
+		}
+	}
+	return counted, all
+}

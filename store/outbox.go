@@ -1,0 +1,143 @@
+package store
+
+import (
+	"fmt"
+	"time"
+)
+
+// OutMsg is a message that must reach a chat once, even across crashes: the
+// sender renders Kind with Params in the recipient's language and attaches Files.
+type OutMsg struct {
+	ChatID  int64             `json:"chat_id"`
+	Kind    string            `json:"kind"` // e.g. "calc.finished"; the catalog key
+	Params  map[string]string `json:"params,omitempty"`
+	Files   []string          `json:"files,omitempty"` // local paths to send as documents
+	Created time.Time         `json:"created"`
+}
+
+// OutItem is a queued message with its key.
+type OutItem struct {
+	Key    string    `json:"key"`
+	Msg    OutMsg    `json:"msg"`
+	Seq    uint64    `json:"seq"` // queue order
+	Done   bool      `json:"done,omitempty"`
+	DoneAt time.Time `json:"done_at,omitzero"`
+}
+
+// OutboxPut queues msg under key (e.g. "calc/42/finished"). A key seen before,
+// sent or not, is ignored (inserted=false), so a step redone after a crash
+// cannot queue the same message twice.
+func (s *Store) OutboxPut(key string, msg OutMsg) (inserted bool, err error) {
+	err = s.update(func(t *Tx) error {
+		inserted, err = t.OutboxPut(key, msg)
+		return err
+	})
+	return inserted, err
+}
+
+// OutboxPut queues msg in this transaction, so that for example "state →
+// notified" and "queue the message" commit together. See Store.OutboxPut.
+func (t *Tx) OutboxPut(key string, msg OutMsg) (bool, error) {
+	if key == "" {
+		return false, fmt.Errorf("outbox put: empty key: %w", ErrInvalid)
+	}
+	b := t.bucket(bOutbox)
+	if b.Get([]byte(key)) != nil {
+		return false, nil
+	}
+	seq, err := b.NextSequence()
+	if err != nil {
+		return false, fmt.Errorf("outbox put %s: %w", key, err)
+	}
+	if msg.Created.IsZero() {
+		msg.Created = t.now
+	}
+	if err := putJSON(b, []byte(key), OutItem{Key: key, Msg: msg, Seq: seq}); err != nil {
+		return false, fmt.Errorf("outbox put %s: %w", key, err)
+	}
+	if err := t.bucket(bOutboxPending).Put(u64(seq), []byte(key)); err != nil {
+		return false, fmt.Errorf("outbox put %s: %w", key, err)
+	}
+	return true, nil
+}
+
+// OutboxPending returns the messages not yet marked sent, in the order they were queued.
+func (s *Store) OutboxPending() ([]OutItem, error) {
+	var out []OutItem
+	err := s.view(func(t *Tx) error {
+		b := t.bucket(bOutbox)
+		return t.bucket(bOutboxPending).ForEach(func(_, key []byte) error {
+			var it OutItem
+			ok, err := getJSON(b, key, &it)
+			if err != nil {
+				return err
+			}
+			if ok {
+				out = append(out, it)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// OutboxDone marks the message sent. Again is a no-op; an unknown key is ErrNotFound.
+func (s *Store) OutboxDone(key string) error {
+	err := s.update(func(t *Tx) error {
+		b := t.bucket(bOutbox)
+		var it OutItem
+		ok, err := getJSON(b, []byte(key), &it)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrNotFound
+		}
+		if it.Done {
+			return nil
+		}
+		it.Done, it.DoneAt = true, t.now
+		if err := putJSON(b, []byte(key), it); err != nil {
+			return err
+		}
+		return t.bucket(bOutboxPending).Delete(u64(it.Seq))
+	})
+	if err != nil {
+		return fmt.Errorf("outbox done %s: %w", key, err)
+	}
+	return nil
+}
+
+// OutboxPrune forgets sent messages marked done before cutoff (their keys no
+// longer block a new OutboxPut). Pending messages are never pruned.
+func (s *Store) OutboxPrune(cutoff time.Time) (int, error) {
+	n := 0
+	err := s.update(func(t *Tx) error {
+		b := t.bucket(bOutbox)
+		var drop [][]byte
+		err := b.ForEach(func(k, _ []byte) error {
+			var it OutItem
+			if _, err := getJSON(b, k, &it); err != nil {
+				return err
+			}
+			if it.Done && it.DoneAt.Before(cutoff) {
+				drop = append(drop, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range drop {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(drop)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("outbox prune: %w", err)
+	}
+	return n, nil
+}
