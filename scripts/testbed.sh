@@ -1,0 +1,685 @@
+#!/usr/bin/env bash
+# testbed.sh: a real Slurm and a real sshd on 127.0.0.1 for hpcbot's integration tests.
+#
+# Usage: scripts/testbed.sh start [--accounting|--no-accounting]
+#        scripts/testbed.sh stop | status | env | sshd-stop | sshd-start
+#
+#   start       install what is missing (apt-get), then start munged, sshd on
+#               127.0.0.1:$HPCBOT_TESTBED_SSH_PORT (2222), slurmctld + slurmd (one node,
+#               partition "debug") and, with accounting, mariadb + slurmdbd; then prove the
+#               whole path: the test user submits `sbatch --wait --wrap true` over the
+#               test sshd with the generated key. Idempotent: a second start with everything
+#               up only re-runs that check. Exits non-zero with the daemons' log tails.
+#   stop        cancel the bed's jobs and stop every daemon this script started.
+#   status      one line per daemon; exit 0 when everything the bed needs is up.
+#   env         `export VAR=...` lines for the tests: eval "$(scripts/testbed.sh env)".
+#   sshd-stop   simulate the login node going away: stop the test sshd and close every
+#               open connection to it. Slurm jobs and detached (setsid/nohup) processes
+#               keep running. sshd-start brings it back with the same host key and port.
+#
+# Environment:
+#   HPCBOT_TESTBED_DIR         state dir (keys, configs, logs, Slurm state) [/tmp/hpcbot-testbed]
+#   HPCBOT_TESTBED_SSH_PORT    port of the test sshd [2222]
+#   HPCBOT_TESTBED_USER        the test user [hpctest]
+#   HPCBOT_TESTBED_ACCOUNTING  1: start with slurmdbd; 0: without; unset: keep the current mode
+#                              (--accounting / --no-accounting say the same)
+#
+# Needs root (apt-get, daemons, the test user) except for `env` and `status`. Never uses
+# systemd: every daemon is started directly and detaches, so it outlives this script.
+# Listens on 127.0.0.1 only. Developed against Debian 12 (slurm-wlm 22.05.8, munge 0.5.15,
+# openssh-server 9.2p1, mariadb 10.11).
+set -euo pipefail
+
+SCRIPT=$(readlink -f "${BASH_SOURCE[0]}")
+DIR=${HPCBOT_TESTBED_DIR:-/tmp/hpcbot-testbed}
+[[ $DIR == /* ]] || DIR=$PWD/$DIR
+SSH_PORT=${HPCBOT_TESTBED_SSH_PORT:-2222}
+TUSER=${HPCBOT_TESTBED_USER:-hpctest}
+ADDR=127.0.0.1
+CLUSTER=hpcbot
+ACCOUNT=hpcbot
+
+SSHDIR=$DIR/ssh
+KEY=$SSHDIR/id_ed25519
+HOSTKEY=$SSHDIR/ssh_host_ed25519_key
+KNOWN_HOSTS=$SSHDIR/known_hosts
+SSHD_CONFIG=$SSHDIR/sshd_config
+SSHD_PID=$SSHDIR/sshd.pid
+SSHD_LOG=$SSHDIR/sshd.log
+
+SLURMDIR=$DIR/slurm
+SLURM_CONF=/etc/slurm/slurm.conf
+SLURMDBD_CONF=/etc/slurm/slurmdbd.conf
+CTLD_PID=$SLURMDIR/slurmctld.pid
+SLURMD_PID=$SLURMDIR/slurmd.pid
+DBD_PID=$SLURMDIR/slurmdbd.pid
+
+DBDIR=$DIR/db
+DB_PID=/run/mysqld/mysqld.pid
+DB_LOG=$DBDIR/mariadb.err
+DB_PASS=$DBDIR/slurm.pass
+
+MUNGE_PID=/run/munge/munged.pid
+MUNGE_LOG=/var/log/munge/munged.log
+
+ACCT_MARK=$DIR/accounting         # present: the bed runs with slurmdbd
+OURS=$DIR/ours                    # munged/mariadb started by this script (so stop stops them)
+
+MARK="# written by hpcbot scripts/testbed.sh; rewritten on every start"
+
+log() { printf 'testbed: %s\n' "$*" >&2; }
+
+# tails prints the end of every daemon log the bed has, for a failed start.
+tails() {
+	local f
+	for f in "$SSHD_LOG" "$MUNGE_LOG" "$SLURMDIR/slurmctld.log" "$SLURMDIR/slurmd.log" \
+		"$SLURMDIR/slurmdbd.log" "$DB_LOG"; do
+		[[ -s $f ]] || continue
+		printf '\n----- tail %s -----\n' "$f" >&2
+		tail -n 25 "$f" >&2 || true
+	done
+}
+
+fail() {
+	log "FAILED: $*"
+	tails
+	exit 1
+}
+
+need_root() {
+	[[ $(id -u) == 0 ]] || { log "$1 needs root (apt-get, daemons, the test user)"; exit 1; }
+}
+
+# alive FILE COMM: the pid in FILE is a running process whose name is COMM.
+# Works unprivileged (reads /proc), so env and status need no root.
+alive() {
+	local p
+	[[ -r $1 ]] || return 1
+	p=$(<"$1") || return 1
+	[[ $p =~ ^[0-9]+$ ]] || return 1
+	[[ -r /proc/$p/comm && $(</proc/"$p"/comm) == "$2" ]]
+}
+
+pidof_file() { [[ -r $1 ]] && cat "$1"; }
+
+# kill_wait PID...: TERM, wait up to 15 s, then KILL.
+kill_wait() {
+	local p i
+	[[ $# -gt 0 ]] || return 0
+	kill -TERM "$@" 2>/dev/null || true
+	for ((i = 0; i < 150; i++)); do
+		for p in "$@"; do [[ -d /proc/$p ]] && break; p=; done
+		[[ -z ${p:-} ]] && return 0
+		sleep 0.1
+	done
+	log "still running after 15 s, killing: $*"
+	kill -KILL "$@" 2>/dev/null || true
+}
+
+# stop_daemon FILE COMM: stop the daemon whose pid is in FILE, if it is one.
+stop_daemon() {
+	if alive "$1" "$2"; then
+		log "stopping $2"
+		kill_wait "$(<"$1")"
+	fi
+	rm -f "$1"
+}
+
+# children PID: the pids whose parent is PID (from /proc; procps may be absent).
+children() {
+	local s stat ppid
+	for s in /proc/[0-9]*/stat; do
+		{ stat=$(<"$s"); } 2>/dev/null || continue
+		read -r _ ppid _ <<<"${stat##*) }" # after "pid (comm) ": state ppid ...
+		if [[ $ppid == "$1" ]]; then
+			s=${s#/proc/}
+			echo "${s%/stat}"
+		fi
+	done
+}
+
+node_name() { hostname -s 2>/dev/null || uname -n | cut -d. -f1; }
+
+accounting_wanted() {
+	case ${WANT_ACCOUNTING:-${HPCBOT_TESTBED_ACCOUNTING:-}} in
+	1 | true | yes) return 0 ;;
+	0 | false | no) return 1 ;;
+	*) [[ -e $ACCT_MARK ]] ;;
+	esac
+}
+
+# ---------------------------------------------------------------- packages
+
+install_packages() {
+	local pkgs=(munge slurm-wlm openssh-server) missing=() p policy=
+	if accounting_wanted; then pkgs+=(mariadb-server slurmdbd); fi
+	for p in "${pkgs[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+	done
+	[[ ${#missing[@]} -eq 0 ]] && return 0
+	log "installing ${missing[*]}"
+	# Keep the packages' maintainer scripts from starting services (systemd or init.d):
+	# this script starts every daemon itself, with its own configuration.
+	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+		policy=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	if ! apt-get update -qq || ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+		[[ -n $policy ]] && rm -f "$policy"
+		fail "apt-get install ${missing[*]}"
+	fi
+	[[ -n $policy ]] && rm -f "$policy"
+	return 0
+}
+
+# ---------------------------------------------------------------- user and keys
+
+setup_user() {
+	local home group
+	if ! id -u "$TUSER" >/dev/null 2>&1; then
+		log "creating user $TUSER"
+		useradd --create-home --shell /bin/bash --comment "hpcbot test bed" "$TUSER"
+	fi
+	# "!" (locked) makes sshd refuse the user when UsePAM is off; "*" only means "no password".
+	[[ $(getent shadow "$TUSER" | cut -d: -f2) == '*' ]] || usermod -p '*' "$TUSER"
+	home=$(getent passwd "$TUSER" | cut -d: -f6)
+	group=$(id -gn "$TUSER")
+	[[ -d $home ]] || install -d -m 755 -o "$TUSER" -g "$group" "$home"
+
+	install -d -m 755 "$DIR" "$SSHDIR"
+	[[ -s $KEY ]] || ssh-keygen -q -t ed25519 -N '' -C "hpcbot-testbed-$TUSER" -f "$KEY"
+	[[ -s $HOSTKEY ]] || ssh-keygen -q -t ed25519 -N '' -C "hpcbot-testbed-host" -f "$HOSTKEY"
+	# A developer who ran this through sudo can then run the tests as themself.
+	if [[ -n ${SUDO_UID:-} && -n ${SUDO_GID:-} ]]; then chown "$SUDO_UID:$SUDO_GID" "$KEY" "$KEY.pub"; fi
+
+	install -d -m 700 -o "$TUSER" -g "$group" "$home/.ssh"
+	install -m 600 -o "$TUSER" -g "$group" "$KEY.pub" "$home/.ssh/authorized_keys"
+
+	local hostpat=$ADDR
+	[[ $SSH_PORT == 22 ]] || hostpat="[$ADDR]:$SSH_PORT"
+	printf '%s %s\n' "$hostpat" "$(cut -d' ' -f1,2 "$HOSTKEY.pub")" >"$KNOWN_HOSTS.tmp"
+	mv "$KNOWN_HOSTS.tmp" "$KNOWN_HOSTS"
+	chmod 644 "$KNOWN_HOSTS"
+}
+
+# ---------------------------------------------------------------- sshd
+
+write_sshd_config() {
+	cat >"$SSHD_CONFIG.tmp" <<EOF
+$MARK
+Port $SSH_PORT
+ListenAddress $ADDR
+HostKey $HOSTKEY
+PidFile $SSHD_PID
+AllowUsers $TUSER
+PermitRootLogin no
+AuthenticationMethods publickey
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes yes
+AuthorizedKeysFile .ssh/authorized_keys
+# OpenSSH's defaults, spelled out because the SSH client is tuned against them.
+MaxSessions 10
+MaxStartups 10:30:100
+LoginGraceTime 30
+X11Forwarding no
+AllowTcpForwarding no
+AllowAgentForwarding no
+PrintMotd no
+LogLevel VERBOSE
+Subsystem sftp /usr/lib/openssh/sftp-server
+EOF
+	mv "$SSHD_CONFIG.tmp" "$SSHD_CONFIG"
+}
+
+start_sshd() {
+	if alive "$SSHD_PID" sshd; then
+		if grep -qx "Port $SSH_PORT" "$SSHD_CONFIG" 2>/dev/null; then return 0; fi
+		stop_sshd # the port changed
+	fi
+	write_sshd_config
+	install -d -m 755 /run/sshd # privilege separation directory
+	/usr/sbin/sshd -t -f "$SSHD_CONFIG" || fail "sshd -t rejected $SSHD_CONFIG"
+	log "starting sshd on $ADDR:$SSH_PORT"
+	/usr/sbin/sshd -f "$SSHD_CONFIG" -E "$SSHD_LOG" || fail "sshd did not start"
+	local i
+	for ((i = 0; i < 100; i++)); do
+		alive "$SSHD_PID" sshd && (exec 3<>"/dev/tcp/$ADDR/$SSH_PORT") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "sshd is not listening on $ADDR:$SSH_PORT"
+}
+
+# stop_sshd stops the listener and closes every connection it accepted (their sshd
+# processes are its children), as a login node that goes down would.
+stop_sshd() {
+	local master conns
+	if ! alive "$SSHD_PID" sshd; then
+		rm -f "$SSHD_PID"
+		return 0
+	fi
+	master=$(<"$SSHD_PID")
+	conns=$(children "$master" | tr '\n' ' ')
+	log "stopping sshd (pid $master; open connections: ${conns:-none})"
+	# shellcheck disable=SC2086
+	kill_wait "$master" $conns
+	rm -f "$SSHD_PID"
+}
+
+# ssh_user runs a command as the test user through the test sshd, exactly the way
+# hpcbot reaches a cluster: key auth, host key checked against the written known_hosts.
+ssh_user() {
+	timeout 120 ssh -F /dev/null -i "$KEY" -p "$SSH_PORT" -l "$TUSER" \
+		-o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes \
+		-o UserKnownHostsFile="$KNOWN_HOSTS" -o GlobalKnownHostsFile=/dev/null \
+		-o ConnectTimeout=10 -o LogLevel=ERROR "$ADDR" "$@"
+}
+
+# ---------------------------------------------------------------- munge
+
+munge_ok() { timeout 10 munge -n </dev/null 2>/dev/null | timeout 10 unmunge >/dev/null 2>&1; }
+
+start_munge() {
+	munge_ok && return 0
+	local key=/etc/munge/munge.key
+	install -d -m 700 -o munge -g munge /etc/munge /var/lib/munge /var/log/munge
+	install -d -m 755 -o munge -g munge /run/munge
+	if [[ ! -s $key ]]; then
+		log "creating $key"
+		mungekey --create --keyfile="$key" 2>/dev/null ||
+			dd if=/dev/urandom of="$key" bs=1024 count=1 status=none
+	fi
+	chown munge:munge "$key"
+	chmod 400 "$key"
+	log "starting munged"
+	# --force: start over a stale socket left by a munged that was killed.
+	runuser -u munge -- /usr/sbin/munged --force || fail "munged did not start"
+	mark_ours munged
+	local i
+	for ((i = 0; i < 50; i++)); do munge_ok && return 0; sleep 0.2; done
+	fail "munge does not encode/decode credentials"
+}
+
+mark_ours() { install -d -m 755 "$OURS" && touch "$OURS/$1"; }
+
+# ---------------------------------------------------------------- slurm
+
+# node_hw prints the hardware part of the NodeName line as slurmd detects it, so the
+# node never drains for "Low RealMemory" or a CPU count mismatch.
+node_hw() {
+	local line cpus mem
+	line=$(slurmd -C 2>/dev/null | head -n 1 || true)
+	if [[ $line == NodeName=* ]]; then
+		line=${line#NodeName=* }
+		echo "$line"
+		return
+	fi
+	cpus=$(nproc)
+	mem=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo)
+	echo "CPUs=$cpus RealMemory=$mem"
+}
+
+slurm_conf() {
+	local node=$1 hw=$2
+	cat <<EOF
+$MARK
+ClusterName=$CLUSTER
+SlurmctldHost=$node($ADDR)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+SlurmctldPort=6817
+SlurmdPort=6818
+StateSaveLocation=$SLURMDIR/state
+SlurmdSpoolDir=$SLURMDIR/spool
+SlurmctldPidFile=$CTLD_PID
+SlurmdPidFile=$SLURMD_PID
+SlurmctldLogFile=$SLURMDIR/slurmctld.log
+SlurmdLogFile=$SLURMDIR/slurmd.log
+SlurmctldDebug=info
+SlurmdDebug=info
+# No cgroups: this runs as root in a container without systemd.
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+SwitchType=switch/none
+MpiDefault=none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+# Finished jobs leave slurmctld's memory after 2 s (Slurm's smallest recommended value,
+# what busy sites run): code that polls must not rely on seeing them.
+MinJobAge=2
+ReturnToService=2
+InactiveLimit=0
+KillWait=5
+Waittime=0
+EOF
+	if accounting_wanted; then
+		cat <<EOF
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=$ADDR
+AccountingStoragePort=6819
+JobCompType=jobcomp/none
+EOF
+	else
+		echo "AccountingStorageType=accounting_storage/none"
+	fi
+	cat <<EOF
+NodeName=$node NodeAddr=$ADDR $hw State=UNKNOWN
+# Several test packages share the bed at once: every CPU takes up to 4 jobs.
+PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE OverSubscribe=FORCE:4 State=UP
+EOF
+}
+
+ctld_ok() { timeout 10 scontrol ping 2>/dev/null | grep -q 'is UP'; }
+
+start_slurm() {
+	local node hw changed=0
+	node=$(node_name)
+	hw=$(node_hw)
+	install -d -m 755 "$SLURMDIR" "$SLURMDIR/state" "$SLURMDIR/spool" /etc/slurm
+	slurm_conf "$node" "$hw" >"$SLURM_CONF.tmp"
+	if ! cmp -s "$SLURM_CONF.tmp" "$SLURM_CONF"; then
+		if [[ -e $SLURM_CONF ]] && ! grep -qF "$MARK" "$SLURM_CONF" && [[ ! -e $SLURM_CONF.pre-testbed ]]; then
+			cp -p "$SLURM_CONF" "$SLURM_CONF.pre-testbed"
+			log "kept the previous slurm.conf as $SLURM_CONF.pre-testbed"
+		fi
+		chmod 644 "$SLURM_CONF.tmp"
+		mv "$SLURM_CONF.tmp" "$SLURM_CONF"
+		changed=1
+		log "wrote $SLURM_CONF"
+	else
+		rm -f "$SLURM_CONF.tmp"
+	fi
+
+	# A changed configuration (accounting switched, other hardware) needs a restart;
+	# running jobs survive it (slurmctld saves them under StateSaveLocation, and the
+	# slurmstepd processes do not belong to slurmd).
+	if [[ $changed == 1 ]]; then
+		stop_daemon "$SLURMD_PID" slurmd
+		stop_daemon "$CTLD_PID" slurmctld
+	fi
+	if ! alive "$CTLD_PID" slurmctld; then
+		log "starting slurmctld"
+		slurmctld || fail "slurmctld did not start"
+	fi
+	local i
+	for ((i = 0; i < 150; i++)); do ctld_ok && break; sleep 0.2; done
+	ctld_ok || fail "slurmctld does not answer scontrol ping"
+	if ! alive "$SLURMD_PID" slurmd; then
+		log "starting slurmd"
+		slurmd || fail "slurmd did not start"
+	fi
+	wait_node "$node"
+}
+
+# wait_node waits until the node takes jobs; a node left down or drained by an earlier
+# run (slurmd killed, hardware changed) is resumed once.
+wait_node() {
+	local node=$1 state i resumed=0
+	for ((i = 0; i < 300; i++)); do
+		state=$(timeout 10 sinfo -h -N -n "$node" -o %T 2>/dev/null | head -n 1 || true)
+		case $state in
+		idle | mixed | allocated | completing) return 0 ;;
+		down* | drain* | fail*)
+			if [[ $resumed == 0 ]] && alive "$SLURMD_PID" slurmd && ((i > 10)); then
+				log "node $node is $state ($(scontrol show node "$node" | grep -o 'Reason=.*' || true)); resuming it"
+				scontrol update NodeName="$node" State=RESUME 2>/dev/null || true
+				resumed=1
+			fi
+			;;
+		esac
+		sleep 0.2
+	done
+	fail "node $node is not ready (sinfo says: ${state:-nothing})"
+}
+
+# ---------------------------------------------------------------- accounting
+
+db_ok() { timeout 10 mariadb-admin --no-defaults --protocol=socket -uroot ping >/dev/null 2>&1 ||
+	timeout 10 mariadb-admin ping >/dev/null 2>&1; }
+
+start_mariadb() {
+	db_ok && return 0
+	install -d -m 755 -o mysql -g mysql /run/mysqld "$DBDIR"
+	if [[ ! -d /var/lib/mysql/mysql ]]; then
+		log "initialising /var/lib/mysql"
+		mariadb-install-db --user=mysql --datadir=/var/lib/mysql >"$DBDIR/install.log" 2>&1 ||
+			fail "mariadb-install-db (see $DBDIR/install.log)"
+	fi
+	log "starting mariadbd"
+	setsid -f /usr/sbin/mariadbd --user=mysql --bind-address=$ADDR --pid-file="$DB_PID" \
+		--log-error="$DB_LOG" </dev/null >/dev/null 2>&1
+	mark_ours mariadb
+	local i
+	for ((i = 0; i < 300; i++)); do db_ok && return 0; sleep 0.2; done
+	fail "mariadbd does not answer ping"
+}
+
+dbd_ok() { timeout 10 sacctmgr -n -P show cluster format=cluster >/dev/null 2>&1; }
+
+start_slurmdbd() {
+	local pass node
+	node=$(node_name)
+	[[ -s $DB_PASS ]] || { head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$DB_PASS"; chmod 600 "$DB_PASS"; }
+	pass=$(<"$DB_PASS")
+	# The password never reaches a command line: mariadb reads the SQL from stdin.
+	mariadb --protocol=socket -uroot <<EOF || fail "creating the accounting database"
+CREATE DATABASE IF NOT EXISTS slurm_acct_db;
+CREATE USER IF NOT EXISTS 'slurm'@'localhost';
+ALTER USER 'slurm'@'localhost' IDENTIFIED BY '$pass';
+GRANT ALL PRIVILEGES ON slurm_acct_db.* TO 'slurm'@'localhost';
+FLUSH PRIVILEGES;
+EOF
+	umask 077
+	cat >"$SLURMDBD_CONF.tmp" <<EOF
+$MARK
+AuthType=auth/munge
+DbdHost=$node
+DbdAddr=$ADDR
+DbdPort=6819
+SlurmUser=root
+PidFile=$DBD_PID
+LogFile=$SLURMDIR/slurmdbd.log
+DebugLevel=info
+StorageType=accounting_storage/mysql
+StorageHost=localhost
+StorageUser=slurm
+StoragePass=$pass
+StorageLoc=slurm_acct_db
+EOF
+	umask 022
+	chmod 600 "$SLURMDBD_CONF.tmp"
+	if ! cmp -s "$SLURMDBD_CONF.tmp" "$SLURMDBD_CONF"; then
+		mv "$SLURMDBD_CONF.tmp" "$SLURMDBD_CONF"
+		stop_daemon "$DBD_PID" slurmdbd
+	else
+		rm -f "$SLURMDBD_CONF.tmp"
+	fi
+	if ! alive "$DBD_PID" slurmdbd; then
+		log "starting slurmdbd"
+		slurmdbd || fail "slurmdbd did not start"
+	fi
+}
+
+# accounting_setup registers the cluster, an account and the test user. It needs
+# slurm.conf to name slurmdbd, so it runs after that is written.
+accounting_setup() {
+	local i
+	for ((i = 0; i < 300; i++)); do dbd_ok && break; sleep 0.2; done
+	dbd_ok || fail "slurmdbd does not answer sacctmgr"
+	if [[ -z $(sacctmgr -n -P show cluster "$CLUSTER" format=cluster 2>/dev/null) ]]; then
+		sacctmgr -i -Q add cluster "$CLUSTER" >/dev/null || fail "sacctmgr add cluster"
+	fi
+	if [[ -z $(sacctmgr -n -P show account "$ACCOUNT" format=account 2>/dev/null) ]]; then
+		sacctmgr -i -Q add account "$ACCOUNT" Cluster="$CLUSTER" Description="hpcbot test bed" \
+			Organization=hpcbot >/dev/null || fail "sacctmgr add account"
+	fi
+	if [[ -z $(sacctmgr -n -P show user "$TUSER" format=user 2>/dev/null) ]]; then
+		sacctmgr -i -Q add user "$TUSER" Account="$ACCOUNT" Cluster="$CLUSTER" >/dev/null ||
+			fail "sacctmgr add user"
+	fi
+}
+
+stop_accounting() {
+	stop_daemon "$DBD_PID" slurmdbd
+	if [[ -e $OURS/mariadb ]]; then
+		stop_daemon "$DB_PID" mariadbd
+		rm -f "$OURS/mariadb"
+	fi
+}
+
+# ---------------------------------------------------------------- the proof
+
+smoke() {
+	local out id
+	log "checking: $TUSER submits over ssh (sbatch --wait --wrap true)"
+	out=$(ssh_user 'cd && sbatch --parsable --wait --output=/dev/null --job-name=testbed-check --wrap true' 2>&1) ||
+		fail "sbatch over ssh as $TUSER: $out"
+	id=${out%%[;$'\n']*}
+	if accounting_wanted; then
+		local i
+		for ((i = 0; i < 100; i++)); do
+			out=$(ssh_user "sacct -n -X -P -j $id -o State" 2>&1) || fail "sacct over ssh: $out"
+			[[ $out == COMPLETED* ]] && return 0
+			sleep 0.3
+		done
+		fail "sacct never showed job $id COMPLETED (last: $out)"
+	fi
+}
+
+# ---------------------------------------------------------------- commands
+
+cmd_start() {
+	local t0=$SECONDS
+	need_root start
+	while [[ $# -gt 0 ]]; do
+		case $1 in
+		--accounting) WANT_ACCOUNTING=1 ;;
+		--no-accounting) WANT_ACCOUNTING=0 ;;
+		*) log "unknown option: $1"; exit 2 ;;
+		esac
+		shift
+	done
+	install -d -m 755 "$DIR"
+	install_packages
+	setup_user
+	start_sshd
+	start_munge
+	if accounting_wanted; then
+		touch "$ACCT_MARK"
+		start_mariadb
+		start_slurmdbd
+	fi
+	start_slurm
+	if accounting_wanted; then
+		accounting_setup
+	else
+		rm -f "$ACCT_MARK"
+		stop_accounting
+	fi
+	smoke
+	log "up in $((SECONDS - t0)) s; next: eval \"\$($SCRIPT env)\""
+}
+
+cmd_stop() {
+	need_root stop
+	local i ids
+	if alive "$CTLD_PID" slurmctld; then
+		ids=$(timeout 10 squeue -h -o %i 2>/dev/null || true)
+		if [[ -n $ids ]]; then
+			log "cancelling jobs: $(echo $ids)"
+			# shellcheck disable=SC2086
+			scancel $ids 2>/dev/null || true
+			for ((i = 0; i < 100; i++)); do
+				[[ -z $(timeout 10 squeue -h -o %i 2>/dev/null) ]] && break
+				sleep 0.2
+			done
+		fi
+	fi
+	stop_daemon "$SLURMD_PID" slurmd
+	stop_daemon "$CTLD_PID" slurmctld
+	stop_accounting
+	stop_sshd
+	if [[ -e $OURS/munged ]]; then
+		stop_daemon "$MUNGE_PID" munged
+		rm -f "$OURS/munged"
+	fi
+	log "stopped (state kept in $DIR)"
+}
+
+line() { printf '%-10s %-8s %s\n' "$@"; }
+
+cmd_status() {
+	local bad=0 p
+	check() { # name pidfile comm extra
+		if alive "$2" "$3"; then line "$1" running "pid $(<"$2") $4"; else line "$1" stopped; bad=1; fi
+	}
+	check sshd "$SSHD_PID" sshd "$ADDR:$(sshd_port)"
+	if munge_ok; then line munged running "$(pidof_file "$MUNGE_PID" | sed 's/^/pid /')"; else line munged stopped; bad=1; fi
+	check slurmctld "$CTLD_PID" slurmctld ""
+	p=$(timeout 10 sinfo -h -N -o '%N %T' 2>/dev/null | head -n 1 || true)
+	check slurmd "$SLURMD_PID" slurmd "${p:+node $p}"
+	if [[ -e $ACCT_MARK ]]; then
+		check mariadb "$DB_PID" mariadbd ""
+		check slurmdbd "$DBD_PID" slurmdbd ""
+	else
+		line slurmdbd off "(start --accounting to enable)"
+	fi
+	return $bad
+}
+
+sshd_port() { awk '$1 == "Port" { print $2; exit }' "$SSHD_CONFIG" 2>/dev/null || echo "$SSH_PORT"; }
+
+cmd_env() {
+	local port
+	emit() { printf 'export %s=%q\n' "$1" "$2"; }
+	emit HPCBOT_TESTBED "$SCRIPT"
+	if ! alive "$SSHD_PID" sshd || [[ ! -r $KNOWN_HOSTS || ! -e $KEY ]]; then
+		log "sshd is not running: $SCRIPT start"
+		return 0
+	fi
+	port=$(sshd_port)
+	emit HPCBOT_TEST_SSH_HOST "$ADDR"
+	emit HPCBOT_TEST_SSH_PORT "$port"
+	emit HPCBOT_TEST_SSH_USER "$TUSER"
+	emit HPCBOT_TEST_SSH_KEY "$KEY"
+	emit HPCBOT_TEST_SSH_KNOWN_HOSTS "$KNOWN_HOSTS"
+	emit HPCBOT_TEST_SSH_HOSTKEY_PUB "$HOSTKEY.pub"
+	emit HPCBOT_TEST_SSHD_CONFIG "$SSHD_CONFIG"
+	if alive "$CTLD_PID" slurmctld && alive "$SLURMD_PID" slurmd; then
+		emit HPCBOT_TEST_SLURM 1
+		if [[ -e $ACCT_MARK ]] && alive "$DBD_PID" slurmdbd; then
+			emit HPCBOT_TEST_SLURM_ACCOUNTING 1
+		fi
+	fi
+}
+
+main() {
+	local cmd=${1:-}
+	[[ $# -gt 0 ]] && shift
+	case $cmd in
+	start) cmd_start "$@" ;;
+	stop) cmd_stop ;;
+	status) cmd_status ;;
+	env) cmd_env ;;
+	sshd-stop) need_root sshd-stop; stop_sshd ;;
+	sshd-start)
+		need_root sshd-start
+		SSH_PORT=${HPCBOT_TESTBED_SSH_PORT:-$(sshd_port)}
+		[[ -s $KEY && -s $HOSTKEY ]] || fail "the bed was never started: $SCRIPT start"
+		start_sshd
+		;;
+	*)
+		sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$SCRIPT" >&2
+		exit 2
+		;;
+	esac
+}
+
+main "$@"
