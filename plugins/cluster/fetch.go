@@ -1,0 +1,155 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"hpcbot/plugins"
+)
+
+// Reasons Fetch gives for a skipped file.
+const (
+	SkipNotWhitelisted = "not whitelisted"
+	SkipTemporary      = "temporary file"
+	SkipTooLarge       = "too large"
+	SkipTotalCap       = "total size cap"
+)
+
+// Own reports whether rel (slash-separated, relative to a calculation folder) is
+// one of hpcbot's own bookkeeping files: any path element starting with ".hpcbot",
+// and the batch script. Fetch skips them silently.
+func Own(rel string) bool {
+	if rel == BatchScriptName {
+		return true
+	}
+	for _, el := range strings.Split(rel, "/") {
+		if strings.HasPrefix(el, ".hpcbot") {
+			return true
+		}
+	}
+	return false
+}
+
+// Select decides which listed files Fetch copies, in path order: hpcbot's own
+// files are dropped silently, *.tmp and files outside the whitelist are
+// skipped, then files above MaxSize, then (greedily) files that would take the
+// total past MaxTotal.
+func Select(files []RemoteFile, req plugins.FetchRequest) (take []RemoteFile, skipped []plugins.Skipped) {
+	sorted := append([]RemoteFile(nil), files...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
+	var total int64
+	for _, f := range sorted {
+		switch {
+		case Own(f.Path):
+			continue
+		case strings.HasSuffix(strings.ToLower(f.Path), ".tmp"):
+			skipped = append(skipped, plugins.Skipped{Path: f.Path, Size: f.Size, Reason: SkipTemporary})
+		case !whitelisted(f.Path, req):
+			skipped = append(skipped, plugins.Skipped{Path: f.Path, Size: f.Size, Reason: SkipNotWhitelisted})
+		case req.MaxSize > 0 && f.Size > req.MaxSize:
+			skipped = append(skipped, plugins.Skipped{Path: f.Path, Size: f.Size, Reason: SkipTooLarge})
+		case req.MaxTotal > 0 && total+f.Size > req.MaxTotal:
+			skipped = append(skipped, plugins.Skipped{Path: f.Path, Size: f.Size, Reason: SkipTotalCap})
+		default:
+			total += f.Size
+			take = append(take, f)
+		}
+	}
+	return take, skipped
+}
+
+// whitelisted: an extension (case-insensitive, ".out") or an exact file name
+// (base name or relative path) allows a file; both lists empty allow all.
+func whitelisted(rel string, req plugins.FetchRequest) bool {
+	if len(req.Extensions) == 0 && len(req.Files) == 0 {
+		return true
+	}
+	base := path.Base(rel)
+	for _, name := range req.Files {
+		if name == base || name == rel {
+			return true
+		}
+	}
+	ext := path.Ext(base)
+	if ext == "" {
+		return false
+	}
+	for _, e := range req.Extensions {
+		if strings.EqualFold(e, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// Fetch copies the selected files into LocalDir, a few at a time.
+func (s *Scheduler) Fetch(ctx context.Context, req plugins.FetchRequest) (plugins.FetchResult, error) {
+	tr, upload, err := s.transport()
+	if err != nil {
+		return plugins.FetchResult{}, err
+	}
+	dir, err := remoteDir(upload, req.Folder)
+	if err != nil {
+		return plugins.FetchResult{}, err
+	}
+	if !filepath.IsAbs(req.LocalDir) {
+		return plugins.FetchResult{}, plugins.Errorf(plugins.KindPermanent, "fetch %s: local folder %q is not absolute", req.Folder, req.LocalDir)
+	}
+	files, err := tr.List(ctx, dir)
+	if err != nil {
+		return plugins.FetchResult{}, fmt.Errorf("fetch %s: %w", req.Folder, err)
+	}
+	take, skipped := Select(files, req)
+	res := plugins.FetchResult{Skipped: skipped}
+	for _, f := range take {
+		// A listing is remote input: never let it name a path outside LocalDir.
+		if !filepath.IsLocal(filepath.FromSlash(f.Path)) {
+			return plugins.FetchResult{}, plugins.Errorf(plugins.KindPermanent, "fetch %s: remote listing gave unsafe path %q", req.Folder, f.Path)
+		}
+	}
+	if err := os.MkdirAll(req.LocalDir, 0o755); err != nil {
+		return plugins.FetchResult{}, plugins.Errorf(plugins.KindPermanent, "fetch %s: %w", req.Folder, err)
+	}
+
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+		sem   = make(chan struct{}, s.fetchWorkers)
+	)
+	for _, f := range take {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if ctx.Err() != nil {
+				return
+			}
+			local := filepath.Join(req.LocalDir, filepath.FromSlash(f.Path))
+			if err := tr.Get(ctx, path.Join(dir, f.Path), local); err != nil {
+				once.Do(func() { first = fmt.Errorf("fetch %s: %w", f.Path, err); cancel() })
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return plugins.FetchResult{}, first
+	}
+	if err := parent.Err(); err != nil {
+		return plugins.FetchResult{}, fmt.Errorf("fetch %s: %w", req.Folder, err)
+	}
+	for _, f := range take {
+		res.Files = append(res.Files, f.Path)
+		res.Bytes += f.Size
+	}
+	return res, nil
+}

@@ -1,0 +1,226 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"hpcbot/plugins"
+)
+
+// LocalTransport is a Transport for this host: commands run through /bin/sh,
+// files are copied with the os package. It needs no SSH, so the local
+// scheduler plugin and tests of the generic code run anywhere.
+type LocalTransport struct {
+	// Shell runs commands; empty means /bin/sh.
+	Shell string
+}
+
+var _ Transport = (*LocalTransport)(nil)
+
+// NewLocalTransport returns a LocalTransport; it fits New's newTransport.
+func NewLocalTransport(plugins.Cluster) (Transport, error) { return &LocalTransport{}, nil }
+
+// Run runs cmd with sh -c in its own process group; when ctx ends the whole group
+// is killed (processes that detached with setsid are not in it and survive).
+func (t *LocalTransport) Run(ctx context.Context, cmd string) (RunResult, error) {
+	sh := t.Shell
+	if sh == "" {
+		sh = "/bin/sh"
+	}
+	c := exec.CommandContext(ctx, sh, "-c", cmd)
+	var stdout, stderr bytes.Buffer
+	c.Stdout, c.Stderr = &stdout, &stderr
+	setProcessGroup(c)
+	// A background child that kept our pipes open must not hang Run.
+	c.WaitDelay = 5 * time.Second
+	err := c.Run()
+	res := RunResult{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	if ctx.Err() != nil {
+		return res, plugins.Errorf(plugins.KindTransient, "run: %w", ctx.Err())
+	}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee) && ee.Exited():
+		res.ExitCode = ee.ExitCode()
+	case errors.As(err, &ee):
+		return res, plugins.Errorf(plugins.KindTransient, "run: shell killed: %w", err)
+	case errors.Is(err, exec.ErrWaitDelay):
+		// The command finished; a child it left behind still held the output open.
+		res.ExitCode = c.ProcessState.ExitCode()
+	default:
+		return res, plugins.Errorf(plugins.KindPermanent, "run: %w", err)
+	}
+	return res, nil
+}
+
+// fsErr gives an os error its Kind: a missing path is KindNotFound, a refused
+// one permanent, anything else (disk full, I/O) transient.
+func fsErr(op string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &plugins.Error{Kind: plugins.KindNotFound, Msg: op, Err: err}
+	case errors.Is(err, fs.ErrPermission):
+		return &plugins.Error{Kind: plugins.KindPermanent, Msg: op, Err: err}
+	}
+	return &plugins.Error{Kind: plugins.KindTransient, Msg: op, Err: err}
+}
+
+// PutDir copies every regular file below localDir to remoteDir.
+func (t *LocalTransport) PutDir(ctx context.Context, localDir, remoteDir string) error {
+	err := filepath.WalkDir(localDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(localDir, p)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(remoteDir, rel), 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return copyFile(p, filepath.Join(remoteDir, rel), info.Mode().Perm())
+	})
+	if err != nil {
+		return fsErr("put "+localDir, err)
+	}
+	return nil
+}
+
+// copyFile copies src to dst through a temp file in dst's folder, renamed into place.
+func copyFile(src, dst string, perm fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return writeAtomic(dst, perm, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
+}
+
+func writeAtomic(dst string, perm fs.FileMode, fill func(io.Writer) error) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
+	if err := fill(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dst)
+}
+
+// WriteFile writes data to remotePath atomically.
+func (t *LocalTransport) WriteFile(ctx context.Context, remotePath string, data []byte, perm fs.FileMode) error {
+	if err := ctx.Err(); err != nil {
+		return plugins.Errorf(plugins.KindTransient, "write %s: %w", remotePath, err)
+	}
+	err := writeAtomic(remotePath, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+	if err != nil {
+		return fsErr("write "+remotePath, err)
+	}
+	return nil
+}
+
+// List returns every regular file below remoteDir (symbolic links are not followed).
+func (t *LocalTransport) List(ctx context.Context, remoteDir string) ([]RemoteFile, error) {
+	var files []RemoteFile
+	err := filepath.WalkDir(remoteDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed while we listed
+			}
+			return err
+		}
+		rel, err := filepath.Rel(remoteDir, p)
+		if err != nil {
+			return err
+		}
+		files = append(files, RemoteFile{Path: filepath.ToSlash(rel), Size: info.Size(), Mode: info.Mode(), ModTime: info.ModTime()})
+		return nil
+	})
+	if err != nil {
+		return nil, fsErr("list "+remoteDir, err)
+	}
+	return files, nil
+}
+
+// Get copies remotePath to localPath through a temp file.
+func (t *LocalTransport) Get(ctx context.Context, remotePath, localPath string) error {
+	if err := ctx.Err(); err != nil {
+		return plugins.Errorf(plugins.KindTransient, "get %s: %w", remotePath, err)
+	}
+	info, err := os.Stat(remotePath)
+	if err != nil {
+		return fsErr("get "+remotePath, err)
+	}
+	if !info.Mode().IsRegular() {
+		return plugins.Errorf(plugins.KindPermanent, "get %s: not a regular file", remotePath)
+	}
+	if err := copyFile(remotePath, localPath, 0o644); err != nil {
+		return fsErr(fmt.Sprintf("get %s", remotePath), err)
+	}
+	return nil
+}
+
+// RemoveAll removes remoteDir; a missing folder is not an error.
+func (t *LocalTransport) RemoveAll(ctx context.Context, remoteDir string) error {
+	if err := ctx.Err(); err != nil {
+		return plugins.Errorf(plugins.KindTransient, "remove %s: %w", remoteDir, err)
+	}
+	if err := os.RemoveAll(remoteDir); err != nil {
+		return fsErr("remove "+remoteDir, err)
+	}
+	return nil
+}
+
+// Close does nothing: LocalTransport holds no connection.
+func (t *LocalTransport) Close() error { return nil }

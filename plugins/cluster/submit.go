@@ -1,0 +1,214 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+
+	"hpcbot/plugins"
+	"hpcbot/plugins/shellquote"
+)
+
+// SubmitAdoptedFile holds the id of a job that Submit adopted (found by name)
+// after an interrupted submission; a repeat returns it.
+const SubmitAdoptedFile = ".hpcbot-submit/adopted"
+
+// Markers the submit wrapper prints before the launcher's saved output.
+const (
+	markFresh       = "hpcbot-submit:fresh"       // this call created the lock and launched
+	markExisting    = "hpcbot-submit:existing"    // an earlier call had created it
+	markNoDir       = "hpcbot-submit:nodir"       // the folder is missing (not staged)
+	markRC          = "hpcbot-submit:rc "         // the launcher's exit code follows; then its output
+	markAdopted     = "hpcbot-submit:adopted "    // a job id found by name follows
+	markInterrupted = "hpcbot-submit:interrupted" // lock without outcome: in flight or the launcher died
+)
+
+// SubmitWrapper wraps a launch command so that it runs at most once per folder,
+// however often and however concurrently it is called, and a repeat prints what
+// the first run printed:
+//
+//   - mkdir of the lock folder is atomic: exactly one caller creates it and launches;
+//   - the launcher's output goes to a file, its exit code to a temp file renamed
+//     into place, so the rc file exists only once the output is complete;
+//   - SIGHUP and SIGPIPE are ignored, so a dropped SSH connection does not kill
+//     the launcher between its start and the rc file (sbatch inherits this);
+//   - a caller that finds the lock but no rc waits up to waitSeconds for it, then
+//     reports "interrupted" and never launches: the first launcher is still running,
+//     or it died at a point where no one can tell whether it started a job.
+//
+// The output is: a line fresh|existing|nodir, then rc N and the saved output, or
+// adopted ID, or interrupted.
+func SubmitWrapper(dir, launch string, waitSeconds int) string {
+	var b strings.Builder
+	b.WriteString("trap '' HUP PIPE\n")
+	fmt.Fprintf(&b, "cd %s 2>/dev/null || { echo %s; exit 0; }\n", shellquote.Quote(dir), markNoDir)
+	fmt.Fprintf(&b, "if mkdir %s 2>/dev/null; then\n", SubmitLockDir)
+	fmt.Fprintf(&b, "echo %s\n", markFresh)
+	fmt.Fprintf(&b, "( %s\n) >%s 2>&1 </dev/null\n", launch, SubmitOutFile)
+	fmt.Fprintf(&b, "echo $? >%s.tmp && mv -f %s.tmp %s\n", SubmitRCFile, SubmitRCFile, SubmitRCFile)
+	fmt.Fprintf(&b, "else\necho %s\nfi\n", markExisting)
+	fmt.Fprintf(&b, "i=0\nwhile [ ! -f %s ] && [ ! -f %s ] && [ \"$i\" -lt %d ]; do sleep 1; i=$((i+1)); done\n",
+		SubmitRCFile, SubmitAdoptedFile, waitSeconds)
+	fmt.Fprintf(&b, "if [ -f %s ]; then printf '%%s%%s\\n' %s \"$(cat %s)\"; cat %s; exit 0; fi\n",
+		SubmitRCFile, shellquote.Quote(markRC), SubmitRCFile, SubmitOutFile)
+	fmt.Fprintf(&b, "if [ -f %s ]; then printf '%%s%%s\\n' %s \"$(cat %s)\"; exit 0; fi\n",
+		SubmitAdoptedFile, shellquote.Quote(markAdopted), SubmitAdoptedFile)
+	fmt.Fprintf(&b, "echo %s\n", markInterrupted)
+	return b.String()
+}
+
+// submitOutcome is SubmitWrapper's output, parsed.
+type submitOutcome struct {
+	fresh       bool
+	noDir       bool
+	interrupted bool
+	adopted     string // job id, when adopted
+	rc          int
+	out         []byte // the launcher's output
+}
+
+func parseSubmitOutput(stdout []byte) (submitOutcome, error) {
+	var o submitOutcome
+	first, rest, _ := bytes.Cut(stdout, []byte("\n"))
+	switch string(bytes.TrimSpace(first)) {
+	case markNoDir:
+		o.noDir = true
+		return o, nil
+	case markFresh:
+		o.fresh = true
+	case markExisting:
+	default:
+		return o, errNoMarker
+	}
+	second, rest, _ := bytes.Cut(rest, []byte("\n"))
+	line := string(bytes.TrimRight(second, "\r"))
+	switch {
+	case line == markInterrupted:
+		o.interrupted = true
+	case strings.HasPrefix(line, markAdopted):
+		o.adopted = strings.TrimSpace(strings.TrimPrefix(line, markAdopted))
+		if o.adopted == "" {
+			return o, fmt.Errorf("empty adopted job id")
+		}
+	case strings.HasPrefix(line, markRC):
+		rc, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, markRC)))
+		if err != nil {
+			return o, fmt.Errorf("bad launcher exit code %q", line)
+		}
+		o.rc, o.out = rc, rest
+	default:
+		return o, errNoMarker
+	}
+	return o, nil
+}
+
+// Submit launches the calculation once per folder (see SubmitWrapper); a repeat
+// returns the first job with Existing set.
+func (s *Scheduler) Submit(ctx context.Context, req plugins.SubmitRequest) (plugins.SubmitResult, error) {
+	tr, upload, err := s.transport()
+	if err != nil {
+		return plugins.SubmitResult{}, err
+	}
+	dir, err := remoteDir(upload, req.Folder)
+	if err != nil {
+		return plugins.SubmitResult{}, err
+	}
+	if len(req.Argv) == 0 {
+		return plugins.SubmitResult{}, plugins.Errorf(plugins.KindPermanent, "submit calc %d: empty argv", req.CalcID)
+	}
+	script := ""
+	if req.Launch == plugins.LaunchBatch {
+		body, err := s.d.BatchScript(req, dir)
+		if err != nil {
+			return plugins.SubmitResult{}, plugins.Errorf(plugins.KindPermanent, "submit calc %d: batch script: %w", req.CalcID, err)
+		}
+		script = BatchScriptName
+		// Rewriting it on a repeat is harmless: the scheduler copied it at submission.
+		if err := tr.WriteFile(ctx, path.Join(dir, script), body, 0o755); err != nil {
+			return plugins.SubmitResult{}, fmt.Errorf("submit calc %d: write batch script: %w", req.CalcID, err)
+		}
+	} else if req.Launch != plugins.LaunchWrapper {
+		return plugins.SubmitResult{}, plugins.Errorf(plugins.KindPermanent, "submit calc %d: unknown launch %q", req.CalcID, req.Launch)
+	}
+	launch := s.d.SubmitCommand(req, dir, script)
+	r, err := tr.Run(ctx, SubmitWrapper(dir, launch, int(s.submitWait.Seconds())))
+	if err != nil {
+		return plugins.SubmitResult{}, fmt.Errorf("submit calc %d: %w", req.CalcID, err)
+	}
+	o, err := parseSubmitOutput(r.Stdout)
+	if err != nil {
+		return plugins.SubmitResult{}, plugins.Errorf(plugins.KindTransient, "submit calc %d: %w (exit %d: %s)", req.CalcID, err, r.ExitCode, brief(r))
+	}
+	switch {
+	case o.noDir:
+		return plugins.SubmitResult{}, plugins.Errorf(plugins.KindNotFound, "submit calc %d: folder %s not found (not staged?)", req.CalcID, dir)
+	case o.adopted != "":
+		return plugins.SubmitResult{JobID: o.adopted, Existing: true, Output: "adopted job " + o.adopted}, nil
+	case o.interrupted:
+		return s.adopt(ctx, tr, req, dir)
+	}
+	out := string(o.out)
+	if o.rc != 0 {
+		if sr, ok := s.d.(SubmitRetrier); ok && sr.NothingSubmitted(o.out, o.rc) {
+			// Move the record aside (kept for the operator) so the next call launches again.
+			aside := SubmitLockDir + ".failed.$(date +%s)$$"
+			cmd := "cd " + shellquote.Quote(dir) + " && mv " + SubmitLockDir + " " + aside
+			if _, err := tr.Run(ctx, cmd); err != nil {
+				return plugins.SubmitResult{}, fmt.Errorf("submit calc %d: clear failed submission: %w", req.CalcID, err)
+			}
+			return plugins.SubmitResult{}, plugins.Errorf(plugins.KindTransient, "submit calc %d: launcher exited %d, nothing submitted: %s", req.CalcID, o.rc, excerpt(out))
+		}
+		return plugins.SubmitResult{}, plugins.Errorf(plugins.KindPermanent, "submit calc %d: launcher exited %d: %s", req.CalcID, o.rc, excerpt(out))
+	}
+	id, err := s.d.ParseSubmit(o.out, s.jobIDRegex())
+	if err != nil {
+		return plugins.SubmitResult{}, plugins.Errorf(plugins.KindPermanent, "submit calc %d: %w: %s", req.CalcID, err, excerpt(out))
+	}
+	res := plugins.SubmitResult{JobID: id, Output: out, Existing: !o.fresh}
+	s.log.Info("submitted", "calc", req.CalcID, "job", id, "existing", res.Existing)
+	return res, nil
+}
+
+func (s *Scheduler) jobIDRegex() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cluster.JobIDRegex
+}
+
+// adopt handles a submission that started but recorded no outcome: a job found by
+// name is recorded as this folder's job; otherwise the caller retries later.
+func (s *Scheduler) adopt(ctx context.Context, tr Transport, req plugins.SubmitRequest, dir string) (plugins.SubmitResult, error) {
+	interrupted := plugins.Errorf(plugins.KindTransient,
+		"submit calc %d: submission in progress or interrupted (%s exists without an exit code); not launching again", req.CalcID, path.Join(dir, SubmitLockDir))
+	f, ok := s.d.(JobFinder)
+	if !ok {
+		return plugins.SubmitResult{}, interrupted
+	}
+	cmd := f.FindCommand(req, dir)
+	if cmd == "" {
+		return plugins.SubmitResult{}, interrupted
+	}
+	r, err := tr.Run(ctx, cmd)
+	if err != nil {
+		return plugins.SubmitResult{}, fmt.Errorf("submit calc %d: look up interrupted submission: %w", req.CalcID, err)
+	}
+	ids, err := f.ParseFind(r)
+	if err != nil {
+		return plugins.SubmitResult{}, fmt.Errorf("submit calc %d: look up interrupted submission: %w", req.CalcID, err)
+	}
+	if len(ids) == 0 {
+		return plugins.SubmitResult{}, interrupted
+	}
+	if len(ids) > 1 {
+		s.log.Warn("several jobs for one calculation; adopting the oldest", "calc", req.CalcID, "jobs", strings.Join(ids, ","))
+	}
+	id := ids[0]
+	if err := tr.WriteFile(ctx, path.Join(dir, SubmitAdoptedFile), []byte(id+"\n"), 0o644); err != nil {
+		return plugins.SubmitResult{}, fmt.Errorf("submit calc %d: record adopted job %s: %w", req.CalcID, id, err)
+	}
+	s.log.Warn("adopted job of an interrupted submission", "calc", req.CalcID, "job", id)
+	return plugins.SubmitResult{JobID: id, Existing: true, Output: "adopted job " + id}, nil
+}
