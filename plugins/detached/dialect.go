@@ -42,7 +42,9 @@ func NewSSHDialect() *Dialect { return &Dialect{name: "ssh"} }
 
 // NewLocalDialect is the dialect of the `local` plugin: at most max_jobs jobs at
 // once, default the number of CPUs of this host.
-func NewLocalDialect() *Dialect { return &Dialect{name: "local", local: true, maxJobs: runtime.NumCPU()} }
+func NewLocalDialect() *Dialect {
+	return &Dialect{name: "local", local: true, maxJobs: runtime.NumCPU()}
+}
 
 // NewDialectMaxJobs is a dialect with an explicit cap (0: none), for tests and drop-ins.
 func NewDialectMaxJobs(name string, maxJobs int) *Dialect {
