@@ -1,0 +1,228 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"path"
+	"regexp"
+	"strings"
+	"sync"
+
+	"hpcbot/plugins"
+	"hpcbot/plugins/shellquote"
+)
+
+// Name is the runner's name in configuration (`runner = "command"`, the default).
+const Name = "command"
+
+// Version is reported by Info; raise it when the rules change.
+const Version = "1.0.0"
+
+// fileNameRe is what the bot accepts as an input file name; Plan checks it again.
+var fileNameRe = regexp.MustCompile(`\A[A-Za-z0-9._-]+\.[A-Za-z0-9]+\z`)
+
+// Runner is the command runner for one cluster. The zero value is not
+// configured; use New, then Configure.
+type Runner struct {
+	mu      sync.RWMutex
+	cluster string
+	rules   []compiled
+	ready   bool
+}
+
+var _ plugins.Runner = (*Runner)(nil)
+
+// New returns an unconfigured command runner.
+func New() *Runner { return &Runner{} }
+
+// Configure validates and installs the cluster's runner rules; rules naming
+// another runner are skipped (but count for unique associations). A rule set
+// that does not validate leaves the runner as it was and returns a permanent
+// error listing every problem.
+func (r *Runner) Configure(_ context.Context, cluster string, rules []plugins.RunnerRule) error {
+	compiled, err := compileRules("clusters["+cluster+"].runners", rules)
+	if err != nil {
+		return plugins.Errorf(plugins.KindPermanent, "configure %s runner: %w", Name, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cluster, r.rules, r.ready = cluster, compiled, true
+	return nil
+}
+
+// Info lists the configured programs in configuration order, with the
+// effective default_args and launch mode.
+func (r *Runner) Info(_ context.Context) (plugins.RunnerInfo, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	info := plugins.RunnerInfo{Name: Name, Version: Version}
+	for _, c := range r.rules {
+		info.Programs = append(info.Programs, plugins.ProgramInfo{
+			Program:      c.Program,
+			Description:  c.Description,
+			AllowedArgs:  append([]string(nil), c.AllowedArgs...),
+			DefaultArgs:  append([]string(nil), c.DefaultArgs...),
+			Associations: append([]string(nil), c.Associations...),
+			Launch:       c.Launch,
+		})
+	}
+	return info, nil
+}
+
+// errNotConfigured is returned by Plan before Configure succeeded.
+var errNotConfigured = errors.New("runner not configured")
+
+// Plan decides how to run req (see the package comment for the rules). It
+// returns a *plugins.Refusal, with the offending word in Detail, when the
+// file or caption is not acceptable:
+//
+//   - RefuseBadCaption: the caption cannot be split (Detail: why);
+//   - RefuseNoProgram: no caption and no program for the extension, or a caption
+//     of options only and no program for the extension (Detail: the extension);
+//   - RefuseUnknownProgram: the caption's first word is no configured program (Detail: it);
+//   - RefuseArgNotAllowed: a word matches none of allowed_args (Detail: the word);
+//   - RefuseNoInput: the program takes "{}" but the caption never mentions the
+//     input (Detail: the program).
+//
+// A file name the bot should never have accepted is a permanent error, not a refusal.
+func (r *Runner) Plan(_ context.Context, req plugins.PlanRequest) (plugins.Plan, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if !r.ready {
+		return plugins.Plan{}, plugins.Errorf(plugins.KindPermanent, "plan %s: %w", req.FileName, errNotConfigured)
+	}
+	if !fileNameRe.MatchString(req.FileName) {
+		return plugins.Plan{}, plugins.Errorf(plugins.KindPermanent, "plan: input file name %q is not acceptable", req.FileName)
+	}
+	words, err := shellquote.Split(req.Caption)
+	if err != nil {
+		return plugins.Plan{}, &plugins.Refusal{Code: plugins.RefuseBadCaption, Detail: err.Error()}
+	}
+	ext := strings.ToLower(path.Ext(req.FileName))
+
+	// No caption, or only options: the program associated with the extension.
+	if len(words) == 0 || strings.HasPrefix(words[0], "-") {
+		c := r.byExtension(ext)
+		if c == nil {
+			return plugins.Plan{}, &plugins.Refusal{Code: plugins.RefuseNoProgram, Detail: ext}
+		}
+		if len(words) == 0 {
+			return c.plan(req.FileName, c.DefaultArgs), nil
+		}
+		args, refusal := c.check(req.FileName, words)
+		if refusal != nil {
+			return plugins.Plan{}, refusal
+		}
+		if c.takesInput && !mentions(args) {
+			args = append([]string{Input}, args...)
+		}
+		return c.plan(req.FileName, args), nil
+	}
+
+	// "program args...": the entries for that program, the one for this
+	// extension first; the first accepting every word wins.
+	candidates := r.byProgram(words[0], ext)
+	if len(candidates) == 0 {
+		return plugins.Plan{}, &plugins.Refusal{Code: plugins.RefuseUnknownProgram, Detail: words[0]}
+	}
+	if len(words) == 1 {
+		return candidates[0].plan(req.FileName, candidates[0].DefaultArgs), nil
+	}
+	var first *plugins.Refusal
+	for _, c := range candidates {
+		args, refusal := c.check(req.FileName, words[1:])
+		if refusal == nil && c.takesInput && !mentions(args) {
+			refusal = &plugins.Refusal{Code: plugins.RefuseNoInput, Detail: c.Program}
+		}
+		if refusal == nil {
+			return c.plan(req.FileName, args), nil
+		}
+		if first == nil {
+			first = refusal
+		}
+	}
+	return plugins.Plan{}, first
+}
+
+// byExtension returns the rule associated with ext (lower case, with the dot), or nil.
+func (r *Runner) byExtension(ext string) *compiled {
+	for i := range r.rules {
+		for _, a := range r.rules[i].Associations {
+			if strings.ToLower(a) == ext {
+				return &r.rules[i]
+			}
+		}
+	}
+	return nil
+}
+
+// byProgram returns the rules for program, the one associated with ext first.
+func (r *Runner) byProgram(program, ext string) []*compiled {
+	var out []*compiled
+	for i := range r.rules {
+		c := &r.rules[i]
+		if c.Program != program {
+			continue
+		}
+		if c == r.byExtension(ext) {
+			out = append([]*compiled{c}, out...)
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// check validates the caption's argument words and returns them with the
+// input written as Input.
+func (c *compiled) check(fileName string, words []string) ([]string, *plugins.Refusal) {
+	args := make([]string, len(words))
+	for i, w := range words {
+		if c.takesInput && (w == Input || w == fileName) {
+			args[i] = Input
+			continue
+		}
+		if w == Input || !c.allows(w) {
+			return nil, &plugins.Refusal{Code: plugins.RefuseArgNotAllowed, Detail: w}
+		}
+		args[i] = w
+	}
+	return args, nil
+}
+
+func mentions(args []string) bool {
+	for _, a := range args {
+		if a == Input {
+			return true
+		}
+	}
+	return false
+}
+
+// plan builds the Plan for validated args, Input replaced by the file name.
+func (c *compiled) plan(fileName string, args []string) plugins.Plan {
+	argv := make([]string, 0, len(args)+1)
+	argv = append(argv, c.Program)
+	for _, a := range args {
+		if a == Input {
+			a = fileName
+		}
+		argv = append(argv, a)
+	}
+	p := plugins.Plan{
+		Program:   c.Program,
+		Argv:      argv,
+		Launch:    c.Launch,
+		Resources: maps.Clone(c.Resources),
+		Failover:  c.Failover == nil || *c.Failover,
+	}
+	for _, res := range c.Results {
+		if strings.HasPrefix(res, ".") {
+			p.Extensions = append(p.Extensions, res)
+		} else {
+			p.Files = append(p.Files, res)
+		}
+	}
+	return p
+}

@@ -1,0 +1,41 @@
+// Package command is the "command" runner: it runs a program named in the
+// configuration with arguments the administrator allowed, exactly as the
+// original HPC_bot did, and nothing a user types ever reaches a shell unquoted.
+//
+// # Rules for administrators
+//
+// Each `[[clusters.runners]]` entry names a program (one command word: a name
+// on the cluster's PATH or an absolute path; put arguments in default_args).
+// allowed_args are regular expressions (Go RE2 syntax: no look-arounds or
+// back-references) that must match a whole argument; the entry "{}" stands
+// for the input file. associations are extensions with the dot (".inp"),
+// matched case-insensitively, each used by at most one runner of a cluster.
+// A file sent without a caption runs the program associated with its
+// extension with default_args, "{}" replaced by the file name. When
+// default_args is empty it is ["{}"] if allowed_args contains "{}", and
+// otherwise empty (as in the original bot): the program then runs without
+// arguments and must find its input itself. When "{}" is allowed,
+// default_args must mention it.
+//
+// A caption chooses the program and arguments: `orca_submit {} -p8`. It is
+// split into words like a POSIX shell does (quotes and backslashes work) but
+// nothing is expanded: $(...), backticks, ;, |, globs and ~ are plain
+// characters, and newlines only separate words. The first word must be a
+// configured program; every other word must match one of that program's
+// allowed_args. "{}" (or the file's own name) is the input file and is only
+// accepted when allowed_args contains "{}"; a "{}" inside a longer word is not
+// replaced. When the program takes "{}", a caption that never mentions the
+// input is refused. Two shortcuts: a caption that is only a program name
+// runs it with its default_args, and a caption that starts with an option
+// ("-p8 --tight") gives arguments to the program associated with the file's
+// extension, with the input file put first unless the caption places "{}"
+// itself, so that `-p8` on mol.inp runs `orca_submit mol.inp -p8`.
+// When the same program has several entries, the one associated with the
+// file's extension is tried first, then the others in order; the first that
+// accepts every argument wins.
+//
+// The program is then started with every word shell-quoted
+// (plugins/shellquote), so even allowed_args = [".*"] cannot inject a command.
+// results adds result files to fetch: entries starting with "." are
+// extensions, the others exact file names.
+package command
