@@ -1,0 +1,357 @@
+package sshc
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"hpcbot/plugins"
+)
+
+// bed is the test bed's sshd as scripts/testbed.sh exports it.
+type bed struct {
+	host, user, key, knownHosts, hostKeyPub, sshdConfig string
+	port                                                int
+}
+
+// sshBed returns the test bed's sshd, or skips (fails under CI=true).
+func sshBed(t testing.TB) bed {
+	t.Helper()
+	get := func(name string) string {
+		v := os.Getenv(name)
+		if v == "" {
+			msg := name + " is not set: start the test bed (sudo scripts/testbed.sh start; eval \"$(scripts/testbed.sh env)\")"
+			if os.Getenv("CI") == "true" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
+		return v
+	}
+	b := bed{
+		host:       get("HPCBOT_TEST_SSH_HOST"),
+		user:       get("HPCBOT_TEST_SSH_USER"),
+		key:        get("HPCBOT_TEST_SSH_KEY"),
+		knownHosts: get("HPCBOT_TEST_SSH_KNOWN_HOSTS"),
+		hostKeyPub: get("HPCBOT_TEST_SSH_HOSTKEY_PUB"),
+		sshdConfig: get("HPCBOT_TEST_SSHD_CONFIG"),
+	}
+	port, err := strconv.Atoi(get("HPCBOT_TEST_SSH_PORT"))
+	if err != nil {
+		t.Fatalf("HPCBOT_TEST_SSH_PORT: %v", err)
+	}
+	b.port = port
+	return b
+}
+
+// conn is the bed's connection with host keys checked against its known_hosts.
+func (b bed) conn() plugins.Connection {
+	return plugins.Connection{Host: b.host, Port: b.port, User: b.user, KeyPath: b.key, KnownHosts: b.knownHosts}
+}
+
+// pinned is the bed's connection to addr (another port or a proxy) with its host key pinned.
+func (b bed) pinned(t testing.TB, port int) plugins.Connection {
+	t.Helper()
+	return plugins.Connection{Host: b.host, Port: port, User: b.user, KeyPath: b.key, HostKey: b.hostKey(t)}
+}
+
+// hostKey is the sshd's public host key, "ssh-ed25519 AAAA...".
+func (b bed) hostKey(t testing.TB) string {
+	t.Helper()
+	data, err := os.ReadFile(b.hostKeyPub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 2 {
+		t.Fatalf("%s: not a public key", b.hostKeyPub)
+	}
+	return f[0] + " " + f[1]
+}
+
+func (b bed) hostPublicKey(t testing.TB) ssh.PublicKey {
+	t.Helper()
+	k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(b.hostKey(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// newClient makes a client and closes it when the test ends.
+func newClient(t testing.TB, cfg plugins.Connection, opts Options) *Client {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	c, err := New(cfg, opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func ctxFor(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// randomKey returns a fresh ed25519 public key and the private key in OpenSSH PEM.
+func randomKey(t testing.TB) (ssh.PublicKey, []byte) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sshPub, pem.EncodeToMemory(block)
+}
+
+// freePort returns a TCP port on 127.0.0.1 that nothing listens on right now.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// ownSSHD is a second sshd the test starts (same binary, same host key, user
+// and key as the bed's), on its own port, with extra config lines, so the test
+// can stop it without disturbing tests that share the bed's sshd.
+type ownSSHD struct {
+	t      testing.TB
+	config string
+	port   int
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	done   chan struct{}
+}
+
+func startOwnSSHD(t testing.TB, b bed, extra ...string) *ownSSHD {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("a second sshd needs root (to switch to the test user)")
+	}
+	base, err := os.ReadFile(b.sshdConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	port := freePort(t)
+	override := map[string]bool{"port": true, "pidfile": true}
+	for _, l := range extra {
+		override[strings.ToLower(strings.Fields(l)[0])] = true
+	}
+	var cfg []string
+	for _, l := range strings.Split(string(base), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 0 && override[strings.ToLower(f[0])] {
+			continue
+		}
+		cfg = append(cfg, l)
+	}
+	// Keywords before any Match block: put ours first.
+	head := append([]string{"Port " + strconv.Itoa(port), "PidFile " + filepath.Join(dir, "sshd.pid")}, extra...)
+	cfg = append(head, cfg...)
+	s := &ownSSHD{t: t, config: filepath.Join(dir, "sshd_config"), port: port}
+	if err := os.WriteFile(s.config, []byte(strings.Join(cfg, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("/usr/sbin/sshd", "-t", "-f", s.config).CombinedOutput(); err != nil {
+		t.Fatalf("sshd -t: %v\n%s", err, out)
+	}
+	s.Start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Start runs sshd -D in the background and waits until it accepts connections.
+func (s *ownSSHD) Start() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		return
+	}
+	cmd := exec.Command("/usr/sbin/sshd", "-D", "-f", s.config, "-E", s.config+".log")
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("start sshd: %v", err)
+	}
+	s.cmd = cmd
+	s.done = make(chan struct{})
+	go func() { _ = cmd.Wait(); close(s.done) }()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+	for i := 0; ; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-s.done:
+			log, _ := os.ReadFile(s.config + ".log")
+			s.t.Fatalf("sshd exited at start:\n%s", log)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if i > 200 {
+			s.t.Fatalf("sshd does not listen on %s: %v", addr, err)
+		}
+	}
+}
+
+// Stop kills the listener and every connection it accepted (its children), as a
+// login node going down would.
+func (s *ownSSHD) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	pid := s.cmd.Process.Pid
+	kids := childrenOf(pid)
+	_ = s.cmd.Process.Kill()
+	<-s.done
+	for _, k := range kids {
+		_ = syscall.Kill(k, syscall.SIGKILL)
+	}
+	s.cmd = nil
+}
+
+// childrenOf lists the pids whose parent is pid (from /proc).
+func childrenOf(pid int) []int {
+	var kids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// "pid (comm) state ppid ..."; comm may hold spaces and parentheses.
+		rest := string(stat[bytes.LastIndexByte(stat, ')')+1:])
+		f := strings.Fields(rest)
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			kids = append(kids, p)
+		}
+	}
+	return kids
+}
+
+// proxy forwards TCP connections to a target and can freeze: stop moving bytes
+// without closing anything, the way a dead link (a cable pulled, a NAT entry
+// dropped) looks to both ends.
+type proxy struct {
+	l      net.Listener
+	target string
+	mu     sync.Mutex
+	frozen bool
+	cond   *sync.Cond
+	conns  []net.Conn
+	closed bool
+}
+
+func startProxy(t testing.TB, target string) *proxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{l: l, target: target}
+	p.cond = sync.NewCond(&p.mu)
+	go p.accept()
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *proxy) port() int { return p.l.Addr().(*net.TCPAddr).Port }
+
+func (p *proxy) accept() {
+	for {
+		c, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, up)
+		p.mu.Unlock()
+		go p.pipe(c, up)
+		go p.pipe(up, c)
+	}
+}
+
+func (p *proxy) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			for p.frozen && !p.closed {
+				p.cond.Wait()
+			}
+			closed := p.closed
+			p.mu.Unlock()
+			if closed {
+				return
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *proxy) freeze() { p.mu.Lock(); p.frozen = true; p.mu.Unlock() }
+
+func (p *proxy) thaw() { p.mu.Lock(); p.frozen = false; p.cond.Broadcast(); p.mu.Unlock() }
+
+func (p *proxy) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.cond.Broadcast()
+	conns := p.conns
+	p.mu.Unlock()
+	p.l.Close()
+	for _, c := range conns {
+		c.Close()
+	}
+}
