@@ -33,7 +33,7 @@ set -euo pipefail
 SCRIPT=$(readlink -f "${BASH_SOURCE[0]}")
 DIR=${HPCBOT_TESTBED_DIR:-/tmp/hpcbot-testbed}
 [[ $DIR == /* ]] || DIR=$PWD/$DIR
-SSH_PORT=${HPCBOT_TESTBED_SSH_PORT:-2222}
+SSH_PORT=${HPCBOT_TESTBED_SSH_PORT:-} # empty: the running main sshd's port, else 2222
 TUSER=${HPCBOT_TESTBED_USER:-hpctest}
 ADDR=127.0.0.1
 CLUSTER=hpcbot
@@ -42,8 +42,10 @@ ACCOUNT=hpcbot
 SSHDIR=$DIR/ssh
 KEY=$SSHDIR/id_ed25519
 HOSTKEY=$SSHDIR/ssh_host_ed25519_key
+MAIN_SSHD_CONFIG=$SSHDIR/sshd_config
+# Set by use_sshd for the sshd instance at hand (the main one unless a port is named).
 KNOWN_HOSTS=$SSHDIR/known_hosts
-SSHD_CONFIG=$SSHDIR/sshd_config
+SSHD_CONFIG=$MAIN_SSHD_CONFIG
 SSHD_PID=$SSHDIR/sshd.pid
 SSHD_LOG=$SSHDIR/sshd.log
 
@@ -90,14 +92,23 @@ need_root() {
 	[[ $(id -u) == 0 ]] || { log "$1 needs root (apt-get, daemons, the test user)"; exit 1; }
 }
 
+# running PID: the process exists and is not a zombie. A daemon's parent is PID 1, and
+# in a container PID 1 may be slow to reap, or never reap, its dead children.
+running() {
+	local stat
+	{ stat=$(</proc/"$1"/stat); } 2>/dev/null || return 1
+	stat=${stat##*) }
+	[[ ${stat:0:1} != Z && ${stat:0:1} != X ]]
+}
+
 # alive FILE COMM: the pid in FILE is a running process whose name is COMM.
 # Works unprivileged (reads /proc), so env and status need no root.
 alive() {
 	local p
 	[[ -r $1 ]] || return 1
-	p=$(<"$1") || return 1
+	{ p=$(<"$1"); } 2>/dev/null || return 1
 	[[ $p =~ ^[0-9]+$ ]] || return 1
-	[[ -r /proc/$p/comm && $(</proc/"$p"/comm) == "$2" ]]
+	[[ -r /proc/$p/comm && $(</proc/"$p"/comm) == "$2" ]] && running "$p"
 }
 
 pidof_file() { [[ -r $1 ]] && cat "$1"; }
@@ -108,7 +119,7 @@ kill_wait() {
 	[[ $# -gt 0 ]] || return 0
 	kill -TERM "$@" 2>/dev/null || true
 	for ((i = 0; i < 150; i++)); do
-		for p in "$@"; do [[ -d /proc/$p ]] && break; p=; done
+		for p in "$@"; do running "$p" && break; p=; done
 		[[ -z ${p:-} ]] && return 0
 		sleep 0.1
 	done
@@ -127,15 +138,10 @@ stop_daemon() {
 
 # children PID: the pids whose parent is PID (from /proc; procps may be absent).
 children() {
-	local s stat ppid
-	for s in /proc/[0-9]*/stat; do
-		{ stat=$(<"$s"); } 2>/dev/null || continue
-		read -r _ ppid _ <<<"${stat##*) }" # after "pid (comm) ": state ppid ...
-		if [[ $ppid == "$1" ]]; then
-			s=${s#/proc/}
-			echo "${s%/stat}"
-		fi
-	done
+	awk -v parent="$1" '{
+		sub(/.*\) /, "")   # after "pid (comm) ": state ppid ...
+		if ($2 == parent) { n = FILENAME; gsub(/[^0-9]/, "", n); print n }
+	}' /proc/[0-9]*/stat 2>/dev/null || true
 }
 
 node_name() { hostname -s 2>/dev/null || uname -n | cut -d. -f1; }
@@ -197,14 +203,41 @@ setup_user() {
 	install -d -m 700 -o "$TUSER" -g "$group" "$home/.ssh"
 	install -m 600 -o "$TUSER" -g "$group" "$KEY.pub" "$home/.ssh/authorized_keys"
 
-	local hostpat=$ADDR
-	[[ $SSH_PORT == 22 ]] || hostpat="[$ADDR]:$SSH_PORT"
-	printf '%s %s\n' "$hostpat" "$(cut -d' ' -f1,2 "$HOSTKEY.pub")" >"$KNOWN_HOSTS.tmp"
-	mv "$KNOWN_HOSTS.tmp" "$KNOWN_HOSTS"
-	chmod 644 "$KNOWN_HOSTS"
 }
 
 # ---------------------------------------------------------------- sshd
+
+# The main sshd is the one `env` exports. Extra instances, named by their port
+# (`sshd-start PORT`), share its host key, user and key: a test that stops "its" login
+# node uses one of those, so that the packages testing concurrently against the main
+# one keep it.
+
+main_port() { awk '$1 == "Port" { print $2; exit }' "$MAIN_SSHD_CONFIG" 2>/dev/null || true; }
+
+# use_sshd [PORT]: point SSH_PORT, SSHD_CONFIG, SSHD_PID, SSHD_LOG and KNOWN_HOSTS at the
+# instance on PORT; the main instance when PORT is empty or the main one's.
+use_sshd() {
+	local main
+	main=$(main_port)
+	SSH_PORT=${1:-${main:-2222}}
+	if ! [[ $SSH_PORT =~ ^[0-9]{1,5}$ ]] || ((SSH_PORT < 1 || SSH_PORT > 65535)); then
+		log "bad port: $SSH_PORT"
+		exit 2
+	fi
+	[[ -z ${1:-} || $1 == "$main" ]] && return 0
+	SSHD_CONFIG=$SSHDIR/sshd-$SSH_PORT.config
+	SSHD_PID=$SSHDIR/sshd-$SSH_PORT.pid
+	SSHD_LOG=$SSHDIR/sshd-$SSH_PORT.log
+	KNOWN_HOSTS=$SSHDIR/known_hosts-$SSH_PORT
+}
+
+write_known_hosts() {
+	local hostpat=$ADDR
+	[[ $SSH_PORT == 22 ]] || hostpat="[$ADDR]:$SSH_PORT"
+	printf '%s %s\n' "$hostpat" "$(cut -d' ' -f1,2 "$HOSTKEY.pub")" >"$KNOWN_HOSTS.tmp"
+	chmod 644 "$KNOWN_HOSTS.tmp"
+	mv "$KNOWN_HOSTS.tmp" "$KNOWN_HOSTS"
+}
 
 write_sshd_config() {
 	cat >"$SSHD_CONFIG.tmp" <<EOF
@@ -236,19 +269,23 @@ EOF
 	mv "$SSHD_CONFIG.tmp" "$SSHD_CONFIG"
 }
 
+listening() { (exec 3<>"/dev/tcp/$ADDR/$SSH_PORT") 2>/dev/null; }
+
 start_sshd() {
 	if alive "$SSHD_PID" sshd; then
 		if grep -qx "Port $SSH_PORT" "$SSHD_CONFIG" 2>/dev/null; then return 0; fi
 		stop_sshd # the port changed
 	fi
+	listening && fail "something else listens on $ADDR:$SSH_PORT (set HPCBOT_TESTBED_SSH_PORT)"
 	write_sshd_config
+	write_known_hosts
 	install -d -m 755 /run/sshd # privilege separation directory
 	/usr/sbin/sshd -t -f "$SSHD_CONFIG" || fail "sshd -t rejected $SSHD_CONFIG"
 	log "starting sshd on $ADDR:$SSH_PORT"
 	/usr/sbin/sshd -f "$SSHD_CONFIG" -E "$SSHD_LOG" || fail "sshd did not start"
 	local i
 	for ((i = 0; i < 100; i++)); do
-		alive "$SSHD_PID" sshd && (exec 3<>"/dev/tcp/$ADDR/$SSH_PORT") 2>/dev/null && return 0
+		alive "$SSHD_PID" sshd && listening && return 0
 		sleep 0.1
 	done
 	fail "sshd is not listening on $ADDR:$SSH_PORT"
@@ -566,6 +603,8 @@ cmd_start() {
 		esac
 		shift
 	done
+	[[ -n $SSH_PORT ]] || SSH_PORT=$(main_port)
+	SSH_PORT=${SSH_PORT:-2222}
 	install -d -m 755 "$DIR"
 	install_packages
 	setup_user
@@ -605,6 +644,13 @@ cmd_stop() {
 	stop_daemon "$SLURMD_PID" slurmd
 	stop_daemon "$CTLD_PID" slurmctld
 	stop_accounting
+	local p
+	for p in "$SSHDIR"/sshd-*.pid; do
+		[[ -e $p ]] || continue
+		p=${p##*/sshd-}
+		(use_sshd "${p%.pid}" && stop_sshd)
+	done
+	use_sshd ""
 	stop_sshd
 	if [[ -e $OURS/munged ]]; then
 		stop_daemon "$MUNGE_PID" munged
@@ -620,7 +666,14 @@ cmd_status() {
 	check() { # name pidfile comm extra
 		if alive "$2" "$3"; then line "$1" running "pid $(<"$2") $4"; else line "$1" stopped; bad=1; fi
 	}
-	check sshd "$SSHD_PID" sshd "$ADDR:$(sshd_port)"
+	check sshd "$SSHD_PID" sshd "$ADDR:$(main_port)"
+	for p in "$SSHDIR"/sshd-*.pid; do
+		[[ -e $p ]] || continue
+		p=${p##*/sshd-}
+		p=${p%.pid}
+		use_sshd "$p"
+		check "sshd:$p" "$SSHD_PID" sshd "(extra instance)"
+	done
 	if munge_ok; then line munged running "$(pidof_file "$MUNGE_PID" | sed 's/^/pid /')"; else line munged stopped; bad=1; fi
 	check slurmctld "$CTLD_PID" slurmctld ""
 	p=$(timeout 10 sinfo -h -N -o '%N %T' 2>/dev/null | head -n 1 || true)
@@ -634,17 +687,16 @@ cmd_status() {
 	return $bad
 }
 
-sshd_port() { awk '$1 == "Port" { print $2; exit }' "$SSHD_CONFIG" 2>/dev/null || echo "$SSH_PORT"; }
-
 cmd_env() {
 	local port
 	emit() { printf 'export %s=%q\n' "$1" "$2"; }
 	emit HPCBOT_TESTBED "$SCRIPT"
+	emit HPCBOT_TESTBED_DIR "$DIR"
 	if ! alive "$SSHD_PID" sshd || [[ ! -r $KNOWN_HOSTS || ! -e $KEY ]]; then
 		log "sshd is not running: $SCRIPT start"
 		return 0
 	fi
-	port=$(sshd_port)
+	port=$(main_port)
 	emit HPCBOT_TEST_SSH_HOST "$ADDR"
 	emit HPCBOT_TEST_SSH_PORT "$port"
 	emit HPCBOT_TEST_SSH_USER "$TUSER"
@@ -668,11 +720,15 @@ main() {
 	stop) cmd_stop ;;
 	status) cmd_status ;;
 	env) cmd_env ;;
-	sshd-stop) need_root sshd-stop; stop_sshd ;;
+	sshd-stop)
+		need_root sshd-stop
+		use_sshd "${1:-}"
+		stop_sshd
+		;;
 	sshd-start)
 		need_root sshd-start
-		SSH_PORT=${HPCBOT_TESTBED_SSH_PORT:-$(sshd_port)}
-		[[ -s $KEY && -s $HOSTKEY ]] || fail "the bed was never started: $SCRIPT start"
+		[[ -s $KEY && -s $HOSTKEY && -e $MAIN_SSHD_CONFIG ]] || fail "the bed was never started: $SCRIPT start"
+		use_sshd "${1:-}"
 		start_sshd
 		;;
 	*)
