@@ -161,12 +161,13 @@ func (s *Store) ImportOrganizationsCSV(r io.Reader) (int, error) {
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			// A quoting error leaves the reader's position unreliable: stop here.
+			// (csv.ParseError names the line.)
 			errs = append(errs, fmt.Errorf("organizations csv: %w", err))
 			break
 		}
+		line, _ := cr.FieldPos(0)
 		if len(rec) != len(want) {
 			errs = append(errs, fmt.Errorf("organizations csv line %d: %d fields, want 4 (label,name,alias,parent): %w", line, len(rec), ErrInvalid))
 			continue
