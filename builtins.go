@@ -1,0 +1,22 @@
+package main
+
+import (
+	"log/slog"
+
+	"hpcbot/plugins"
+	"hpcbot/plugins/cluster"
+	"hpcbot/plugins/detached"
+	"hpcbot/runners/command"
+)
+
+// builtins are the plugins served by this executable (`hpcbot plugin serve`).
+// The host starts each in a process of its own, one per cluster.
+var builtins = plugins.Registry{
+	Schedulers: map[string]func(*slog.Logger) plugins.Scheduler{
+		"local": func(l *slog.Logger) plugins.Scheduler { return detached.NewLocal(cluster.WithLogger(l)) },
+		"ssh":   func(l *slog.Logger) plugins.Scheduler { return detached.NewSSH(cluster.WithLogger(l)) },
+	},
+	Runners: map[string]func(*slog.Logger) plugins.Runner{
+		"command": func(*slog.Logger) plugins.Runner { return command.New() },
+	},
+}

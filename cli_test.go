@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"hpcbot/store"
+)
+
+// binary is hpcbot built once for the tests that need a second process.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hpcbot-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "hpcbot")
+	cmd := exec.Command("go", "build", "-o", binary, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.Stderr.Write(out)
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func runMain(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestExitCodes(t *testing.T) {
+	clearEnv(t)
+	good := writeConfig(t, validConfig)
+	bad := writeConfig(t, strings.Replace(validConfig, "[120, 240]", "[240, 120]", 1))
+	tests := []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"version"}, 0, "hpcbot "},
+		{[]string{"version", "--help"}, 0, "Usage: hpcbot version"},
+		{[]string{"nonsense"}, 2, ""},
+		{[]string{"version", "extra"}, 2, ""},
+		{[]string{"run", "--no-such-flag"}, 2, ""},
+		{[]string{"migrate", "--config", bad}, 2, ""},
+		{[]string{"migrate", "--config", filepath.Join(t.TempDir(), "missing.toml")}, 2, ""},
+		{[]string{"backup", "--config", good}, 2, ""},
+		{[]string{"config", "convert"}, 2, ""},
+		{[]string{"config", "convert", "/nonexistent.json"}, 1, ""},
+	}
+	for _, c := range commands {
+		tests = append(tests, struct {
+			args []string
+			code int
+			out  string
+		}{[]string{c.name, "--help"}, 0, "Usage: hpcbot " + c.name})
+	}
+	for _, tt := range tests {
+		code, out, _ := runMain(t, tt.args...)
+		if code != tt.code || !strings.Contains(out, tt.out) {
+			t.Errorf("hpcbot %v: exit %d, want %d; stdout %q", tt.args, code, tt.code, out)
+		}
+	}
+}
+
+func TestConfigFromEnvVar(t *testing.T) {
+	clearEnv(t)
+	p := writeConfig(t, validConfig)
+	t.Setenv("HPCBOT_CONFIG", p)
+	code, out, errs := runMain(t, "migrate")
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out, errs)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(p), "hpcbot.db")); err != nil {
+		t.Error("HPCBOT_CONFIG not used:", err)
+	}
+}
+
+func TestMigrateTwiceAndOrgs(t *testing.T) {
+	clearEnv(t)
+	cfg := writeConfig(t, validConfig)
+	code, out, errs := runMain(t, "migrate", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "migrated") && !strings.Contains(out, "up to date") {
+		t.Fatalf("first migrate: exit %d: %s %s", code, out, errs)
+	}
+	code, out, errs = runMain(t, "migrate", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "up to date") {
+		t.Fatalf("second migrate: exit %d: %s %s", code, out, errs)
+	}
+	dir := t.TempDir()
+	good := filepath.Join(dir, "orgs.csv")
+	os.WriteFile(good, []byte("label,name,alias,parent\nipc,Institute of Physical Chemistry,IPC,ras\nras,Russian Academy of Sciences,RAS,\n"), 0o600)
+	code, out, errs = runMain(t, "migrate", "--config", cfg, "--orgs", good)
+	if code != 0 || !strings.Contains(out, "imported 2 organizations") {
+		t.Fatalf("orgs: exit %d: %s %s", code, out, errs)
+	}
+	bad := filepath.Join(dir, "bad.csv")
+	os.WriteFile(bad, []byte("label,name,alias,parent\nmsu,Moscow State University,MSU,\nx,Broken,X,nowhere\n"), 0o600)
+	code, _, errs = runMain(t, "migrate", "--config", cfg, "--orgs", bad)
+	if code != 1 || !strings.Contains(errs, "line 3") {
+		t.Fatalf("bad orgs: exit %d, stderr %q", code, errs)
+	}
+	// The organizations from the good file are there, nothing of the bad one.
+	st, err := store.Open(filepath.Join(filepath.Dir(cfg), "hpcbot.db"), store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if o, err := st.Organization("ipc"); err != nil || o.Parent != "ras" {
+		t.Errorf("ipc = %+v, %v", o, err)
+	}
+	if _, err := st.Organization("msu"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("msu from the bad file was written: %v", err)
+	}
+}
+
+// TestBackupWhileRunning: `hpcbot backup` works while `hpcbot run` holds the store.
+func TestBackupWhileRunning(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "hpcbot.toml")
+	os.WriteFile(cfgPath, []byte(validConfig), 0o600)
+	run := exec.Command(binary, "run", "--config", cfgPath)
+	var runErr bytes.Buffer
+	run.Stderr = &runErr
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer run.Process.Kill()
+	sock := filepath.Join(dir, "hpcbot.db.sock")
+	for i := 0; ; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if i > 600 {
+			t.Fatalf("run never opened its control socket; stderr: %s", runErr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// A second daemon on the same store is refused clearly.
+	out, err := exec.Command(binary, "run", "--config", cfgPath).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "in use by another hpcbot process") {
+		t.Errorf("second run: %v: %s", err, out)
+	}
+	backup := filepath.Join(dir, "copy.db")
+	out, err = exec.Command(binary, "backup", "--config", cfgPath, backup).CombinedOutput()
+	if err != nil {
+		t.Fatalf("backup while running: %v: %s", err, out)
+	}
+	if fi, err := os.Stat(backup); err != nil || fi.Size() == 0 {
+		t.Fatalf("no backup written: %v", err)
+	}
+	run.Process.Signal(syscall.SIGTERM)
+	if err := run.Wait(); err != nil {
+		t.Errorf("run did not exit cleanly on SIGTERM: %v; stderr: %s", err, runErr.String())
+	}
+	// The copy is a valid store of the current schema.
+	os.WriteFile(cfgPath, []byte(strings.Replace(validConfig, `path = "hpcbot.db"`, `path = "copy.db"`, 1)), 0o600)
+	if code, out, errs := runMain(t, "check", "--config", cfgPath); !strings.Contains(out, "store "+backup+": ok") {
+		t.Errorf("check of the copy: exit %d: %s %s", code, out, errs)
+	}
+}

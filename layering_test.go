@@ -1,0 +1,54 @@
+package main
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// forbidden lists, for each folder, the hpcbot packages its code must not import
+// (DESIGN.md: main → bot, scheduler, store, plugins; bot → scheduler, store;
+// scheduler → store, plugins; plugins and runners know nothing of the bot or the store).
+var forbidden = map[string][]string{
+	"store":     {"hpcbot/bot", "hpcbot/scheduler", "hpcbot/plugins", "hpcbot/runners"},
+	"scheduler": {"hpcbot/bot", "hpcbot/runners"},
+	"bot":       {"hpcbot/runners"},
+	"plugins":   {"hpcbot/bot", "hpcbot/store", "hpcbot/scheduler", "hpcbot/runners"},
+	"runners":   {"hpcbot/bot", "hpcbot/store", "hpcbot/scheduler"},
+}
+
+// TestLayering reads every import so that the layering cannot rot silently.
+func TestLayering(t *testing.T) {
+	checked := 0
+	for dir, bad := range forbidden {
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") {
+				return err
+			}
+			f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+			if err != nil {
+				return err
+			}
+			checked++
+			for _, imp := range f.Imports {
+				p, _ := strconv.Unquote(imp.Path.Value)
+				for _, b := range bad {
+					if p == b || strings.HasPrefix(p, b+"/") {
+						t.Errorf("%s imports %s: %s must not depend on it (DESIGN.md)", path, p, dir)
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no Go files found: is the test running in the repository root?")
+	}
+}

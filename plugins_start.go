@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"hpcbot/plugins"
+)
+
+// startedPlugins are the plugin processes the configuration needs: one scheduler
+// per cluster, and one runner per cluster and runner kind (in config order).
+type startedPlugins struct {
+	host       *plugins.Host
+	schedulers map[string]plugins.Scheduler
+	runners    map[string][]plugins.Runner
+}
+
+// startPlugins starts and configures every plugin the configuration needs. A
+// plugin that cannot start is an error: the operator must fix the config or the
+// plugin folder before the bot runs.
+func startPlugins(ctx context.Context, cfg *Config, log *slog.Logger) (*startedPlugins, error) {
+	host, err := plugins.NewHost(plugins.HostOptions{
+		PluginDir: cfg.PluginDir,
+		Builtins:  builtins,
+		Logger:    log.With("component", "plugins"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	sp := &startedPlugins{host: host, schedulers: map[string]plugins.Scheduler{}, runners: map[string][]plugins.Runner{}}
+	var errs []error
+	for _, cl := range cfg.Clusters {
+		s, err := host.Scheduler(ctx, cl.Cluster)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cluster %s: scheduler plugin %s: %w", cl.Label, cl.Scheduler, err))
+			continue
+		}
+		sp.schedulers[cl.Label] = s
+		for _, kind := range runnerKinds(cl.Runners) {
+			var rules []plugins.RunnerRule
+			for _, r := range cl.Runners {
+				if r.Runner == kind {
+					rules = append(rules, r)
+				}
+			}
+			r, err := host.Runner(ctx, cl.Label, kind, rules)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("cluster %s: runner plugin %s: %w", cl.Label, kind, err))
+				continue
+			}
+			sp.runners[cl.Label] = append(sp.runners[cl.Label], r)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		host.Close()
+		return nil, err
+	}
+	return sp, nil
+}
+
+// runnerKinds lists the runner plugins a cluster's rules name, in first-use order.
+func runnerKinds(rules []plugins.RunnerRule) []string {
+	var kinds []string
+	seen := map[string]bool{}
+	for _, r := range rules {
+		if !seen[r.Runner] {
+			seen[r.Runner] = true
+			kinds = append(kinds, r.Runner)
+		}
+	}
+	return kinds
+}
+
+// checkPlugins starts every plugin, prints its version and runs its own check.
+// It returns the number of failures.
+func checkPlugins(o *options, cfg *Config) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(o.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log = slog.New(newScrubber(log.Handler(), cfg.Secrets()))
+	sp, err := startPlugins(ctx, cfg, log)
+	if err != nil {
+		fmt.Fprintf(o.stdout, "plugins: %v\n", err)
+		return 1
+	}
+	defer sp.host.Close()
+	failed := 0
+	for _, cl := range cfg.Clusters {
+		res, err := sp.schedulers[cl.Label].Check(ctx)
+		if err != nil {
+			fmt.Fprintf(o.stdout, "cluster %s (%s): FAILED: %v\n", cl.Label, cl.Scheduler, err)
+			failed++
+			continue
+		}
+		fmt.Fprintf(o.stdout, "cluster %s (%s): reachable: %s", cl.Label, cl.Scheduler, res.Scheduler)
+		if res.Host != "" {
+			fmt.Fprintf(o.stdout, " on %s", res.Host)
+		}
+		fmt.Fprintln(o.stdout)
+		for _, r := range sp.runners[cl.Label] {
+			info, err := r.Info(ctx)
+			if err != nil {
+				fmt.Fprintf(o.stdout, "  runner: FAILED: %v\n", err)
+				failed++
+				continue
+			}
+			for _, p := range info.Programs {
+				fmt.Fprintf(o.stdout, "  runner %s %s: %s %v\n", info.Name, info.Version, p.Program, p.Associations)
+			}
+		}
+	}
+	for _, st := range sp.host.Plugins() {
+		where := "built in"
+		if !st.Builtin {
+			where = st.Path
+		}
+		fmt.Fprintf(o.stdout, "plugin %s %s for %s: %s %s (%s, pid %d)\n", st.Kind, st.Name, st.Cluster, st.PluginName, st.Version, where, st.PID)
+	}
+	return failed
+}

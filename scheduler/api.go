@@ -1,0 +1,82 @@
+package scheduler
+
+import (
+	"context"
+	"time"
+
+	"hpcbot/plugins"
+	"hpcbot/store"
+)
+
+// Event names what a Notification tells the user.
+type Event string
+
+const (
+	EventAccepted  Event = "accepted"  // staged and submitted: job id and cluster known
+	EventWaiting   Event = "waiting"   // a step keeps failing for an infrastructure reason; told once
+	EventResumed   Event = "resumed"   // it went on after a wait
+	EventFinished  Event = "finished"  // results delivered (link or files), or told where they are
+	EventError     Event = "error"     // given up; Code and Reason say why
+	EventCancelled Event = "cancelled" // cancelled before it ran (no results)
+)
+
+// Codes say, in a form the bot can translate, why a calculation waits or failed.
+const (
+	CodeClusterUnreachable = "cluster_unreachable" // SSH down, maintenance; retrying
+	CodeAuthFailed         = "auth_failed"         // the cluster refused the bot's login or host key
+	CodeSubmitRejected     = "submit_rejected"     // the scheduler refused the job (script, resources)
+	CodeGaveUp             = "gave_up"             // unreachable for longer than give_up_after
+	CodeCloudUnavailable   = "cloud_unavailable"   // Nextcloud 5xx or timeout; retrying
+	CodeCloudRefused       = "cloud_refused"       // Nextcloud 401/403, 507 (full)
+	CodeTooLarge           = "too_large"           // results above the Telegram upload limit, left on the cluster
+	CodeFetchFailed        = "fetch_failed"        // results could not be brought back (disk full, ...)
+	CodeInputMissing       = "input_missing"       // the input file vanished from download_path
+	CodeOutcomeUnknown     = "outcome_unknown"     // the job ended but its exit status is unknown
+)
+
+// Notification is one message for the user who owns the calculation (and the log chat).
+type Notification struct {
+	// Key is unique per calculation and event ("calc/42/finished"). The Notifier
+	// must act on a key at most once: the scheduler calls Notify again for the
+	// same key after a crash.
+	Key   string
+	Event Event
+	Calc  store.Calculation
+	// Code and Reason: why it waits or failed. Reason is English detail for the log
+	// (an error text); the user-facing text comes from Code.
+	Code   string
+	Reason string
+	Since  time.Time // waiting: since when
+	Link   string    // finished: the share link, if any
+	Files  []string  // finished: local result files to send as documents, if no cloud
+	// Where: finished without link or files (too large): the remote folder.
+	Where string
+	// Skipped: result files not fetched, and why ("big.chk: too large").
+	Skipped []string
+	// Tail: the last lines of the program's error output, for failed and error.
+	Tail string
+}
+
+// Notifier is implemented by the bot. Notify queues the message durably (it must
+// not wait for Telegram) and is idempotent by Key; an error means "not queued",
+// and the scheduler retries.
+type Notifier interface {
+	Notify(ctx context.Context, n Notification) error
+}
+
+// ClusterInfo describes a cluster and its programs for /help.
+type ClusterInfo struct {
+	Label     string
+	Scheduler string
+	Programs  []plugins.ProgramInfo
+	// Usable is false when the cluster refused the bot's login: admins must act.
+	Usable bool
+	Reason string
+}
+
+// Route is where an input file goes: which cluster, which runner, and the runner's plan.
+type Route struct {
+	Cluster string
+	Runner  string
+	Plan    plugins.Plan
+}
