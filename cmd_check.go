@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
 
 	"hpcbot/store"
 )
@@ -23,7 +25,10 @@ the cluster and report the scheduler's version). Exits 1 if anything fails.`,
 		}
 		fmt.Fprintf(o.stdout, "config %s: ok (%d clusters)\n", o.config, len(cfg.Clusters))
 		failed := 0
-		if st, err := store.Open(cfg.Store.Path, store.Options{ReadOnly: true, AllowOldSchema: true}); err != nil {
+		if _, err := os.Stat(cfg.Store.Path); errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(o.stdout, "store %s: not created yet: run `hpcbot migrate` (or `hpcbot run`, which creates it)\n", cfg.Store.Path)
+			failed++
+		} else if st, err := store.Open(cfg.Store.Path, store.Options{ReadOnly: true, AllowOldSchema: true}); err != nil {
 			fmt.Fprintf(o.stdout, "store %s: %v\n", cfg.Store.Path, err)
 			failed++
 		} else {
