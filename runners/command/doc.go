@@ -38,4 +38,18 @@
 // (plugins/shellquote), so even allowed_args = [".*"] cannot inject a command.
 // results adds result files to fetch: entries starting with "." are
 // extensions, the others exact file names.
+//
+// # Differences from the original bot
+//
+// The original ran a caption `orca_submit -p8` or a lone `orca_submit` without
+// the input file; here the first is refused (no input) and the second uses
+// default_args. It accepted Python regular expressions; RE2 refuses
+// look-arounds and back-references, and hpcbot says so at startup (Validate
+// runs when the configuration is loaded, and every problem is reported with
+// its key). It replaced a "{}" argument even where allowed_args lacked "{}";
+// here that is refused. It matched associations case-sensitively.
+//
+// Every refusal is a *plugins.Refusal whose Detail is the offending word
+// (the extension for no_program, the program for no_input, the reason for
+// bad_caption), for the bot to explain in the user's language.
 package command
