@@ -50,7 +50,7 @@ type Client struct {
 
 	stats struct {
 		handshakes, authFailures, hostKeyFailures atomic.Int64
-		channels, highWater, prohibited           atomic.Int64
+		channels, highWater, refused              atomic.Int64
 		keepaliveFailures                         atomic.Int64
 	}
 }
@@ -104,7 +104,7 @@ type Stats struct {
 	HostKeyFailures   int64 // handshakes stopped because the host key was refused
 	ChannelsOpen      int64 // channels open now (the SFTP session included)
 	ChannelsHighWater int64 // most channels ever open at once
-	Prohibited        int64 // channel opens the server refused as "administratively prohibited"
+	ChannelsRefused   int64 // channel opens the server refused (MaxSessions reached) and that were waited out
 	KeepaliveFailures int64 // connections closed because a keepalive went unanswered
 	Connected         bool  // a connection is up now
 }
@@ -120,7 +120,7 @@ func (c *Client) Stats() Stats {
 		HostKeyFailures:   c.stats.hostKeyFailures.Load(),
 		ChannelsOpen:      c.stats.channels.Load(),
 		ChannelsHighWater: c.stats.highWater.Load(),
-		Prohibited:        c.stats.prohibited.Load(),
+		ChannelsRefused:   c.stats.refused.Load(),
 		KeepaliveFailures: c.stats.keepaliveFailures.Load(),
 		Connected:         connected,
 	}

@@ -19,8 +19,9 @@
 //   - keeps ONE connection, dialled lazily and reused by every command and
 //     transfer, with one SFTP session on it; at most Options.MaxChannels (8)
 //     channels are open at once (sshd's MaxSessions defaults to 10), the SFTP
-//     session included; a server answering "administratively prohibited" makes the
-//     caller wait and retry, it never drops the connection;
+//     session included; a server refusing a channel (MaxSessions reached:
+//     "administratively prohibited" from older OpenSSH, "open failed" from 9.x)
+//     makes the caller wait and retry, it never drops the connection;
 //   - sends keepalive@openssh.com every Options.KeepaliveInterval (15 s) and
 //     closes the connection when one reply has not come within the next interval,
 //     so a dead link is noticed within two intervals (30 s, inside the 45 s that

@@ -32,10 +32,10 @@ type Options struct {
 	// make the client give up for good. Defaults 2 and 30 min.
 	AuthFailLimit  int
 	AuthFailWindow time.Duration
-	// ProhibitedWait is the first wait before reopening a channel the server
-	// refused with "administratively prohibited"; it doubles up to 16 times
+	// RefusedWait is the first wait before reopening a channel the server
+	// refused (MaxSessions reached); it doubles up to 16 times
 	// this value while the server keeps refusing. Default 100 ms.
-	ProhibitedWait time.Duration
+	RefusedWait time.Duration
 	// MaxOutput caps what Run captures of stdout and of stderr, each.
 	// Default 16 MiB.
 	MaxOutput int
@@ -58,7 +58,7 @@ const (
 	DefaultHandshakeWindow   = 60 * time.Second
 	DefaultAuthFailLimit     = 2
 	DefaultAuthFailWindow    = 30 * time.Minute
-	DefaultProhibitedWait    = 100 * time.Millisecond
+	DefaultRefusedWait       = 100 * time.Millisecond
 	DefaultMaxOutput         = 16 << 20
 	DefaultTransferWorkers   = 4
 )
@@ -86,7 +86,7 @@ func (o Options) withDefaults() Options {
 	def(&o.HandshakeWindow, DefaultHandshakeWindow)
 	defInt(&o.AuthFailLimit, DefaultAuthFailLimit)
 	def(&o.AuthFailWindow, DefaultAuthFailWindow)
-	def(&o.ProhibitedWait, DefaultProhibitedWait)
+	def(&o.RefusedWait, DefaultRefusedWait)
 	defInt(&o.MaxOutput, DefaultMaxOutput)
 	defInt(&o.TransferWorkers, DefaultTransferWorkers)
 	if o.Logger == nil {

@@ -138,15 +138,17 @@ func (c *Client) release() {
 }
 
 // openSession opens a session channel within the channel cap. A server that
-// refuses it as "administratively prohibited" (MaxSessions reached, for
-// example by sessions another client holds) is waited out with growing pauses
-// until ctx ends; the connection stays up. The returned func closes the session
-// and frees the slot; it may be called more than once.
+// refuses it because its MaxSessions is reached is waited out with growing
+// pauses until ctx ends; the connection stays up. OpenSSH before 7.x said
+// "administratively prohibited", 9.x says "connect failed (open failed)", other
+// servers "resource shortage": every refusal of a session channel is taken as
+// "busy". The returned func closes the session and frees the slot; it may be
+// called more than once.
 func (c *Client) openSession(ctx context.Context, cn *conn) (*ssh.Session, func(), error) {
 	if err := c.acquire(ctx, cn); err != nil {
 		return nil, nil, err
 	}
-	wait := c.opts.ProhibitedWait
+	wait := c.opts.RefusedWait
 	for {
 		opened := make(chan sessionResult, 1)
 		go func() {
@@ -173,14 +175,14 @@ func (c *Client) openSession(ctx context.Context, cn *conn) (*ssh.Session, func(
 			}, nil
 		}
 		var refused *ssh.OpenChannelError
-		if !errors.As(r.err, &refused) || refused.Reason != ssh.Prohibited {
+		if !errors.As(r.err, &refused) || refused.Reason == ssh.UnknownChannelType {
 			c.release()
 			if !cn.alive() {
 				return nil, nil, cn.err
 			}
 			return nil, nil, plugins.Errorf(plugins.KindTransient, "open a session on %s: %w", c.name, r.err)
 		}
-		c.stats.prohibited.Add(1)
+		c.stats.refused.Add(1)
 		c.log.Debug("ssh channel refused, waiting", "reason", refused.Message, "wait", wait)
 		t := time.NewTimer(time.Duration(float64(wait) * (0.5 + rand.Float64())))
 		select {
@@ -194,7 +196,7 @@ func (c *Client) openSession(ctx context.Context, cn *conn) (*ssh.Session, func(
 			c.release()
 			return nil, nil, cn.err
 		}
-		wait = min(2*wait, 16*c.opts.ProhibitedWait)
+		wait = min(2*wait, 16*c.opts.RefusedWait)
 	}
 }
 

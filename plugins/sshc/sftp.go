@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -202,7 +203,8 @@ func classify(what string, err error, cn *conn, s *sftpSession) error {
 	default:
 	}
 	var se *sftp.StatusError
-	if errors.As(err, &se) {
+	var errno syscall.Errno // MkdirAll's "not a directory"
+	if errors.As(err, &se) || errors.As(err, &errno) {
 		// Quota, read-only file system, a file where a folder should be:
 		// the server's answer will be the same next time.
 		return plugins.Errorf(plugins.KindPermanent, "%s: %w", what, err)

@@ -1,0 +1,103 @@
+package sshc
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"hpcbot/plugins"
+)
+
+func TestDeadLinkNoticedByKeepalive(t *testing.T) {
+	b := sshBed(t)
+	p := startProxy(t, net.JoinHostPort(b.host, strconv.Itoa(b.port)))
+	c := newClient(t, b.pinned(t, p.port()), Options{KeepaliveInterval: 300 * time.Millisecond, DialTimeout: 10 * time.Second})
+	ctx := ctxFor(t, 2*time.Minute)
+	if _, err := c.Run(ctx, "true"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.List(ctx, "."); err != nil { // an SFTP session on the link too
+		t.Fatal(err)
+	}
+
+	p.freeze() // the link goes silent; nothing is closed
+	_, err := c.Run(ctx, "echo hello")
+	switch {
+	case err == nil:
+		t.Fatal("a command ran over a frozen link")
+	case errors.Is(err, context.DeadlineExceeded):
+		t.Fatalf("the call hung until its deadline instead of failing when the keepalive noticed: %v", err)
+	case plugins.KindOf(err) != plugins.KindTransient || !strings.Contains(err.Error(), "keepalive"):
+		t.Fatalf("want a transient keepalive error, got %v", err)
+	}
+	if s := c.Stats(); s.KeepaliveFailures != 1 || s.Connected {
+		t.Errorf("stats %+v: want one keepalive failure and no connection", s)
+	}
+
+	p.thaw()
+	r, err := c.Run(ctx, "echo hello")
+	if err != nil || string(r.Stdout) != "hello\n" {
+		t.Fatalf("after the link came back: %q, %v", r.Stdout, err)
+	}
+	if _, err := c.List(ctx, "."); err != nil {
+		t.Fatalf("SFTP after the link came back: %v", err)
+	}
+	if s := c.Stats(); s.Handshakes != 2 || !s.Connected {
+		t.Errorf("stats %+v: want exactly one redial", s)
+	}
+}
+
+func TestKeepaliveKeepsHealthyLink(t *testing.T) {
+	b := sshBed(t)
+	c := newClient(t, b.conn(), Options{KeepaliveInterval: 50 * time.Millisecond})
+	ctx := ctxFor(t, time.Minute)
+	// Long enough for many keepalives; every one must be answered.
+	if r, err := c.Run(ctx, "sleep 1; echo done"); err != nil || string(r.Stdout) != "done\n" {
+		t.Fatalf("%q, %v", r.Stdout, err)
+	}
+	if s := c.Stats(); s.KeepaliveFailures != 0 || s.Handshakes != 1 {
+		t.Errorf("stats %+v: a healthy link was dropped", s)
+	}
+}
+
+func TestSSHDStoppedAndStarted(t *testing.T) {
+	b := sshBed(t)
+	sshd := startOwnSSHD(t, b)
+	c := newClient(t, b.pinned(t, sshd.port), Options{BackoffMin: 50 * time.Millisecond, BackoffMax: 100 * time.Millisecond})
+	ctx := ctxFor(t, 2*time.Minute)
+	if _, err := c.Run(ctx, "true"); err != nil {
+		t.Fatal(err)
+	}
+
+	sshd.Stop()
+	for i := range 3 {
+		_, err := c.Run(ctx, "true")
+		if err == nil || plugins.KindOf(err) != plugins.KindTransient {
+			t.Fatalf("call %d with sshd down: %v, want a transient error", i, err)
+		}
+		time.Sleep(120 * time.Millisecond) // past the backoff: each call may dial
+	}
+
+	sshd.Start()
+	var err error
+	for i := 0; i < 50; i++ {
+		if _, err = c.Run(ctx, "true"); err == nil {
+			break
+		}
+		if plugins.KindOf(err) != plugins.KindTransient {
+			t.Fatalf("after restart: %v", err)
+		}
+		time.Sleep(120 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("no connection after sshd came back: %v", err)
+	}
+	s := c.Stats()
+	if s.Handshakes < 2 || s.Handshakes > DefaultHandshakeLimit {
+		t.Errorf("%d handshakes: want a redial, within the limit of %d per minute", s.Handshakes, DefaultHandshakeLimit)
+	}
+}
