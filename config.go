@@ -259,13 +259,9 @@ func (c *Config) validate() error {
 				seen[strings.ToLower(cl.Label)] = i
 			}
 		}
-		var rules []plugins.RunnerRule
-		for _, r := range cl.Runners {
-			if r.Runner == "command" {
-				rules = append(rules, r)
-			}
-		}
-		add(command.Validate(key+".runners", rules))
+		// Validate checks the command runner's rules and skips the others, but counts
+		// their associations, so it gets all of them (and the right indices).
+		add(command.Validate(key+".runners", cl.Runners))
 	}
 	return errors.Join(errs...)
 }
