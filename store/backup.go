@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -27,43 +25,11 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 }
 
 // BackupFile writes a consistent copy of the store to path: into a temporary
-// file in the same folder, synced, then renamed over path, so that path holds
-// either the old file or the complete new copy, never a partial one.
+// file in the same folder, synced, checked with bbolt's consistency check,
+// then renamed over path, so that path holds either the old file or the
+// complete new copy, never a partial one.
 func (s *Store) BackupFile(path string) (int64, error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return 0, fmt.Errorf("backup to %s: %w", path, err)
-	}
-	tmp := f.Name()
-	fail := func(err error) (int64, error) {
-		f.Close()
-		os.Remove(tmp)
-		return 0, fmt.Errorf("backup to %s: %w", path, err)
-	}
-	if err := f.Chmod(0o600); err != nil {
-		return fail(err)
-	}
-	n, err := s.Backup(f)
-	if err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return 0, fmt.Errorf("backup to %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		// Make the rename itself durable; not every filesystem supports it.
-		_ = d.Sync()
-		d.Close()
-	}
-	return n, nil
+	return writeChecked(path, s.Backup)
 }
 
 // Check runs bbolt's consistency check over the whole file and returns every
