@@ -110,6 +110,24 @@ func (t *Tx) account(id int64) (TelegramAccount, error) {
 	return acc, nil
 }
 
+// UserByTelegramID returns the account of this Telegram user and its user:
+// the lookup behind every message.
+func (s *Store) UserByTelegramID(id int64) (User, TelegramAccount, error) {
+	var (
+		u   User
+		acc TelegramAccount
+	)
+	err := s.view(func(t *Tx) error {
+		var err error
+		if acc, err = t.account(id); err != nil {
+			return err
+		}
+		u, err = t.user(acc.UserID)
+		return err
+	})
+	return u, acc, err
+}
+
 // AccountByUsername returns the account with this @username (with or without
 // the "@", any case).
 func (s *Store) AccountByUsername(username string) (TelegramAccount, error) {

@@ -21,6 +21,12 @@ func TestRegisterUser(t *testing.T) {
 	if err != nil || acc.Username != "ada_l" || acc.LanguageCode != "ru" || acc.UserID != u.ID {
 		t.Fatalf("account after re-register = %+v, %v", acc, err)
 	}
+	if got, acc, err := s.UserByTelegramID(100); err != nil || got.ID != u.ID || acc.TelegramID != 100 {
+		t.Fatalf("UserByTelegramID = %+v, %+v, %v", got, acc, err)
+	}
+	if _, _, err := s.UserByTelegramID(101); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("UserByTelegramID(unknown) = %v", err)
+	}
 	if _, err := s.AccountByUsername("ada"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("old username still resolves: %v", err)
 	}

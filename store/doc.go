@@ -28,6 +28,7 @@
 //	inbox_pending         update id → (empty), for updates not yet handled
 //	outbox                key → OutItem
 //	outbox_pending        sequence → key, for messages not yet sent, in queue order
+//	kv                    string key → string value (small values of no record kind; kv.go lists the keys)
 //
 // Every hot path reads an index: calculations by state (the scheduler's
 // polls), by user and time (quota, /jobs, /status, usage), by update id
@@ -41,6 +42,10 @@
 // is created at the current schema.
 //
 // Methods that change a record and take a callback (UpdateUser, UpdateCalc,
-// Transition) hand it a *Tx, on which AddEvent and OutboxPut join the same
-// transaction.
+// Transition) hand it a *Tx, on which AddEvent, OutboxPut and SetValue join
+// the same transaction.
+//
+// A running daemon holds the file's lock, so no other process can open it;
+// it serves hot backups to `hpcbot backup` on a unix socket beside the file
+// (ServeBackups, BackupPath).
 package store

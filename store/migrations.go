@@ -23,7 +23,7 @@ var migrations = []func(*bolt.Tx) error{
 		for _, name := range [][]byte{
 			bOrgs, bUsers, bAccounts, bAccByUsername, bAccByUser,
 			bCalcs, bCalcByState, bCalcByUser, bCalcByUpdate,
-			bEvents, bInbox, bInboxPending, bOutbox, bOutboxPending,
+			bEvents, bInbox, bInboxPending, bOutbox, bOutboxPending, bKV,
 		} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
@@ -116,14 +116,14 @@ func (s *Store) checkSchema(opts Options) error {
 		return s.tooNew(v)
 	case v == len(migrations):
 		return nil
+	case opts.AllowOldSchema:
+		return nil // the caller migrates (or only backs up)
 	case empty && !opts.ReadOnly:
 		// A new file holds nothing to lose: create the current schema at once so
 		// that `hpcbot run` works on a fresh installation.
 		if _, _, err := s.Migrate(); err != nil {
 			return err
 		}
-		return nil
-	case opts.AllowOldSchema:
 		return nil
 	default:
 		return fmt.Errorf("store %s has schema version %d, this hpcbot needs %d: run `hpcbot migrate`: %w",

@@ -94,7 +94,8 @@ type Store struct {
 //
 // A file whose schema is newer than this binary is refused with ErrSchemaTooNew.
 // An older schema is refused with ErrSchemaTooOld unless opts.AllowOldSchema is
-// set; a brand-new empty file is initialised to the current schema at once.
+// set; a brand-new empty file is initialised to the current schema at once
+// (with AllowOldSchema it is left to Migrate, so that it reports 0 → latest).
 // When another process holds the file for longer than opts.LockTimeout, the
 // error wraps ErrLocked.
 func Open(path string, opts Options) (*Store, error) {
@@ -168,6 +169,7 @@ var (
 	bInboxPending  = []byte("inbox_pending")
 	bOutbox        = []byte("outbox")
 	bOutboxPending = []byte("outbox_pending")
+	bKV            = []byte("kv")
 )
 
 func (t *Tx) bucket(name []byte) *bolt.Bucket {

@@ -183,3 +183,38 @@ func TestKeyOrder(t *testing.T) {
 		t.Error("timeKey does not sort by time (zero time included)")
 	}
 }
+
+func TestMigrateNewFileReportsSteps(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new.db")
+	s, err := Open(path, Options{AllowOldSchema: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	from, to, err := s.Migrate()
+	if err != nil || from != 0 || to != LatestSchema() {
+		t.Fatalf("Migrate of a new file = %d, %d, %v; want 0, %d", from, to, err, LatestSchema())
+	}
+}
+
+func TestKV(t *testing.T) {
+	s, _ := openTest(t)
+	if _, ok, err := s.Value("share/user/1"); ok || err != nil {
+		t.Fatalf("Value of a missing key = %v, %v", ok, err)
+	}
+	if err := s.SetValue("share/user/1", "https://cloud/s/abc"); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok, _ := s.Value("share/user/1"); !ok || v != "https://cloud/s/abc" {
+		t.Fatalf("Value = %q, %v", v, ok)
+	}
+	if err := s.SetValue("share/user/1", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.Value("share/user/1"); ok {
+		t.Fatal("empty value did not delete the key")
+	}
+	if err := s.SetValue("", "x"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("empty key: %v", err)
+	}
+}

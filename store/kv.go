@@ -1,0 +1,41 @@
+package store
+
+import "fmt"
+
+// The kv bucket holds small values that belong to no record kind, keyed by a
+// path-like string. Keys in use:
+//
+//	share/user/<user id>   the public Nextcloud share of a user's folder (share = "per_user")
+//
+// Add new keys to this list; prefer a typed record when a value grows fields.
+
+// Value returns the value stored under key; ok is false when there is none.
+func (s *Store) Value(key string) (value string, ok bool, err error) {
+	err = s.view(func(t *Tx) error {
+		value, ok = t.Value(key)
+		return nil
+	})
+	return value, ok, err
+}
+
+// SetValue stores value under key (an empty value deletes the key).
+func (s *Store) SetValue(key, value string) error {
+	return s.update(func(t *Tx) error { return t.SetValue(key, value) })
+}
+
+// Value returns the value stored under key in this transaction.
+func (t *Tx) Value(key string) (string, bool) {
+	v := t.bucket(bKV).Get([]byte(key))
+	return string(v), v != nil
+}
+
+// SetValue stores value under key in this transaction (empty: delete).
+func (t *Tx) SetValue(key, value string) error {
+	if key == "" {
+		return fmt.Errorf("set value: empty key: %w", ErrInvalid)
+	}
+	if value == "" {
+		return t.bucket(bKV).Delete([]byte(key))
+	}
+	return t.bucket(bKV).Put([]byte(key), []byte(value))
+}
