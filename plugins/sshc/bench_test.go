@@ -1,0 +1,125 @@
+package sshc
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The benchmarks compare this client with OpenSSH's own tools on the same
+// sshd, key and known_hosts, side by side in one run:
+//
+//	go test -run '^$' -bench . -benchtime 5x ./plugins/sshc/
+
+const benchSize = 64 << 20
+
+// benchSetup makes a client, a local folder holding one 64 MiB file and a
+// remote folder, removed at the end.
+func benchSetup(b *testing.B) (bd bed, c *Client, local, remote string) {
+	bd = sshBed(b)
+	c = newClient(b, bd.conn(), Options{})
+	local = b.TempDir()
+	writeTree(b, local, map[string]int{"data.bin": benchSize})
+	remote = "sshc-bench-" + randomSuffix()
+	b.Cleanup(func() { _ = c.RemoveAll(context.Background(), remote) })
+	ctx := ctxFor(b, time.Minute)
+	if err := c.PutDir(ctx, local, remote); err != nil { // also warms the connection
+		b.Fatal(err)
+	}
+	return bd, c, local, remote
+}
+
+// sshArgs are the options that make ssh and scp authenticate the way the client does.
+func (bd bed) sshArgs() []string {
+	return []string{"-F", "/dev/null", "-i", bd.key, "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + bd.knownHosts,
+		"-o", "GlobalKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"}
+}
+
+func (bd bed) scp(b *testing.B, from, to string) {
+	args := append(bd.sshArgs(), "-q", "-P", strconv.Itoa(bd.port), from, to)
+	if out, err := exec.Command("scp", args...).CombinedOutput(); err != nil {
+		b.Fatalf("scp %s %s: %v\n%s", from, to, err, out)
+	}
+}
+
+func BenchmarkUpload64MiB(b *testing.B) {
+	_, c, local, remote := benchSetup(b)
+	ctx := ctxFor(b, 10*time.Minute)
+	b.SetBytes(benchSize)
+	b.ResetTimer()
+	for b.Loop() {
+		if err := c.PutDir(ctx, local, remote); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkUpload64MiBScp(b *testing.B) {
+	bd, _, local, remote := benchSetup(b)
+	dst := bd.user + "@" + bd.host + ":" + remote + "/data.bin"
+	b.SetBytes(benchSize)
+	b.ResetTimer()
+	for b.Loop() {
+		bd.scp(b, filepath.Join(local, "data.bin"), dst)
+	}
+}
+
+func BenchmarkDownload64MiB(b *testing.B) {
+	_, c, _, remote := benchSetup(b)
+	ctx := ctxFor(b, 10*time.Minute)
+	out := filepath.Join(b.TempDir(), "data.bin")
+	b.SetBytes(benchSize)
+	b.ResetTimer()
+	for b.Loop() {
+		if err := c.Get(ctx, remote+"/data.bin", out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDownload64MiBScp(b *testing.B) {
+	bd, _, _, remote := benchSetup(b)
+	src := bd.user + "@" + bd.host + ":" + remote + "/data.bin"
+	out := filepath.Join(b.TempDir(), "data.bin")
+	b.SetBytes(benchSize)
+	b.ResetTimer()
+	for b.Loop() {
+		bd.scp(b, src, out)
+	}
+	if st, err := os.Stat(out); err != nil || st.Size() != benchSize {
+		b.Fatalf("scp fetched %v, %v", st, err)
+	}
+}
+
+// BenchmarkRunWarm is one command on the open connection; BenchmarkRunSSH is
+// the same command through a fresh `ssh` process (a new connection each time).
+func BenchmarkRunWarm(b *testing.B) {
+	bd := sshBed(b)
+	c := newClient(b, bd.conn(), Options{})
+	ctx := ctxFor(b, 10*time.Minute)
+	if _, err := c.Run(ctx, "true"); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if r, err := c.Run(ctx, "echo ok"); err != nil || strings.TrimSpace(string(r.Stdout)) != "ok" {
+			b.Fatalf("%q %v", r.Stdout, err)
+		}
+	}
+}
+
+func BenchmarkRunSSH(b *testing.B) {
+	bd := sshBed(b)
+	args := append(bd.sshArgs(), "-p", strconv.Itoa(bd.port), bd.user+"@"+bd.host, "echo ok")
+	for b.Loop() {
+		if out, err := exec.Command("ssh", args...).Output(); err != nil || strings.TrimSpace(string(out)) != "ok" {
+			b.Fatalf("%q %v", out, err)
+		}
+	}
+}
