@@ -2,15 +2,10 @@ package store
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -125,99 +120,3 @@ func TestBackupFileErrors(t *testing.T) {
 	}
 }
 
-// TestBackupFromRunningDaemon: while one Store holds the file (as `hpcbot run`
-// does) and writes, BackupPath cannot open it and gets its copy over the socket.
-func TestBackupFromRunningDaemon(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "live.db")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	u := newUser(t, s, 1<<30)
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- s.ServeBackups(ctx) }()
-
-	stopWriting := make(chan struct{})
-	wrote := make(chan error, 1)
-	go func() {
-		for i := 0; ; i++ {
-			select {
-			case <-stopWriting:
-				wrote <- nil
-				return
-			default:
-			}
-			if _, err := s.CreateCalculation(Calculation{UserID: u.ID}, window, time.Now()); err != nil {
-				wrote <- err
-				return
-			}
-		}
-	}()
-
-	dest := filepath.Join(dir, "copy.db")
-	var n int64
-	// The socket appears asynchronously; a refused dial means "not yet".
-	for {
-		n, err = BackupPath(path, dest, 10*time.Millisecond)
-		if err == nil || !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ECONNREFUSED) {
-			break
-		}
-		runtime.Gosched()
-	}
-	close(stopWriting)
-	if err := <-wrote; err != nil {
-		t.Fatal(err)
-	}
-	if err != nil || n == 0 {
-		t.Fatalf("BackupPath while the store is held = %d, %v", n, err)
-	}
-	c, err := Open(dest, Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Check(); err != nil {
-		t.Error(err)
-	}
-	if got, err := c.User(u.ID); err != nil || got.Limit != 1<<30 {
-		t.Errorf("user in the copy = %+v, %v", got, err)
-	}
-	c.Close()
-
-	cancel()
-	if err := <-served; err != nil {
-		t.Fatalf("ServeBackups = %v", err)
-	}
-	if _, err := os.Stat(SocketPath(path)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("socket left behind: %v", err)
-	}
-	// Without a daemon answering, the error says the store is in use.
-	if _, err := BackupPath(path, dest, 10*time.Millisecond); err == nil || !strings.Contains(err.Error(), "in use by another hpcbot process") {
-		t.Errorf("BackupPath with nobody serving = %v", err)
-	}
-}
-
-func TestBackupPathNotHeld(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "idle.db")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := newUser(t, s, 3)
-	s.Close()
-	dest := filepath.Join(dir, "copy.db")
-	if _, err := BackupPath(path, dest, 0); err != nil {
-		t.Fatal(err)
-	}
-	c, err := Open(dest, Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if got, err := c.User(u.ID); err != nil || got.Limit != 3 {
-		t.Fatalf("user in the copy = %+v, %v", got, err)
-	}
-}

@@ -45,7 +45,7 @@
 // Transition) hand it a *Tx, on which AddEvent, OutboxPut and SetValue join
 // the same transaction.
 //
-// A running daemon holds the file's lock, so no other process can open it;
-// it serves hot backups to `hpcbot backup` on a unix socket beside the file
-// (ServeBackups, BackupPath).
+// A running daemon holds the file's lock, so no other process can open it,
+// not even read-only: a hot backup is taken by the process holding the store
+// (Backup, BackupFile).
 package store
