@@ -119,4 +119,3 @@ func TestBackupFileErrors(t *testing.T) {
 		t.Fatal("backup into a missing folder succeeded")
 	}
 }
-
