@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 )
 
@@ -21,6 +22,22 @@ type Organization struct {
 type orgRow struct {
 	Organization
 	where string
+	line  int // CSV line, 0 for UpsertOrganizations
+}
+
+// orgProblem is one bad row, kept with its line so problems print in file order.
+type orgProblem struct {
+	line int
+	err  error
+}
+
+func joinProblems(ps []orgProblem) error {
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].line < ps[j].line })
+	errs := make([]error, len(ps))
+	for i, p := range ps {
+		errs[i] = p.err
+	}
+	return errors.Join(errs...)
 }
 
 // UpsertOrganizations creates or replaces organizations by label, all in one
@@ -52,8 +69,8 @@ func (s *Store) upsertOrgRows(rows []orgRow) (int, error) {
 		if err != nil {
 			return err
 		}
-		if err := checkOrgs(stored, rows); err != nil {
-			return err
+		if ps := checkOrgs(stored, rows); len(ps) > 0 {
+			return joinProblems(ps)
 		}
 		for _, r := range rows {
 			if err := putJSON(b, []byte(r.Label), r.Organization); err != nil {
@@ -71,10 +88,10 @@ func (s *Store) upsertOrgRows(rows []orgRow) (int, error) {
 
 // checkOrgs validates rows against each other and the stored organizations.
 // It trims the fields in place and collects every problem.
-func checkOrgs(stored map[string]Organization, rows []orgRow) error {
-	var errs []error
+func checkOrgs(stored map[string]Organization, rows []orgRow) []orgProblem {
+	var ps []orgProblem
 	bad := func(r orgRow, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s: %w", r.where, fmt.Sprintf(format, args...), ErrInvalid))
+		ps = append(ps, orgProblem{r.line, invalidf("%s: %s", r.where, fmt.Sprintf(format, args...))})
 	}
 	merged := make(map[string]Organization, len(stored)+len(rows))
 	for k, v := range stored {
@@ -126,7 +143,7 @@ func checkOrgs(stored map[string]Organization, rows []orgRow) error {
 			seen[p] = true
 		}
 	}
-	return errors.Join(errs...)
+	return ps
 }
 
 // ImportOrganizationsCSV reads organizations from CSV with the header
@@ -142,7 +159,7 @@ func (s *Store) ImportOrganizationsCSV(r io.Reader) (int, error) {
 	cr.TrimLeadingSpace = true
 	header, err := cr.Read()
 	if err == io.EOF {
-		return 0, fmt.Errorf("organizations csv is empty: want the header label,name,alias,parent: %w", ErrInvalid)
+		return 0, invalidf("organizations csv is empty: want the header label,name,alias,parent")
 	}
 	if err != nil {
 		return 0, fmt.Errorf("organizations csv: %w", err)
@@ -152,10 +169,10 @@ func (s *Store) ImportOrganizationsCSV(r io.Reader) (int, error) {
 		header[i] = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(header[i], "\ufeff")))
 	}
 	if strings.Join(header, ",") != strings.Join(want, ",") {
-		return 0, fmt.Errorf("organizations csv line 1: header is %q, want \"label,name,alias,parent\": %w", strings.Join(header, ","), ErrInvalid)
+		return 0, invalidf("organizations csv line 1: header is %q, want \"label,name,alias,parent\"", strings.Join(header, ","))
 	}
 	var rows []orgRow
-	var errs []error
+	var ps []orgProblem
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -164,25 +181,35 @@ func (s *Store) ImportOrganizationsCSV(r io.Reader) (int, error) {
 		if err != nil {
 			// A quoting error leaves the reader's position unreliable: stop here.
 			// (csv.ParseError names the line.)
-			errs = append(errs, fmt.Errorf("organizations csv: %w", err))
+			line := 1 << 30
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				line = pe.Line
+			}
+			ps = append(ps, orgProblem{line, fmt.Errorf("organizations csv: %w", err)})
 			break
 		}
 		line, _ := cr.FieldPos(0)
 		if len(rec) != len(want) {
-			errs = append(errs, fmt.Errorf("organizations csv line %d: %d fields, want 4 (label,name,alias,parent): %w", line, len(rec), ErrInvalid))
+			ps = append(ps, orgProblem{line, invalidf("organizations csv line %d: %d fields, want 4 (label,name,alias,parent)", line, len(rec))})
 			continue
 		}
 		rows = append(rows, orgRow{
 			Organization: Organization{Label: rec[0], Name: rec[1], Alias: rec[2], Parent: rec[3]},
 			where:        fmt.Sprintf("organizations csv line %d", line),
+			line:         line,
 		})
 	}
-	if len(errs) > 0 {
+	if len(ps) > 0 {
 		// Check the good rows too, so the operator sees every problem at once.
-		if err := s.view(func(t *Tx) error { return checkOrgs(storedOrgs(t), rows) }); err != nil {
-			errs = append(errs, err)
+		err := s.view(func(t *Tx) error {
+			ps = append(ps, checkOrgs(storedOrgs(t), rows)...)
+			return nil
+		})
+		if err != nil {
+			return 0, err
 		}
-		return 0, errors.Join(errs...)
+		return 0, joinProblems(ps)
 	}
 	return s.upsertOrgRows(rows)
 }

@@ -39,6 +39,17 @@ var (
 	ErrInvalid = errors.New("invalid record")
 )
 
+// invalidError is a message that matches ErrInvalid without repeating its
+// text, for operator-facing lists (one line per bad CSV row).
+type invalidError struct{ msg string }
+
+func (e invalidError) Error() string { return e.msg }
+func (e invalidError) Unwrap() error { return ErrInvalid }
+
+func invalidf(format string, args ...any) error {
+	return invalidError{msg: fmt.Sprintf(format, args...)}
+}
+
 // DefaultPath is the store file used when the configuration names none.
 const DefaultPath = "hpcbot.db"
 
