@@ -1,0 +1,323 @@
+package plugins
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// The plugin tests use the test binary itself as the plugin executable: started
+// as `<test binary> plugin serve <kind> <name>`, TestMain serves testRegistry
+// through Serve, exactly as hpcbot's main does. The fakes below are test doubles
+// for the plumbing only: they record every call they receive (calls.jsonl in the
+// folder named by envRecord) and answer what the test asked for in
+// <folder>/<Method>.json, once.
+
+const (
+	envRecord   = "HPCBOT_TEST_RECORD"   // folder of the call log and the replies
+	envProtocol = "HPCBOT_TEST_PROTOCOL" // serve this protocol version instead of ours
+)
+
+func TestMain(m *testing.M) {
+	if len(os.Args) == 5 && os.Args[1] == "plugin" && os.Args[2] == "serve" {
+		version := uint(ProtocolVersion)
+		if v := os.Getenv(envProtocol); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(2)
+			}
+			version = uint(n)
+		}
+		if err := serve(os.Args[3], os.Args[4], testRegistry, version); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+var testRegistry = Registry{
+	Schedulers: map[string]func(*slog.Logger) Scheduler{
+		"fake":        func(log *slog.Logger) Scheduler { return &fakeScheduler{name: "fake", rec: newRecorder(log)} },
+		"fake-dropin": func(log *slog.Logger) Scheduler { return &fakeScheduler{name: "fake-dropin", rec: newRecorder(log)} },
+	},
+	Runners: map[string]func(*slog.Logger) Runner{
+		"fake": func(log *slog.Logger) Runner { return &fakeRunner{rec: newRecorder(log)} },
+	},
+}
+
+// fakeReply is what a fake method does, written by the test as <Method>.json.
+type fakeReply struct {
+	Result  json.RawMessage `json:",omitempty"` // the method's result, as JSON of its Go type
+	Kind    *Kind           `json:",omitempty"` // return &Error{Kind: *Kind, Msg: Msg}
+	Msg     string          `json:",omitempty"` // with Kind nil and Msg set: a plain error
+	Refusal *Refusal        `json:",omitempty"`
+	Block   bool            `json:",omitempty"` // block until the call's ctx ends
+	Kill    bool            `json:",omitempty"` // SIGKILL this process mid-call
+}
+
+// call is one line of calls.jsonl.
+type call struct {
+	Method string
+	PID    int
+	Req    json.RawMessage
+}
+
+type recorder struct {
+	mu  sync.Mutex
+	dir string
+	log *slog.Logger
+}
+
+func newRecorder(log *slog.Logger) *recorder {
+	return &recorder{dir: os.Getenv(envRecord), log: log}
+}
+
+func (r *recorder) do(ctx context.Context, method string, req, res any) error {
+	r.log.Info("fake call", "method", method)
+	b, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	line, err := json.Marshal(call{Method: method, PID: os.Getpid(), Req: b})
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f, err := os.OpenFile(filepath.Join(r.dir, "calls.jsonl"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(append(line, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	name := filepath.Join(r.dir, method+".json")
+	b, err = os.ReadFile(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // zero result
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(name); err != nil {
+		return err
+	}
+	var rep fakeReply
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return err
+	}
+	switch {
+	case rep.Kill:
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {}
+	case rep.Block:
+		<-ctx.Done()
+		return ctx.Err()
+	case rep.Kind != nil:
+		return &Error{Kind: *rep.Kind, Msg: rep.Msg}
+	case rep.Msg != "":
+		return errors.New(rep.Msg)
+	case rep.Refusal != nil:
+		return fmt.Errorf("fake runner: %w", rep.Refusal)
+	case rep.Result != nil && res != nil:
+		return json.Unmarshal(rep.Result, res)
+	}
+	return nil
+}
+
+// configureRec records a Configure: Secret marshals as "[redacted]", so the
+// password travels in a field of its own.
+type configureRec struct {
+	Cluster  Cluster
+	Password string
+}
+
+type fakeScheduler struct {
+	name string
+	rec  *recorder
+}
+
+var (
+	_ Scheduler = (*fakeScheduler)(nil)
+	_ Versioner = (*fakeScheduler)(nil)
+)
+
+func (f *fakeScheduler) PluginVersion() (string, string) { return f.name, "fake-1.0" }
+
+func (f *fakeScheduler) Configure(ctx context.Context, c Cluster) error {
+	return f.rec.do(ctx, "Configure", configureRec{Cluster: c, Password: string(c.Connection.Password)}, nil)
+}
+
+func (f *fakeScheduler) Check(ctx context.Context) (res CheckResult, err error) {
+	err = f.rec.do(ctx, "Check", nil, &res)
+	return res, err
+}
+
+func (f *fakeScheduler) Stage(ctx context.Context, req StageRequest) error {
+	return f.rec.do(ctx, "Stage", req, nil)
+}
+
+func (f *fakeScheduler) Submit(ctx context.Context, req SubmitRequest) (res SubmitResult, err error) {
+	err = f.rec.do(ctx, "Submit", req, &res)
+	return res, err
+}
+
+func (f *fakeScheduler) Poll(ctx context.Context, jobs []JobRef) (res []JobStatus, err error) {
+	err = f.rec.do(ctx, "Poll", jobs, &res)
+	return res, err
+}
+
+func (f *fakeScheduler) Cancel(ctx context.Context, job JobRef) error {
+	return f.rec.do(ctx, "Cancel", job, nil)
+}
+
+func (f *fakeScheduler) Fetch(ctx context.Context, req FetchRequest) (res FetchResult, err error) {
+	err = f.rec.do(ctx, "Fetch", req, &res)
+	return res, err
+}
+
+func (f *fakeScheduler) Cleanup(ctx context.Context, folder string) error {
+	return f.rec.do(ctx, "Cleanup", folder, nil)
+}
+
+// fakeRunner is not a Versioner: it reports the executable's build version.
+type fakeRunner struct{ rec *recorder }
+
+var _ Runner = (*fakeRunner)(nil)
+
+type runnerConfigureRec struct {
+	Cluster string
+	Rules   []RunnerRule
+}
+
+func (f *fakeRunner) Configure(ctx context.Context, cluster string, rules []RunnerRule) error {
+	return f.rec.do(ctx, "Configure", runnerConfigureRec{Cluster: cluster, Rules: rules}, nil)
+}
+
+func (f *fakeRunner) Info(ctx context.Context) (res RunnerInfo, err error) {
+	err = f.rec.do(ctx, "Info", nil, &res)
+	return res, err
+}
+
+func (f *fakeRunner) Plan(ctx context.Context, req PlanRequest) (res Plan, err error) {
+	err = f.rec.do(ctx, "Plan", req, &res)
+	return res, err
+}
+
+// Test side helpers.
+
+// reply makes the fake's next call of method do rep.
+func reply(t *testing.T, dir, method string, rep fakeReply) {
+	t.Helper()
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, method+".json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// result makes the fake's next call of method return v.
+func result(t *testing.T, dir, method string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply(t, dir, method, fakeReply{Result: b})
+}
+
+// calls reads the fake's call log.
+func calls(t *testing.T, dir string) []call {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "calls.jsonl"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []call
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var c call
+		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+			t.Fatalf("calls.jsonl: %v", err)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// lastCall decodes the request of the fake's last call of method into req and
+// returns the pid of the process that served it.
+func lastCall(t *testing.T, dir, method string, req any) int {
+	t.Helper()
+	cs := calls(t, dir)
+	for i := len(cs) - 1; i >= 0; i-- {
+		if cs[i].Method == method {
+			if req != nil {
+				if err := json.Unmarshal(cs[i].Req, req); err != nil {
+					t.Fatalf("%s request: %v", method, err)
+				}
+			}
+			return cs[i].PID
+		}
+	}
+	t.Fatalf("the plugin got no %s call", method)
+	return 0
+}
+
+// syncBuffer collects the host's log for assertions.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// records parses the JSON log lines.
+func (s *syncBuffer) records(t *testing.T) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range bytes.Split([]byte(s.String()), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}

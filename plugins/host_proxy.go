@@ -1,0 +1,111 @@
+package plugins
+
+import "context"
+
+// schedulerProxy is the Scheduler the Host hands out: every call goes to the
+// plugin's current process with a deadline (see Host.deadline), and a call that
+// meets a dead or restarting process gets a transient error, never a hang.
+type schedulerProxy struct{ p *proc }
+
+var _ Scheduler = (*schedulerProxy)(nil)
+
+func sched(raw any) *schedulerClient { return raw.(*schedulerClient) }
+
+// Configure reconfigures the plugin; the new cluster is also what later restarts get.
+func (s *schedulerProxy) Configure(ctx context.Context, c Cluster) error {
+	err := s.p.call(ctx, "Configure", false, func(ctx context.Context, raw any) error {
+		return sched(raw).Configure(ctx, c)
+	})
+	if err == nil {
+		s.p.mu.Lock()
+		s.p.config = c
+		s.p.mu.Unlock()
+	}
+	return err
+}
+
+func (s *schedulerProxy) Check(ctx context.Context) (res CheckResult, err error) {
+	err = s.p.call(ctx, "Check", false, func(ctx context.Context, raw any) (err error) {
+		res, err = sched(raw).Check(ctx)
+		return err
+	})
+	return res, err
+}
+
+func (s *schedulerProxy) Stage(ctx context.Context, req StageRequest) error {
+	return s.p.call(ctx, "Stage", true, func(ctx context.Context, raw any) error {
+		return sched(raw).Stage(ctx, req)
+	})
+}
+
+func (s *schedulerProxy) Submit(ctx context.Context, req SubmitRequest) (res SubmitResult, err error) {
+	err = s.p.call(ctx, "Submit", false, func(ctx context.Context, raw any) (err error) {
+		res, err = sched(raw).Submit(ctx, req)
+		return err
+	})
+	return res, err
+}
+
+func (s *schedulerProxy) Poll(ctx context.Context, jobs []JobRef) (res []JobStatus, err error) {
+	err = s.p.call(ctx, "Poll", false, func(ctx context.Context, raw any) (err error) {
+		res, err = sched(raw).Poll(ctx, jobs)
+		return err
+	})
+	return res, err
+}
+
+func (s *schedulerProxy) Cancel(ctx context.Context, job JobRef) error {
+	return s.p.call(ctx, "Cancel", false, func(ctx context.Context, raw any) error {
+		return sched(raw).Cancel(ctx, job)
+	})
+}
+
+func (s *schedulerProxy) Fetch(ctx context.Context, req FetchRequest) (res FetchResult, err error) {
+	err = s.p.call(ctx, "Fetch", true, func(ctx context.Context, raw any) (err error) {
+		res, err = sched(raw).Fetch(ctx, req)
+		return err
+	})
+	return res, err
+}
+
+func (s *schedulerProxy) Cleanup(ctx context.Context, folder string) error {
+	return s.p.call(ctx, "Cleanup", false, func(ctx context.Context, raw any) error {
+		return sched(raw).Cleanup(ctx, folder)
+	})
+}
+
+// runnerProxy is the Runner the Host hands out, with the same guarantees.
+type runnerProxy struct{ p *proc }
+
+var _ Runner = (*runnerProxy)(nil)
+
+func runner(raw any) *runnerClient { return raw.(*runnerClient) }
+
+func (r *runnerProxy) Configure(ctx context.Context, cluster string, rules []RunnerRule) error {
+	err := r.p.call(ctx, "Configure", false, func(ctx context.Context, raw any) error {
+		return runner(raw).Configure(ctx, cluster, rules)
+	})
+	if err == nil {
+		r.p.mu.Lock()
+		r.p.config = runnerConfig{cluster: cluster, rules: rules}
+		r.p.mu.Unlock()
+	}
+	return err
+}
+
+func (r *runnerProxy) Info(ctx context.Context) (res RunnerInfo, err error) {
+	err = r.p.call(ctx, "Info", false, func(ctx context.Context, raw any) (err error) {
+		res, err = runner(raw).Info(ctx)
+		return err
+	})
+	return res, err
+}
+
+// Plan returns a *Refusal unchanged when the plugin refused.
+func (r *runnerProxy) Plan(ctx context.Context, req PlanRequest) (res Plan, err error) {
+	err = r.p.call(ctx, "Plan", false, func(ctx context.Context, raw any) (err error) {
+		res, err = runner(raw).Plan(ctx, req)
+		return err
+	})
+	return res, err
+}

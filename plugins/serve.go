@@ -1,0 +1,183 @@
+package plugins
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+)
+
+// Registry lists the plugins built into this executable. main fills it and hands
+// the same value to Serve (the plugin side of `hpcbot plugin serve`) and to
+// HostOptions.Builtins (so the host knows which names it serves itself).
+// Each constructor is called once, in the plugin process, with a logger that
+// writes to the host's log.
+type Registry struct {
+	Schedulers map[string]func(log *slog.Logger) Scheduler
+	Runners    map[string]func(log *slog.Logger) Runner
+}
+
+// has reports whether the registry builds a plugin of that kind and name.
+func (r Registry) has(kind, name string) bool {
+	switch kind {
+	case PluginScheduler:
+		_, ok := r.Schedulers[name]
+		return ok
+	case PluginRunner:
+		_, ok := r.Runners[name]
+		return ok
+	}
+	return false
+}
+
+func (r Registry) names(kind string) []string {
+	var names []string
+	switch kind {
+	case PluginScheduler:
+		for n := range r.Schedulers {
+			names = append(names, n)
+		}
+	case PluginRunner:
+		for n := range r.Runners {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Versioner is implemented by plugins that report their own name and version to
+// `hpcbot check`. A plugin without it reports the name it is served under and the
+// build version of its executable.
+type Versioner interface {
+	PluginVersion() (name, version string)
+}
+
+func versionOf(impl any, name string) (string, string) {
+	if v, ok := impl.(Versioner); ok {
+		return v.PluginVersion()
+	}
+	return name, buildVersion()
+}
+
+// buildVersion is the main module's version, or its VCS revision for a
+// development build.
+func buildVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	rev, dirty := "", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "devel"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return "devel-" + rev
+}
+
+// errNotStartedByHost is returned when a plugin executable is run by hand.
+var errNotStartedByHost = errors.New("this is an hpcbot plugin: hpcbot starts it itself (hpcbot run, hpcbot check); it is not run by hand")
+
+// Serve is `hpcbot plugin serve <kind> <name>`: it serves the built-in plugin
+// of that kind and name from reg over stdin/stdout the go-plugin way, and
+// returns when the host closes the plugin. kind is PluginScheduler or PluginRunner.
+func Serve(kind, name string, reg Registry) error {
+	return serve(kind, name, reg, ProtocolVersion)
+}
+
+// serve is Serve with the protocol version to announce (tests announce others).
+func serve(kind, name string, reg Registry, version uint) error {
+	if os.Getenv(cookieKey) != cookieValue {
+		return fmt.Errorf("plugin serve %s %s: %w", kind, name, errNotStartedByHost)
+	}
+	if kind != PluginScheduler && kind != PluginRunner {
+		return fmt.Errorf("plugin serve: unknown plugin kind %q (want %s or %s)", kind, PluginScheduler, PluginRunner)
+	}
+	if !reg.has(kind, name) {
+		return fmt.Errorf("plugin serve: no built-in %s plugin %q (built in: %s)",
+			kind, name, strings.Join(reg.names(kind), ", "))
+	}
+	hl, log := pluginLoggers(name)
+	var set goplugin.PluginSet
+	if kind == PluginScheduler {
+		set = pluginSet(kind, reg.Schedulers[name](log), nil, name)
+	} else {
+		set = pluginSet(kind, nil, reg.Runners[name](log), name)
+	}
+	serveSet(set, version, hl)
+	return nil
+}
+
+// ServeScheduler serves impl as a drop-in scheduler plugin: a drop-in
+// executable's main calls it and exits when it returns. It returns when the host
+// closes the plugin, or at once with an error when not started by hpcbot.
+func ServeScheduler(impl Scheduler) error {
+	return serveDropIn(PluginScheduler, impl, nil)
+}
+
+// ServeRunner serves impl as a drop-in runner plugin, like ServeScheduler.
+func ServeRunner(impl Runner) error {
+	return serveDropIn(PluginRunner, nil, impl)
+}
+
+func serveDropIn(kind string, sched Scheduler, run Runner) error {
+	name := strings.TrimPrefix(filepath.Base(os.Args[0]), dropInPrefix(kind))
+	if os.Getenv(cookieKey) != cookieValue {
+		return fmt.Errorf("%s plugin %s: %w", kind, name, errNotStartedByHost)
+	}
+	hl, _ := pluginLoggers(name)
+	serveSet(pluginSet(kind, sched, run, name), ProtocolVersion, hl)
+	return nil
+}
+
+// pluginLoggers makes the plugin process's logger: JSON lines on the process's
+// real stderr, which go-plugin on the host side parses and hands to the host's
+// logger, tagged with plugin and cluster. It also becomes slog's default, so a
+// plugin that logs with slog.Default() is heard too.
+func pluginLoggers(name string) (hclog.Logger, *slog.Logger) {
+	hl := hclog.New(&hclog.LoggerOptions{
+		Name:       name,
+		Level:      hclog.Debug,
+		Output:     os.Stderr, // captured now: go-plugin replaces os.Stderr later
+		JSONFormat: true,
+	})
+	log := slog.New(&hclogHandler{l: hl})
+	slog.SetDefault(log)
+	return hl, log
+}
+
+func serveSet(set goplugin.PluginSet, version uint, hl hclog.Logger) {
+	goplugin.Serve(&goplugin.ServeConfig{
+		HandshakeConfig: handshake(version),
+		Plugins:         set,
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			opts = append(opts, grpc.MaxRecvMsgSize(maxMessage), grpc.MaxSendMsgSize(maxMessage))
+			return grpc.NewServer(opts...)
+		},
+		Logger: hl,
+	})
+}
