@@ -438,3 +438,50 @@ func TestCalcsByStateAndUser(t *testing.T) {
 		t.Fatalf("Usage orgs = %+v", orgs)
 	}
 }
+
+func TestUsageByOrg(t *testing.T) {
+	s, clk := openTest(t)
+	if err := s.UpsertOrganizations([]Organization{{Label: "ioc", Name: "Organic"}, {Label: "ipc", Name: "Physical"}}); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(org string) User {
+		u, err := s.CreateUser(User{Org: org, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	a, b, c := mk("ioc"), mk("ioc"), mk("ipc")
+	mk("ipc") // idle: listed with 0, not counted among ipc's active users
+	for u, n := range map[uint64]int{a.ID: 1, b.ID: 2, c.ID: 4} {
+		for range n {
+			if _, err := s.CreateCalculation(Calculation{UserID: u}, window, clk.t); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// One of c's fails before submit: in Total, not in Count.
+	cs, _ := s.CalcsOfUser(c.ID, time.Time{}, 1)
+	if _, err := s.Transition(cs[0].ID, StateError, "bad input", nil); err != nil {
+		t.Fatal(err)
+	}
+	users, orgs, err := s.Usage(clk.t.Add(-window))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotUsers []string
+	for _, u := range users {
+		gotUsers = append(gotUsers, fmt.Sprintf("%d:%d/%d", u.User.ID, u.Count, u.Total))
+	}
+	if want := fmt.Sprint([]string{"3:3/4", "2:2/2", "1:1/1", "4:0/0"}); fmt.Sprint(gotUsers) != want {
+		t.Errorf("users = %v, want %s", gotUsers, want)
+	}
+	var gotOrgs []string
+	for _, o := range orgs {
+		gotOrgs = append(gotOrgs, fmt.Sprintf("%s(%s):%d users %d/%d", o.Org, o.Name, o.Users, o.Count, o.Total))
+	}
+	// Equal Count: the one with more calculations in all comes first.
+	if want := fmt.Sprint([]string{"ipc(Physical):1 users 3/4", "ioc(Organic):2 users 3/3"}); fmt.Sprint(gotOrgs) != want {
+		t.Errorf("orgs = %v, want %s", gotOrgs, want)
+	}
+}
