@@ -88,7 +88,9 @@ type Options struct {
 	// 0 means DefaultLockTimeout.
 	LockTimeout time.Duration
 	// AllowOldSchema lets Open succeed on a file whose schema is older than this
-	// binary's, so that Migrate (and Backup) can run. The daemon leaves it false.
+	// binary's, so that Migrate (and Backup) can run. Until Migrate has run,
+	// use only Migrate, SchemaVersion, Backup, BackupFile, Check and Close.
+	// The daemon leaves it false.
 	AllowOldSchema bool
 }
 
