@@ -69,6 +69,9 @@ func (o Options) String() string {
 	return fmt.Sprintf("nextcloud %s as %s, base %q", o.URL, o.User, o.BasePath)
 }
 
+// GoString keeps the secrets out of %#v.
+func (o Options) GoString() string { return "nextcloud.Options{" + o.String() + "}" }
+
 // LogValue keeps the secrets out of slog.
 func (o Options) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("url", o.URL), slog.String("user", o.User), slog.String("base_path", o.BasePath))

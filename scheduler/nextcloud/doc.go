@@ -13,8 +13,8 @@
 // an upload resumes after a restart without sending finished chunks again.
 //
 // Sharing reuses an existing public link of the same path, so a repeat creates
-// no second share, and queues creations through a token bucket of 20 per 10
-// minutes per Client, Nextcloud's own limit; a 429 pauses it.
+// no second share, and queues creations so that no 10 minutes hold more than 20
+// of them (Nextcloud's own sliding-window limit per account); a 429 pauses it.
 //
 // Errors are *plugins.Error: 401 and 403 are KindAuth and never retried (every
 // refused login feeds Nextcloud's brute-force protection, which locks the

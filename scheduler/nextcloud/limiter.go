@@ -18,31 +18,25 @@ func (e *LimitError) Error() string {
 	return fmt.Sprintf("share rate limit: the next public link can be created in %v", e.Wait.Round(time.Second))
 }
 
-// limiter is a token bucket: burst tokens, one more every period/burst, so that no
-// more than burst creations fall in any period (Nextcloud counts 20 per 10 min per
-// user). Callers are served in arrival order: a caller that must wait reserves its
-// token first, so later callers queue behind it. A 429 from the server pauses the
-// bucket and empties it.
+// limiter keeps share creations within Nextcloud's own rule: at most limit
+// creations in any window of period (the server counts the attempts of the last
+// period seconds, a sliding window; a token bucket would let through a burst plus
+// its refill, almost twice the limit in one window). It remembers when the last
+// limit creations started; the next may start period after the oldest of them.
+// Callers are served in arrival order: one that must wait reserves its slot first,
+// so later callers queue behind it. A 429 from the server pauses the limiter.
 type limiter struct {
-	mu       sync.Mutex
-	burst    float64
-	interval time.Duration // time to earn one token
-	tokens   float64       // may go negative: tokens reserved by waiting callers
-	last     time.Time     // when tokens was last brought up to date
-	paused   time.Time     // no token is handed out before this
-	now      func() time.Time
-	sleep    func(ctx context.Context, d time.Duration) error
+	mu     sync.Mutex
+	limit  int
+	period time.Duration
+	starts []time.Time // start times of the latest creations (reservations included), ascending
+	paused time.Time   // nothing starts before this
+	now    func() time.Time
+	sleep  func(ctx context.Context, d time.Duration) error
 }
 
-func newLimiter(burst int, period time.Duration, now func() time.Time) *limiter {
-	return &limiter{
-		burst:    float64(burst),
-		interval: period / time.Duration(burst),
-		tokens:   float64(burst),
-		last:     now(),
-		now:      now,
-		sleep:    sleepCtx,
-	}
+func newLimiter(limit int, period time.Duration, now func() time.Time) *limiter {
+	return &limiter{limit: limit, period: period, now: now, sleep: sleepCtx}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -59,73 +53,83 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// refill brings tokens up to date; the caller holds mu.
-func (l *limiter) refill(now time.Time) {
-	if now.After(l.last) {
-		l.tokens += float64(now.Sub(l.last)) / float64(l.interval)
-		if l.tokens > l.burst {
-			l.tokens = l.burst
-		}
-		l.last = now
-	}
-}
-
-// wait takes one token, sleeping until one is free. When that moment lies past
-// ctx's deadline it returns a *LimitError at once without taking a token, so a
-// caller with a short deadline learns when to come back instead of blocking.
-func (l *limiter) wait(ctx context.Context) error {
-	l.mu.Lock()
-	now := l.now()
-	l.refill(now)
+// next returns when the next creation may start; the caller holds mu.
+func (l *limiter) next(now time.Time) time.Time {
 	ready := now
-	if l.tokens < 1 {
-		ready = now.Add(time.Duration((1 - l.tokens) * float64(l.interval)))
+	if n := len(l.starts); n >= l.limit {
+		if t := l.starts[n-l.limit].Add(l.period); t.After(ready) {
+			ready = t
+		}
 	}
 	if l.paused.After(ready) {
 		ready = l.paused
 	}
-	d := ready.Sub(now)
+	return ready
+}
+
+// wait reserves the next slot and sleeps until it comes. When that moment lies
+// past ctx's deadline it returns a *LimitError at once and reserves nothing, so a
+// caller with a short deadline learns when to come back instead of blocking.
+func (l *limiter) wait(ctx context.Context) error {
+	l.mu.Lock()
+	now := l.now()
+	ready := l.next(now)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(ready) {
 		l.mu.Unlock()
-		return &LimitError{Wait: d}
+		return &LimitError{Wait: ready.Sub(now)}
 	}
-	l.tokens--
+	// Creations that left the window can no longer hold anyone back.
+	k := 0
+	for k < len(l.starts) && !l.starts[k].Add(l.period).After(now) {
+		k++
+	}
+	l.starts = append(l.starts[k:], ready)
 	l.mu.Unlock()
+	d := ready.Sub(now)
 	for d > 0 {
 		if err := l.sleep(ctx, d); err != nil {
-			l.giveBack()
+			l.cancel(ready)
 			return err
 		}
-		// A 429 may have paused the bucket while we slept.
+		// A 429 may have paused the limiter while we slept.
 		l.mu.Lock()
 		now, paused := l.now(), l.paused
 		l.mu.Unlock()
 		d = paused.Sub(now)
 		if dl, ok := ctx.Deadline(); ok && d > 0 && dl.Before(paused) {
-			l.giveBack()
+			l.cancel(ready)
 			return &LimitError{Wait: d}
 		}
 	}
 	return nil
 }
 
-func (l *limiter) giveBack() {
+// cancel drops a reservation that will not be used.
+func (l *limiter) cancel(t time.Time) {
 	l.mu.Lock()
-	l.tokens++
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	for i := len(l.starts) - 1; i >= 0; i-- {
+		if l.starts[i].Equal(t) {
+			l.starts = append(l.starts[:i], l.starts[i+1:]...)
+			return
+		}
+	}
 }
 
-// pause stops handing out tokens for d and empties the bucket: the server said
-// 429, so it counts more creations than we did (another client of the account).
+// pause stops creations for d: the server said 429, so it counts a full window
+// (another client of the account creates shares too). After the pause, creations
+// resume one per period/limit, as if the window had filled evenly up to its end.
 func (l *limiter) pause(d time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
-	l.refill(now)
-	if until := now.Add(d); until.After(l.paused) {
-		l.paused = until
+	until := l.now().Add(d)
+	if !until.After(l.paused) {
+		return
 	}
-	if l.tokens > 0 {
-		l.tokens = 0
+	l.paused = until
+	step := l.period / time.Duration(l.limit)
+	l.starts = l.starts[:0]
+	for i := range l.limit {
+		l.starts = append(l.starts, until.Add(-l.period+time.Duration(i)*step))
 	}
 }
