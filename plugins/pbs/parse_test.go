@@ -90,8 +90,8 @@ func TestParseJSONFixtures(t *testing.T) {
 		t.Errorf("the line scanner disagrees with the decoder:\n%+v\n%+v", scanned, strict)
 	}
 	want := record{ID: "12860476.meta-pbs.metacentrum.cz", State: "R", Substate: "41",
-		Comment:  "Job run at Tue Oct 04 at 21:23 on (charon24:ncpus=2:mem=4194304kb)+(charon21:ncpus=2:mem=4194304kb)",
-		Start:    "Tue Oct  4 21:23:33 2022", Modified: "Tue Oct  4 21:23:33 2022", ReqWall: "00:01:00"}
+		Comment: "Job run at Tue Oct 04 at 21:23 on (charon24:ncpus=2:mem=4194304kb)+(charon21:ncpus=2:mem=4194304kb)",
+		Start:   "Tue Oct  4 21:23:33 2022", Modified: "Tue Oct  4 21:23:33 2022", ReqWall: "00:01:00"}
 	if strict[0] != want {
 		t.Errorf("record = %+v\nwant     %+v", strict[0], want)
 	}

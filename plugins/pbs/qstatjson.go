@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -110,59 +109,88 @@ func rawString(raw json.RawMessage) string {
 	return string(raw)
 }
 
-var (
-	// scanJob is a job's opening line: 8 spaces (level 2: document, "Jobs", job).
-	scanJob = regexp.MustCompile(`^ {8}"([^"]+)":\{\s*$`)
-	// scanAttr is a scalar attribute of the job (level 3) or of one of its
-	// resource lists (level 4).
-	scanAttr = regexp.MustCompile(`^( {12}| {16})"([A-Za-z_][A-Za-z0-9_.]*)":(.*?),?\s*$`)
-	// scanObj opens a level-3 object such as "resources_used":{.
-	scanObj = regexp.MustCompile(`^ {12}"([A-Za-z_][A-Za-z0-9_.]*)":\{\s*$`)
-)
-
 // scanJSONLines reads qstat's JSON by its layout (PBS prints one member per
-// line, indented by four spaces per level) and only the scalar members the
-// dialect needs, so a malformed value elsewhere (typically in Variable_List)
-// does no harm. It reports false when it found no job at all.
+// line, indented by four spaces per level: document, "Jobs", job at 8 spaces,
+// its attributes at 12, the members of resources_used and Resource_List at 16)
+// and only the scalar members the dialect needs, so a malformed value elsewhere
+// (typically in Variable_List) does no harm. It reports false when it found no
+// job at all.
 func scanJSONLines(out []byte) ([]record, bool) {
 	var (
 		recs []record
 		cur  *record
 		obj  string // level-3 object being read ("resources_used"), "" for none
 	)
-	for _, line := range strings.Split(string(out), "\n") {
-		line = strings.TrimSuffix(line, "\r")
-		if m := scanJob.FindStringSubmatch(line); m != nil {
-			recs = append(recs, record{ID: m[1]})
-			cur = &recs[len(recs)-1]
-			obj = ""
-			continue
+	s := string(out)
+	for len(s) > 0 {
+		var line string
+		if i := strings.IndexByte(s, '\n'); i >= 0 {
+			line, s = s[:i], s[i+1:]
+		} else {
+			line, s = s, ""
 		}
-		if cur == nil {
-			continue
+		line = strings.TrimRight(line, " \t\r")
+		n := 0
+		for n < len(line) && line[n] == ' ' {
+			n++
 		}
-		if m := scanObj.FindStringSubmatch(line); m != nil {
-			obj = m[1]
-			continue
-		}
-		if strings.HasPrefix(line, "            }") && !strings.HasPrefix(line, "             ") {
-			obj = ""
-			continue
-		}
-		m := scanAttr.FindStringSubmatch(line)
-		if m == nil {
-			continue
-		}
-		name, value := m[2], scanValue(m[3])
-		if len(m[1]) == 16 {
-			if obj == "" {
+		rest := line[n:]
+		switch n {
+		case 8:
+			name, value, ok := splitMember(rest)
+			if ok && value == "{" {
+				recs = append(recs, record{ID: name})
+				cur = &recs[len(recs)-1]
+				obj = ""
+			}
+		case 12:
+			if cur == nil {
 				continue
 			}
-			name = obj + "." + name
+			if rest == "}" || rest == "}," {
+				obj = ""
+				continue
+			}
+			name, value, ok := splitMember(rest)
+			switch {
+			case !ok:
+			case value == "{":
+				obj = name
+			default:
+				if i := attrIndex(name); i >= 0 {
+					cur.setIndex(i, scanValue(value))
+				}
+			}
+		case 16:
+			if cur == nil || obj == "" {
+				continue
+			}
+			if name, value, ok := splitMember(rest); ok {
+				if i := attrIndex(obj + "." + name); i >= 0 {
+					cur.setIndex(i, scanValue(value))
+				}
+			}
 		}
-		cur.set(name, value)
 	}
 	return recs, len(recs) > 0
+}
+
+// splitMember splits `"name":value,` into name and value (without the comma).
+// ok is false when the line does not start with a quoted name and a colon.
+func splitMember(s string) (name, value string, ok bool) {
+	if len(s) < 3 || s[0] != '"' {
+		return "", "", false
+	}
+	end := strings.Index(s[1:], `":`)
+	if end < 0 {
+		return "", "", false
+	}
+	name = s[1 : 1+end]
+	if name == "" || strings.ContainsAny(name, `"\`) {
+		return "", "", false
+	}
+	value = strings.TrimSuffix(s[1+end+2:], ",")
+	return name, value, true
 }
 
 // scanValue turns the text after "name": into a value: a quoted string is

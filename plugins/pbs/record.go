@@ -17,31 +17,50 @@ type record struct {
 	ReqWall  string // Resource_List.walltime
 }
 
-// set stores one attribute by its qstat -f name (case-insensitive, as Torque
-// and PBS Pro differ: exit_status/Exit_status). Unknown names are ignored.
-func (r *record) set(name, value string) {
-	switch strings.ToLower(name) {
-	case "job_state":
+// attrNames are the qstat -f attribute names the dialect reads, compared
+// without case (Torque prints exit_status, PBS Pro Exit_status).
+var attrNames = [...]string{
+	"job_state", "substate", "exit_status", "comment", "stime", "start_time",
+	"obittime", "comp_time", "mtime", "resources_used.walltime", "resource_list.walltime",
+}
+
+// attrIndex returns name's index in attrNames, -1 for an attribute the dialect
+// does not read.
+func attrIndex(name string) int {
+	for i, n := range attrNames {
+		if len(n) == len(name) && strings.EqualFold(n, name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// set stores one attribute by its qstat -f name; unknown names are ignored.
+func (r *record) set(name, value string) { r.setIndex(attrIndex(name), value) }
+
+func (r *record) setIndex(i int, value string) {
+	switch i {
+	case 0:
 		r.State = value
-	case "substate":
+	case 1:
 		r.Substate = value
-	case "exit_status":
+	case 2:
 		r.Exit = value
-	case "comment":
+	case 3:
 		r.Comment = value
-	case "stime":
+	case 4:
 		r.Start = value
-	case "start_time":
+	case 5:
 		if r.Start == "" {
 			r.Start = value
 		}
-	case "obittime", "comp_time":
+	case 6, 7:
 		r.End = value
-	case "mtime":
+	case 8:
 		r.Modified = value
-	case "resources_used.walltime":
+	case 9:
 		r.UsedWall = value
-	case "resource_list.walltime":
+	case 10:
 		r.ReqWall = value
 	}
 }
