@@ -186,8 +186,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 			err := c.lastErr
 			c.mu.Unlock()
 			if plugins.KindOf(err) == plugins.KindAuth {
-				return nil, plugins.Errorf(plugins.KindAuth,
-					"authentication to %s refused, next attempt allowed in %s: %w", c.name, roundDuration(wait), err)
+				return nil, plugins.Errorf(plugins.KindAuth, "next attempt allowed in %s: %w", roundDuration(wait), err)
 			}
 			return nil, plugins.Errorf(plugins.KindTransient,
 				"%s unreachable, next attempt in %s: %w", c.name, roundDuration(wait), err)
@@ -300,7 +299,8 @@ func (c *Client) handshake() (*conn, dialOutcome, error) {
 			return nil
 		},
 		HostKeyAlgorithms: algos,
-		Timeout:           c.opts.DialTimeout,
+		// Admins reading sshd's logs can tell the bot from people.
+		ClientVersion: "SSH-2.0-hpcbot",
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.opts.DialTimeout)
 	defer cancel()

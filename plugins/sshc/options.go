@@ -11,6 +11,7 @@ import (
 type Options struct {
 	// MaxChannels caps the channels (command sessions plus the SFTP session)
 	// open at once on the connection. Default 8; sshd's MaxSessions defaults to 10.
+	// At least 2: the SFTP session, once opened, keeps one for itself.
 	MaxChannels int
 	// KeepaliveInterval is the time between keepalive@openssh.com requests, and
 	// also how long one may go unanswered before the connection is declared
@@ -75,6 +76,9 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	defInt(&o.MaxChannels, DefaultMaxChannels)
+	if o.MaxChannels < 2 {
+		o.MaxChannels = 2 // the SFTP session keeps one; commands need another
+	}
 	def(&o.KeepaliveInterval, DefaultKeepaliveInterval)
 	def(&o.DialTimeout, DefaultDialTimeout)
 	def(&o.BackoffMin, DefaultBackoffMin)

@@ -30,9 +30,10 @@ import (
 // rest is discarded, the command still runs to its end, and Run returns the
 // truncated result with an error of kind permanent.
 //
-// When ctx ends first the command is sent SIGKILL (OpenSSH 7.9+ honours it; it
-// reaches the login shell's process, not the children of a compound command)
-// and its session is closed; Run returns a transient error at once.
+// When ctx ends first Run returns a transient error at once; in the background
+// the command is sent SIGKILL and its session closed. OpenSSH 7.9+ delivers the
+// signal to the command's process group (the shell and its children); other
+// servers may ignore it, and then closing the session is all that happens.
 func (c *Client) Run(ctx context.Context, cmd string) (cluster.RunResult, error) {
 	cn, err := c.connect(ctx)
 	if err != nil {
@@ -42,29 +43,63 @@ func (c *Client) Run(ctx context.Context, cmd string) (cluster.RunResult, error)
 	if err != nil {
 		return cluster.RunResult{}, err
 	}
-	defer closeSession()
+	abandoned := false // then a goroutine closes the session
+	defer func() {
+		if !abandoned {
+			closeSession()
+		}
+	}()
 
 	stdout := &cappedBuffer{max: c.opts.MaxOutput}
 	stderr := &cappedBuffer{max: c.opts.MaxOutput}
 	s.Stdout = stdout
 	s.Stderr = stderr
-	if err := s.Start(cmd); err != nil {
+	// Start waits for the server's answer to the exec request, so it runs in
+	// the goroutine too: on a dead link only ctx or the keepalive ends the wait.
+	started := make(chan struct{})  // closed when the command started
+	returned := make(chan struct{}) // closed when Start returned, either way
+	waited := make(chan error, 1)
+	go func() {
+		err := s.Start(cmd)
+		if err == nil {
+			close(started)
+		}
+		close(returned)
+		if err != nil {
+			waited <- err
+			return
+		}
+		waited <- s.Wait()
+	}()
+	select {
+	case err = <-waited:
+	case <-ctx.Done():
+		// Signal and Close write to the connection; on a dead link that can
+		// block until the keepalive gives up, so the caller does not wait for it.
+		// A signal that overtook the exec request would be lost: wait for
+		// the server's answer to it first.
+		abandoned = true
+		go func() {
+			<-returned
+			select {
+			case <-started:
+				_ = s.Signal(ssh.SIGKILL)
+			default:
+			}
+			closeSession()
+		}()
+		return cluster.RunResult{}, plugins.Errorf(plugins.KindTransient,
+			"command on %s abandoned at its deadline, sent KILL, session closed: %w", c.name, ctx.Err())
+	case <-cn.done:
+		return cluster.RunResult{}, cn.err
+	}
+	select {
+	case <-started:
+	default:
 		if !cn.alive() {
 			return cluster.RunResult{}, cn.err
 		}
 		return cluster.RunResult{}, plugins.Errorf(plugins.KindTransient, "start command on %s: %w", c.name, err)
-	}
-	waited := make(chan error, 1)
-	go func() { waited <- s.Wait() }()
-	select {
-	case err = <-waited:
-	case <-ctx.Done():
-		_ = s.Signal(ssh.SIGKILL)
-		closeSession()
-		return cluster.RunResult{}, plugins.Errorf(plugins.KindTransient,
-			"command on %s abandoned, killed and its session closed: %w", c.name, ctx.Err())
-	case <-cn.done:
-		return cluster.RunResult{}, cn.err
 	}
 
 	res := cluster.RunResult{Stdout: stdout.buf.Bytes(), Stderr: stderr.buf.Bytes()}
