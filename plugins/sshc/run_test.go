@@ -63,7 +63,7 @@ func TestRunAbandonedAtDeadline(t *testing.T) {
 	b := sshBed(t)
 	c := newClient(t, b.conn(), Options{})
 	ctx := ctxFor(t, time.Minute)
-	marker := fmt.Sprint(time.Now().UnixNano()) // a sleep no other run started
+	marker := fmt.Sprint(time.Now().UnixNano())   // a sleep no other run started
 	if _, err := c.Run(ctx, "true"); err != nil { // connected before the clock starts
 		t.Fatal(err)
 	}
