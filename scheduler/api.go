@@ -36,7 +36,10 @@ const (
 
 // Notification is one message for the user who owns the calculation (and the log chat).
 type Notification struct {
-	// Key is unique per calculation and event ("calc/42/finished"). The Notifier
+	// Key is unique per calculation and event: "calc/42/accepted",
+	// "calc/42/finished", "calc/42/cancelled", "calc/42/error"; a wait and its end
+	// carry the wait's start, "calc/42/waiting/1732640000", "calc/42/resumed/1732640000";
+	// after an admin's retry the keys of the new round end in "/r2". The Notifier
 	// must act on a key at most once: the scheduler calls Notify again for the
 	// same key after a crash.
 	Key   string
@@ -47,8 +50,17 @@ type Notification struct {
 	Code   string
 	Reason string
 	Since  time.Time // waiting: since when
-	Link   string    // finished: the share link, if any
-	Files  []string  // finished: local result files to send as documents, if no cloud
+	// Outcome: finished: how the job ended (succeeded, failed, cancelled,
+	// timed_out); Calc.State is already "delivered" by then. A job whose end the
+	// cluster could not tell is failed with Code outcome_unknown, never succeeded.
+	Outcome store.State
+	Link    string // finished: the share link, if any
+	// Files: finished without cloud storage: local files (absolute paths) to send
+	// as documents. The scheduler has already packed several result files into
+	// one zip and checked the Bot API's 50 MB limit: the bot sends each file as
+	// it is. Above the limit Files is empty, Code is too_large and Where says
+	// where the results are.
+	Files []string
 	// Where: finished without link or files (too large): the remote folder.
 	Where string
 	// Skipped: result files not fetched, and why ("big.chk: too large").

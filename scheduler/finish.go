@@ -1,0 +1,475 @@
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"hpcbot/plugins"
+	"hpcbot/scheduler/nextcloud"
+	"hpcbot/store"
+)
+
+// finishStates are the states the finisher moves on: the job ended (fetch),
+// retrieved (deliver), delivered (notify).
+var finishStates = []store.State{store.StateSucceeded, store.StateFailed, store.StateCancelled,
+	store.StateTimedOut, store.StateRetrieved, store.StateDelivered}
+
+// finishLoop hands calculations whose job ended to a pool of workers that fetch,
+// deliver and notify them. It looks at the store when a poll saw a job end, when
+// a retry is due, and at least every minute.
+func (s *Scheduler) finishLoop(ctx context.Context) {
+	work := make(chan uint64)
+	var wg sync.WaitGroup
+	for range s.deliveryWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				s.safely(id, func() { s.finish(ctx, id) })
+				s.release(id)
+			}
+		}()
+	}
+	defer func() {
+		close(work)
+		wg.Wait()
+	}()
+	s.retellErrors(ctx)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.finishKick:
+		case <-timer.C:
+		}
+		timer.Stop()
+		timer.Reset(s.dispatchFinish(ctx, work))
+	}
+}
+
+// dispatchFinish sends every due calculation to the workers and returns when to
+// look again.
+func (s *Scheduler) dispatchFinish(ctx context.Context, work chan<- uint64) time.Duration {
+	calcs, err := s.st.CalcsByState(finishStates...)
+	if err != nil {
+		s.log.Error("read calculations", "err", err)
+		return s.backoffBase
+	}
+	next := finishSafetyNet
+	for _, c := range calcs {
+		if wait := c.NextTry.Sub(s.now()); wait > 0 {
+			next = min(next, wait)
+			continue
+		}
+		if !s.claim(c.ID) {
+			continue
+		}
+		select {
+		case work <- c.ID:
+		case <-ctx.Done():
+			s.release(c.ID)
+			return next
+		}
+	}
+	return next
+}
+
+// finish takes one calculation as far as it goes: fetch, deliver, notify.
+func (s *Scheduler) finish(ctx context.Context, id uint64) {
+	for ctx.Err() == nil {
+		calc, err := s.st.Calc(id)
+		if err != nil {
+			s.log.Error("read calculation", "calc", id, "err", err)
+			return
+		}
+		if calc.NextTry.After(s.now()) {
+			return
+		}
+		var ok bool
+		switch {
+		case calc.State.Ended():
+			ok = s.fetch(ctx, calc)
+		case calc.State == store.StateRetrieved:
+			ok = s.deliver(ctx, calc)
+		case calc.State == store.StateDelivered:
+			ok = s.notifyFinished(ctx, calc)
+		default:
+			return
+		}
+		if !ok {
+			return
+		}
+	}
+}
+
+// fetch copies the results into LocalDir (→ retrieved). The whitelists are the
+// configured ones plus the runner's, and the job's own output files; the total is
+// capped by the free space in download_path less a reserve, so a nearly full disk
+// gives a delivery with files skipped ("total size cap") rather than a broken one.
+func (s *Scheduler) fetch(ctx context.Context, calc store.Calculation) bool {
+	if calc.JobID == "" { // cancelled before submission: nothing ran
+		return s.retrieved(calc, plugins.FetchResult{}, "no job, nothing to fetch")
+	}
+	c := s.byLabel[calc.Cluster]
+	if c == nil {
+		s.toError(ctx, calc, CodeFetchFailed, fmt.Sprintf("cluster %q is no longer configured", calc.Cluster))
+		return false
+	}
+	req := plugins.FetchRequest{
+		Folder:     calc.Folder,
+		LocalDir:   calc.LocalDir,
+		Extensions: slices.Concat(s.cfg.ExtensionsWhitelist, calc.ResultExtensions),
+		Files:      slices.Concat(s.cfg.FilesWhitelist, calc.ResultFiles),
+		MaxSize:    s.cfg.ResultMaxSize,
+	}
+	if len(req.Extensions) > 0 || len(req.Files) > 0 {
+		// Whitelists in force: the program's own output is always wanted.
+		name := jobName(calc.ID)
+		req.Files = append(req.Files, name+".out", name+".err")
+	}
+	if free, err := s.freeSpace(s.downloadPath); err == nil {
+		if free <= s.diskReserve {
+			s.retryLater(ctx, calc, CodeFetchFailed, fmt.Errorf("the bot's disk is full: %d bytes free in %s", free, s.downloadPath), 0)
+			return false
+		}
+		req.MaxTotal = free - s.diskReserve
+	}
+	sctx, done := s.stepContext(ctx)
+	defer done()
+	res, err := c.sched.Fetch(sctx, req)
+	c.health(err)
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+		case diskFull(err):
+			s.retryLater(ctx, calc, CodeFetchFailed, fmt.Errorf("the bot's disk is full: %w", err), 0)
+		case plugins.KindOf(err) == plugins.KindTransient:
+			s.retryLater(ctx, calc, CodeClusterUnreachable, fmt.Errorf("fetch from %s: %w", c.label(), err), 0)
+		case plugins.KindOf(err) == plugins.KindAuth:
+			s.toError(ctx, calc, CodeAuthFailed, fmt.Sprintf("cluster %s refused the bot's login while fetching results; an admin must fix the key or host key, then retry: %v", c.label(), err))
+		case plugins.KindOf(err) == plugins.KindNotFound:
+			s.toError(ctx, calc, CodeFetchFailed, fmt.Sprintf("the calculation's folder is gone from %s: %v", c.label(), err))
+		default:
+			s.toError(ctx, calc, CodeFetchFailed, fmt.Sprintf("fetch from %s: %v", c.label(), err))
+		}
+		return false
+	}
+	return s.retrieved(calc, res, fmt.Sprintf("%d files, %d bytes, %d skipped", len(res.Files), res.Bytes, len(res.Skipped)))
+}
+
+func (s *Scheduler) retrieved(calc store.Calculation, res plugins.FetchResult, note string) bool {
+	files, _ := json.Marshal(res.Files)
+	skipped := make([]string, len(res.Skipped))
+	for i, sk := range res.Skipped {
+		skipped[i] = fmt.Sprintf("%s: %s", sk.Path, sk.Reason)
+	}
+	sk, _ := json.Marshal(skipped)
+	before := calc
+	after, err := s.st.Transition(calc.ID, store.StateRetrieved, note, func(_ *store.Tx, c *store.Calculation) error {
+		if c.State != calc.State {
+			return errStale
+		}
+		setD(c, dFiles, string(files))
+		if len(skipped) > 0 {
+			setD(c, dSkipped, string(sk))
+		}
+		clearWait(c)
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, errStale) {
+			s.log.Error("record retrieved", "calc", calc.ID, "err", err)
+		}
+		return false
+	}
+	s.log.Info("results fetched", "calc", calc.ID, "cluster", calc.Cluster, "job", calc.JobID, "files", len(res.Files), "skipped", len(res.Skipped))
+	s.tellResumed(context.Background(), before, after)
+	return true
+}
+
+// deliver puts the results where the user gets them (→ delivered): a Nextcloud
+// folder and a public link, or the files for the bot to send.
+func (s *Scheduler) deliver(ctx context.Context, calc store.Calculation) bool {
+	if s.nc != nil && calc.JobID != "" {
+		return s.deliverCloud(ctx, calc)
+	}
+	return s.deliverFiles(ctx, calc)
+}
+
+// cloudPaths are the remote folder of a calculation (below base_path) and the
+// path to share: the folder itself (per_calculation), or the user's folder
+// (per_user), with sub the calculation's folder inside the share.
+func (s *Scheduler) cloudPaths(calc store.Calculation) (dir, share, sub string) {
+	if s.cfg.Storage.Share == "per_user" {
+		user := fmt.Sprintf("%s%d", userFolderPrefix, calc.UserID)
+		return path.Join(user, calc.Folder), user, calc.Folder
+	}
+	return calc.Folder, calc.Folder, ""
+}
+
+func (s *Scheduler) deliverCloud(ctx context.Context, calc store.Calculation) bool {
+	if _, err := os.Stat(calc.LocalDir); err != nil {
+		s.toError(ctx, calc, CodeFetchFailed, fmt.Sprintf("the local results folder is gone: %v", err))
+		return false
+	}
+	state, err := nextcloud.DecodeUploadState(calc.Delivery[dUpload])
+	if err != nil {
+		s.log.Warn("upload state unreadable; starting the upload over", "calc", calc.ID, "err", err)
+		state = nextcloud.UploadState{}
+	}
+	dir, shareDir, sub := s.cloudPaths(calc)
+	sctx, done := s.stepContext(ctx)
+	defer done()
+	save := func(st nextcloud.UploadState) error {
+		_, err := s.st.UpdateCalc(calc.ID, func(_ *store.Tx, c *store.Calculation) error {
+			setD(c, dUpload, st.Encode())
+			return nil
+		})
+		return err
+	}
+	link := ""
+	err = s.nc.UploadDir(sctx, calc.LocalDir, dir, state, save)
+	if err == nil {
+		link, err = s.nc.Share(sctx, shareDir)
+	}
+	if err == nil && sub != "" {
+		link, err = nextcloud.ShareFolderLink(link, sub)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return false
+		}
+		if plugins.IsTransient(err) {
+			wait, _ := nextcloud.RetryAfter(err)
+			s.retryLater(ctx, calc, CodeCloudUnavailable, err, wait)
+		} else {
+			s.toError(ctx, calc, CodeCloudRefused, err.Error())
+		}
+		return false
+	}
+	return s.delivered(calc, "uploaded to the cloud", func(c *store.Calculation) {
+		c.ShareLink = link
+		setD(c, dUpload, "")
+	})
+}
+
+// deliverFiles chooses the files the bot sends: the one result file, or a zip of
+// several; above the Bot API's upload limit none, and the user is told where the
+// results are on the cluster (Code too_large).
+func (s *Scheduler) deliverFiles(ctx context.Context, calc store.Calculation) bool {
+	var rel []string
+	_ = json.Unmarshal([]byte(calc.Delivery[dFiles]), &rel)
+	var files []string
+	var total int64
+	for _, r := range rel {
+		if r == calc.InputName {
+			continue // the user has it
+		}
+		p := filepath.Join(calc.LocalDir, filepath.FromSlash(r))
+		info, err := os.Stat(p)
+		if err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		files = append(files, p)
+		total += info.Size()
+	}
+	code, where := "", ""
+	if len(files) > 1 && total <= s.uploadLimit {
+		zip, err := s.zipResults(calc, files)
+		if err != nil {
+			if diskFull(err) {
+				s.retryLater(ctx, calc, CodeFetchFailed, fmt.Errorf("the bot's disk is full: %w", err), 0)
+			} else {
+				s.toError(ctx, calc, CodeFetchFailed, fmt.Sprintf("zip the results: %v", err))
+			}
+			return false
+		}
+		files = []string{zip}
+		if info, err := os.Stat(zip); err == nil {
+			total = info.Size()
+		}
+	}
+	if total > s.uploadLimit {
+		code, where = CodeTooLarge, s.remoteWhere(calc)
+		files = nil
+	}
+	send, _ := json.Marshal(files)
+	return s.delivered(calc, fmt.Sprintf("%d files for the bot to send", len(files)), func(c *store.Calculation) {
+		setD(c, dSend, string(send))
+		setD(c, dCode, code)
+		setD(c, dWhere, where)
+	})
+}
+
+// remoteWhere names the calculation's folder on its cluster: "loc:/scratch/hpcbot/1732640000_7_h2o".
+func (s *Scheduler) remoteWhere(calc store.Calculation) string {
+	if c := s.byLabel[calc.Cluster]; c != nil {
+		return c.label() + ":" + path.Join(c.cfg.UploadPath, calc.Folder)
+	}
+	return calc.Cluster + ":" + calc.Folder
+}
+
+func (s *Scheduler) delivered(calc store.Calculation, note string, set func(*store.Calculation)) bool {
+	before := calc
+	after, err := s.st.Transition(calc.ID, store.StateDelivered, note, func(_ *store.Tx, c *store.Calculation) error {
+		if c.State != store.StateRetrieved {
+			return errStale
+		}
+		set(c)
+		clearWait(c)
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, errStale) {
+			s.log.Error("record delivered", "calc", calc.ID, "err", err)
+		}
+		return false
+	}
+	s.log.Info("results delivered", "calc", calc.ID, "user", calc.UserID, "link", after.ShareLink != "")
+	s.tellResumed(context.Background(), before, after)
+	return true
+}
+
+// notifyFinished tells the user (→ notified), then removes the remote folder when
+// the cluster says cleanup = true and the results are not left there.
+func (s *Scheduler) notifyFinished(ctx context.Context, calc store.Calculation) bool {
+	n := s.finishedNotice(calc)
+	if err := s.notifier.Notify(ctx, n); err != nil {
+		if ctx.Err() == nil {
+			s.retryLater(ctx, calc, "", fmt.Errorf("notify: %w", err), 0)
+		}
+		return false
+	}
+	after, err := s.st.Transition(calc.ID, store.StateNotified, string(n.Event), func(_ *store.Tx, c *store.Calculation) error {
+		if c.State != store.StateDelivered {
+			return errStale
+		}
+		clearWait(c)
+		return nil
+	})
+	if err != nil {
+		if !errors.Is(err, errStale) {
+			s.log.Error("record notified", "calc", calc.ID, "err", err)
+		}
+		return false
+	}
+	s.log.Info("user notified", "calc", calc.ID, "user", calc.UserID, "event", n.Event)
+	s.cleanup(ctx, after)
+	return true
+}
+
+// finishedNotice builds the last message of a calculation from its record, so a
+// redo after a crash builds the same one.
+func (s *Scheduler) finishedNotice(calc store.Calculation) Notification {
+	n := Notification{Key: notifyKey(calc, EventFinished), Event: EventFinished, Calc: calc,
+		Outcome: outcome(calc), Link: calc.ShareLink, Where: calc.Delivery[dWhere], Code: calc.Delivery[dCode]}
+	if calc.JobID == "" {
+		n.Key, n.Event = notifyKey(calc, EventCancelled), EventCancelled
+		return n
+	}
+	_ = json.Unmarshal([]byte(calc.Delivery[dSend]), &n.Files)
+	_ = json.Unmarshal([]byte(calc.Delivery[dSkipped]), &n.Skipped)
+	if n.Code == "" && calc.Delivery[dOutcome] == outcomeUnknown {
+		n.Code = CodeOutcomeUnknown
+	}
+	if n.Outcome != store.StateSucceeded {
+		n.Tail = s.tail(calc)
+	}
+	return n
+}
+
+// outcome is the state the job ended in, from the history.
+func outcome(calc store.Calculation) store.State {
+	for i := len(calc.History) - 1; i >= 0; i-- {
+		if calc.History[i].State.Ended() {
+			return calc.History[i].State
+		}
+	}
+	return ""
+}
+
+// cleanup removes the calculation's remote folder when its cluster asks for it,
+// unless the results were left there (too large) or it never got there. Best
+// effort: housekeeping tries again.
+func (s *Scheduler) cleanup(ctx context.Context, calc store.Calculation) {
+	c := s.byLabel[calc.Cluster]
+	if c == nil || !c.cfg.Cleanup || calc.Delivery[dCleaned] != "" || calc.Delivery[dCode] == CodeTooLarge || !calc.Submitted() {
+		return
+	}
+	sctx, done := s.stepContext(ctx)
+	defer done()
+	err := c.sched.Cleanup(sctx, calc.Folder)
+	c.health(err)
+	if err != nil {
+		s.log.Warn("remove remote folder", "calc", calc.ID, "cluster", c.label(), "err", err)
+		return
+	}
+	if _, err := s.st.UpdateCalc(calc.ID, func(_ *store.Tx, c *store.Calculation) error {
+		setD(c, dCleaned, "1")
+		return nil
+	}); err != nil {
+		s.log.Error("record cleanup", "calc", calc.ID, "err", err)
+	}
+}
+
+// tail returns the last lines of the job's error output, if it was fetched.
+func (s *Scheduler) tail(calc store.Calculation) string {
+	if calc.LocalDir == "" {
+		return ""
+	}
+	f, err := os.Open(filepath.Join(calc.LocalDir, jobName(calc.ID)+".err"))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	const window = 8 << 10
+	if info, err := f.Stat(); err == nil && info.Size() > window {
+		if _, err := f.Seek(info.Size()-window, io.SeekStart); err != nil {
+			return ""
+		}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, window))
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > defaultTailLines {
+		lines = lines[len(lines)-defaultTailLines:]
+	}
+	out := strings.Join(lines, "\n")
+	if len(out) > defaultTailBytes {
+		out = "…" + out[len(out)-defaultTailBytes:]
+	}
+	return strings.TrimSpace(out)
+}
+
+// retellErrors queues EventError again for calculations that went to error
+// without the notice being recorded (a crash in between). The Notifier drops
+// keys it has seen.
+func (s *Scheduler) retellErrors(ctx context.Context) {
+	calcs, err := s.st.CalcsByState(store.StateError)
+	if err != nil {
+		s.log.Error("read calculations", "err", err)
+		return
+	}
+	for _, c := range calcs {
+		if ctx.Err() != nil {
+			return
+		}
+		if c.Delivery[dErrorNotified] == "" {
+			s.tellError(ctx, c)
+		}
+	}
+}

@@ -1,0 +1,306 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"hpcbot/plugins"
+	"hpcbot/plugins/shellquote"
+	"hpcbot/store"
+)
+
+// clusterLoop is a cluster's worker: it stages and submits calculations as they
+// arrive (Wake) or when their retry is due, and polls the cluster's active jobs
+// every fetch_time. It is the only goroutine that stages, submits and polls on
+// this cluster, so a slow or unreachable cluster delays nothing but itself.
+func (s *Scheduler) clusterLoop(ctx context.Context, c *clusterState) {
+	intake := time.NewTimer(0) // resume received and staged calculations at once
+	poll := time.NewTimer(0)   // and poll the active ones
+	defer intake.Stop()
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.kick:
+		case <-intake.C:
+		case <-c.pollNow:
+			poll.Reset(0)
+			continue
+		case <-poll.C:
+			poll.Reset(s.pollPass(ctx, c))
+			continue
+		}
+		intake.Stop()
+		if next := s.intakePass(ctx, c); next > 0 {
+			intake.Reset(next)
+		}
+	}
+}
+
+// intakePass stages and submits this cluster's received and staged calculations
+// whose retry is due. It returns when the next one is due (0: none waits).
+func (s *Scheduler) intakePass(ctx context.Context, c *clusterState) time.Duration {
+	calcs, err := s.st.CalcsByState(store.StateReceived, store.StateStaged)
+	if err != nil {
+		s.log.Error("read calculations", "cluster", c.label(), "err", err)
+		return s.backoffBase
+	}
+	var next time.Duration
+	for _, calc := range calcs {
+		if calc.Cluster != c.label() {
+			continue
+		}
+		if ctx.Err() != nil {
+			return 0
+		}
+		if wait := calc.NextTry.Sub(s.now()); wait > 0 {
+			if next == 0 || wait < next {
+				next = wait
+			}
+			continue
+		}
+		s.safely(calc.ID, func() { s.intake(ctx, c, calc.ID) })
+	}
+	return min(next, maxIntakeWait)
+}
+
+// intake does the intake steps of one calculation: received → Stage → staged →
+// Submit → submitted, then tells the user (EventAccepted).
+func (s *Scheduler) intake(ctx context.Context, c *clusterState, id uint64) {
+	if !s.claim(id) {
+		return
+	}
+	defer s.release(id)
+	calc, err := s.st.Calc(id)
+	if err != nil {
+		s.log.Error("read calculation", "calc", id, "err", err)
+		return
+	}
+	if calc.Cluster != c.label() || (calc.State != store.StateReceived && calc.State != store.StateStaged) {
+		return
+	}
+	log := s.log.With("calc", id, "user", calc.UserID, "cluster", c.label())
+	if calc.Delivery[dCancel] != "" {
+		s.cancelBeforeJob(calc)
+		return
+	}
+	sctx, done := s.stepContext(ctx)
+	defer done()
+
+	if calc.State == store.StateReceived {
+		if _, err := os.Stat(filepath.Join(calc.LocalDir, calc.InputName)); err != nil {
+			s.toError(ctx, calc, CodeInputMissing, fmt.Sprintf("input file %s is missing from %s: %v", calc.InputName, calc.LocalDir, err))
+			return
+		}
+		err := c.sched.Stage(sctx, plugins.StageRequest{CalcID: id, LocalDir: calc.LocalDir, Folder: calc.Folder})
+		c.health(err)
+		if err != nil {
+			s.intakeFailed(ctx, c, calc, "stage", err)
+			return
+		}
+		note := "staged on " + c.label()
+		if from := calc.Delivery[dFailoverFrom]; from != "" {
+			note += " after failover from " + from
+		}
+		before := calc
+		calc, err = s.st.Transition(id, store.StateStaged, note, func(_ *store.Tx, c *store.Calculation) error {
+			if c.State != store.StateReceived {
+				return errStale
+			}
+			clearWait(c)
+			if round(*c) > 1 { // an admin's retry: forget the last round's bookkeeping
+				keep := c.Delivery
+				c.Delivery = nil
+				setD(c, dCancel, keep[dCancel])
+				setD(c, dFailoverFrom, keep[dFailoverFrom])
+			}
+			return nil
+		})
+		if err != nil {
+			log.Error("record staged", "err", err)
+			return
+		}
+		log.Info("staged")
+		s.tellResumed(ctx, before, calc)
+		if calc.Delivery[dCancel] != "" {
+			s.cancelBeforeJob(calc)
+			return
+		}
+	}
+
+	req := plugins.SubmitRequest{
+		CalcID:    id,
+		Folder:    calc.Folder,
+		Argv:      calc.Argv,
+		Launch:    calc.Launch,
+		Resources: calc.Resources,
+		JobName:   jobName(id),
+		Comment:   s.comment(calc),
+	}
+	res, err := c.sched.Submit(sctx, req)
+	if plugins.KindOf(err) == plugins.KindNotFound {
+		// The folder vanished from the cluster since staging: stage again, once.
+		log.Warn("calculation folder missing on the cluster; staging again", "err", err)
+		if err = c.sched.Stage(sctx, plugins.StageRequest{CalcID: id, LocalDir: calc.LocalDir, Folder: calc.Folder}); err == nil {
+			res, err = c.sched.Submit(sctx, req)
+		}
+	}
+	c.health(err)
+	if err != nil {
+		s.intakeFailed(ctx, c, calc, "submit", err)
+		return
+	}
+	note := "job " + res.JobID
+	if res.Existing {
+		note += " (found from an earlier submission)"
+	}
+	before := calc
+	calc, err = s.st.Transition(id, store.StateSubmitted, note, func(_ *store.Tx, c *store.Calculation) error {
+		if c.State != store.StateStaged {
+			return errStale
+		}
+		c.JobID = res.JobID
+		clearWait(c)
+		return nil
+	})
+	if err != nil {
+		// The job runs but is not recorded: the next intake finds it again
+		// (Submit is idempotent), unless the calculation moved on meanwhile.
+		log.Error("record submitted", "job", res.JobID, "err", err)
+		return
+	}
+	log.Info("submitted", "job", res.JobID, "existing", res.Existing)
+	s.tellResumed(ctx, before, calc)
+	s.tellAccepted(ctx, calc)
+	if calc.Delivery[dCancel] == cancelReq {
+		s.cancelJob(sctx, c, calc)
+	}
+}
+
+// jobName is the job's name on the cluster, hpcbot's idempotency key there.
+func jobName(id uint64) string { return fmt.Sprintf("hpcbot-%d", id) }
+
+// comment is the job's comment: who it is for.
+func (s *Scheduler) comment(calc store.Calculation) string {
+	org := ""
+	if u, err := s.st.User(calc.UserID); err == nil {
+		org = u.Org
+	}
+	if org == "" {
+		org = "-"
+	}
+	return fmt.Sprintf("hpcbot user=%d org=%s", calc.UserID, org)
+}
+
+// tellAccepted queues EventAccepted once and records that it did.
+func (s *Scheduler) tellAccepted(ctx context.Context, calc store.Calculation) {
+	if calc.Delivery[dAccepted] != "" {
+		return
+	}
+	if err := s.notifier.Notify(ctx, Notification{Key: notifyKey(calc, EventAccepted), Event: EventAccepted, Calc: calc}); err != nil {
+		s.log.Warn("notify accepted", "calc", calc.ID, "err", err)
+		return
+	}
+	if _, err := s.st.UpdateCalc(calc.ID, func(_ *store.Tx, c *store.Calculation) error {
+		setD(c, dAccepted, "1")
+		return nil
+	}); err != nil {
+		s.log.Error("record accepted notice", "calc", calc.ID, "err", err)
+	}
+}
+
+// intakeFailed handles a failed Stage or Submit: shutting down → nothing (it is
+// redone); unreachable or refused at staging → fail over to another cluster when
+// allowed; otherwise a transient error waits and a permanent one ends in error.
+func (s *Scheduler) intakeFailed(ctx context.Context, c *clusterState, calc store.Calculation, step string, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	kind := plugins.KindOf(err)
+	if calc.State == store.StateReceived && (kind == plugins.KindTransient || kind == plugins.KindAuth) {
+		if s.failover(ctx, c, calc, err) {
+			return
+		}
+	}
+	switch kind {
+	case plugins.KindTransient:
+		s.retryLater(ctx, calc, CodeClusterUnreachable, fmt.Errorf("%s on %s: %w", step, c.label(), err), 0)
+	case plugins.KindAuth:
+		s.toError(ctx, calc, CodeAuthFailed, fmt.Sprintf("cluster %s refused the bot's login (%s); an admin must fix the key or host key, then retry: %v", c.label(), step, err))
+	default:
+		s.toError(ctx, calc, CodeSubmitRejected, fmt.Sprintf("%s on %s failed: %v", step, c.label(), err))
+	}
+}
+
+// failover moves a calculation that could not be staged to the next cluster, in
+// configuration order, that is not known to be failing and one of whose runners
+// accepts the same program and arguments, when its runner rule allows failover.
+// It reports whether it moved the calculation.
+func (s *Scheduler) failover(ctx context.Context, from *clusterState, calc store.Calculation, cause error) bool {
+	if !from.cfg.FailoverAllowed(ruleFor(from.cfg, calc.Program)) {
+		return false
+	}
+	// The caption that gives this argv again: the program and its arguments, with
+	// the input file named as itself (runners read it as the input).
+	caption := shellquote.Join(calc.Argv)
+	for _, to := range s.clusters {
+		if to == from || !to.usable() {
+			continue
+		}
+		for i, r := range to.runners {
+			plan, err := r.Plan(ctx, plugins.PlanRequest{FileName: calc.InputName, Caption: caption})
+			if err != nil {
+				continue
+			}
+			runner := s.runnerName(ctx, to, i)
+			why := oneLine(cause.Error(), defaultFailoverNoteSize)
+			_, err = s.st.UpdateCalc(calc.ID, func(tx *store.Tx, c *store.Calculation) error {
+				if c.State != store.StateReceived || c.Cluster != from.label() {
+					return errStale
+				}
+				c.Cluster, c.Runner, c.Program, c.Argv, c.Launch = to.label(), runner, plan.Program, plan.Argv, plan.Launch
+				c.Resources, c.ResultExtensions, c.ResultFiles = plan.Resources, plan.Extensions, plan.Files
+				c.Attempts, c.NextTry = 0, time.Time{}
+				setD(c, dFailoverFrom, from.label())
+				_, err := tx.AddEvent(store.Event{Action: actionFailover, Subject: c.Subject(),
+					Detail: fmt.Sprintf("from %s to %s: %s", from.label(), to.label(), why)})
+				return err
+			})
+			if err != nil {
+				if !errors.Is(err, errStale) {
+					s.log.Error("record failover", "calc", calc.ID, "err", err)
+				}
+				return errors.Is(err, errStale)
+			}
+			s.log.Warn("failover", "calc", calc.ID, "from", from.label(), "cluster", to.label(), "err", cause)
+			kick(to.kick)
+			return true
+		}
+	}
+	return false
+}
+
+// ruleFor is the first runner rule of cc for program (the zero rule if none).
+func ruleFor(cc ClusterConfig, program string) plugins.RunnerRule {
+	for _, r := range cc.Runners {
+		if r.Program == program {
+			return r
+		}
+	}
+	return plugins.RunnerRule{}
+}
+
+// oneLine squeezes s onto one line of at most n bytes.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
+}
