@@ -1,6 +1,7 @@
 package pbs
 
 import (
+	"bytes"
 	"regexp"
 	"strings"
 	"time"
@@ -97,24 +98,33 @@ func (d *Dialect) ParseVersion(r cluster.RunResult) (string, error) {
 	return name + " " + version, nil
 }
 
-// SubmitCommand runs qsub on the batch script (batch launch) or the runner's argv
-// (wrapper launch) from remoteDir. Every word is quoted.
+// batchMark precedes what qsub printed on stdout in a batch launch, so that
+// ParseSubmit reads qsub's id even when the cluster's job_id_regex is written
+// for a wrapper's output.
+const batchMark = "hpcbot-pbs-job: "
+
+// SubmitCommand runs qsub on the batch script (batch launch: script is the file
+// name in remoteDir) or the runner's argv (wrapper launch), from remoteDir. Every
+// word is quoted. qsub's stdout is printed after batchMark.
 func (d *Dialect) SubmitCommand(req plugins.SubmitRequest, remoteDir, script string) string {
-	var run string
-	if req.Launch == plugins.LaunchWrapper {
-		run = shellquote.Join(req.Argv)
-	} else {
-		run = "qsub " + shellquote.Quote(script)
+	cd := "cd " + shellquote.Quote(remoteDir) + " && "
+	if script == "" || req.Launch == plugins.LaunchWrapper {
+		return cd + shellquote.Join(req.Argv)
 	}
-	return "cd " + shellquote.Quote(remoteDir) + " && " + run
+	return cd + "hb_out=$(qsub " + shellquote.Quote(script) + ") && printf '%s%s\\n' " +
+		shellquote.Quote(batchMark) + ` "$hb_out"`
 }
 
-// ParseSubmit finds the job id in what qsub (or a wrapper) printed. With
-// jobIDRegex empty the id is a line of its own matching DefaultJobIDPattern, so
-// warnings around it do no harm; otherwise the regex's first group (or the whole
-// match) is the id.
+// ParseSubmit finds the job id in what the submit command printed. After the
+// batch marker (batch launch) the id is read with DefaultJobIDPattern. Otherwise
+// (wrapper launch) with jobIDRegex, or DefaultJobIDPattern when it is empty: the
+// regex's first group (or its whole match without a group) is the id. The
+// default pattern wants the id alone on its line, so warnings around it do no harm.
 func (d *Dialect) ParseSubmit(out []byte, jobIDRegex string) (string, error) {
 	re := defaultJobIDRe
+	if i := bytes.Index(out, []byte(batchMark)); i >= 0 {
+		out, jobIDRegex = out[i+len(batchMark):], ""
+	}
 	if jobIDRegex != "" {
 		var err error
 		re, err = regexp.Compile(jobIDRegex)

@@ -115,6 +115,11 @@ func TestParseSubmit(t *testing.T) {
 		{"regex without group", "id=555.srv\n", `[0-9]+\.srv`, "555.srv", ""},
 		{"bad regex", "1.srv", `(`, "", "job_id_regex"},
 		{"hostile id", "submitted: $(reboot)\n", `submitted: (.*)`, "", "not a job id"},
+		// Batch launch: the marker wins over a job_id_regex written for a wrapper.
+		{"batch marker", "hpcbot-pbs-job: " + string(readTestdata(t, "torque/qsub-uic.stdout")), `Submitted job (\d+)`, "1037417.admin.extreme.acer.uic.edu", ""},
+		{"batch marker after stderr", "qsub: Warning: 12 jobs queued\nhpcbot-pbs-job: 5.srv\n", "", "5.srv", ""},
+		{"batch marker, two lines", "hpcbot-pbs-job: site banner\n6.srv\n", "", "6.srv", ""},
+		{"batch marker, no id", "hpcbot-pbs-job: \n", "", "", "no job id"},
 	} {
 		got, err := d.ParseSubmit([]byte(tc.out), tc.re)
 		if tc.wantErr != "" {
@@ -132,7 +137,7 @@ func TestParseSubmit(t *testing.T) {
 func TestSubmitCommand(t *testing.T) {
 	d := mustNew(t, "pro")
 	batch := d.SubmitCommand(plugins.SubmitRequest{Launch: plugins.LaunchBatch}, "/scratch/u/hpcbot/17_3_h2o", cluster.BatchScriptName)
-	if want := "cd /scratch/u/hpcbot/17_3_h2o && qsub hpcbot-job.sh"; batch != want {
+	if want := `cd /scratch/u/hpcbot/17_3_h2o && hb_out=$(qsub hpcbot-job.sh) && printf '%s%s\n' 'hpcbot-pbs-job: ' "$hb_out"`; batch != want {
 		t.Errorf("batch = %q, want %q", batch, want)
 	}
 	wrap := d.SubmitCommand(plugins.SubmitRequest{Launch: plugins.LaunchWrapper, Argv: []string{"subg16", "in put.gjf", "$(id)"}},
@@ -198,18 +203,12 @@ func TestPollCommand(t *testing.T) {
 	if got := pro.PollCommand(nil, nil); got != "" {
 		t.Errorf("no jobs = %q, want empty", got)
 	}
-	many := make([]plugins.JobRef, 10000)
+	many := make([]plugins.JobRef, 3)
 	for i := range many {
-		many[i] = plugins.JobRef{JobID: fmt.Sprintf("1234567%04d.pbs01.cluster.example.org", i)}
+		many[i] = plugins.JobRef{JobID: fmt.Sprintf("%d.pbs01.cluster.example.org", 1000+i)}
 	}
-	if got, want := pro.PollCommand(many, nil), `qselect -x -u "$(id -un)" | xargs -r qstat -x -f -F json`; got != want {
-		t.Errorf("pro, 10000 jobs = %q, want %q", got, want)
-	}
-	if got, want := torque.PollCommand(many, nil), `qselect -u "$(id -un)" | xargs -r qstat -f`; got != want {
-		t.Errorf("torque, 10000 jobs = %q, want %q", got, want)
-	}
-	if got := pro.PollCommand(many[:1000], nil); len(got) > MaxPollIDBytes+64 || !strings.HasPrefix(got, "qstat -x -f -F json ") {
-		t.Errorf("1000 jobs: %d bytes, prefix %q", len(got), got[:30])
+	if got, want := torque.PollCommand(many, nil), "qstat -f 1000.pbs01.cluster.example.org 1001.pbs01.cluster.example.org 1002.pbs01.cluster.example.org"; got != want {
+		t.Errorf("torque = %q, want %q", got, want)
 	}
 	if pro.FinishedCommand(jobs) != "" || torque.FinishedCommand(jobs) != "" {
 		t.Error("FinishedCommand should be empty")

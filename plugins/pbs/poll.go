@@ -10,20 +10,14 @@ import (
 	"hpcbot/plugins/shellquote"
 )
 
-// MaxPollIDBytes caps the quoted job ids one qstat command line carries. A
-// command reaches the remote shell as a single argument of `sh -c`, which Linux
-// limits to 128 KiB (MAX_ARG_STRLEN); past this cap PollCommand asks for all of
-// the user's jobs instead (qselect | xargs qstat) and ParsePoll picks ours.
-const MaxPollIDBytes = 64 << 10
-
 // PollCommand asks about all jobs in one command:
 //
 //	pro:    qstat -x -f -F json <id>...   (-x: finished jobs too, while the
 //	        server keeps them, job_history_duration)
 //	torque: qstat -f <id>...              (finished jobs only while keep_completed lasts)
 //
-// Past MaxPollIDBytes of ids it becomes
-// `qselect [-x] -u "$(id -un)" | xargs -r qstat ...`, still one command.
+// The generic code splits a job list whose command would pass the kernel's
+// argument limit.
 func (d *Dialect) PollCommand(jobs []plugins.JobRef, remoteDirs []string) string {
 	seen := make(map[string]bool, len(jobs))
 	var ids strings.Builder
@@ -38,14 +32,10 @@ func (d *Dialect) PollCommand(jobs []plugins.JobRef, remoteDirs []string) string
 	if ids.Len() == 0 {
 		return ""
 	}
-	qstat, qselect := "qstat -x -f -F json", "qselect -x"
 	if d.flavor == FlavorTorque {
-		qstat, qselect = "qstat -f", "qselect"
+		return "qstat -f" + ids.String()
 	}
-	if ids.Len() > MaxPollIDBytes {
-		return qselect + ` -u "$(id -un)" | xargs -r ` + qstat
-	}
-	return qstat + ids.String()
+	return "qstat -x -f -F json" + ids.String()
 }
 
 // ignorableStderr matches what qstat says about an id it does not know or no

@@ -39,8 +39,7 @@ type jsonJob struct {
 // the line scanner.
 var errJSON = errors.New("unreadable qstat JSON")
 
-// parseJSON reads one or more concatenated qstat JSON documents (the user-wide
-// poll runs qstat once per xargs batch). PBS Pro has printed invalid JSON in
+// parseJSON reads one or more concatenated qstat JSON documents. PBS Pro has printed invalid JSON in
 // several releases (unescaped quotes, backslashes, control characters and
 // numbers with leading zeros in Variable_List: openpbs/openpbs#830, #1255,
 // #2049, #2541); when strict decoding fails the output is read again line by

@@ -45,8 +45,8 @@ var (
 
 // BatchScript returns the job script for req. It runs req.Argv (every word
 // quoted) in the calculation's folder with stdin from /dev/null, writes the
-// program's exit status to cluster.ExitCodeFile through a temporary file and a
-// rename, and exits with that status, so qstat's Exit_status is the program's too.
+// program's exit status and the time to cluster.ExitCodeFile through a temporary
+// file and a rename (cluster.ExitCodeScript), and exits with that status, so qstat's Exit_status is the program's too.
 //
 // Directives: -N the sanitised job name (see JobName), -S /bin/sh (the script is
 // POSIX sh whatever the user's login shell), -r n (a rerun would start the
@@ -98,8 +98,7 @@ func (d *Dialect) BatchScript(req plugins.SubmitRequest, remoteDir string) ([]by
 	b.WriteString("# Written by hpcbot: run the program, then record its exit status atomically.\n")
 	b.WriteString(shellquote.Join(req.Argv) + " </dev/null\n")
 	b.WriteString("rc=$?\n")
-	tmp := shellquote.Quote(cluster.ExitCodeFile + ".tmp")
-	b.WriteString(`printf '%s\n' "$rc" >` + tmp + " && mv -f " + tmp + " " + shellquote.Quote(cluster.ExitCodeFile) + "\n")
+	b.WriteString(cluster.ExitCodeScript() + "\n")
 	b.WriteString(`exit "$rc"` + "\n")
 	return []byte(b.String()), nil
 }

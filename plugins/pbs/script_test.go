@@ -253,8 +253,11 @@ func runScript(t *testing.T, sh string, d *Dialect, dir string, relative bool, a
 		t.Fatalf("program got %q\nwant %q", got, args)
 	}
 	ec, err := os.ReadFile(filepath.Join(dir, cluster.ExitCodeFile))
-	if err != nil || string(ec) != itoaSmall(rc)+"\n" {
-		t.Fatalf("exit-code file = %q, %v", ec, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, ended, ok := cluster.ParseExitCodeLine(strings.TrimSpace(string(ec))); !ok || code != rc || ended.IsZero() {
+		t.Fatalf("exit-code file = %q: %d %v %v", ec, code, ended, ok)
 	}
 	for _, f := range []string{"pwned", cluster.ExitCodeFile + ".tmp"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
@@ -271,4 +274,38 @@ func itoaSmall(i int) string {
 		return string(rune('0' + i))
 	}
 	return string(rune('0'+i/10)) + string(rune('0'+i%10))
+}
+
+// TestSubmitCommandWithFakeQsub runs SubmitCommand with sh and a stand-in qsub
+// that prints the recorded Torque answer, plus a warning on stderr, and reads
+// the id back with ParseSubmit even though the cluster's regex is a wrapper's.
+func TestSubmitCommandWithFakeQsub(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh on this host")
+	}
+	bin, dir := t.TempDir(), filepath.Join(t.TempDir(), "calc folder")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	answer := readTestdata(t, "torque/qsub-uic.stdout")
+	fake := "#!/bin/sh\n[ -f \"$1\" ] || { echo \"qsub: script file $1 not found\" >&2; exit 1; }\n" +
+		"echo 'qsub: warning: a site message' >&2\nprintf '%s' '" + string(answer) + "'\n"
+	if err := os.WriteFile(filepath.Join(bin, "qsub"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, cluster.BatchScriptName), []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := mustNew(t, "torque")
+	cmd := exec.Command(sh, "-c", d.SubmitCommand(plugins.SubmitRequest{Launch: plugins.LaunchBatch}, dir, cluster.BatchScriptName)+" 2>&1")
+	cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	id, err := d.ParseSubmit(out, `Submitted job (\d+)`)
+	if err != nil || id != "1037417.admin.extreme.acer.uic.edu" {
+		t.Fatalf("ParseSubmit(%q) = %q, %v", out, id, err)
+	}
 }

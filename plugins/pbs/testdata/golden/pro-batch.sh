@@ -14,5 +14,5 @@ cd /scratch/alice/hpcbot/1732640000_42_h2o || { echo 'hpcbot: cannot enter the c
 # Written by hpcbot: run the program, then record its exit status atomically.
 g16 h2o.gjf </dev/null
 rc=$?
-printf '%s\n' "$rc" >.hpcbot-exitcode.tmp && mv -f .hpcbot-exitcode.tmp .hpcbot-exitcode
+printf '%s %s\n' "$rc" "$(date +%s)" >.hpcbot-exitcode.tmp && mv -f .hpcbot-exitcode.tmp .hpcbot-exitcode
 exit "$rc"

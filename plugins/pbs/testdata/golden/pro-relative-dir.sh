@@ -10,5 +10,5 @@ cd "${PBS_O_WORKDIR:?}" || { echo 'hpcbot: cannot enter the calculation folder' 
 '/opt/bin/run me' 'it'\''s.inp' '$(id)' 'a
 b' </dev/null
 rc=$?
-printf '%s\n' "$rc" >.hpcbot-exitcode.tmp && mv -f .hpcbot-exitcode.tmp .hpcbot-exitcode
+printf '%s %s\n' "$rc" "$(date +%s)" >.hpcbot-exitcode.tmp && mv -f .hpcbot-exitcode.tmp .hpcbot-exitcode
 exit "$rc"

@@ -14,5 +14,5 @@ cd /home/bob/hpcbot/1732640000_43_benzene || { echo 'hpcbot: cannot enter the ca
 # Written by hpcbot: run the program, then record its exit status atomically.
 orca benzene.inp </dev/null
 rc=$?
-printf '%s\n' "$rc" >.hpcbot-exitcode.tmp && mv -f .hpcbot-exitcode.tmp .hpcbot-exitcode
+printf '%s %s\n' "$rc" "$(date +%s)" >.hpcbot-exitcode.tmp && mv -f .hpcbot-exitcode.tmp .hpcbot-exitcode
 exit "$rc"
