@@ -31,7 +31,8 @@ const (
 // Share returns a public read-only link to BasePath/remotePath (a folder or a file).
 //
 // It first looks for a public link of that path created by this account that
-// allows no writes and has not expired, and returns it: calling Share again
+// allows no writes and expires no sooner than a new one would (ShareExpireDays,
+// less a day), and returns it: calling Share again
 // (after a crash between creating the share and recording it) creates no second
 // share. Otherwise it creates one (shareType 3, permissions 1, with the configured
 // expiry and password). Creations go through the Client's limiter (Nextcloud allows
@@ -90,7 +91,14 @@ func (c *Client) findShare(ctx context.Context, p string) (string, bool, error) 
 	if err != nil {
 		return "", false, err
 	}
-	today := c.now().UTC().Format(time.DateOnly)
+	// A link must live at least as long as a new one would (less the day that
+	// may have passed since it was made): a per-user folder link made days ago
+	// that expires tomorrow is not handed out again.
+	minExpiry := c.now().UTC()
+	if d := c.opts.ShareExpireDays; d > 1 {
+		minExpiry = minExpiry.AddDate(0, 0, d-1)
+	}
+	oldest := minExpiry.Format(time.DateOnly)
 	for _, s := range shares {
 		if s.ShareType != shareTypeLink || s.Permissions&permRead == 0 || s.Permissions&permWriteMask != 0 {
 			continue
@@ -102,7 +110,7 @@ func (c *Client) findShare(ctx context.Context, p string) (string, bool, error) 
 			continue
 		}
 		// "expiration": "2026-12-01 00:00:00"; the link works through that day.
-		if len(s.Expiration) >= 10 && s.Expiration[:10] < today {
+		if len(s.Expiration) >= 10 && s.Expiration[:10] < oldest {
 			continue
 		}
 		if link := s.link(c.base); link != "" {

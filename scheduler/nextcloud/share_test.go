@@ -134,6 +134,41 @@ func TestShareOptions(t *testing.T) {
 	noSecret(t, fmt.Sprint(c.opts), srv.Password)
 }
 
+// A link that expires sooner than a new one would is not reused.
+func TestShareNotReusedWhenExpiringSoon(t *testing.T) {
+	srv := nctest.New(t)
+	mkdirs(t, srv, "hpc_results/u42")
+	tomorrow := time.Now().UTC().AddDate(0, 0, 1).Format(time.DateOnly)
+	form := url.Values{"path": {"/hpc_results/u42"}, "shareType": {"3"}, "permissions": {"1"}, "expireDate": {tomorrow}}.Encode()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+sharesPath, strings.NewReader(form))
+	req.SetBasicAuth(srv.User, srv.Password)
+	req.Header.Set("OCS-APIRequest", "true")
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("creating the old share: %d", resp.StatusCode)
+	}
+	week := newClient(t, srv, func(o *Options) { o.ShareExpireDays = 7 })
+	if _, err := week.Share(context.Background(), "u42"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.Shares()); n != 2 {
+		t.Errorf("%d shares, want a new one beside the one expiring tomorrow", n)
+	}
+	// Without an expiry setting, any link still valid is good.
+	forever := newClient(t, srv, nil)
+	if _, err := forever.Share(context.Background(), "u42"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.Shares()); n != 2 {
+		t.Errorf("%d shares, want the existing one reused", n)
+	}
+}
+
 // A server (or proxy) that ignores Accept answers XML; OCS v1 answers statuscode 100.
 func TestShareXMLReply(t *testing.T) {
 	srv := nctest.New(t)
