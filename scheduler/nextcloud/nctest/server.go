@@ -34,7 +34,6 @@ type Server struct {
 	User     string
 	Password string
 
-	t        testing.TB
 	srv      *httptest.Server
 	filesDir string // the account's files
 	upDir    string // chunked upload folders
@@ -74,7 +73,6 @@ func New(t testing.TB) *Server {
 	s := &Server{
 		User:        DefaultUser,
 		Password:    DefaultPassword,
-		t:           t,
 		filesDir:    filepath.Join(root, "files"),
 		upDir:       filepath.Join(root, "uploads"),
 		minChunk:    5 << 20,
