@@ -36,13 +36,13 @@ func benchSetup(b *testing.B) (bd bed, c *Client, local, remote string) {
 
 // sshArgs are the options that make ssh and scp authenticate the way the client does.
 func (bd bed) sshArgs() []string {
-	return []string{"-F", "/dev/null", "-i", bd.key, "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + bd.knownHosts,
+	return []string{"-F", "/dev/null", "-i", bd.KeyPath, "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + bd.KnownHosts,
 		"-o", "GlobalKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"}
 }
 
 func (bd bed) scp(b *testing.B, from, to string) {
-	args := append(bd.sshArgs(), "-q", "-P", strconv.Itoa(bd.port), from, to)
+	args := append(bd.sshArgs(), "-q", "-P", strconv.Itoa(bd.Port), from, to)
 	if out, err := exec.Command("scp", args...).CombinedOutput(); err != nil {
 		b.Fatalf("scp %s %s: %v\n%s", from, to, err, out)
 	}
@@ -62,7 +62,7 @@ func BenchmarkUpload64MiB(b *testing.B) {
 
 func BenchmarkUpload64MiBScp(b *testing.B) {
 	bd, _, local, remote := benchSetup(b)
-	dst := bd.user + "@" + bd.host + ":" + remote + "/data.bin"
+	dst := bd.User + "@" + bd.Host + ":" + remote + "/data.bin"
 	b.SetBytes(benchSize)
 	b.ResetTimer()
 	for b.Loop() {
@@ -85,7 +85,7 @@ func BenchmarkDownload64MiB(b *testing.B) {
 
 func BenchmarkDownload64MiBScp(b *testing.B) {
 	bd, _, _, remote := benchSetup(b)
-	src := bd.user + "@" + bd.host + ":" + remote + "/data.bin"
+	src := bd.User + "@" + bd.Host + ":" + remote + "/data.bin"
 	out := filepath.Join(b.TempDir(), "data.bin")
 	b.SetBytes(benchSize)
 	b.ResetTimer()
@@ -116,7 +116,7 @@ func BenchmarkRunWarm(b *testing.B) {
 
 func BenchmarkRunSSH(b *testing.B) {
 	bd := sshBed(b)
-	args := append(bd.sshArgs(), "-p", strconv.Itoa(bd.port), bd.user+"@"+bd.host, "echo ok")
+	args := append(bd.sshArgs(), "-p", strconv.Itoa(bd.Port), bd.User+"@"+bd.Host, "echo ok")
 	for b.Loop() {
 		if out, err := exec.Command("ssh", args...).Output(); err != nil || strings.TrimSpace(string(out)) != "ok" {
 			b.Fatalf("%q %v", out, err)

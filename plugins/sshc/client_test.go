@@ -22,9 +22,9 @@ func TestConnectAndReuse(t *testing.T) {
 		cfg  plugins.Connection
 	}{
 		{"known_hosts", b.conn()},
-		{"pinned host key", b.pinned(t, b.port)},
+		{"pinned host key", b.pinned(t, b.Port)},
 		{"pinned key wins over a wrong known_hosts", func() plugins.Connection {
-			c := b.pinned(t, b.port)
+			c := b.pinned(t, b.Port)
 			c.KnownHosts = filepath.Join(t.TempDir(), "empty")
 			return c
 		}()},
@@ -38,8 +38,8 @@ func TestConnectAndReuse(t *testing.T) {
 				if err != nil {
 					t.Fatalf("run %d: %v", i, err)
 				}
-				if got := strings.TrimSpace(string(r.Stdout)); got != b.user || r.ExitCode != 0 {
-					t.Fatalf("whoami = %q exit %d, want %q exit 0", got, r.ExitCode, b.user)
+				if got := strings.TrimSpace(string(r.Stdout)); got != b.User || r.ExitCode != 0 {
+					t.Fatalf("whoami = %q exit %d, want %q exit 0", got, r.ExitCode, b.User)
 				}
 			}
 			if _, err := c.List(ctx, "."); err != nil {
@@ -64,7 +64,7 @@ func TestHostKeyRefused(t *testing.T) {
 		}
 		return p
 	}
-	hostPattern := knownhosts.Normalize(b.conn().Host + ":" + strconv.Itoa(b.port))
+	hostPattern := knownhosts.Normalize(b.conn().Host + ":" + strconv.Itoa(b.Port))
 	tests := []struct {
 		name string
 		cfg  func(plugins.Connection) plugins.Connection
@@ -146,7 +146,7 @@ func TestEncryptedKey(t *testing.T) {
 	b := sshBed(t)
 	dir := t.TempDir()
 	key := filepath.Join(dir, "id_enc")
-	data, err := os.ReadFile(b.key)
+	data, err := os.ReadFile(b.KeyPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,65 +21,39 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"hpcbot/plugins"
+	"hpcbot/plugins/testbed"
 )
 
-// bed is the test bed's sshd as scripts/testbed.sh exports it.
-type bed struct {
-	host, user, key, knownHosts, hostKeyPub, sshdConfig string
-	port                                                int
-}
+// bed is the test bed's sshd (hpcbot/plugins/testbed) with helpers of this package.
+type bed struct{ testbed.SSHEnv }
 
 // sshBed returns the test bed's sshd, or skips (fails under CI=true).
 func sshBed(t testing.TB) bed {
 	t.Helper()
-	get := func(name string) string {
-		v := os.Getenv(name)
-		if v == "" {
-			msg := name + " is not set: start the test bed (sudo scripts/testbed.sh start; eval \"$(scripts/testbed.sh env)\")"
-			if os.Getenv("CI") == "true" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-		return v
-	}
-	b := bed{
-		host:       get("HPCBOT_TEST_SSH_HOST"),
-		user:       get("HPCBOT_TEST_SSH_USER"),
-		key:        get("HPCBOT_TEST_SSH_KEY"),
-		knownHosts: get("HPCBOT_TEST_SSH_KNOWN_HOSTS"),
-		hostKeyPub: get("HPCBOT_TEST_SSH_HOSTKEY_PUB"),
-		sshdConfig: get("HPCBOT_TEST_SSHD_CONFIG"),
-	}
-	port, err := strconv.Atoi(get("HPCBOT_TEST_SSH_PORT"))
-	if err != nil {
-		t.Fatalf("HPCBOT_TEST_SSH_PORT: %v", err)
-	}
-	b.port = port
-	return b
+	return bed{testbed.SSH(t)}
 }
 
 // conn is the bed's connection with host keys checked against its known_hosts.
 func (b bed) conn() plugins.Connection {
-	return plugins.Connection{Host: b.host, Port: b.port, User: b.user, KeyPath: b.key, KnownHosts: b.knownHosts}
+	return plugins.Connection{Host: b.Host, Port: b.Port, User: b.User, KeyPath: b.KeyPath, KnownHosts: b.KnownHosts}
 }
 
 // pinned is the bed's connection to addr (another port or a proxy) with its host key pinned.
 func (b bed) pinned(t testing.TB, port int) plugins.Connection {
 	t.Helper()
-	return plugins.Connection{Host: b.host, Port: port, User: b.user, KeyPath: b.key, HostKey: b.hostKey(t)}
+	return plugins.Connection{Host: b.Host, Port: port, User: b.User, KeyPath: b.KeyPath, HostKey: b.hostKey(t)}
 }
 
 // hostKey is the sshd's public host key, "ssh-ed25519 AAAA...".
 func (b bed) hostKey(t testing.TB) string {
 	t.Helper()
-	data, err := os.ReadFile(b.hostKeyPub)
+	data, err := os.ReadFile(b.HostKeyPub)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := strings.Fields(string(data))
 	if len(f) < 2 {
-		t.Fatalf("%s: not a public key", b.hostKeyPub)
+		t.Fatalf("%s: not a public key", b.HostKeyPub)
 	}
 	return f[0] + " " + f[1]
 }
@@ -159,7 +133,7 @@ func startOwnSSHD(t testing.TB, b bed, extra ...string) *ownSSHD {
 	if os.Geteuid() != 0 {
 		t.Skip("a second sshd needs root (to switch to the test user)")
 	}
-	base, err := os.ReadFile(b.sshdConfig)
+	base, err := os.ReadFile(b.SSHDConfig)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"hpcbot/plugins"
+	"hpcbot/plugins/testbed"
 )
 
 func TestDeadLinkNoticedByKeepalive(t *testing.T) {
 	b := sshBed(t)
-	p := startProxy(t, net.JoinHostPort(b.host, strconv.Itoa(b.port)))
+	p := startProxy(t, net.JoinHostPort(b.Host, strconv.Itoa(b.Port)))
 	c := newClient(t, b.pinned(t, p.port()), Options{KeepaliveInterval: 300 * time.Millisecond, DialTimeout: 10 * time.Second})
 	ctx := ctxFor(t, 2*time.Minute)
 	if _, err := c.Run(ctx, "true"); err != nil {
@@ -65,15 +66,14 @@ func TestKeepaliveKeepsHealthyLink(t *testing.T) {
 }
 
 func TestSSHDStoppedAndStarted(t *testing.T) {
-	b := sshBed(t)
-	sshd := startOwnSSHD(t, b)
-	c := newClient(t, b.pinned(t, sshd.port), Options{BackoffMin: 50 * time.Millisecond, BackoffMax: 100 * time.Millisecond})
+	sshd := testbed.OwnSSHD(t)
+	c := newClient(t, bed{sshd.SSHEnv}.conn(), Options{BackoffMin: 50 * time.Millisecond, BackoffMax: 100 * time.Millisecond})
 	ctx := ctxFor(t, 2*time.Minute)
 	if _, err := c.Run(ctx, "true"); err != nil {
 		t.Fatal(err)
 	}
 
-	sshd.Stop()
+	sshd.Stop(t)
 	for i := range 3 {
 		_, err := c.Run(ctx, "true")
 		if err == nil || plugins.KindOf(err) != plugins.KindTransient {
@@ -82,7 +82,7 @@ func TestSSHDStoppedAndStarted(t *testing.T) {
 		time.Sleep(120 * time.Millisecond) // past the backoff: each call may dial
 	}
 
-	sshd.Start()
+	sshd.Start(t)
 	var err error
 	for i := 0; i < 50; i++ {
 		if _, err = c.Run(ctx, "true"); err == nil {
