@@ -3,12 +3,18 @@
 // qsub, qstat and qdel commands and parse what they print. The generic
 // scheduler in plugins/cluster runs them over SSH. Built-in plugin:
 //
-//	d, err := pbs.New(cluster.Flavor) // "pro", "" or "torque"
+//	s := pbs.NewScheduler()           // the `pbs` scheduler plugin (cluster.Scheduler over sshc)
+//	d, err := pbs.New(cluster.Flavor) // the dialect alone: "pro", "" or "torque"
+//
+// The generic Scheduler calls Configure with the cluster's settings: flavor
+// ("pro" or "torque") and options.timezone, the IANA zone qstat's times are in
+// (default: the bot host's).
 //
 // # Submitting
 //
 // Batch launch writes hpcbot-job.sh (BatchScript) and runs `cd <folder> && qsub
-// hpcbot-job.sh`. The script's directives are -N (JobName: letters, digits, _ .
+// hpcbot-job.sh`, printing qsub's answer after a marker so that ParseSubmit reads
+// it with DefaultJobIDPattern whatever the cluster's job_id_regex. The script's directives are -N (JobName: letters, digits, _ .
 // -, starting with a letter, at most 15 characters, the limit of Torque and older
 // PBS), -S /bin/sh, -r n, -o/-e into the folder, -v HPCBOT_COMMENT=<comment>
 // and one line per runner resource (ResourceDirectives: queue → -q, account →
@@ -18,7 +24,11 @@
 // .hpcbot-exitcode through a temporary file and a rename, and exits with it.
 // Wrapper launch runs the quoted argv in the folder; ParseSubmit finds the id
 // with the cluster's job_id_regex or DefaultJobIDPattern (a line that is only a
-// PBS job id, so warnings around it do no harm).
+// PBS job id, so warnings around it do no harm). After an interrupted batch
+// submission the generic code asks FindCommand (qselect -N <job name>, then
+// qstat -f) and adopts the oldest job whose PBS_O_WORKDIR is the folder instead
+// of submitting again. NothingSubmitted recognises "qsub: cannot connect to
+// server", the one failure after which a new submission is safe.
 //
 // The job comment: neither PBS Pro/OpenPBS nor Torque lets a user set a job's
 // comment attribute (it is NO_USER_SET in both servers' job attribute tables;
@@ -35,9 +45,8 @@
 // folded lines continue with a tab; completed jobs stay only for keep_completed).
 // qstat exits non-zero when an id is unknown and still prints the others; those
 // jobs are left out of the result, as are finished jobs without an exit status,
-// and the generic code settles them with the exit-code file. Past MaxPollIDBytes
-// of ids (a remote command is one `sh -c` argument, 128 KiB on Linux) the poll
-// becomes `qselect [-x] -u "$(id -un)" | xargs -r qstat ...`. FinishedCommand
+// and the generic code settles them with the exit-code file (it also splits a
+// job list whose command would pass the kernel's argument limit). FinishedCommand
 // is empty: PBS Pro's poll already has the history and Torque keeps none that a
 // user can read. Invalid JSON from qstat (openpbs/openpbs#830, #1255, #2049,
 // #2541) is read again line by line from its fixed layout.
@@ -72,6 +81,9 @@
 //     2013 and recent OpenPBS; Torque text with completed jobs; qstat --version
 //     of PBS 19.0.0 and Torque 6.1.2; qdel and qsub messages), each listed with
 //     its source in testdata/README.md, plus synthetic variants marked as such;
+//   - the submit, find and batch commands, by running them with /bin/sh against
+//     stand-in qsub, qselect and qstat scripts that print recorded (qsub) or
+//     hand-written (qselect, qstat for the lookup) answers;
 //   - the batch script, by running it with /bin/sh: the program receives exactly
 //     the argv words (quotes, $(), backticks, newlines, globs), nothing else
 //     runs, the exit-code file is written and the script exits with the status;
@@ -82,8 +94,9 @@
 // Not verified: that qsub accepts the script and its directives (-S, -r n,
 // relative -o/-e paths, -v with the comment) on each release; the exact exit
 // codes and stderr texts of qstat and qdel for unknown or finished jobs on each
-// release; what qstat -F json prints when every id is unknown; the user-wide
-// poll (qselect | xargs); the time zone of qstat's times; array jobs (never
+// release; what qstat -F json prints when every id is unknown; qselect -N/-x
+// and the PBS_O_WORKDIR that qsub records behind symbolic links (the lookup
+// after an interrupted submission); the time zone of qstat's times; array jobs (never
 // submitted by hpcbot); and the state mapping's reading of substate and signal
 // exit statuses, which comes from OpenPBS and Torque sources and site
 // documentation, not from a run. The first use on a real cluster should submit

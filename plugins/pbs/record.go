@@ -15,13 +15,14 @@ type record struct {
 	Modified string // mtime
 	UsedWall string // resources_used.walltime
 	ReqWall  string // Resource_List.walltime
+	VarList  string // Variable_List, text format only (JobFinder reads PBS_O_WORKDIR)
 }
 
 // attrNames are the qstat -f attribute names the dialect reads, compared
 // without case (Torque prints exit_status, PBS Pro Exit_status).
 var attrNames = [...]string{
 	"job_state", "substate", "exit_status", "comment", "stime", "start_time",
-	"obittime", "comp_time", "mtime", "resources_used.walltime", "resource_list.walltime",
+	"obittime", "comp_time", "mtime", "resources_used.walltime", "resource_list.walltime", "variable_list",
 }
 
 // attrIndex returns name's index in attrNames, -1 for an attribute the dialect
@@ -62,5 +63,7 @@ func (r *record) setIndex(i int, value string) {
 		r.UsedWall = value
 	case 10:
 		r.ReqWall = value
+	case 11:
+		r.VarList = value
 	}
 }
