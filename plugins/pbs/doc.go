@@ -89,6 +89,10 @@
 //     runs, the exit-code file is written and the script exits with the status;
 //     and by reading its directives the way qsub does (nothing from the request
 //     adds one);
+//   - the dialect inside the generic cluster.Scheduler on this host (local
+//     transport) with stand-in qsub/qstat for both flavors: Check, Stage, a
+//     repeated Submit that returns the same job, Poll to a failed exit 3, and
+//     Poll again once qstat has forgotten the job (the exit-code file answers);
 //   - fuzzing of both parsers, ParseSubmit and BatchScript.
 //
 // Not verified: that qsub accepts the script and its directives (-S, -r n,

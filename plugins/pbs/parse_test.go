@@ -129,7 +129,7 @@ func TestParseJSONFixtures(t *testing.T) {
 		t.Errorf("#1255: %+v, %v", recs, err)
 	}
 
-	// Two documents back to back (qselect | xargs qstat runs qstat per batch).
+	// Two documents back to back.
 	two := append(append([]byte{}, running...), readTestdata(t, "pbspro/qstat-f-json-2022.1.1-queued-held.json")...)
 	if recs, err := parseJSON(two); err != nil || len(recs) != 3 {
 		t.Errorf("two documents: %d records, %v", len(recs), err)
