@@ -21,6 +21,8 @@
 #   HPCBOT_TESTBED_DIR         state dir (keys, configs, logs, Slurm state) [/tmp/hpcbot-testbed]
 #   HPCBOT_TESTBED_SSH_PORT    port of the test sshd [2222]
 #   HPCBOT_TESTBED_USER        the test user [hpctest]
+#   HPCBOT_TESTBED_SLURM_PORT  slurmctld's port; slurmd listens on the next, slurmdbd on the
+#                              one after [6817]
 #   HPCBOT_TESTBED_ACCOUNTING  1: start with slurmdbd; 0: without; unset: keep the current mode
 #                              (--accounting / --no-accounting say the same)
 #
@@ -35,6 +37,9 @@ DIR=${HPCBOT_TESTBED_DIR:-/tmp/hpcbot-testbed}
 [[ $DIR == /* ]] || DIR=$PWD/$DIR
 SSH_PORT=${HPCBOT_TESTBED_SSH_PORT:-} # empty: the running main sshd's port, else 2222
 TUSER=${HPCBOT_TESTBED_USER:-hpctest}
+CTLD_PORT=${HPCBOT_TESTBED_SLURM_PORT:-6817}
+SLURMD_PORT=$((CTLD_PORT + 1))
+DBD_PORT=$((CTLD_PORT + 2))
 ADDR=127.0.0.1
 CLUSTER=hpcbot
 ACCOUNT=hpcbot
@@ -51,6 +56,7 @@ SSHD_LOG=$SSHDIR/sshd.log
 
 SLURMDIR=$DIR/slurm
 SLURM_CONF=/etc/slurm/slurm.conf
+CGROUP_CONF=/etc/slurm/cgroup.conf
 SLURMDBD_CONF=/etc/slurm/slurmdbd.conf
 CTLD_PID=$SLURMDIR/slurmctld.pid
 SLURMD_PID=$SLURMDIR/slurmd.pid
@@ -69,7 +75,7 @@ OURS=$DIR/ours                    # munged/mariadb started by this script (so st
 
 MARK="# written by hpcbot scripts/testbed.sh; rewritten on every start"
 
-log() { printf 'testbed: %s\n' "$*" >&2; }
+log() { printf 'testbed: [%2ds] %s\n' "$SECONDS" "$*" >&2; }
 
 # tails prints the end of every daemon log the bed has, for a failed start.
 tails() {
@@ -172,7 +178,8 @@ install_packages() {
 		chmod 755 "$policy"
 	fi
 	export DEBIAN_FRONTEND=noninteractive
-	if ! apt-get update -qq || ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+	if ! apt-get -o Acquire::Retries=3 update -qq ||
+		! apt-get -o Acquire::Retries=3 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
 		[[ -n $policy ]] && rm -f "$policy"
 		fail "apt-get install ${missing[*]}"
 	fi
@@ -202,7 +209,6 @@ setup_user() {
 
 	install -d -m 700 -o "$TUSER" -g "$group" "$home/.ssh"
 	install -m 600 -o "$TUSER" -g "$group" "$KEY.pub" "$home/.ssh/authorized_keys"
-
 }
 
 # ---------------------------------------------------------------- sshd
@@ -369,8 +375,8 @@ SlurmctldHost=$node($ADDR)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-SlurmctldPort=6817
-SlurmdPort=6818
+SlurmctldPort=$CTLD_PORT
+SlurmdPort=$SLURMD_PORT
 StateSaveLocation=$SLURMDIR/state
 SlurmdSpoolDir=$SLURMDIR/spool
 SlurmctldPidFile=$CTLD_PID
@@ -400,7 +406,7 @@ EOF
 		cat <<EOF
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=$ADDR
-AccountingStoragePort=6819
+AccountingStoragePort=$DBD_PORT
 JobCompType=jobcomp/none
 EOF
 	else
@@ -413,39 +419,65 @@ PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE OverSubscribe=FORCE
 EOF
 }
 
+# cgroup_conf: slurmd 22.05 loads a cgroup plugin even when nothing uses cgroups, and
+# "autodetect" fails in a container: with no cgroup file system mounted, and with a
+# read-only cgroup v2 (it tries to create a scope). cgroup/v1 does nothing when loaded,
+# and with proctrack/linuxproc, task/none and jobacct_gather/none nothing asks it for
+# more. (CgroupPlugin=disabled exists only from Slurm 24.05 on.)
+cgroup_conf() {
+	cat <<EOF
+$MARK
+CgroupPlugin=cgroup/v1
+EOF
+}
+
+# install_conf FILE MODE: install stdin as FILE unless FILE already has it; a file this
+# script did not write is kept once as FILE.pre-testbed. Succeeds when FILE changed.
+install_conf() {
+	cat >"$1.tmp"
+	if cmp -s "$1.tmp" "$1"; then
+		rm -f "$1.tmp"
+		return 1
+	fi
+	if [[ -e $1 ]] && ! grep -qF "$MARK" "$1" && [[ ! -e $1.pre-testbed ]]; then
+		cp -p "$1" "$1.pre-testbed"
+		log "kept the previous $1 as $1.pre-testbed"
+	fi
+	chmod "$2" "$1.tmp"
+	mv "$1.tmp" "$1"
+	log "wrote $1"
+}
+
 ctld_ok() { timeout 10 scontrol ping 2>/dev/null | grep -q 'is UP'; }
 
-start_slurm() {
-	local node hw changed=0
+# write_slurm_conf writes slurm.conf and cgroup.conf. CONF_CHANGED=1: slurm.conf changed
+# (restart both daemons); SLURMD_CONF_CHANGED=1: cgroup.conf changed (restart slurmd).
+write_slurm_conf() {
+	local node hw
 	node=$(node_name)
 	hw=$(node_hw)
 	install -d -m 755 "$SLURMDIR" "$SLURMDIR/state" "$SLURMDIR/spool" /etc/slurm
-	slurm_conf "$node" "$hw" >"$SLURM_CONF.tmp"
-	if ! cmp -s "$SLURM_CONF.tmp" "$SLURM_CONF"; then
-		if [[ -e $SLURM_CONF ]] && ! grep -qF "$MARK" "$SLURM_CONF" && [[ ! -e $SLURM_CONF.pre-testbed ]]; then
-			cp -p "$SLURM_CONF" "$SLURM_CONF.pre-testbed"
-			log "kept the previous slurm.conf as $SLURM_CONF.pre-testbed"
-		fi
-		chmod 644 "$SLURM_CONF.tmp"
-		mv "$SLURM_CONF.tmp" "$SLURM_CONF"
-		changed=1
-		log "wrote $SLURM_CONF"
-	else
-		rm -f "$SLURM_CONF.tmp"
-	fi
+	CONF_CHANGED=0 SLURMD_CONF_CHANGED=0
+	if slurm_conf "$node" "$hw" | install_conf "$SLURM_CONF" 644; then CONF_CHANGED=1; fi
+	if cgroup_conf | install_conf "$CGROUP_CONF" 644; then SLURMD_CONF_CHANGED=1; fi
+}
 
-	# A changed configuration (accounting switched, other hardware) needs a restart;
-	# running jobs survive it (slurmctld saves them under StateSaveLocation, and the
-	# slurmstepd processes do not belong to slurmd).
-	if [[ $changed == 1 ]]; then
+# start_slurm starts slurmctld and slurmd, restarting them when the configuration
+# changed (accounting switched, other hardware); running jobs survive that (slurmctld
+# saves them under StateSaveLocation, and slurmstepd does not belong to slurmd).
+start_slurm() {
+	local node i
+	node=$(node_name)
+	if [[ $CONF_CHANGED == 1 || ${SLURMD_CONF_CHANGED:-0} == 1 ]]; then
 		stop_daemon "$SLURMD_PID" slurmd
+	fi
+	if [[ $CONF_CHANGED == 1 ]]; then
 		stop_daemon "$CTLD_PID" slurmctld
 	fi
 	if ! alive "$CTLD_PID" slurmctld; then
 		log "starting slurmctld"
 		slurmctld || fail "slurmctld did not start"
 	fi
-	local i
 	for ((i = 0; i < 150; i++)); do ctld_ok && break; sleep 0.2; done
 	ctld_ok || fail "slurmctld does not answer scontrol ping"
 	if ! alive "$SLURMD_PID" slurmd; then
@@ -490,7 +522,8 @@ start_mariadb() {
 			fail "mariadb-install-db (see $DBDIR/install.log)"
 	fi
 	log "starting mariadbd"
-	setsid -f /usr/sbin/mariadbd --user=mysql --bind-address=$ADDR --pid-file="$DB_PID" \
+	# No TCP at all: slurmdbd reaches it through the socket in /run/mysqld.
+	setsid -f /usr/sbin/mariadbd --user=mysql --skip-networking --pid-file="$DB_PID" \
 		--log-error="$DB_LOG" </dev/null >/dev/null 2>&1
 	mark_ours mariadb
 	local i
@@ -519,7 +552,7 @@ $MARK
 AuthType=auth/munge
 DbdHost=$node
 DbdAddr=$ADDR
-DbdPort=6819
+DbdPort=$DBD_PORT
 SlurmUser=root
 PidFile=$DBD_PID
 LogFile=$SLURMDIR/slurmdbd.log
@@ -545,13 +578,15 @@ EOF
 }
 
 # accounting_setup registers the cluster, an account and the test user. It needs
-# slurm.conf to name slurmdbd, so it runs after that is written.
+# slurm.conf to name slurmdbd, and must come before slurmctld starts with it: a
+# slurmctld that registered before its cluster existed has no job records stored.
 accounting_setup() {
 	local i
 	for ((i = 0; i < 300; i++)); do dbd_ok && break; sleep 0.2; done
 	dbd_ok || fail "slurmdbd does not answer sacctmgr"
 	if [[ -z $(sacctmgr -n -P show cluster "$CLUSTER" format=cluster 2>/dev/null) ]]; then
 		sacctmgr -i -Q add cluster "$CLUSTER" >/dev/null || fail "sacctmgr add cluster"
+		CONF_CHANGED=1 # (re)start slurmctld so that it registers with the new cluster
 	fi
 	if [[ -z $(sacctmgr -n -P show account "$ACCOUNT" format=account 2>/dev/null) ]]; then
 		sacctmgr -i -Q add account "$ACCOUNT" Cluster="$CLUSTER" Description="hpcbot test bed" \
@@ -569,6 +604,26 @@ stop_accounting() {
 		stop_daemon "$DB_PID" mariadbd
 		rm -f "$OURS/mariadb"
 	fi
+}
+
+# ctld_registered: slurmdbd knows where slurmctld listens (it registered).
+ctld_registered() {
+	local port
+	port=$(timeout 10 sacctmgr -n -P show cluster "$CLUSTER" format=controlport 2>/dev/null || true)
+	[[ -n $port && $port != 0 ]]
+}
+
+# wait_registered waits for slurmctld's registration with slurmdbd; a slurmctld that
+# did not register (it started before its cluster existed) is restarted once.
+wait_registered() {
+	local i
+	for ((i = 0; i < 50; i++)); do ctld_registered && return 0; sleep 0.2; done
+	log "slurmctld is not registered with slurmdbd; restarting it"
+	stop_daemon "$CTLD_PID" slurmctld
+	CONF_CHANGED=0
+	start_slurm
+	for ((i = 0; i < 100; i++)); do ctld_registered && return 0; sleep 0.2; done
+	fail "slurmctld does not register with slurmdbd"
 }
 
 # ---------------------------------------------------------------- the proof
@@ -614,12 +669,14 @@ cmd_start() {
 		touch "$ACCT_MARK"
 		start_mariadb
 		start_slurmdbd
-	fi
-	start_slurm
-	if accounting_wanted; then
+		write_slurm_conf
 		accounting_setup
+		start_slurm
+		wait_registered
 	else
 		rm -f "$ACCT_MARK"
+		write_slurm_conf
+		start_slurm
 		stop_accounting
 	fi
 	smoke
