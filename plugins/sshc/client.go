@@ -35,16 +35,17 @@ type Client struct {
 	ctx    context.Context // ends at Close; aborts a dial in progress
 	cancel context.CancelFunc
 
-	mu         sync.Mutex
-	cur        *conn         // the live connection, nil before the first dial or after a loss
-	dialing    chan struct{} // closed when the dial in progress ends; nil when none runs
-	closed     bool
-	fatal      error       // set once the client gave up: refused host key, auth failures exhausted
-	lastErr    error       // why the last dial failed
-	nextDial   time.Time   // no dial before this (backoff)
-	failures   int         // consecutive failed dials
-	handshakes []time.Time // start times of recent dials (sliding window)
-	authFails  []time.Time // times of recent refused authentications
+	mu            sync.Mutex
+	cur           *conn         // the live connection, nil before the first dial or after a loss
+	dialing       chan struct{} // closed when the dial in progress ends; nil when none runs
+	closed        bool
+	fatal         error       // set once the client gave up: refused host key, auth failures exhausted
+	lastErr       error       // why the last dial failed
+	nextDial      time.Time   // no dial before this (backoff)
+	failures      int         // consecutive failed dials
+	handshakes    []time.Time // start times of recent dials (sliding window)
+	authFails     []time.Time // times of recent refused authentications
+	serverVersion string
 
 	wg sync.WaitGroup // dial goroutines
 
@@ -99,20 +100,22 @@ func New(cfg plugins.Connection, opts Options) (*Client, error) {
 
 // Stats are counters for tests, benchmarks and `hpcbot check`.
 type Stats struct {
-	Handshakes        int64 // dials started (TCP connect + SSH handshake), whatever their outcome
-	AuthFailures      int64 // handshakes whose authentication the server refused
-	HostKeyFailures   int64 // handshakes stopped because the host key was refused
-	ChannelsOpen      int64 // channels open now (the SFTP session included)
-	ChannelsHighWater int64 // most channels ever open at once
-	ChannelsRefused   int64 // channel opens the server refused (MaxSessions reached) and that were waited out
-	KeepaliveFailures int64 // connections closed because a keepalive went unanswered
-	Connected         bool  // a connection is up now
+	Handshakes        int64  // dials started (TCP connect + SSH handshake), whatever their outcome
+	AuthFailures      int64  // handshakes whose authentication the server refused
+	HostKeyFailures   int64  // handshakes stopped because the host key was refused
+	ChannelsOpen      int64  // channels open now (the SFTP session included)
+	ChannelsHighWater int64  // most channels ever open at once
+	ChannelsRefused   int64  // channel opens the server refused (MaxSessions reached) and that were waited out
+	KeepaliveFailures int64  // connections closed because a keepalive went unanswered
+	Connected         bool   // a connection is up now
+	ServerVersion     string // the server's identification ("SSH-2.0-OpenSSH_9.2p1 ..."), once connected
 }
 
 // Stats returns the client's counters.
 func (c *Client) Stats() Stats {
 	c.mu.Lock()
 	connected := c.cur != nil && c.cur.alive()
+	version := c.serverVersion
 	c.mu.Unlock()
 	return Stats{
 		Handshakes:        c.stats.handshakes.Load(),
@@ -123,6 +126,7 @@ func (c *Client) Stats() Stats {
 		ChannelsRefused:   c.stats.refused.Load(),
 		KeepaliveFailures: c.stats.keepaliveFailures.Load(),
 		Connected:         connected,
+		ServerVersion:     version,
 	}
 }
 
@@ -245,10 +249,11 @@ func (c *Client) dial(done chan struct{}) {
 	switch outcome {
 	case dialOK:
 		c.cur = cn
+		c.serverVersion = string(cn.ssh.ServerVersion())
 		c.failures = 0
 		c.lastErr = nil
 		c.nextDial = time.Time{}
-		c.log.Info("ssh connected")
+		c.log.Info("ssh connected", "server", c.serverVersion)
 		return
 	case dialHostKeyRefused:
 		c.stats.hostKeyFailures.Add(1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,12 +17,13 @@ import (
 func TestDeadLinkNoticedByKeepalive(t *testing.T) {
 	b := sshBed(t)
 	p := startProxy(t, net.JoinHostPort(b.Host, strconv.Itoa(b.Port)))
-	c := newClient(t, b.pinned(t, p.port()), Options{KeepaliveInterval: 300 * time.Millisecond, DialTimeout: 10 * time.Second})
+	c := newClient(t, b.pinned(t, p.port()), Options{KeepaliveInterval: time.Second, DialTimeout: 10 * time.Second})
 	ctx := ctxFor(t, 2*time.Minute)
 	if _, err := c.Run(ctx, "true"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.List(ctx, "."); err != nil { // an SFTP session on the link too
+	file := remoteDir(t, c, "deadlink") + "/f" // an SFTP session on the link too
+	if err := c.WriteFile(ctx, file, []byte("data"), 0); err != nil {
 		t.Fatal(err)
 	}
 
@@ -50,14 +52,33 @@ func TestDeadLinkNoticedByKeepalive(t *testing.T) {
 	if s := c.Stats(); s.Handshakes != 2 || !s.Connected {
 		t.Errorf("stats %+v: want exactly one redial", s)
 	}
+
+	// The same for a transfer: the link dies with the SFTP session open.
+	p.freeze()
+	err = c.Get(ctx, file, filepath.Join(t.TempDir(), "profile"))
+	switch {
+	case err == nil:
+		t.Fatal("a download went through a frozen link")
+	case errors.Is(err, context.DeadlineExceeded):
+		t.Fatalf("the transfer hung until its deadline: %v", err)
+	case plugins.KindOf(err) != plugins.KindTransient || !strings.Contains(err.Error(), "keepalive"):
+		t.Fatalf("want a transient keepalive error, got %v", err)
+	}
+	p.thaw()
+	if err := c.Get(ctx, file, filepath.Join(t.TempDir(), "profile")); err != nil {
+		t.Fatalf("download after the link came back: %v", err)
+	}
+	if s := c.Stats(); s.Handshakes != 3 || s.KeepaliveFailures != 2 {
+		t.Errorf("stats %+v: want 3 handshakes and 2 keepalive failures", s)
+	}
 }
 
 func TestKeepaliveKeepsHealthyLink(t *testing.T) {
 	b := sshBed(t)
-	c := newClient(t, b.conn(), Options{KeepaliveInterval: 50 * time.Millisecond})
+	c := newClient(t, b.conn(), Options{KeepaliveInterval: 250 * time.Millisecond})
 	ctx := ctxFor(t, time.Minute)
 	// Long enough for many keepalives; every one must be answered.
-	if r, err := c.Run(ctx, "sleep 1; echo done"); err != nil || string(r.Stdout) != "done\n" {
+	if r, err := c.Run(ctx, "sleep 2; echo done"); err != nil || string(r.Stdout) != "done\n" {
 		t.Fatalf("%q, %v", r.Stdout, err)
 	}
 	if s := c.Stats(); s.KeepaliveFailures != 0 || s.Handshakes != 1 {
