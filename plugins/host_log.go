@@ -51,7 +51,7 @@ func (l *slogHCLog) Log(level hclog.Level, msg string, args ...any) {
 	all = append(all, l.implied...)
 	for i := 0; i+1 < len(args); i += 2 {
 		switch args[i] {
-		case "timestamp": // the plugin's clock; the record gets the host's
+		case "timestamp", "@module": // the plugin's clock and logger name; the record has its own
 			continue
 		case "plugin": // go-plugin's name for the executable path
 			all = append(all, "plugin_path", args[i+1])
@@ -136,8 +136,9 @@ func (w *lineLogger) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// tail keeps the last lines written to it: the plugin's stderr, for the log
-// entry that reports the plugin's death.
+// tail keeps the last lines written to it that are not hclog JSON records (those
+// reach the log one by one): the plugin's raw stderr, such as a panic's stack, for
+// the log entry that reports the plugin's death.
 type tail struct {
 	mu    sync.Mutex
 	lines []string
@@ -169,6 +170,9 @@ func (t *tail) Write(p []byte) (int, error) {
 }
 
 func (t *tail) add(line string) {
+	if strings.HasPrefix(line, `{"@level":`) {
+		return
+	}
 	if len(line) > tailLineMax {
 		line = line[:tailLineMax] + "…"
 	}

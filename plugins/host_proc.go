@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"time"
 
@@ -66,7 +67,9 @@ func (p *proc) spawn(ctx context.Context) (*instance, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.h.opts.StartTimeout)
 	defer cancel()
 	cmd := exec.Command(p.path, p.args...)
-	cmd.Env = append(cmd.Env, p.h.opts.env...) // go-plugin adds the host's environment and the cookie
+	// go-plugin adds the host's environment and the cookie.
+	cmd.Env = append(cmd.Env, p.h.opts.env...)
+	cmd.Env = append(cmd.Env, envHostPID+"="+strconv.Itoa(os.Getpid()))
 	tl := &tail{}
 	hl := &slogHCLog{log: p.log}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
@@ -79,7 +82,11 @@ func (p *proc) spawn(ctx context.Context) (*instance, error) {
 		SyncStderr:       &lineLogger{l: hl.Named("stderr").(*slogHCLog)},
 		SyncStdout:       &lineLogger{l: hl.Named("stdout").(*slogHCLog)},
 		Logger:           hl,
-		AutoMTLS:         true, // Configure carries credentials
+		// Configure carries credentials: the built-ins (go-plugin in Go, always)
+		// authenticate both ends with one-time certificates. A drop-in may be written
+		// in a language whose go-plugin has no AutoMTLS; it relies on the socket's
+		// owner-only permissions (hpcbot's umask).
+		AutoMTLS: p.builtin,
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage))},
 	})
@@ -151,8 +158,11 @@ func (p *proc) watch(inst *instance) {
 		if lived > p.h.opts.RestartMax {
 			delay = p.h.opts.RestartMin
 		}
-		p.log.Error("plugin process exited; restarting", "pid", inst.pid,
-			"lived", lived.Round(time.Millisecond), "restart_in", delay, "stderr", inst.tail.String())
+		args := []any{"pid", inst.pid, "lived", lived.Round(time.Millisecond).String(), "restart_in", delay.String()}
+		if tl := inst.tail.String(); tl != "" {
+			args = append(args, "stderr", tl)
+		}
+		p.log.Warn("plugin process exited; restarting", args...)
 		for {
 			select {
 			case <-time.After(delay):
@@ -172,7 +182,7 @@ func (p *proc) watch(inst *instance) {
 			if err != nil {
 				p.startErr, p.lastErr = err, err.Error()
 				p.mu.Unlock()
-				p.log.Warn("plugin restart failed", "err", err, "retry_in", delay)
+				p.log.Warn("plugin restart failed", "err", err, "retry_in", delay.String())
 				continue
 			}
 			p.cur, p.startErr = next, nil

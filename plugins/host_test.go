@@ -5,8 +5,10 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -665,5 +667,47 @@ func TestServeRefusesToRunByHand(t *testing.T) {
 	}
 	if err := Serve(PluginRunner, "nope", testRegistry); err == nil || !strings.Contains(err.Error(), "fake") {
 		t.Errorf("unknown runner: %v, want an error naming the built-ins", err)
+	}
+}
+
+func TestPluginExitsWithItsHost(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("needs /proc to see a zombie")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// sh (the "host") starts the plugin in the background and exits: at once, or
+	// once the plugin serves (it has printed its address).
+	for name, script := range map[string]string{
+		"orphaned at birth": `HPCBOT_PLUGIN_HOST_PID=$$ "$0" plugin serve scheduler fake >"$1" 2>/dev/null </dev/null & echo $!`,
+		"orphaned later": `HPCBOT_PLUGIN_HOST_PID=$$ "$0" plugin serve scheduler fake >"$1" 2>/dev/null </dev/null & echo $!
+			while [ ! -s "$1" ]; do sleep 0.05; done`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := exec.Command("sh", "-c", script, exe, filepath.Join(dir, "stdout"))
+			cmd.Env = append(os.Environ(), cookieKey+"="+cookieValue, envRecord+"="+dir)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+			waitFor(t, func() bool {
+				stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+				if err != nil {
+					return true // gone and reaped
+				}
+				// "pid (comm) S ...": the state follows the last ')'.
+				s := string(stat)
+				i := strings.LastIndexByte(s, ')')
+				return i >= 0 && i+2 < len(s) && (s[i+2] == 'Z' || s[i+2] == 'X')
+			})
+		})
 	}
 }

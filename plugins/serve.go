@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
@@ -132,9 +134,22 @@ func serve(kind, name string, reg Registry, version uint) error {
 	return nil
 }
 
-// ServeScheduler serves impl as a drop-in scheduler plugin: a drop-in
-// executable's main calls it and exits when it returns. It returns when the host
-// closes the plugin, or at once with an error when not started by hpcbot.
+// ServeScheduler serves impl as a drop-in scheduler plugin. A drop-in is a
+// program of its own, installed in the plugin folder as hpcbot-scheduler-<name>
+// (or hpcbot-runner-<name>, with ServeRunner); hpcbot starts one process per
+// cluster that names it. Its main is
+//
+//	func main() {
+//		if err := plugins.ServeScheduler(newMyScheduler()); err != nil {
+//			fmt.Fprintln(os.Stderr, err)
+//			os.Exit(1)
+//		}
+//	}
+//
+// It returns when hpcbot closes the plugin, or at once with an error when the
+// program was not started by hpcbot. Log with slog.Default(): records reach
+// hpcbot's log tagged with plugin and cluster. impl may implement Versioner.
+// Plugins in other languages: see proto/README.md.
 func ServeScheduler(impl Scheduler) error {
 	return serveDropIn(PluginScheduler, impl, nil)
 }
@@ -171,6 +186,7 @@ func pluginLoggers(name string) (hclog.Logger, *slog.Logger) {
 }
 
 func serveSet(set goplugin.PluginSet, version uint, hl hclog.Logger) {
+	go exitWithHost(hl)
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig: handshake(version),
 		Plugins:         set,
@@ -180,4 +196,28 @@ func serveSet(set goplugin.PluginSet, version uint, hl hclog.Logger) {
 		},
 		Logger: hl,
 	})
+}
+
+// envHostPID carries hpcbot's pid to its plugin processes.
+const envHostPID = "HPCBOT_PLUGIN_HOST_PID"
+
+// exitWithHost ends the plugin process when hpcbot is gone (killed without the
+// chance to stop its plugins): a plugin left behind would keep its cluster
+// connection open. An orphan is re-parented, so the parent pid changes; a plugin
+// that was orphaned before it got here sees a parent of 1 that is not its host.
+// (A drop-in started through a wrapper that does not exec has the wrapper as
+// parent and is watched through it.)
+func exitWithHost(hl hclog.Logger) {
+	parent := os.Getppid()
+	host, err := strconv.Atoi(os.Getenv(envHostPID))
+	if err == nil && parent == 1 && host != 1 {
+		hl.Error("hpcbot is gone; plugin exiting", "host_pid", host)
+		os.Exit(1)
+	}
+	for range time.Tick(time.Second) {
+		if os.Getppid() != parent {
+			hl.Error("hpcbot is gone; plugin exiting", "parent_pid", parent)
+			os.Exit(1)
+		}
+	}
 }
