@@ -13,9 +13,13 @@
 #   stop        cancel the bed's jobs and stop every daemon this script started.
 #   status      one line per daemon; exit 0 when everything the bed needs is up.
 #   env         `export VAR=...` lines for the tests: eval "$(scripts/testbed.sh env)".
-#   sshd-stop   simulate the login node going away: stop the test sshd and close every
-#               open connection to it. Slurm jobs and detached (setsid/nohup) processes
-#               keep running. sshd-start brings it back with the same host key and port.
+#   sshd-stop [PORT]   simulate the login node going away: stop the test sshd and close
+#               every open connection to it. Slurm jobs and detached (setsid/nohup)
+#               processes keep running. sshd-start brings it back (same host key and port).
+#               With a PORT other than the main one's, they act on an extra sshd of that
+#               port (same user, key and host key; its known_hosts is ssh/known_hosts-PORT),
+#               which one test can take down without taking it from every other test.
+#   sshd-remove PORT   stop the extra sshd on PORT and delete its files.
 #
 # Environment:
 #   HPCBOT_TESTBED_DIR         state dir (keys, configs, logs, Slurm state) [/tmp/hpcbot-testbed]
@@ -689,7 +693,7 @@ cmd_stop() {
 	if alive "$CTLD_PID" slurmctld; then
 		ids=$(timeout 10 squeue -h -o %i 2>/dev/null || true)
 		if [[ -n $ids ]]; then
-			log "cancelling jobs: $(echo $ids)"
+			log "cancelling jobs: ${ids//$'\n'/ }"
 			# shellcheck disable=SC2086
 			scancel $ids 2>/dev/null || true
 			for ((i = 0; i < 100; i++)); do
@@ -721,7 +725,14 @@ line() { printf '%-10s %-8s %s\n' "$@"; }
 cmd_status() {
 	local bad=0 p
 	check() { # name pidfile comm extra
-		if alive "$2" "$3"; then line "$1" running "pid $(<"$2") $4"; else line "$1" stopped; bad=1; fi
+		if alive "$2" "$3"; then
+			line "$1" running "pid $(<"$2") $4"
+		elif [[ -e $2 && ! -r $2 ]]; then
+			line "$1" unknown "($2 is not readable: run as root)"
+		else
+			line "$1" stopped
+			bad=1
+		fi
 	}
 	check sshd "$SSHD_PID" sshd "$ADDR:$(main_port)"
 	for p in "$SSHDIR"/sshd-*.pid; do
@@ -787,6 +798,14 @@ main() {
 		[[ -s $KEY && -s $HOSTKEY && -e $MAIN_SSHD_CONFIG ]] || fail "the bed was never started: $SCRIPT start"
 		use_sshd "${1:-}"
 		start_sshd
+		;;
+	sshd-remove)
+		need_root sshd-remove
+		[[ -n ${1:-} ]] || { log "sshd-remove needs the port of an extra sshd"; exit 2; }
+		use_sshd "$1"
+		[[ $SSHD_CONFIG != "$MAIN_SSHD_CONFIG" ]] || { log "sshd-remove: $1 is the main sshd's port"; exit 2; }
+		stop_sshd
+		rm -f "$SSHD_CONFIG" "$SSHD_LOG" "$KNOWN_HOSTS"
 		;;
 	*)
 		sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$SCRIPT" >&2

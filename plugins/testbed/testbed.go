@@ -252,7 +252,7 @@ type SSHD struct {
 }
 
 // OwnSSHD starts an sshd for this test alone, which it may Stop and Start at will; it is
-// stopped when the test ends. It needs root, as the bed does.
+// stopped and its files removed when the test ends. It needs root, as the bed does.
 func OwnSSHD(t testing.TB) *SSHD {
 	t.Helper()
 	env := SSH(t)
@@ -273,7 +273,7 @@ func OwnSSHD(t testing.TB) *SSHD {
 	}
 	port := strconv.Itoa(env.Port)
 	t.Cleanup(func() {
-		if err := runScript(path, "sshd-stop", port); err != nil {
+		if err := runScript(path, "sshd-remove", port); err != nil {
 			t.Error(err)
 		}
 	})
