@@ -120,11 +120,13 @@ func SSH(t testing.TB) SSHEnv {
 		return SSHEnv{}
 	}
 	for _, f := range []string{env.KeyPath, env.KnownHosts} {
-		_, err := os.Stat(f)
+		// The key is root's unless the bed was started through sudo, which hands it over.
+		fh, err := os.Open(f)
 		Require(t, fmt.Sprintf("sshd (%v)", err), err == nil)
 		if err != nil {
 			return SSHEnv{}
 		}
+		fh.Close()
 	}
 	return env
 }
