@@ -164,3 +164,23 @@ func mustAtoi(t *testing.T, s string) int {
 	}
 	return n
 }
+
+func TestNoSFTPSubsystem(t *testing.T) {
+	// The in-process server runs commands but refuses subsystems, like a login
+	// node with SFTP disabled.
+	srv := startPasswordServer(t, "right", true, false)
+	host, port, _ := net.SplitHostPort(srv.addr)
+	cfg := plugins.Connection{Host: host, Port: mustAtoi(t, port), User: "u", Password: "right", HostKey: authorizedLine(srv.hostKey)}
+	c := newClient(t, cfg, Options{})
+	ctx := ctxFor(t, time.Minute)
+	_, err := c.List(ctx, ".")
+	if err == nil || plugins.KindOf(err) != plugins.KindPermanent || !strings.Contains(err.Error(), "sftp subsystem") {
+		t.Fatalf("want a permanent error naming the sftp subsystem, got %v", err)
+	}
+	if _, err := c.Run(ctx, "true"); err != nil {
+		t.Fatalf("commands must still work: %v", err)
+	}
+	if s := c.Stats(); s.ChannelsOpen != 0 || s.Handshakes != 1 {
+		t.Errorf("stats %+v: the refused session must be closed, the connection kept", s)
+	}
+}

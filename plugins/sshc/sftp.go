@@ -1,6 +1,7 @@
 package sshc
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -115,6 +116,11 @@ func (c *Client) openSFTP(cn *conn, a *sftpAttempt) {
 	}
 	if err := s.RequestSubsystem("sftp"); err != nil {
 		fail("start the sftp subsystem", err)
+		if cn.alive() {
+			// Some login nodes disable SFTP; asking again will not help.
+			a.err = plugins.Errorf(plugins.KindPermanent,
+				"%s refused the sftp subsystem, which file transfers need (ask its admins to enable it): %w", c.name, err)
+		}
 		return
 	}
 	// A server that accepts the subsystem and never answers would hang the
@@ -332,7 +338,7 @@ func (c *Client) WriteFile(ctx context.Context, remotePath string, data []byte, 
 		if err != nil {
 			return fmt.Errorf("create %s: %w", tmp, err)
 		}
-		_, err = rf.ReadFromWithConcurrency(ctxReader{ctx, strings.NewReader(string(data))}, 0)
+		_, err = rf.ReadFromWithConcurrency(ctxReader{ctx, bytes.NewReader(data)}, 0)
 		if err == nil {
 			err = rf.Chmod(perm.Perm())
 		}
