@@ -89,7 +89,7 @@ func New(cfg plugins.Connection, opts Options) (*Client, error) {
 		opts:   opts,
 		addr:   addr,
 		name:   cfg.User + "@" + addr,
-		log:    opts.Logger.With("host", addr, "user", cfg.User),
+		log:    opts.Logger.With("remote", cfg.User+"@"+addr),
 		cred:   cred,
 		hkeys:  hk,
 		sem:    make(chan struct{}, opts.MaxChannels),

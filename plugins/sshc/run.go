@@ -18,8 +18,10 @@ import (
 //
 // cmd goes verbatim to the server, whose sshd runs it with the user's login
 // shell as `$SHELL -c cmd`: it must already be quoted for a POSIX shell
-// (plugins/shellquote), and nothing here expands "~" or quotes anything. The
-// command runs in the login folder with no terminal and empty stdin.
+// (plugins/shellquote), and nothing here expands "~" or quotes anything. A
+// login shell of the csh family (csh, tcsh) quotes differently: hpcbot assumes
+// a POSIX login shell (sh, bash, dash, ksh, zsh). The command runs in the login
+// folder with no terminal and empty stdin.
 //
 // A non-zero exit is not an error: ExitCode carries it. A command killed by a
 // signal reports 128+n for the signal's number n (128 for a signal the library
@@ -74,10 +76,10 @@ func (c *Client) Run(ctx context.Context, cmd string) (cluster.RunResult, error)
 	select {
 	case err = <-waited:
 	case <-ctx.Done():
-		// Signal and Close write to the connection; on a dead link that can
-		// block until the keepalive gives up, so the caller does not wait for it.
-		// A signal that overtook the exec request would be lost: wait for
-		// the server's answer to it first.
+		// Signal and Close write to the connection, which on a dead link
+		// blocks until the keepalive gives up: they run in the background.
+		// The signal waits for the answer to the exec request; sent before
+		// it, the signal could overtake the command and be lost.
 		abandoned = true
 		go func() {
 			<-returned
