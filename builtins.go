@@ -6,6 +6,8 @@ import (
 	"hpcbot/plugins"
 	"hpcbot/plugins/cluster"
 	"hpcbot/plugins/detached"
+	"hpcbot/plugins/pbs"
+	"hpcbot/plugins/slurm"
 	"hpcbot/runners/command"
 )
 
@@ -15,6 +17,8 @@ var builtins = plugins.Registry{
 	Schedulers: map[string]func(*slog.Logger) plugins.Scheduler{
 		"local": func(l *slog.Logger) plugins.Scheduler { return detached.NewLocal(cluster.WithLogger(l)) },
 		"ssh":   func(l *slog.Logger) plugins.Scheduler { return detached.NewSSH(cluster.WithLogger(l)) },
+		"slurm": func(l *slog.Logger) plugins.Scheduler { return slurm.New(cluster.WithLogger(l)) },
+		"pbs":   func(l *slog.Logger) plugins.Scheduler { return pbs.NewScheduler(cluster.WithLogger(l)) },
 	},
 	Runners: map[string]func(*slog.Logger) plugins.Runner{
 		"command": func(*slog.Logger) plugins.Runner { return command.New() },

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"hpcbot/scheduler"
 	"hpcbot/store"
 )
 
