@@ -39,15 +39,18 @@ const (
 //     reports "interrupted" and never launches: the first launcher is still running,
 //     or it died at a point where no one can tell whether it started a job.
 //
+// launch runs in a subshell started in the login directory, like every other
+// command, so a dialect's own `cd <dir>` works with a relative upload_path too.
+//
 // The output is: a line fresh|existing|nodir, then rc N and the saved output, or
 // adopted ID, or interrupted.
 func SubmitWrapper(dir, launch string, waitSeconds int) string {
 	var b strings.Builder
-	b.WriteString("trap '' HUP PIPE\n")
+	b.WriteString("trap '' HUP PIPE\nhb_home=$(pwd)\n")
 	fmt.Fprintf(&b, "cd %s 2>/dev/null || { echo %s; exit 0; }\n", shellquote.Quote(dir), markNoDir)
 	fmt.Fprintf(&b, "if mkdir %s 2>/dev/null; then\n", SubmitLockDir)
 	fmt.Fprintf(&b, "echo %s\n", markFresh)
-	fmt.Fprintf(&b, "( %s\n) >%s 2>&1 </dev/null\n", launch, SubmitOutFile)
+	fmt.Fprintf(&b, "( cd \"$hb_home\" && %s\n) >%s 2>&1 </dev/null\n", launch, SubmitOutFile)
 	fmt.Fprintf(&b, "echo $? >%s.tmp && mv -f %s.tmp %s\n", SubmitRCFile, SubmitRCFile, SubmitRCFile)
 	fmt.Fprintf(&b, "else\necho %s\nfi\n", markExisting)
 	fmt.Fprintf(&b, "i=0\nwhile [ ! -f %s ] && [ ! -f %s ] && [ \"$i\" -lt %d ]; do sleep 1; i=$((i+1)); done\n",

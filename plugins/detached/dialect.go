@@ -148,15 +148,24 @@ for p in $(ls "$Q/pending" 2>/dev/null | sort); do
 done
 `
 
-// queue returns the queue folder and upload path of a calculation folder.
+// queue returns the queue folder and upload path of a calculation folder, as
+// seen from the login directory.
 func queue(remoteDir string) (q, base string) {
 	base = path.Dir(remoteDir)
 	return path.Join(base, QueueDir), base
 }
 
-// dispatchCommand runs the dispatcher under the queue's lock.
-func (d *Dialect) dispatchCommand(remoteDir string) string {
-	q, base := queue(remoteDir)
+// Inside a calculation folder (the job script, and commands that cd into the
+// folder) the queue and upload path are reached relatively, so a relative
+// upload_path works wherever the command started.
+const (
+	queueFromFolder = "../" + QueueDir
+	baseFromFolder  = ".."
+)
+
+// dispatchCommand runs the dispatcher under the queue's lock; q and base as seen
+// from the directory the command runs in.
+func (d *Dialect) dispatchCommand(q, base string) string {
 	return "flock -o " + shellquote.Quote(q+"/lock") + " sh -c " + shellquote.Quote(dispatchScript) +
 		" sh " + shellquote.Quote(q) + " " + shellquote.Quote(base) + " " + strconv.Itoa(d.maxJobs)
 }
@@ -177,7 +186,7 @@ func (d *Dialect) BatchScript(req plugins.SubmitRequest, remoteDir string) ([]by
 	var b strings.Builder
 	b.WriteString("#!/bin/sh\n")
 	fmt.Fprintf(&b, "# hpcbot job %s, calculation %d\n", name, req.CalcID)
-	fmt.Fprintf(&b, "cd %s || exit 1\n", shellquote.Quote(remoteDir))
+	b.WriteString("# started in its folder by the submit command or the queue's dispatcher\n")
 	b.WriteString("hb_boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null) || hb_boot=\n")
 	b.WriteString("hb_start=$(sed 's/.*) //' /proc/$$/stat 2>/dev/null | cut -d' ' -f20)\n")
 	fmt.Fprintf(&b, "printf '%%s %%s %%s %%s\\n' \"$$\" \"${hb_boot:--}\" \"${hb_start:--}\" \"$(date +%%s)\" >%s.tmp && mv -f %s.tmp %s\n", PIDFile, PIDFile, PIDFile)
@@ -185,7 +194,7 @@ func (d *Dialect) BatchScript(req plugins.SubmitRequest, remoteDir string) ([]by
 	b.WriteString("rc=$?\n")
 	b.WriteString(cluster.ExitCodeScript() + "\n")
 	if d.maxJobs > 0 {
-		b.WriteString(d.dispatchCommand(remoteDir) + " >/dev/null 2>&1\n")
+		b.WriteString(d.dispatchCommand(queueFromFolder, baseFromFolder) + " >/dev/null 2>&1\n")
 	}
 	b.WriteString("exit \"$rc\"\n")
 	return []byte(b.String()), nil
@@ -208,11 +217,10 @@ func (d *Dialect) SubmitCommand(req plugins.SubmitRequest, remoteDir, _ string) 
 	fmt.Fprintf(&b, "cd %s || exit 1\n", shellquote.Quote(remoteDir))
 	fmt.Fprintf(&b, "printf '%%s' %s >%s.tmp && mv -f %s.tmp %s || exit 1\n", shellquote.Quote(string(body)), RunScript, RunScript, RunScript)
 	if d.maxJobs > 0 {
-		q, _ := queue(remoteDir)
-		qq := shellquote.Quote(q)
+		qq := shellquote.Quote(queueFromFolder)
 		fmt.Fprintf(&b, "mkdir -p %s/pending %s/running || exit 1\n", qq, qq)
 		fmt.Fprintf(&b, ": >%s/pending/\"$(date +%%s%%N)\"+%s || exit 1\n", qq, shellquote.Quote(folder))
-		b.WriteString(d.dispatchCommand(remoteDir) + " || exit 1\n")
+		b.WriteString(d.dispatchCommand(queueFromFolder, baseFromFolder) + " || exit 1\n")
 	} else {
 		b.WriteString("setsid nohup sh " + RunScript + " >/dev/null 2>&1 </dev/null &\n")
 		b.WriteString("hb_waitpid .\n")
@@ -245,8 +253,9 @@ func (d *Dialect) PollCommand(jobs []plugins.JobRef, remoteDirs []string) string
 	b.WriteString(prelude)
 	q := ""
 	if d.maxJobs > 0 {
-		q, _ = queue(remoteDirs[0])
-		b.WriteString(d.dispatchCommand(remoteDirs[0]) + " >/dev/null 2>&1\n")
+		var base string
+		q, base = queue(remoteDirs[0])
+		b.WriteString(d.dispatchCommand(q, base) + " >/dev/null 2>&1\n")
 	}
 	fmt.Fprintf(&b, "Q=%s\n", shellquote.Quote(q))
 	b.WriteString(`p() {
@@ -352,11 +361,11 @@ exit 0
 	if d.maxJobs == 0 {
 		return "sh -c " + shellquote.Quote(prelude+body) + args + " '' ''"
 	}
-	q, _ := queue(remoteDir)
-	args += " " + shellquote.Quote(q) + " " + shellquote.Quote(job.Folder)
+	q, base := queue(remoteDir)
+	args += " " + shellquote.Quote(queueFromFolder) + " " + shellquote.Quote(job.Folder)
 	return "mkdir -p " + shellquote.Quote(q) + " 2>/dev/null\n" +
 		"flock -o " + shellquote.Quote(q+"/lock") + " sh -c " + shellquote.Quote(prelude+body) + args + "\n" +
-		d.dispatchCommand(remoteDir) + " >/dev/null 2>&1; exit 0"
+		d.dispatchCommand(q, base) + " >/dev/null 2>&1; exit 0"
 }
 
 // CancelDone: the cancel command exits 0 unless the shell itself failed.
@@ -370,9 +379,9 @@ func (d *Dialect) FindCommand(req plugins.SubmitRequest, remoteDir string) strin
 	fmt.Fprintf(&b, "cd %s 2>/dev/null || exit 0\n", shellquote.Quote(remoteDir))
 	fmt.Fprintf(&b, "if [ -e %s ] || [ -e %s ]; then echo %s; exit 0; fi\n", PIDFile, cluster.ExitCodeFile, folder)
 	if d.maxJobs > 0 {
-		q, _ := queue(remoteDir)
+		q := shellquote.Quote(queueFromFolder)
 		fmt.Fprintf(&b, "for e in %s/pending/*+%s %s/running/%s; do if [ -e \"$e\" ]; then echo %s; exit 0; fi; done\n",
-			shellquote.Quote(q), folder, shellquote.Quote(q), folder, folder)
+			q, folder, q, folder, folder)
 	}
 	return b.String()
 }

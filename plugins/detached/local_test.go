@@ -50,6 +50,18 @@ func newBed(t *testing.T, maxJobs int) *bed {
 	return b
 }
 
+// newRelativeBed is a bed whose upload_path is relative (to the working
+// directory here; to the login directory over SSH).
+func newRelativeBed(t *testing.T, maxJobs int) *bed {
+	t.Helper()
+	t.Chdir(t.TempDir())
+	b := &bed{t: t, upload: "calcs", clock: &fakeClock{now: time.Unix(1_800_000_000, 0)}}
+	b.c = plugins.Cluster{Label: "loc", Scheduler: "local", UploadPath: b.upload, MaxJobs: maxJobs}
+	b.s = b.restart()
+	t.Cleanup(func() { b.killAll() })
+	return b
+}
+
 // restart returns a fresh Scheduler for the same cluster, as after a plugin restart.
 func (b *bed) restart() *cluster.Scheduler {
 	b.t.Helper()
@@ -500,5 +512,34 @@ func TestLocalCheck(t *testing.T) {
 	}
 	if !strings.HasPrefix(res.Scheduler, "local (") || !strings.Contains(res.Scheduler, "max_jobs 3") || res.Host == "" {
 		t.Errorf("check: %+v", res)
+	}
+}
+
+func TestLocalRelativeUploadPath(t *testing.T) {
+	for _, maxJobs := range []int{0, 1} {
+		t.Run("max_jobs="+strconv.Itoa(maxJobs), func(t *testing.T) {
+			b := newRelativeBed(t, maxJobs)
+			var jobs []plugins.JobRef
+			for i, code := range []int{0, 3} {
+				folder := "rel" + strconv.Itoa(i)
+				b.stage(folder, map[string]string{"in": "x"})
+				jobs = append(jobs, b.submit(folder, "sh", "-c", "cat in; exit "+strconv.Itoa(code)))
+			}
+			for i, code := range []int{0, 3} {
+				st := b.waitFinal(jobs[i])
+				if st.ExitCode == nil || *st.ExitCode != code {
+					t.Errorf("job %d: %+v", i, st)
+				}
+			}
+			b.stage("relcancel", map[string]string{"in": "x"})
+			job := b.submit("relcancel", "sleep", "300")
+			b.waitFor(job, "running", func(s plugins.JobStatus) bool { return s.State == plugins.StateRunning })
+			if err := b.s.Cancel(ctxT(t), job); err != nil {
+				t.Fatal(err)
+			}
+			if st := b.poll(job)[0]; st.State != plugins.StateCancelled {
+				t.Errorf("cancelled: %+v", st)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"path"
 	"regexp"
 	"sort"
 	"strconv"
@@ -177,7 +178,12 @@ func (Dialect) BatchScript(req plugins.SubmitRequest, remoteDir string) ([]byte,
 		fmt.Fprintf(&b, "#SBATCH --%s=%s\n", k, w)
 	}
 	fmt.Fprintf(&b, "# hpcbot calculation %d\n", req.CalcID)
-	fmt.Fprintf(&b, "cd %s || exit 1\n", shellquote.Quote(remoteDir))
+	if path.IsAbs(remoteDir) {
+		fmt.Fprintf(&b, "cd %s || exit 1\n", shellquote.Quote(remoteDir))
+	} else {
+		// A path relative to the login directory; sbatch ran in the folder.
+		b.WriteString("cd \"$SLURM_SUBMIT_DIR\" || exit 1\n")
+	}
 	b.WriteString(shellquote.Join(req.Argv) + "\n")
 	b.WriteString("rc=$?\n")
 	b.WriteString(cluster.ExitCodeScript() + "\n")

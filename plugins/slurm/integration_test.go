@@ -1,0 +1,322 @@
+package slurm_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"hpcbot/plugins"
+	"hpcbot/plugins/cluster"
+	"hpcbot/plugins/slurm"
+	"hpcbot/plugins/sshc"
+	"hpcbot/plugins/testbed"
+)
+
+// noAccounting is the Slurm dialect on a cluster without slurmdbd: its sacct reads
+// a copy of slurm.conf without accounting and fails exactly as there, while
+// squeue, scontrol and sbatch talk to the bed's real slurmctld.
+type noAccounting struct {
+	slurm.Dialect
+	conf string
+}
+
+func (d noAccounting) FinishedCommand(jobs []plugins.JobRef) string {
+	return "export SLURM_CONF=" + d.conf + "\n" + d.Dialect.FinishedCommand(jobs)
+}
+
+type sbed struct {
+	t      *testing.T
+	s      *cluster.Scheduler
+	tr     cluster.Transport
+	upload string // relative to the test user's home, as many configs have it
+	conn   plugins.Connection
+}
+
+func newSlurmBed(t *testing.T, accounting bool) *sbed {
+	t.Helper()
+	env := testbed.Slurm(t)
+	conn := plugins.Connection{Host: env.Host, Port: env.Port, User: env.User, KeyPath: env.KeyPath, KnownHosts: env.KnownHosts}
+	b := &sbed{t: t, conn: conn, upload: path.Join("hpcbot-it", fmt.Sprintf("%s-%d", strings.ReplaceAll(t.Name(), "/", "_"), time.Now().UnixNano()))}
+	tr, err := sshc.New(conn, sshc.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.tr = tr
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		b.tr.RemoveAll(ctx, b.upload)
+		b.tr.Close()
+	})
+	var d cluster.Dialect = slurm.NewDialect()
+	if !accounting {
+		conf := path.Join(b.upload, "noacct.conf")
+		b.run("mkdir -p " + b.upload + " && sed '/^AccountingStorage/d; /^JobAcctGather/d' /etc/slurm/slurm.conf >" + conf)
+		d = noAccounting{Dialect: slurm.NewDialect(), conf: "$HOME/" + conf}
+	}
+	b.s = cluster.New(d, slurm.SSHTransport, cluster.WithSubmitWait(0), cluster.WithLogger(slog.New(slog.DiscardHandler)))
+	if err := b.s.Configure(ctxT(t), plugins.Cluster{Label: "bed", Scheduler: "slurm", UploadPath: b.upload, Connection: conn}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.s.Close() })
+	return b
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func (b *sbed) run(cmd string) cluster.RunResult {
+	b.t.Helper()
+	r, err := b.tr.Run(ctxT(b.t), cmd)
+	if err != nil {
+		b.t.Fatalf("%s: %v", cmd, err)
+	}
+	return r
+}
+
+func (b *sbed) stage(calc uint64, folder string, files map[string]string) {
+	b.t.Helper()
+	local := filepath.Join(b.t.TempDir(), folder)
+	if err := os.MkdirAll(local, 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(local, name), []byte(body), 0o644); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+	if err := b.s.Stage(ctxT(b.t), plugins.StageRequest{CalcID: calc, LocalDir: local, Folder: folder}); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+func batchReq(calc uint64, folder string, argv ...string) plugins.SubmitRequest {
+	return plugins.SubmitRequest{CalcID: calc, Folder: folder, Argv: argv, Launch: plugins.LaunchBatch,
+		JobName: fmt.Sprintf("hpcbot-it-%d-%d", calc, time.Now().UnixNano()%1e6), Comment: "hpcbot user=7 org=\"test org\"",
+		Resources: map[string]string{"ntasks": "1"}}
+}
+
+func (b *sbed) submit(req plugins.SubmitRequest) plugins.JobRef {
+	b.t.Helper()
+	res, err := b.s.Submit(ctxT(b.t), req)
+	if err != nil {
+		b.t.Fatalf("submit: %v", err)
+	}
+	if res.Existing || res.JobID == "" {
+		b.t.Fatalf("submit: %+v", res)
+	}
+	return plugins.JobRef{CalcID: req.CalcID, JobID: res.JobID, Folder: req.Folder, Launch: req.Launch}
+}
+
+func (b *sbed) poll(job plugins.JobRef) plugins.JobStatus {
+	b.t.Helper()
+	st, err := b.s.Poll(ctxT(b.t), []plugins.JobRef{job})
+	if err != nil {
+		b.t.Fatalf("poll: %v", err)
+	}
+	return st[0]
+}
+
+// waitFor polls until cond holds; the deadline only catches a hang.
+func (b *sbed) waitFor(job plugins.JobRef, what string, cond func(plugins.JobStatus) bool) plugins.JobStatus {
+	b.t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st := b.poll(job)
+		if st.State == plugins.StateLost || st.State == plugins.StateUnknown {
+			b.t.Fatalf("job %s %s while waiting until %s", job.JobID, st.State, what)
+		}
+		if cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("job %s never %s; last %+v", job.JobID, what, st)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func final(s plugins.JobStatus) bool { return s.State.Final() }
+
+// forgotten waits until neither squeue nor scontrol knows the job (MinJobAge=2).
+func (b *sbed) forgotten(id string) {
+	b.t.Helper()
+	for i := 0; i < 240; i++ {
+		r := b.run("squeue --noheader --states=all --jobs=" + id + "," + id + " -o %i; scontrol show job -o " + id + " 2>&1")
+		if strings.TrimSpace(string(r.Stdout)) == "slurm_load_jobs error: Invalid job id specified" {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	b.t.Fatalf("Slurm never forgot job %s", id)
+}
+
+func TestSlurmCheck(t *testing.T) {
+	b := newSlurmBed(t, true)
+	res, err := b.s.Check(ctxT(t))
+	if err != nil || res.Scheduler != "slurm 22.05.8" || res.Host == "" {
+		t.Fatalf("check: %+v, %v", res, err)
+	}
+}
+
+// TestSlurmBatchExitCodes: exit 0 and 3, with and without accounting; the outcome is
+// read once Slurm has forgotten the job (MinJobAge=2): from sacct, or from the
+// exit-code file the batch script wrote.
+func TestSlurmBatchExitCodes(t *testing.T) {
+	for _, accounting := range []bool{true, false} {
+		if accounting && os.Getenv(testbed.EnvSlurmAccounting) != "1" {
+			continue
+		}
+		t.Run(fmt.Sprintf("accounting=%v", accounting), func(t *testing.T) {
+			b := newSlurmBed(t, accounting)
+			for i, code := range []int{0, 3} {
+				folder := fmt.Sprintf("exit%d", code)
+				b.stage(uint64(100+i), folder, map[string]string{"in.inp": "x"})
+				job := b.submit(batchReq(uint64(100+i), folder, "sh", "-c", fmt.Sprintf("cat in.inp > result.out; exit %d", code)))
+				b.forgotten(job.JobID)
+				st := b.poll(job)
+				wantState := plugins.StateSucceeded
+				if code != 0 {
+					wantState = plugins.StateFailed
+				}
+				if st.State != wantState || st.ExitCode == nil || *st.ExitCode != code {
+					t.Errorf("exit %d: %+v (exit %v)", code, st, st.ExitCode)
+				}
+			}
+		})
+	}
+}
+
+// TestSlurmLostWithoutEvidence: a wrapper job (no exit-code file) on a cluster
+// without accounting, polled only after Slurm forgot it, is lost, never succeeded.
+func TestSlurmLostWithoutEvidence(t *testing.T) {
+	b := newSlurmBed(t, false)
+	b.stage(110, "wrap", map[string]string{"x": ""})
+	res, err := b.s.Submit(ctxT(t), plugins.SubmitRequest{CalcID: 110, Folder: "wrap", Launch: plugins.LaunchWrapper,
+		Argv: []string{"sbatch", "--job-name=hpcbot-it-wrap", "--wrap", "exit 0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := plugins.JobRef{CalcID: 110, JobID: res.JobID, Folder: "wrap", Launch: plugins.LaunchWrapper}
+	b.forgotten(job.JobID)
+	if st := b.poll(job); st.State != plugins.StateLost {
+		t.Fatalf("vanished wrapper job: %+v, want lost", st)
+	}
+}
+
+func TestSlurmWrapperSubmit(t *testing.T) {
+	b := newSlurmBed(t, os.Getenv(testbed.EnvSlurmAccounting) == "1")
+	b.stage(120, "wrapper", map[string]string{"x": ""})
+	req := plugins.SubmitRequest{CalcID: 120, Folder: "wrapper", Launch: plugins.LaunchWrapper,
+		Argv: []string{"sbatch", "--job-name=hpcbot-it-wrapper", "--wrap", "sleep 2; exit 4"}}
+	first, err := b.s.Submit(ctxT(t), req)
+	if err != nil || first.Existing || !strings.Contains(first.Output, "Submitted batch job "+first.JobID) {
+		t.Fatalf("submit: %+v, %v", first, err)
+	}
+	again, err := b.s.Submit(ctxT(t), req)
+	if err != nil || again.JobID != first.JobID || !again.Existing {
+		t.Fatalf("repeat: %+v, %v; want job %s existing", again, err, first.JobID)
+	}
+	job := plugins.JobRef{CalcID: 120, JobID: first.JobID, Folder: "wrapper", Launch: plugins.LaunchWrapper}
+	st := b.waitFor(job, "finished", final)
+	if st.State != plugins.StateFailed || st.ExitCode == nil || *st.ExitCode != 4 {
+		t.Errorf("wrapper job: %+v", st)
+	}
+	out := b.run("squeue --me --noheader --states=all --name=hpcbot-it-wrapper -o %i; sacct -X -n -P --name=hpcbot-it-wrapper -o JobID 2>/dev/null")
+	if ids := strings.Fields(string(out.Stdout)); len(slices.Compact(slices.Sorted(slices.Values(ids)))) > 1 {
+		t.Errorf("several jobs started: %v", ids)
+	}
+}
+
+func TestSlurmCancelRunning(t *testing.T) {
+	b := newSlurmBed(t, false)
+	b.stage(130, "cancel", map[string]string{"x": ""})
+	job := b.submit(batchReq(130, "cancel", "sleep", "300"))
+	b.waitFor(job, "running", func(s plugins.JobStatus) bool { return s.State == plugins.StateRunning })
+	if err := b.s.Cancel(ctxT(t), job); err != nil {
+		t.Fatal(err)
+	}
+	st := b.waitFor(job, "finished", final)
+	if st.State != plugins.StateCancelled {
+		t.Errorf("after cancel: %+v", st)
+	}
+	if err := b.s.Cancel(ctxT(t), job); err != nil {
+		t.Errorf("cancel of a cancelled job: %v", err)
+	}
+	// Once Slurm forgot it, the cancel marker still tells (no accounting needed).
+	b.forgotten(job.JobID)
+	if st := b.poll(job); st.State != plugins.StateCancelled {
+		t.Errorf("forgotten cancelled job: %+v", st)
+	}
+}
+
+func TestSlurmSubmitRepeatedAndAdopted(t *testing.T) {
+	b := newSlurmBed(t, os.Getenv(testbed.EnvSlurmAccounting) == "1")
+	b.stage(140, "repeat", map[string]string{"x": ""})
+	req := batchReq(140, "repeat", "sleep", "30")
+	job := b.submit(req)
+	again, err := b.s.Submit(ctxT(t), req)
+	if err != nil || again.JobID != job.JobID || !again.Existing {
+		t.Fatalf("repeat: %+v, %v", again, err)
+	}
+	// Simulate a login node that rebooted during sbatch: the lock exists, the
+	// outcome was never recorded. The job is found by name and folder and adopted.
+	b.run("cd " + path.Join(b.upload, "repeat") + " && rm " + cluster.SubmitRCFile + " " + cluster.SubmitOutFile)
+	adopted, err := b.s.Submit(ctxT(t), req)
+	if err != nil || adopted.JobID != job.JobID || !adopted.Existing {
+		t.Fatalf("after a simulated crash: %+v, %v; want job %s adopted", adopted, err, job.JobID)
+	}
+	b.s.Cancel(ctxT(t), job)
+
+	// A crash before sbatch ran: nothing to adopt, and no second launch.
+	b.stage(141, "crashed", map[string]string{"x": ""})
+	b.run("mkdir " + path.Join(b.upload, "crashed", cluster.SubmitLockDir))
+	_, err = b.s.Submit(ctxT(t), batchReq(141, "crashed", "true"))
+	if !plugins.IsTransient(err) {
+		t.Fatalf("crash before launch: %v, want a transient error", err)
+	}
+}
+
+func TestSlurmFetch(t *testing.T) {
+	b := newSlurmBed(t, os.Getenv(testbed.EnvSlurmAccounting) == "1")
+	b.stage(150, "fetch", map[string]string{"in.inp": "x"})
+	req := batchReq(150, "fetch", "sh", "-c", "printf 123 > a.out; printf 1234567 > big.out; printf x > c.chk; printf y > d.tmp; echo done")
+	job := b.submit(req)
+	if st := b.waitFor(job, "finished", final); st.State != plugins.StateSucceeded {
+		t.Fatalf("status %+v", st)
+	}
+	local := filepath.Join(t.TempDir(), "res")
+	res, err := b.s.Fetch(ctxT(t), plugins.FetchRequest{Folder: "fetch", LocalDir: local, Extensions: []string{".out"}, MaxSize: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"a.out", req.JobName + ".out"}
+	if !slices.Equal(res.Files, want) {
+		t.Errorf("fetched %v, want %v (skipped %+v)", res.Files, want, res.Skipped)
+	}
+	if got, _ := os.ReadFile(filepath.Join(local, req.JobName+".out")); string(got) != "done\n" {
+		t.Errorf("job output %q", got)
+	}
+	var skipped []string
+	for _, s := range res.Skipped {
+		skipped = append(skipped, s.Path+":"+s.Reason)
+	}
+	for _, w := range []string{"big.out:" + cluster.SkipTooLarge, "c.chk:" + cluster.SkipNotWhitelisted, "d.tmp:" + cluster.SkipTemporary} {
+		if !slices.Contains(skipped, w) {
+			t.Errorf("skipped %v lacks %s", skipped, w)
+		}
+	}
+	if err := b.s.Cleanup(ctxT(t), "fetch"); err != nil {
+		t.Fatal(err)
+	}
+}
