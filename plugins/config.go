@@ -1,7 +1,9 @@
 package plugins
 
 import (
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -92,3 +94,27 @@ func redacted(s Secret) string {
 	}
 	return "[redacted]"
 }
+
+// Duration is a time.Duration written in TOML as a string: "720h", "90m".
+type Duration time.Duration
+
+// UnmarshalText parses "720h"; a bare number of days such as "30d" is accepted too.
+func (d *Duration) UnmarshalText(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		var days int
+		if _, err := fmt.Sscanf(n, "%d", &days); err == nil && fmt.Sprint(days) == n {
+			*d = Duration(time.Duration(days) * 24 * time.Hour)
+			return nil
+		}
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (examples: \"720h\", \"30d\", \"90m\")", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText prints the duration as time.Duration does.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
