@@ -174,3 +174,16 @@ func TestBackupWhileRunning(t *testing.T) {
 		t.Errorf("check of the copy: exit %d: %s %s", code, out, errs)
 	}
 }
+
+// TestBuiltinsMatchConfig: every scheduler the config accepts as built in is served
+// by this binary, and nothing else is.
+func TestBuiltinsMatchConfig(t *testing.T) {
+	for _, name := range scheduler.BuiltinSchedulers() {
+		if builtins.Schedulers[name] == nil {
+			t.Errorf("scheduler %q is accepted by the config but not built in", name)
+		}
+	}
+	if len(builtins.Schedulers) != len(scheduler.BuiltinSchedulers()) {
+		t.Errorf("built-in schedulers %d, config knows %d", len(builtins.Schedulers), len(scheduler.BuiltinSchedulers()))
+	}
+}
