@@ -27,6 +27,7 @@ type Scheduler struct {
 	submitWait   time.Duration
 	fetchWorkers int
 	now          func() time.Time
+	baseLog      *slog.Logger
 	log          *slog.Logger
 
 	mu      sync.Mutex
@@ -54,6 +55,7 @@ func New(d Dialect, newTransport func(plugins.Cluster) (Transport, error), opts 
 	for _, o := range opts {
 		o(s)
 	}
+	s.baseLog = s.log
 	return s
 }
 
@@ -77,7 +79,7 @@ func (s *Scheduler) Configure(ctx context.Context, c plugins.Cluster) error {
 		s.tr.Close()
 	}
 	s.cluster, s.tr = c, tr
-	s.log = s.log.With("cluster", c.Label, "plugin", s.d.Name())
+	s.log = s.baseLog.With("cluster", c.Label, "plugin", s.d.Name())
 	return nil
 }
 
