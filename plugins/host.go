@@ -173,7 +173,7 @@ func (h *Host) command(kind, name string) (path string, args []string, builtin b
 	if isBuiltin {
 		return h.opts.Executable, []string{"plugin", "serve", kind, name}, true, nil
 	}
-	where := "no plugin folder is configured"
+	where := "and no plugin folder is configured"
 	if h.opts.PluginDir != "" {
 		where = "and there is no " + filepath.Join(h.opts.PluginDir, dropInPrefix(kind)+name)
 	}

@@ -181,6 +181,8 @@ func (p *proc) watch(inst *instance) {
 			}
 			if err != nil {
 				p.startErr, p.lastErr = err, err.Error()
+				close(p.ready) // waiting callers fail fast now
+				p.ready = make(chan struct{})
 				p.mu.Unlock()
 				p.log.Warn("plugin restart failed", "err", err, "retry_in", delay.String())
 				continue

@@ -711,3 +711,66 @@ func TestPluginExitsWithItsHost(t *testing.T) {
 		})
 	}
 }
+
+func TestRestartRetriesAFailedStart(t *testing.T) {
+	h, dir, logs := newTestHost(t, HostOptions{})
+	ctx := context.Background()
+	s, err := h.Scheduler(ctx, fullCluster("c1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The process dies mid-Poll, and its successor dies in Configure: the third one serves.
+	reply(t, dir, "Configure", fakeReply{Kill: true})
+	reply(t, dir, "Poll", fakeReply{Kill: true})
+	if _, err := s.Poll(ctx, nil); !IsTransient(err) {
+		t.Fatalf("Poll: %v, want a transient error", err)
+	}
+	for {
+		_, err := s.Poll(ctx, nil)
+		if err == nil {
+			break
+		}
+		// Between the failed and the next attempt, calls fail fast and transiently.
+		if !IsTransient(err) || !strings.Contains(err.Error(), "restarting") {
+			t.Fatalf("Poll while restarting: %v", err)
+		}
+		waitFor(t, func() bool { return h.Plugins()[0].Running })
+	}
+	st := h.Plugins()[0]
+	if st.Restarts != 1 || !st.Running || !strings.Contains(st.LastError, "configure") {
+		t.Errorf("status: %+v", st)
+	}
+	n := 0
+	for _, c := range calls(t, dir) {
+		if c.Method == "Configure" {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d Configure calls, want 3 (start, failed restart, restart)", n)
+	}
+	_ = h.Close()
+	if !strings.Contains(logs.String(), "plugin restart failed") {
+		t.Error("the failed restart was not logged")
+	}
+}
+
+func TestCloseKillsAFrozenPlugin(t *testing.T) {
+	h, _, _ := newTestHost(t, HostOptions{})
+	if _, err := h.Scheduler(context.Background(), fullCluster("c1")); err != nil {
+		t.Fatal(err)
+	}
+	pid := h.Plugins()[0].PID
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	if err := h.Close(); err != nil { // returns: go-plugin's shutdown call alone would hang
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, 0); err == nil {
+		if stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil && !strings.Contains(string(stat), ") Z") {
+			t.Errorf("the frozen plugin %d still runs: %s", pid, stat)
+		}
+	}
+}
