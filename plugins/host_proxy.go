@@ -9,12 +9,12 @@ type schedulerProxy struct{ p *proc }
 
 var _ Scheduler = (*schedulerProxy)(nil)
 
-func sched(raw any) *schedulerClient { return raw.(*schedulerClient) }
+func schedOf(raw any) *schedulerClient { return raw.(*schedulerClient) }
 
 // Configure reconfigures the plugin; the new cluster is also what later restarts get.
 func (s *schedulerProxy) Configure(ctx context.Context, c Cluster) error {
 	err := s.p.call(ctx, "Configure", false, func(ctx context.Context, raw any) error {
-		return sched(raw).Configure(ctx, c)
+		return schedOf(raw).Configure(ctx, c)
 	})
 	if err == nil {
 		s.p.mu.Lock()
@@ -26,7 +26,7 @@ func (s *schedulerProxy) Configure(ctx context.Context, c Cluster) error {
 
 func (s *schedulerProxy) Check(ctx context.Context) (res CheckResult, err error) {
 	err = s.p.call(ctx, "Check", false, func(ctx context.Context, raw any) (err error) {
-		res, err = sched(raw).Check(ctx)
+		res, err = schedOf(raw).Check(ctx)
 		return err
 	})
 	return res, err
@@ -34,13 +34,13 @@ func (s *schedulerProxy) Check(ctx context.Context) (res CheckResult, err error)
 
 func (s *schedulerProxy) Stage(ctx context.Context, req StageRequest) error {
 	return s.p.call(ctx, "Stage", true, func(ctx context.Context, raw any) error {
-		return sched(raw).Stage(ctx, req)
+		return schedOf(raw).Stage(ctx, req)
 	})
 }
 
 func (s *schedulerProxy) Submit(ctx context.Context, req SubmitRequest) (res SubmitResult, err error) {
 	err = s.p.call(ctx, "Submit", false, func(ctx context.Context, raw any) (err error) {
-		res, err = sched(raw).Submit(ctx, req)
+		res, err = schedOf(raw).Submit(ctx, req)
 		return err
 	})
 	return res, err
@@ -48,7 +48,7 @@ func (s *schedulerProxy) Submit(ctx context.Context, req SubmitRequest) (res Sub
 
 func (s *schedulerProxy) Poll(ctx context.Context, jobs []JobRef) (res []JobStatus, err error) {
 	err = s.p.call(ctx, "Poll", false, func(ctx context.Context, raw any) (err error) {
-		res, err = sched(raw).Poll(ctx, jobs)
+		res, err = schedOf(raw).Poll(ctx, jobs)
 		return err
 	})
 	return res, err
@@ -56,13 +56,13 @@ func (s *schedulerProxy) Poll(ctx context.Context, jobs []JobRef) (res []JobStat
 
 func (s *schedulerProxy) Cancel(ctx context.Context, job JobRef) error {
 	return s.p.call(ctx, "Cancel", false, func(ctx context.Context, raw any) error {
-		return sched(raw).Cancel(ctx, job)
+		return schedOf(raw).Cancel(ctx, job)
 	})
 }
 
 func (s *schedulerProxy) Fetch(ctx context.Context, req FetchRequest) (res FetchResult, err error) {
 	err = s.p.call(ctx, "Fetch", true, func(ctx context.Context, raw any) (err error) {
-		res, err = sched(raw).Fetch(ctx, req)
+		res, err = schedOf(raw).Fetch(ctx, req)
 		return err
 	})
 	return res, err
@@ -70,7 +70,7 @@ func (s *schedulerProxy) Fetch(ctx context.Context, req FetchRequest) (res Fetch
 
 func (s *schedulerProxy) Cleanup(ctx context.Context, folder string) error {
 	return s.p.call(ctx, "Cleanup", false, func(ctx context.Context, raw any) error {
-		return sched(raw).Cleanup(ctx, folder)
+		return schedOf(raw).Cleanup(ctx, folder)
 	})
 }
 
@@ -79,11 +79,11 @@ type runnerProxy struct{ p *proc }
 
 var _ Runner = (*runnerProxy)(nil)
 
-func runner(raw any) *runnerClient { return raw.(*runnerClient) }
+func runnerOf(raw any) *runnerClient { return raw.(*runnerClient) }
 
 func (r *runnerProxy) Configure(ctx context.Context, cluster string, rules []RunnerRule) error {
 	err := r.p.call(ctx, "Configure", false, func(ctx context.Context, raw any) error {
-		return runner(raw).Configure(ctx, cluster, rules)
+		return runnerOf(raw).Configure(ctx, cluster, rules)
 	})
 	if err == nil {
 		r.p.mu.Lock()
@@ -95,7 +95,7 @@ func (r *runnerProxy) Configure(ctx context.Context, cluster string, rules []Run
 
 func (r *runnerProxy) Info(ctx context.Context) (res RunnerInfo, err error) {
 	err = r.p.call(ctx, "Info", false, func(ctx context.Context, raw any) (err error) {
-		res, err = runner(raw).Info(ctx)
+		res, err = runnerOf(raw).Info(ctx)
 		return err
 	})
 	return res, err
@@ -104,7 +104,7 @@ func (r *runnerProxy) Info(ctx context.Context) (res RunnerInfo, err error) {
 // Plan returns a *Refusal unchanged when the plugin refused.
 func (r *runnerProxy) Plan(ctx context.Context, req PlanRequest) (res Plan, err error) {
 	err = r.p.call(ctx, "Plan", false, func(ctx context.Context, raw any) (err error) {
-		res, err = runner(raw).Plan(ctx, req)
+		res, err = runnerOf(raw).Plan(ctx, req)
 		return err
 	})
 	return res, err
