@@ -1,0 +1,370 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"strings"
+
+	tele "gopkg.in/telebot.v3"
+
+	"hpcbot/store"
+)
+
+// request is one update being handled: who sent it, where, in which language,
+// and what the store knows of them.
+type request struct {
+	ctx    context.Context
+	b      *Bot
+	c      tele.Context
+	what   string // the command or kind of update, for logs
+	update int64
+	msg    *tele.Message // nil for my_chat_member
+	from   *tele.User
+	chat   *tele.Chat
+	lang   string
+	admin  bool
+	log    *slog.Logger
+
+	known bool // registered
+	user  store.User
+	acc   store.TelegramAccount
+}
+
+// private reports whether the update came from a private chat.
+func (r *request) private() bool { return r.chat != nil && r.chat.Type == tele.ChatPrivate }
+
+// payload is the text after the command.
+func (r *request) payload() string {
+	if r.msg == nil {
+		return ""
+	}
+	return strings.TrimSpace(r.msg.Payload)
+}
+
+// reply sends catalog message key to the chat of the update.
+func (r *request) reply(key string, p P) {
+	r.send(tr(r.lang, key, p))
+}
+
+// send sends an HTML text to the chat of the update. A failure is logged: the
+// user cannot be told about it anyway.
+func (r *request) send(text string) {
+	if r.chat == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, replyTimeout)
+	defer cancel()
+	if err := r.b.out.Send(ctx, r.chat.ID, text); err != nil {
+		r.log.Warn("reply not delivered", "chat", r.chat.ID, "err", err)
+	}
+}
+
+// who names the sender for the log chat: "Ada Lovelace (@ada, 42)".
+func (r *request) who() string { return describeUser(r.from) }
+
+func describeUser(u *tele.User) string {
+	if u == nil {
+		return "?"
+	}
+	name := strings.TrimSpace(u.FirstName + " " + u.LastName)
+	if name == "" {
+		name = "?"
+	}
+	if u.Username != "" {
+		return fmt.Sprintf("%s (@%s, %d)", name, u.Username, u.ID)
+	}
+	return fmt.Sprintf("%s (%d)", name, u.ID)
+}
+
+func describeChat(c *tele.Chat) string {
+	if c == nil {
+		return "?"
+	}
+	if c.Title != "" {
+		return fmt.Sprintf("%s (%d)", c.Title, c.ID)
+	}
+	return strconv.FormatInt(c.ID, 10)
+}
+
+// wrap turns a handler into a telebot handler: it builds the request, looks
+// the sender up, recovers from a panic (logged with its stack; the user gets a
+// generic error and the log chat hears of it) and does the same for an
+// error the handler returns.
+func (b *Bot) wrap(what string, h func(*request) error) tele.HandlerFunc {
+	return func(c tele.Context) error {
+		r := b.newRequest(c, what)
+		defer func() {
+			if p := recover(); p != nil {
+				r.log.Error("handler panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				r.failed(fmt.Errorf("panic: %v", p))
+			}
+		}()
+		if err := b.identify(r); err != nil {
+			r.log.Error("look up sender", "err", err)
+			r.failed(err)
+			return nil
+		}
+		if err := h(r); err != nil {
+			r.log.Error("handler failed", "err", err)
+			r.failed(err)
+		}
+		return nil
+	}
+}
+
+// failed tells the user that something went wrong and the log chat what.
+func (r *request) failed(err error) {
+	if r.private() || r.msg != nil {
+		r.reply("error.internal", nil)
+	}
+	r.b.toLogChat(slog.LevelError, r.logKey("failure"), "log.failure", P{"what": r.what, "error": r.b.redact(err.Error())})
+}
+
+func (b *Bot) newRequest(c tele.Context, what string) *request {
+	u := c.Update()
+	r := &request{ctx: b.ctx, b: b, c: c, what: what, update: int64(u.ID), msg: c.Message(), from: c.Sender(), chat: c.Chat()}
+	if r.ctx == nil {
+		r.ctx = context.Background()
+	}
+	r.admin = b.isAdmin(r.from)
+	r.lang = b.lang
+	if r.from != nil {
+		if l := SupportedLanguage(r.from.LanguageCode); l != "" {
+			r.lang = l
+		}
+	}
+	attrs := []any{"update", r.update, "what", what}
+	if r.from != nil {
+		attrs = append(attrs, "telegram", r.from.ID)
+	}
+	r.log = b.log.With(attrs...)
+	return r
+}
+
+// identify loads the sender's user, refreshing the account's username,
+// display name and language when Telegram reports new ones.
+func (b *Bot) identify(r *request) error {
+	if r.from == nil || r.from.IsBot {
+		return nil
+	}
+	u, acc, err := b.st.UserByTelegramID(r.from.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	r.known, r.user, r.acc = true, u, acc
+	r.log = r.log.With("user", u.ID)
+	fresh := accountOf(r.from)
+	fresh.UserID = u.ID
+	if fresh.Username != acc.Username || fresh.DisplayName != acc.DisplayName || fresh.LanguageCode != acc.LanguageCode {
+		if err := b.st.UpsertAccount(fresh); err != nil {
+			r.log.Warn("refresh account", "err", err)
+		} else {
+			r.acc = fresh
+		}
+	}
+	return nil
+}
+
+func accountOf(u *tele.User) store.TelegramAccount {
+	return store.TelegramAccount{
+		TelegramID:   u.ID,
+		Username:     u.Username,
+		DisplayName:  strings.TrimSpace(u.FirstName + " " + u.LastName),
+		LanguageCode: u.LanguageCode,
+	}
+}
+
+// logKey is an outbox key for a log chat line caused by this update: handling
+// the same update again (after a crash) does not repeat it.
+func (r *request) logKey(kind string) string {
+	if r.update == 0 {
+		return ""
+	}
+	return fmt.Sprintf("update/%d/log/%s", r.update, kind)
+}
+
+// needUser lets registered, unblocked senders through, in a private chat. An
+// admin who is not registered yet is registered (approved) on the spot. The
+// others are told why not; the log chat hears of unregistered senders.
+func (b *Bot) needUser(r *request) bool {
+	if !r.private() {
+		r.reply("hint.private", P{"command": r.what})
+		return false
+	}
+	if !r.known && r.admin {
+		if err := b.registerAdmin(r); err != nil {
+			r.log.Error("register admin", "err", err)
+			r.failed(err)
+			return false
+		}
+	}
+	if !r.known {
+		r.reply("auth.unregistered", P{"admin": b.adminContact(r.lang)})
+		text := ""
+		if r.msg != nil {
+			text = r.msg.Text
+			if r.msg.Document != nil {
+				text = r.msg.Document.FileName
+			}
+		}
+		b.toLogChat(slog.LevelWarn, r.logKey("unregistered"), "log.unregistered", P{"who": r.who(), "text": truncate(text, 200)})
+		return false
+	}
+	if r.user.Blocked {
+		r.reply("auth.blocked", P{"admin": b.adminContact(r.lang)})
+		return false
+	}
+	return true
+}
+
+// registerAdmin registers an admin writing for the first time, approved with
+// the approved quota.
+func (b *Bot) registerAdmin(r *request) error {
+	u, _, err := b.st.RegisterUser(accountOf(r.from), b.opts.Quota.Approved)
+	if err != nil {
+		return err
+	}
+	u, err = b.st.UpdateUser(u.ID, func(_ *store.Tx, u *store.User) error {
+		u.Approved = true
+		if u.FirstName == "" {
+			u.FirstName, u.LastName = r.from.FirstName, r.from.LastName
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.known, r.user = true, u
+	r.acc, _ = b.st.AccountByTelegramID(r.from.ID)
+	return nil
+}
+
+// admin guards an admin command: a non-admin is refused (nothing changes) and
+// the log chat hears of the attempt.
+func (b *Bot) admin(h func(*request) error) func(*request) error {
+	return func(r *request) error {
+		if !r.admin {
+			r.reply("auth.not_admin", P{"command": r.what})
+			b.toLogChat(slog.LevelWarn, r.logKey("unauthorized"), "log.unauthorized", P{"who": r.who(), "command": r.what})
+			return nil
+		}
+		if !r.private() {
+			r.reply("hint.private", P{"command": r.what})
+			return nil
+		}
+		return h(r)
+	}
+}
+
+// errNoSuchUser is returned by resolveUser when nobody matches.
+var errNoSuchUser = errors.New("no such user")
+
+// resolveUser finds the user an admin named: "#7" or "7" (the id /list shows)
+// or "@username".
+func (b *Bot) resolveUser(ref string) (store.User, error) {
+	ref = strings.TrimSpace(ref)
+	switch {
+	case strings.HasPrefix(ref, "@"):
+		acc, err := b.st.AccountByUsername(ref)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.User{}, errNoSuchUser
+		}
+		if err != nil {
+			return store.User{}, err
+		}
+		return b.st.User(acc.UserID)
+	default:
+		id, err := strconv.ParseUint(strings.TrimPrefix(ref, "#"), 10, 64)
+		if err != nil || id == 0 {
+			return store.User{}, errNoSuchUser
+		}
+		u, err := b.st.User(id)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.User{}, errNoSuchUser
+		}
+		return u, err
+	}
+}
+
+// truncate shortens s to at most n runes, marking the cut.
+func truncate(s string, n int) string {
+	rs := []rune(s)
+	if len(rs) <= n {
+		return s
+	}
+	return string(rs[:n]) + "…"
+}
+
+// redact removes the token from a text meant for a log or the log chat (an
+// error from the HTTP client names the URL, and the URL holds the token).
+func (b *Bot) redact(s string) string {
+	return redactToken(s, string(b.opts.Bot.Token))
+}
+
+func redactToken(s, token string) string {
+	if token == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, token, "[redacted]")
+}
+
+// redactor is a slog.Handler that removes the token from every message and
+// attribute before the next handler sees them.
+type redactor struct {
+	next  slog.Handler
+	token string
+}
+
+func newRedactor(next slog.Handler, token string) slog.Handler {
+	return &redactor{next: next, token: token}
+}
+
+func (h *redactor) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
+
+func (h *redactor) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, redactToken(r.Message, h.token), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(h.attr(a))
+		return true
+	})
+	return h.next.Handle(ctx, out)
+}
+
+func (h *redactor) attr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, redactToken(v.String(), h.token))
+	case slog.KindGroup:
+		var as []any
+		for _, g := range v.Group() {
+			as = append(as, h.attr(g))
+		}
+		return slog.Group(a.Key, as...)
+	case slog.KindAny:
+		if err, ok := v.Any().(error); ok {
+			return slog.String(a.Key, redactToken(err.Error(), h.token))
+		}
+		return slog.String(a.Key, redactToken(fmt.Sprint(v.Any()), h.token))
+	}
+	return slog.Attr{Key: a.Key, Value: v}
+}
+
+func (h *redactor) WithAttrs(as []slog.Attr) slog.Handler {
+	clean := make([]slog.Attr, len(as))
+	for i, a := range as {
+		clean[i] = h.attr(a)
+	}
+	return &redactor{next: h.next.WithAttrs(clean), token: h.token}
+}
+
+func (h *redactor) WithGroup(name string) slog.Handler {
+	return &redactor{next: h.next.WithGroup(name), token: h.token}
+}

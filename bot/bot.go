@@ -1,0 +1,431 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	tele "gopkg.in/telebot.v3"
+
+	"hpcbot/scheduler"
+	"hpcbot/store"
+)
+
+// Calculations is what the front end asks of the scheduler (*scheduler.Scheduler
+// implements it).
+//
+//   - Route picks the cluster and runner for an input file and caption; when no
+//     runner takes the file it returns a *plugins.Refusal (Code, Detail) to show
+//     the user; any other error means the runners could not answer.
+//   - Clusters describes every cluster and its programs, for /help.
+//   - FolderName names a calculation's folder; the same arguments give the same
+//     name, so a redelivered update downloads to the same place.
+//   - LocalDir is the local folder of a calculation folder (under download_path).
+//   - Wake tells the scheduler a calculation was created with its input in place.
+//   - Cancel stops a calculation: nil when cancelled or under way,
+//     scheduler.ErrFinished (wrapped) when it has already ended,
+//     store.ErrNotFound for an unknown id.
+type Calculations interface {
+	Route(ctx context.Context, fileName, caption string) (scheduler.Route, error)
+	Clusters() []scheduler.ClusterInfo
+	FolderName(userID uint64, input string, at time.Time) string
+	LocalDir(folder string) string
+	Wake(calcID uint64)
+	Cancel(ctx context.Context, calcID uint64) error
+}
+
+var _ Calculations = (*scheduler.Scheduler)(nil)
+
+// Options is everything New needs besides the store and the logger.
+type Options struct {
+	Bot   Config
+	Quota QuotaConfig
+	// Language is the fallback language ("en" or "ru") for users whose Telegram
+	// language the bot does not speak, and the language of the log chat.
+	Language string
+	// MaxFileSize is the largest input file accepted (max_file_size), in bytes.
+	MaxFileSize int64
+	// Client is the HTTP client for the Bot API (nil: a default with timeouts).
+	Client *http.Client
+	// PollTimeout is the long-poll timeout of getUpdates (0: 50 s).
+	PollTimeout time.Duration
+}
+
+// publicDownloadLimit is what the public Bot API server lets a bot download
+// (getFile, REFERENCE.md §1.2); a local server has no limit.
+const publicDownloadLimit = 20 << 20
+
+// replyTimeout bounds one reply to a user.
+const replyTimeout = 2 * time.Minute
+
+// Bot is the Telegram front end. Create it with New, hand it to the scheduler
+// as its Notifier, then Run it.
+type Bot struct {
+	opts     Options
+	st       *store.Store
+	log      *slog.Logger
+	lang     string
+	logLevel slog.Level
+	admins   map[int64]bool
+	now      func() time.Time
+
+	// Set by Run.
+	tb     *tele.Bot
+	calcs  Calculations
+	out    *Sender
+	poller *Poller
+	ctx    context.Context
+
+	logChatID atomic.Int64
+	rate      rateLimiter
+	wakeOut   func() // tells the outbox drainer there is work
+
+	mu      sync.Mutex
+	running bool
+}
+
+// New checks the options and returns a Bot that does nothing until Run. Notify
+// works from the start: it queues messages in the store's outbox, which Run
+// drains. The logger's output never contains the token.
+func New(opts Options, st *store.Store, log *slog.Logger) (*Bot, error) {
+	if st == nil {
+		return nil, errors.New("bot: store is required")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	opts.Bot.SetDefaults()
+	opts.Quota.SetDefaults()
+	if err := errors.Join(opts.Bot.Validate(), opts.Quota.Validate()); err != nil {
+		return nil, fmt.Errorf("bot: %w", err)
+	}
+	lang := SupportedLanguage(opts.Language)
+	if lang == "" {
+		if opts.Language != "" {
+			return nil, fmt.Errorf("bot: language %q is not one of %s", opts.Language, strings.Join(Languages, ", "))
+		}
+		lang = Languages[0]
+	}
+	level, _ := ParseLevel(opts.Bot.LogChatLevel)
+	if opts.MaxFileSize <= 0 {
+		opts.MaxFileSize = publicDownloadLimit
+	}
+	b := &Bot{
+		opts:     opts,
+		st:       st,
+		log:      slog.New(newRedactor(log.Handler(), string(opts.Bot.Token))),
+		lang:     lang,
+		logLevel: level,
+		admins:   map[int64]bool{},
+		now:      time.Now,
+		wakeOut:  func() {},
+	}
+	for _, id := range opts.Bot.Admins {
+		b.admins[id] = true
+	}
+	b.rate.perMinute = opts.Bot.SubmitsPerMinute
+	b.logChatID.Store(opts.Bot.LogChatID)
+	if v, ok, err := st.Value(kvLogChat); err == nil && ok {
+		if id, err := strconv.ParseInt(v, 10, 64); err == nil && id != 0 && opts.Bot.LogChatID != 0 {
+			b.logChatID.Store(id)
+		}
+	}
+	if len(opts.Bot.Admins) == 0 && opts.Bot.AdminName != "" {
+		b.log.Warn("bot.admin_name alone names the admin; a username can be changed and then taken by someone else: set bot.admins to the admin's numeric Telegram id (the bot shows it in /status)",
+			"admin_name", opts.Bot.AdminName)
+	}
+	if len(opts.Bot.Admins) == 0 && opts.Bot.AdminName == "" {
+		b.log.Warn("no admin configured (bot.admins): nobody can approve users or add the bot to groups")
+	}
+	return b, nil
+}
+
+// kvLogChat is the store key of the log chat's id after its group became a
+// supergroup (the configured id no longer works).
+const kvLogChat = "bot/log_chat_id"
+
+// isPublicAPI reports whether the Bot API server is Telegram's own (with its
+// 20 MB download limit).
+func (b *Bot) isPublicAPI() bool {
+	return strings.TrimRight(b.opts.Bot.APIURL, "/") == DefaultAPIURL
+}
+
+// maxInput is the largest input file the bot accepts, and whether the public
+// Bot API's limit is what sets it.
+func (b *Bot) maxInput() (int64, bool) {
+	if b.isPublicAPI() && publicDownloadLimit < b.opts.MaxFileSize {
+		return publicDownloadLimit, true
+	}
+	return b.opts.MaxFileSize, false
+}
+
+// isAdmin reports whether the Telegram user is an admin: by id, or by the
+// configured @username (kept for configurations converted from the original bot).
+func (b *Bot) isAdmin(u *tele.User) bool {
+	if u == nil {
+		return false
+	}
+	if b.admins[u.ID] {
+		return true
+	}
+	name := strings.TrimPrefix(b.opts.Bot.AdminName, "@")
+	return name != "" && u.Username != "" && strings.EqualFold(u.Username, name)
+}
+
+// adminContact is how messages name the admin: the configured @username, the
+// first admin's known @username, or a word.
+func (b *Bot) adminContact(lang string) string {
+	if b.opts.Bot.AdminName != "" {
+		return b.opts.Bot.AdminName
+	}
+	for _, id := range b.opts.Bot.Admins {
+		if acc, err := b.st.AccountByTelegramID(id); err == nil && acc.Username != "" {
+			return "@" + acc.Username
+		}
+	}
+	return tr(lang, "auth.admin_unknown", nil)
+}
+
+// Run connects to the Bot API, sets the command lists, and serves updates until
+// ctx ends; it returns nil then. It returns an error at once when the Bot API
+// refuses the token. calcs is the scheduler.
+func (b *Bot) Run(ctx context.Context, calcs Calculations) error {
+	b.mu.Lock()
+	if b.running {
+		b.mu.Unlock()
+		return errors.New("bot: Run called twice")
+	}
+	b.running = true
+	b.mu.Unlock()
+	if calcs == nil {
+		return errors.New("bot: Run needs the scheduler")
+	}
+	b.calcs = calcs
+	b.ctx = ctx
+
+	hc := b.opts.Client
+	if hc == nil {
+		hc = &http.Client{} // each call sets its own deadline
+	}
+	apiURL := strings.TrimRight(b.opts.Bot.APIURL, "/")
+	client := NewClient(apiURL, string(b.opts.Bot.Token), hc)
+	b.poller = NewPoller(client, b.st, b.log.With("component", "poller"), PollerOptions{Timeout: b.opts.PollTimeout})
+	tb, err := tele.NewBot(tele.Settings{
+		URL:         apiURL,
+		Token:       string(b.opts.Bot.Token),
+		Client:      &http.Client{Timeout: 2 * time.Minute, Transport: hc.Transport},
+		Offline:     true, // getMe below, with retries
+		Synchronous: true, // ProcessUpdate returns when the handler has finished (Poller's contract)
+		OnError: func(err error, c tele.Context) {
+			b.log.Error("telegram handler", "err", err)
+		},
+		Poller: b.poller,
+	})
+	if err != nil {
+		return fmt.Errorf("bot: %s", b.redact(err.Error()))
+	}
+	b.tb = tb
+	if err := b.connect(ctx); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	b.out = NewSender(client, b.st, b.log.With("component", "sender"), SenderOptions{OnMigrate: b.followMigration})
+	defer b.out.Close()
+	b.wakeOut = b.out.Wake
+	b.routes()
+	b.setCommands()
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b.out.DrainOutbox(ctx, b.render)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tb.Start()
+	}()
+	b.log.Info("bot running", "username", tb.Me.Username, "api", apiURL)
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case <-b.poller.Done():
+		runErr = b.poller.Err()
+	}
+	tb.Stop()
+	wg.Wait()
+	b.log.Info("bot stopped")
+	if runErr != nil {
+		return fmt.Errorf("bot: %w", runErr)
+	}
+	return nil
+}
+
+// render turns an outbox item into what the sender sends: the text rendered
+// when it was queued, and its files (or the Telegram file it names).
+func (b *Bot) render(it store.OutItem) (Outgoing, error) {
+	text := it.Msg.Params[paramText]
+	o := Outgoing{ChatID: it.Msg.ChatID, Text: text}
+	if id := it.Msg.Params[paramFileID]; id != "" {
+		o.Text, o.Caption = "", text
+		o.Files = append(o.Files, OutFile{FileID: id})
+	}
+	for _, f := range it.Msg.Files {
+		o.Files = append(o.Files, OutFile{Path: f})
+	}
+	if o.Text == "" && o.Caption == "" && len(o.Files) == 0 {
+		return o, fmt.Errorf("outbox %s (%s): nothing to send", it.Key, it.Msg.Kind)
+	}
+	return o, nil
+}
+
+// followMigration follows a group that became a supergroup, when the sender
+// learns it from Telegram's answer: the log chat moves with it.
+func (b *Bot) followMigration(from, to int64) {
+	if b.logChatID.CompareAndSwap(from, to) {
+		if err := b.st.SetValue(kvLogChat, strconv.FormatInt(to, 10)); err != nil {
+			b.log.Error("store the log chat's new id", "err", err)
+		}
+		b.log.Warn("the log chat became a supergroup; set bot.log_chat_id to the new id in hpcbot.toml", "chat", from, "new_chat", to)
+	}
+}
+
+// connect asks getMe until it answers: network errors and 5xx are retried with
+// backoff, a refused token ends Run.
+func (b *Bot) connect(ctx context.Context) error {
+	delay := time.Second
+	for {
+		me, err := b.getMe()
+		if err == nil {
+			b.tb.Me = me
+			return nil
+		}
+		var te *tele.Error
+		if errors.As(err, &te) && (te.Code == http.StatusUnauthorized || te.Code == http.StatusNotFound) {
+			return fmt.Errorf("bot: the Bot API refused the token (%d %s): check bot.token", te.Code, te.Description)
+		}
+		if errors.Is(err, tele.ErrUnauthorized) || errors.Is(err, tele.ErrNotFound) {
+			return fmt.Errorf("bot: the Bot API refused the token: check bot.token")
+		}
+		b.log.Warn("cannot reach the Bot API; retrying", "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 30*time.Second)
+	}
+}
+
+func (b *Bot) getMe() (*tele.User, error) {
+	data, err := b.tb.Raw("getMe", nil)
+	if err != nil {
+		return nil, err
+	}
+	var resp struct {
+		Result *tele.User `json:"result"`
+	}
+	if err := jsonUnmarshal(data, &resp); err != nil {
+		return nil, fmt.Errorf("getMe: %w", err)
+	}
+	if resp.Result == nil {
+		return nil, errors.New("getMe: empty answer")
+	}
+	return resp.Result, nil
+}
+
+// routes registers every handler.
+func (b *Bot) routes() {
+	tb := b.tb
+	tb.Handle("/start", b.wrap("/start", b.cmdHelp))
+	tb.Handle("/help", b.wrap("/help", b.cmdHelp))
+	tb.Handle("/access", b.wrap("/access", b.cmdAccess))
+	tb.Handle("/upd", b.wrap("/upd", b.cmdUpd))
+	tb.Handle("/status", b.wrap("/status", b.cmdStatus))
+	tb.Handle("/jobs", b.wrap("/jobs", b.cmdJobs))
+	tb.Handle("/cancel", b.wrap("/cancel", b.cmdCancel))
+	tb.Handle("/approve", b.wrap("/approve", b.admin(b.cmdApprove)))
+	tb.Handle("/block", b.wrap("/block", b.admin(b.cmdBlock)))
+	tb.Handle("/unblock", b.wrap("/unblock", b.admin(b.cmdUnblock)))
+	tb.Handle("/list", b.wrap("/list", b.admin(b.cmdList)))
+	tb.Handle("/search", b.wrap("/search", b.admin(b.cmdSearch)))
+	tb.Handle("/alter_limit", b.wrap("/alter_limit", b.admin(b.cmdAlterLimit)))
+	tb.Handle("/stats", b.wrap("/stats", b.admin(b.cmdStats)))
+	tb.Handle(tele.OnDocument, b.wrap("document", b.onDocument))
+	tb.Handle(tele.OnText, b.wrap("text", b.onOther))
+	tb.Handle(tele.OnMedia, b.wrap("media", b.onOther))
+	tb.Handle(tele.OnMyChatMember, b.wrap("membership", b.onMembership))
+	tb.Handle(tele.OnMigration, b.wrap("migration", b.onMigration))
+}
+
+// commands lists the command menu (setMyCommands) for users and for admins.
+func commandList(lang string, admin bool) []tele.Command {
+	user := map[string][2]string{
+		"help":   {"what I can do, clusters and programs", "что я умею, кластеры и программы"},
+		"status": {"your name, organization and limit", "ваше имя, организация и лимит"},
+		"jobs":   {"your recent calculations", "ваши последние расчёты"},
+		"cancel": {"stop a calculation: /cancel N", "остановить расчёт: /cancel N"},
+		"upd":    {"tell your name and organization", "указать имя и организацию"},
+		"access": {"register (in the group)", "зарегистрироваться (в группе)"},
+	}
+	adm := map[string][2]string{
+		"approve":     {"approve a user: /approve U", "подтвердить пользователя: /approve U"},
+		"block":       {"block a user: /block U", "заблокировать: /block U"},
+		"unblock":     {"unblock a user: /unblock U", "разблокировать: /unblock U"},
+		"list":        {"users and usage: /list [all]", "пользователи и расчёты: /list [all]"},
+		"search":      {"find users: /search last, first, org", "найти: /search фамилия, имя, орг."},
+		"alter_limit": {"change a limit: /alter_limit U N", "изменить лимит: /alter_limit U N"},
+		"stats":       {"usage chart", "диаграмма использования"},
+	}
+	i := 0
+	if lang == "ru" {
+		i = 1
+	}
+	var out []tele.Command
+	for _, c := range []string{"help", "status", "jobs", "cancel", "upd", "access"} {
+		out = append(out, tele.Command{Text: c, Description: user[c][i]})
+	}
+	if admin {
+		for _, c := range []string{"approve", "block", "unblock", "list", "search", "alter_limit", "stats"} {
+			out = append(out, tele.Command{Text: c, Description: adm[c][i]})
+		}
+	}
+	return out
+}
+
+// setCommands sets the command menus: the users' list by default, the admins'
+// list in each admin's private chat, in English and Russian. Failures are
+// logged: the menu is a convenience.
+func (b *Bot) setCommands() {
+	for _, lang := range Languages {
+		code := lang
+		if lang == b.lang {
+			code = "" // the default for every other language too
+		}
+		set := func(cmds []tele.Command, scope tele.CommandScope) {
+			var err error
+			if code == "" {
+				err = b.tb.SetCommands(cmds, scope)
+			} else {
+				err = b.tb.SetCommands(cmds, scope, code)
+			}
+			if err != nil {
+				b.log.Warn("set command menu", "scope", scope.Type, "lang", lang, "err", err)
+			}
+		}
+		set(commandList(lang, false), tele.CommandScope{Type: tele.CommandScopeDefault})
+		for _, id := range b.opts.Bot.Admins {
+			set(commandList(lang, true), tele.CommandScope{Type: tele.CommandScopeChat, ChatID: id})
+		}
+	}
+}

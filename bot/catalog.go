@@ -1,0 +1,173 @@
+package bot
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// The message catalogs: one JSON file per language in locales/, key → text in
+// Telegram's HTML parse mode with {name} placeholders (a bare "{}" is text: the
+// runners' file-name marker). Every language has every key with the same
+// placeholders (catalog_test.go).
+
+//go:embed locales/*.json
+var localeFS embed.FS
+
+// Languages are the languages the bot speaks; the first is the fallback.
+var Languages = []string{"en", "ru"}
+
+var catalogs = mustLoadCatalogs()
+
+func mustLoadCatalogs() map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, lang := range Languages {
+		data, err := localeFS.ReadFile(path.Join("locales", lang+".json"))
+		if err != nil {
+			panic(fmt.Sprintf("bot: catalog %s: %v", lang, err))
+		}
+		m := map[string]string{}
+		if err := json.Unmarshal(data, &m); err != nil {
+			panic(fmt.Sprintf("bot: catalog %s: %v", lang, err))
+		}
+		out[lang] = m
+	}
+	return out
+}
+
+// placeholderRx matches a {name} placeholder.
+var placeholderRx = regexp.MustCompile(`\{([a-z_]+)\}`)
+
+// placeholders lists the placeholder names of a catalog text, sorted, once each.
+func placeholders(s string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range placeholderRx.FindAllStringSubmatch(s, -1) {
+		if !seen[m[1]] {
+			seen[m[1]] = true
+			out = append(out, m[1])
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// HTML is text already in Telegram's HTML parse mode; a parameter of this type
+// is inserted as it is. Every other parameter is escaped.
+type HTML string
+
+// P holds the parameters of a message.
+type P map[string]any
+
+// SupportedLanguage returns lang when the bot speaks it (en-US counts as en),
+// else "".
+func SupportedLanguage(lang string) string {
+	lang = strings.ToLower(strings.TrimSpace(lang))
+	if i := strings.IndexAny(lang, "-_"); i > 0 {
+		lang = lang[:i]
+	}
+	if _, ok := catalogs[lang]; ok {
+		return lang
+	}
+	return ""
+}
+
+// tr renders message key in lang with params. String parameters are escaped for
+// the HTML parse mode; HTML parameters are inserted as they are; numbers are
+// formatted with fmt. A key missing in lang falls back to English, and a
+// missing key renders as the key itself (the catalog test keeps both from
+// happening).
+func tr(lang, key string, params P) string {
+	text, ok := catalogs[lang][key]
+	if !ok {
+		if text, ok = catalogs[Languages[0]][key]; !ok {
+			return Escape(key)
+		}
+	}
+	return placeholderRx.ReplaceAllStringFunc(text, func(m string) string {
+		v, ok := params[m[1:len(m)-1]]
+		if !ok {
+			return m
+		}
+		switch v := v.(type) {
+		case HTML:
+			return string(v)
+		case string:
+			return Escape(v)
+		case fmt.Stringer:
+			return Escape(v.String())
+		default:
+			return Escape(fmt.Sprint(v))
+		}
+	})
+}
+
+// FormatWindow says how long a quota window is, in lang: "30 days", "30 дней".
+func FormatWindow(lang string, d time.Duration) string {
+	switch {
+	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
+		return plural(lang, int64(d/(24*time.Hour)), "day", "days", "день", "дня", "дней")
+	case d >= time.Hour && d%time.Hour == 0:
+		return plural(lang, int64(d/time.Hour), "hour", "hours", "час", "часа", "часов")
+	default:
+		return plural(lang, int64((d+time.Minute-1)/time.Minute), "minute", "minutes", "минута", "минуты", "минут")
+	}
+}
+
+// FormatDuration is a run time: "2 h 05 min", "3 min 07 s", "12 s".
+func FormatDuration(lang string, d time.Duration) string {
+	d = d.Round(time.Second)
+	h, m, s := int64(d/time.Hour), int64(d%time.Hour/time.Minute), int64(d%time.Minute/time.Second)
+	hu, mu, su := "h", "min", "s"
+	if lang == "ru" {
+		hu, mu, su = "ч", "мин", "с"
+	}
+	switch {
+	case h > 0:
+		return fmt.Sprintf("%d %s %02d %s", h, hu, m, mu)
+	case m > 0:
+		return fmt.Sprintf("%d %s %02d %s", m, mu, s, su)
+	default:
+		return fmt.Sprintf("%d %s", s, su)
+	}
+}
+
+// FormatSize is a file size for people: "20 MB", "1.5 kB", "700 B".
+func FormatSize(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	v := float64(n) / float64(div)
+	s := fmt.Sprintf("%.1f", v)
+	s = strings.TrimSuffix(s, ".0")
+	return s + " " + string("kMGT"[exp]) + "B"
+}
+
+// plural picks the English or Russian form for n.
+func plural(lang string, n int64, one, many, ru1, ru2, ru5 string) string {
+	if lang != "ru" {
+		if n == 1 {
+			return fmt.Sprintf("%d %s", n, one)
+		}
+		return fmt.Sprintf("%d %s", n, many)
+	}
+	form := ru5
+	switch n10, n100 := n%10, n%100; {
+	case n10 == 1 && n100 != 11:
+		form = ru1
+	case n10 >= 2 && n10 <= 4 && (n100 < 12 || n100 > 14):
+		form = ru2
+	}
+	return fmt.Sprintf("%d %s", n, form)
+}

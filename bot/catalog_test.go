@@ -1,0 +1,165 @@
+package bot
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Every language has every key, with the same placeholders, and every text is
+// valid Telegram HTML once its placeholders are filled.
+func TestCatalogsComplete(t *testing.T) {
+	en := catalogs["en"]
+	if len(en) == 0 {
+		t.Fatal("English catalog is empty")
+	}
+	for _, lang := range Languages {
+		cat := catalogs[lang]
+		for key, text := range en {
+			other, ok := cat[key]
+			if !ok {
+				t.Errorf("%s: key %q missing", lang, key)
+				continue
+			}
+			if strings.TrimSpace(other) == "" {
+				t.Errorf("%s: key %q is empty", lang, key)
+			}
+			if a, b := placeholders(text), placeholders(other); !slices.Equal(a, b) {
+				t.Errorf("%s: key %q has placeholders %v, English has %v", lang, key, b, a)
+			}
+			if strings.Count(text, "{}") != strings.Count(other, "{}") {
+				t.Errorf("%s: key %q: the file-name marker {} differs from English", lang, key)
+			}
+		}
+		for key := range cat {
+			if _, ok := en[key]; !ok {
+				t.Errorf("%s: key %q is not in the English catalog", lang, key)
+			}
+		}
+	}
+}
+
+// The JSON files have no duplicate keys (encoding/json would silently keep the last).
+func TestCatalogsNoDuplicateKeys(t *testing.T) {
+	for _, lang := range Languages {
+		data, err := os.ReadFile(filepath.Join("locales", lang+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(data)))
+		seen := map[string]bool{}
+		if _, err := dec.Token(); err != nil {
+			t.Fatal(err)
+		}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := tok.(string)
+			if seen[key] {
+				t.Errorf("%s: key %q appears twice", lang, key)
+			}
+			seen[key] = true
+			var v string
+			if err := dec.Decode(&v); err != nil {
+				t.Fatalf("%s: %s: %v", lang, key, err)
+			}
+		}
+	}
+}
+
+// tagRx matches an HTML tag.
+var tagRx = regexp.MustCompile(`</?([a-z-]+)[^>]*>`)
+
+// Every text renders to balanced HTML with only the tags Telegram knows, even
+// when every parameter is hostile.
+func TestCatalogHTML(t *testing.T) {
+	allowed := map[string]bool{"b": true, "i": true, "u": true, "s": true, "code": true, "pre": true, "a": true}
+	hostile := `<b>x</b> & "q" <script>`
+	for _, lang := range Languages {
+		for key, text := range catalogs[lang] {
+			p := P{}
+			for _, name := range placeholders(text) {
+				p[name] = hostile
+			}
+			out := tr(lang, key, p)
+			if strings.Contains(out, "<script>") || strings.Contains(out, "<b>x</b>") {
+				t.Errorf("%s %s: parameter not escaped: %s", lang, key, out)
+			}
+			var open []string
+			for _, m := range tagRx.FindAllStringSubmatch(out, -1) {
+				name := m[1]
+				if !allowed[name] {
+					t.Errorf("%s %s: tag <%s> Telegram does not support", lang, key, name)
+				}
+				if strings.HasPrefix(m[0], "</") {
+					if len(open) == 0 || open[len(open)-1] != name {
+						t.Errorf("%s %s: unbalanced </%s>", lang, key, name)
+						break
+					}
+					open = open[:len(open)-1]
+				} else {
+					open = append(open, name)
+				}
+			}
+			if len(open) > 0 {
+				t.Errorf("%s %s: unclosed %v", lang, key, open)
+			}
+		}
+	}
+}
+
+func TestTr(t *testing.T) {
+	got := tr("en", "doc.bad_name", P{"name": "a<b>.inp"})
+	if !strings.Contains(got, "a&lt;b&gt;.inp") {
+		t.Errorf("not escaped: %s", got)
+	}
+	if got := tr("ru", "no.such.key", nil); got != "no.such.key" {
+		t.Errorf("missing key renders %q", got)
+	}
+	if got := tr("en", "jobs.line", P{"id": 7, "job": HTML("<i>x</i>")}); !strings.Contains(got, "<i>x</i>") || !strings.Contains(got, "#7") {
+		t.Errorf("HTML or number parameter: %s", got)
+	}
+	if got := tr("en", "refuse.no_input", nil); !strings.Contains(got, "{}") {
+		t.Errorf("the {} marker was taken for a placeholder: %s", got)
+	}
+}
+
+func TestSupportedLanguage(t *testing.T) {
+	for in, want := range map[string]string{"en": "en", "ru": "ru", "en-US": "en", "RU": "ru", "de": "", "": "", "uk": ""} {
+		if got := SupportedLanguage(in); got != want {
+			t.Errorf("SupportedLanguage(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestFormats(t *testing.T) {
+	tests := []struct{ got, want string }{
+		{FormatWindow("en", 720*time.Hour), "30 days"},
+		{FormatWindow("en", 24*time.Hour), "1 day"},
+		{FormatWindow("ru", 720*time.Hour), "30 дней"},
+		{FormatWindow("ru", 21*24*time.Hour), "21 день"},
+		{FormatWindow("ru", 2*24*time.Hour), "2 дня"},
+		{FormatWindow("ru", 12*24*time.Hour), "12 дней"},
+		{FormatWindow("ru", 5*time.Hour), "5 часов"},
+		{FormatWindow("en", 90*time.Minute), "90 minutes"},
+		{FormatDuration("en", 2*time.Hour+5*time.Minute+3*time.Second), "2 h 05 min"},
+		{FormatDuration("ru", 3*time.Minute+7*time.Second), "3 мин 07 с"},
+		{FormatDuration("en", 12*time.Second), "12 s"},
+		{FormatSize(700), "700 B"},
+		{FormatSize(1500), "1.5 kB"},
+		{FormatSize(20 << 20), "21 MB"},
+		{FormatSize(20_000_000), "20 MB"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+}

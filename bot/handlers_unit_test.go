@@ -1,0 +1,227 @@
+package bot
+
+import (
+	"bytes"
+	"image/png"
+	"strings"
+	"testing"
+	"time"
+
+	"hpcbot/plugins"
+	"hpcbot/store"
+)
+
+func TestParseUpd(t *testing.T) {
+	s := func(v string) *string { return &v }
+	tests := []struct {
+		in               string
+		first, last, org *string
+		bad              string
+	}{
+		{in: "имя: Иван, фамилия: Петров, организация: МГУ", first: s("Иван"), last: s("Петров"), org: s("МГУ")},
+		{in: "first name: Ada,last name:  Lovelace ,organization: IPC RAS", first: s("Ada"), last: s("Lovelace"), org: s("IPC RAS")},
+		{in: "Имя: Иван\nФамилия: Петров", first: s("Иван"), last: s("Петров")},
+		{in: "First  Name : Ada", first: s("Ada")},
+		{in: "organization: ipc", org: s("ipc")},
+		{in: "org: a; name: b", first: s("b"), org: s("a")},
+		{in: "имя Иван", bad: "имя Иван"},
+		{in: "nickname: x", bad: "nickname: x"},
+		{in: "имя: ", bad: "имя:"},
+		{in: "имя: " + strings.Repeat("я", maxUpdValue+1), bad: "имя: " + strings.Repeat("я", maxUpdValue+1)},
+		{in: "имя: a\x01b", bad: "имя: a\x01b"},
+		{in: " , ,", bad: ", ,"},
+	}
+	for _, tt := range tests {
+		f, bad := parseUpd(tt.in)
+		if bad != tt.bad {
+			t.Errorf("parseUpd(%q) bad = %q, want %q", tt.in, bad, tt.bad)
+			continue
+		}
+		if bad != "" {
+			continue
+		}
+		eq := func(a, b *string) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+		if !eq(f.First, tt.first) || !eq(f.Last, tt.last) || !eq(f.Org, tt.org) {
+			t.Errorf("parseUpd(%q) = %v %v %v", tt.in, deref(f.First), deref(f.Last), deref(f.Org))
+		}
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
+}
+
+func FuzzParseUpd(f *testing.F) {
+	f.Add("имя: Иван, фамилия: Петров, организация: МГУ")
+	f.Add("first name: a\nlast name: b")
+	f.Add("::,,\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		fields, bad := parseUpd(in)
+		if bad == "" && fields.First == nil && fields.Last == nil && fields.Org == nil {
+			t.Fatalf("parseUpd(%q): nothing set and nothing bad", in)
+		}
+		for _, v := range []*string{fields.First, fields.Last, fields.Org} {
+			if v == nil {
+				continue
+			}
+			if *v == "" || strings.ContainsFunc(*v, isControl) || len([]rune(*v)) > maxUpdValue {
+				t.Fatalf("parseUpd(%q) accepted %q", in, *v)
+			}
+		}
+	})
+}
+
+func TestValidInputName(t *testing.T) {
+	good := []string{"h2o.inp", "A-b_c.1.xyz", "x.sh", "benzene_opt.gjf"}
+	bad := []string{"", "../x.inp", "a/b.inp", "a b.inp", "a'b.inp", `a"b.inp`, "noext", "x.", ".inp", "..",
+		"$(rm).inp", "a;b.inp", "a`b`.inp", "a\nb.inp", "файл.inp", "a.in p", strings.Repeat("a", 200) + ".inp", ".hidden.inp"}
+	for _, n := range good {
+		if !validInputName(n) {
+			t.Errorf("%q refused", n)
+		}
+	}
+	for _, n := range bad {
+		if validInputName(n) {
+			t.Errorf("%q accepted", n)
+		}
+	}
+}
+
+func FuzzValidInputName(f *testing.F) {
+	f.Add("h2o.inp")
+	f.Add("../etc/passwd.x")
+	f.Fuzz(func(t *testing.T, name string) {
+		if !validInputName(name) {
+			return
+		}
+		if strings.ContainsAny(name, "/\\ '\"`$;&|<>()\n\t\x00*?") || strings.HasPrefix(name, ".") {
+			t.Fatalf("accepted %q", name)
+		}
+	})
+}
+
+func TestRateLimiter(t *testing.T) {
+	l := rateLimiter{perMinute: 2}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	steps := []struct {
+		user uint64
+		at   time.Duration
+		want bool
+	}{
+		{1, 0, true}, {1, time.Second, true}, {1, 2 * time.Second, false}, {2, 2 * time.Second, true},
+		{1, 59 * time.Second, false}, {1, 60 * time.Second, true}, {1, 61 * time.Second, true}, {1, 62 * time.Second, false},
+	}
+	for i, s := range steps {
+		if got := l.allow(s.user, t0.Add(s.at)); got != s.want {
+			t.Errorf("step %d: allow(%d, +%v) = %v", i, s.user, s.at, got)
+		}
+	}
+	off := rateLimiter{}
+	for range 100 {
+		if !off.allow(1, t0) {
+			t.Fatal("a limit of 0 must not limit")
+		}
+	}
+}
+
+func TestRefusalText(t *testing.T) {
+	for _, code := range []string{plugins.RefuseNoProgram, plugins.RefuseUnknownProgram, plugins.RefuseArgNotAllowed,
+		plugins.RefuseNoInput, plugins.RefuseBadCaption, "something_new"} {
+		for _, lang := range Languages {
+			got := refusalText(lang, &plugins.Refusal{Code: code, Detail: "$(rm -rf ~)<b>"})
+			if strings.Contains(got, "<b>") {
+				t.Errorf("%s %s: detail not escaped: %s", lang, code, got)
+			}
+			if code != plugins.RefuseNoInput && !strings.Contains(got, "$(rm -rf ~)&lt;b&gt;") {
+				t.Errorf("%s %s: detail missing: %s", lang, code, got)
+			}
+		}
+	}
+}
+
+func TestRunTime(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	h := func(s store.State, m int) store.Transition {
+		return store.Transition{State: s, At: t0.Add(time.Duration(m) * time.Minute)}
+	}
+	c := store.Calculation{History: []store.Transition{h(store.StateReceived, 0), h(store.StateSubmitted, 1), h(store.StatePending, 2),
+		h(store.StateRunning, 5), h(store.StateSucceeded, 65), h(store.StateRetrieved, 66)}}
+	if d, ok := runTime(c); !ok || d != time.Hour {
+		t.Errorf("runTime = %v %v, want 1h", d, ok)
+	}
+	c.History = []store.Transition{h(store.StateSubmitted, 1), h(store.StateFailed, 3)}
+	if d, ok := runTime(c); !ok || d != 2*time.Minute {
+		t.Errorf("without running: %v %v", d, ok)
+	}
+	c.History = []store.Transition{h(store.StateReceived, 0), h(store.StateError, 1)}
+	if _, ok := runTime(c); ok {
+		t.Error("never submitted has no run time")
+	}
+}
+
+func TestDrawChart(t *testing.T) {
+	orgs := []bar{{"ipc", 10}, {"O2", 3}}
+	users := []bar{{"#1", 7}, {"#12", 0}, {"#3", 6}}
+	data, err := drawChart(orgs, users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := img.Bounds()
+	if b.Dx() != chartWidth || b.Dy() != 2*chartMargin+5*rowHeight+gapHeight {
+		t.Fatalf("size %v", b)
+	}
+	// The bar of the largest value spans the whole width; a bar's pixels
+	// have its section's colour; a zero has no bar.
+	x0 := chartMargin + labelWidth + 6
+	span := chartWidth - x0 - chartMargin - 7*7
+	mid := func(row, gap int) int { return chartMargin + row*rowHeight + gap + rowHeight/2 }
+	if got := img.At(x0+span-1, mid(0, 0)); !sameColor(got, colorOrgBar) {
+		t.Errorf("largest bar does not reach the end: %v", got)
+	}
+	if got := img.At(x0+span*3/10-2, mid(1, 0)); !sameColor(got, colorOrgBar) {
+		t.Errorf("bar of 3 of 10 is short: %v", got)
+	}
+	if got := img.At(x0+span*3/10+2, mid(1, 0)); sameColor(got, colorOrgBar) {
+		t.Errorf("bar of 3 of 10 is too long")
+	}
+	if got := img.At(x0+span*7/10-2, mid(2, gapHeight)); !sameColor(got, colorUserBar) {
+		t.Errorf("user bar colour: %v", got)
+	}
+	if got := img.At(x0+3, mid(3, gapHeight)); !sameColor(got, colorBackground) {
+		t.Errorf("a zero has a bar: %v", got)
+	}
+	if _, err := drawChart(nil, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sameColor(a, b interface{ RGBA() (r, g, bl, al uint32) }) bool {
+	r1, g1, b1, a1 := a.RGBA()
+	r2, g2, b2, a2 := b.RGBA()
+	return r1 == r2 && g1 == g2 && b1 == b2 && a1 == a2
+}
+
+func TestASCIILabel(t *testing.T) {
+	if got := asciiLabel("МГУ-x", 16); got != "???-x" {
+		t.Errorf("got %q", got)
+	}
+	if got := asciiLabel(strings.Repeat("a", 30), 16); len(got) != 16 {
+		t.Errorf("got %q", got)
+	}
+	if isASCII("МГУ") || !isASCII("ipc") || isASCII("") {
+		t.Error("isASCII")
+	}
+}
+
+func TestRedactor(t *testing.T) {
+	if got := redactToken("Post http://x/bot123:ABC/getMe: refused", "123:ABC"); strings.Contains(got, "123:ABC") {
+		t.Errorf("got %q", got)
+	}
+}

@@ -1,0 +1,314 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	tele "gopkg.in/telebot.v3"
+
+	"hpcbot/plugins"
+	"hpcbot/plugins/shellquote"
+	"hpcbot/store"
+)
+
+// inputNameRx is the only input file name accepted: no path, no spaces, no
+// quotes, an extension (DESIGN.md, security rules).
+var inputNameRx = regexp.MustCompile(`^[A-Za-z0-9._-]+\.[A-Za-z0-9]+$`)
+
+// maxInputName caps the file name's length.
+const maxInputName = 128
+
+// validInputName reports whether name may be used as an input file name.
+func validInputName(name string) bool {
+	return len(name) <= maxInputName && inputNameRx.MatchString(name) && name != "." && name != ".." &&
+		!strings.HasPrefix(name, ".")
+}
+
+// downloadTimeout bounds the download of one input file.
+const downloadTimeout = 10 * time.Minute
+
+// onDocument takes an input file: checks the sender, the name, the size, the
+// submission rate, the runner (extension or caption) and the quota; then
+// downloads it, creates the calculation (once per update) and wakes the
+// scheduler. Each refusal says why and what to do.
+func (b *Bot) onDocument(r *request) error {
+	if !r.private() {
+		return nil // files in groups are for people, not for the bot
+	}
+	if !b.needUser(r) {
+		return nil
+	}
+	doc := r.msg.Document
+	name := doc.FileName
+	if !validInputName(name) {
+		r.reply("doc.bad_name", P{"name": truncate(name, 80)})
+		return nil
+	}
+	limit, public := b.maxInput()
+	if doc.FileSize > limit {
+		key := "doc.too_big"
+		if public {
+			key = "doc.too_big_public"
+		}
+		r.reply(key, P{"size": FormatSize(doc.FileSize), "limit": FormatSize(limit)})
+		return nil
+	}
+	// A calculation already created from this update (the handler runs again
+	// after a crash): answer nothing new, only make sure it goes on.
+	if c, ok := b.calcOfUpdate(r); ok {
+		b.accepted(r, c)
+		return nil
+	}
+	if !b.rate.allow(r.user.ID, b.now()) {
+		r.reply("doc.rate", P{"count": b.rate.perMinute})
+		return nil
+	}
+	caption := strings.TrimSpace(r.msg.Caption)
+	route, err := b.calcs.Route(r.ctx, name, caption)
+	var ref *plugins.Refusal
+	if errors.As(err, &ref) {
+		r.log.Info("file refused", "file", name, "code", ref.Code, "detail", ref.Detail)
+		r.send(refusalText(r.lang, ref))
+		return nil
+	}
+	if err != nil {
+		r.log.Error("route", "file", name, "err", err)
+		r.reply("doc.route_failed", nil)
+		b.toLogChat(slog.LevelError, r.logKey("route"), "log.failure", P{"what": name, "error": b.redact(err.Error())})
+		return nil
+	}
+	used, err := b.st.CountCalcsSince(r.user.ID, b.now().Add(-b.window()))
+	if err != nil {
+		return fmt.Errorf("count calculations: %w", err)
+	}
+	if used >= r.user.Limit {
+		b.refuseQuota(r)
+		return nil
+	}
+
+	at := r.msg.Time()
+	folder := b.calcs.FolderName(r.user.ID, name, at)
+	dir := b.calcs.LocalDir(folder)
+	if err := b.download(r.ctx, &doc.File, dir, name, limit); err != nil {
+		r.log.Error("download input", "file", name, "err", err)
+		r.reply("doc.download_failed", nil)
+		b.toLogChat(slog.LevelError, r.logKey("download"), "log.failure", P{"what": name, "error": b.redact(err.Error())})
+		return nil
+	}
+	calc, err := b.st.CreateCalculation(store.Calculation{
+		UserID: r.user.ID, TelegramID: r.from.ID, ChatID: r.chat.ID, MessageID: r.msg.ID, UpdateID: r.update,
+		InputName: name, Folder: folder, LocalDir: dir,
+		Runner: route.Runner, Program: route.Plan.Program, Argv: route.Plan.Argv, Launch: route.Plan.Launch,
+		Resources: route.Plan.Resources, ResultExtensions: route.Plan.Extensions, ResultFiles: route.Plan.Files,
+		Cluster: route.Cluster,
+	}, b.window(), b.now())
+	switch {
+	case errors.Is(err, store.ErrDuplicateUpdate):
+		// Same update, same folder: the file was just written again in place.
+	case errors.Is(err, store.ErrQuotaExceeded):
+		os.RemoveAll(dir)
+		b.refuseQuota(r)
+		return nil
+	case errors.Is(err, store.ErrBlocked):
+		os.RemoveAll(dir)
+		r.reply("auth.blocked", P{"admin": b.adminContact(r.lang)})
+		return nil
+	case err != nil:
+		os.RemoveAll(dir)
+		return fmt.Errorf("create calculation: %w", err)
+	}
+	r.log.Info("calculation created", "calc", calc.ID, "cluster", calc.Cluster, "program", calc.Program, "file", name)
+	b.accepted(r, calc)
+	return nil
+}
+
+// calcOfUpdate returns the calculation already created from this update, if
+// any: the user's calculations created since shortly before the message.
+func (b *Bot) calcOfUpdate(r *request) (store.Calculation, bool) {
+	if r.update == 0 {
+		return store.Calculation{}, false
+	}
+	calcs, err := b.st.CalcsOfUser(r.user.ID, r.msg.Time().Add(-time.Hour), 0)
+	if err != nil {
+		r.log.Warn("read calculations", "err", err)
+		return store.Calculation{}, false
+	}
+	for _, c := range calcs {
+		if c.UpdateID == r.update {
+			return c, true
+		}
+	}
+	return store.Calculation{}, false
+}
+
+// refuseQuota tells the user their quota is used up.
+func (b *Bot) refuseQuota(r *request) {
+	r.reply("doc.quota", P{"limit": r.user.Limit, "window": FormatWindow(r.lang, b.window())})
+}
+
+// accepted wakes the scheduler and queues the reply and the log chat's copy
+// of the input, each once per calculation.
+func (b *Bot) accepted(r *request, c store.Calculation) {
+	b.calcs.Wake(c.ID)
+	text := tr(r.lang, "doc.accepted", P{"id": c.ID, "program": c.Program, "cluster": c.Cluster})
+	if err := b.queue(fmt.Sprintf("calc/%d/received", c.ID), store.OutMsg{ChatID: c.ChatID, Kind: "doc.accepted",
+		Params: map[string]string{"text": text}}); err != nil {
+		r.log.Error("queue reply", "calc", c.ID, "err", err)
+		r.send(text) // better twice than never
+	}
+	if chat := b.logChatID.Load(); chat != 0 && slog.LevelInfo >= b.logLevel {
+		line := tr(b.lang, "log.submitted", P{"id": c.ID, "who": r.who(), "file": c.InputName, "cluster": c.Cluster,
+			"command": shellquote.Join(c.Argv)})
+		params := map[string]string{"text": line}
+		if r.msg != nil && r.msg.Document != nil {
+			params["file_id"] = r.msg.Document.FileID
+		}
+		if err := b.queue(fmt.Sprintf("calc/%d/received/log", c.ID), store.OutMsg{ChatID: chat, Kind: "log.submitted", Params: params}); err != nil {
+			r.log.Error("queue log chat copy", "calc", c.ID, "err", err)
+		}
+	}
+}
+
+// download fetches a Telegram file into dir/name, at most limit bytes, through
+// a temporary file, so that dir/name is either complete or absent. A local Bot
+// API server (--local) answers getFile with an absolute path on this host:
+// that file is copied.
+func (b *Bot) download(ctx context.Context, f *tele.File, dir, name string, limit int64) error {
+	ctx, cancel := context.WithTimeout(ctx, downloadTimeout)
+	defer cancel()
+	info, err := b.getFile(ctx, f.FileID)
+	if err != nil {
+		return err
+	}
+	if info.FileSize > limit {
+		return fmt.Errorf("file is %d bytes, above the limit %d", info.FileSize, limit)
+	}
+	var src io.ReadCloser
+	if filepath.IsAbs(info.FilePath) {
+		src, err = os.Open(info.FilePath)
+		if err != nil {
+			return fmt.Errorf("open local Bot API file: %w", err)
+		}
+	} else {
+		url := strings.TrimRight(b.opts.Bot.APIURL, "/") + "/file/bot" + string(b.opts.Bot.Token) + "/" + info.FilePath
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return errors.New("download: bad file path")
+		}
+		resp, err := b.httpClient().Do(req)
+		if err != nil {
+			return fmt.Errorf("download: %s", b.redact(err.Error()))
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return fmt.Errorf("download: %s", resp.Status)
+		}
+		src = resp.Body
+	}
+	defer src.Close()
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	tmp, err := os.CreateTemp(dir, ".download-*")
+	if err != nil {
+		return fmt.Errorf("create temporary file: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	n, err := io.Copy(tmp, io.LimitReader(src, limit+1))
+	if err == nil && n > limit {
+		err = fmt.Errorf("file is larger than the limit %d", limit)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("download: %s", b.redact(err.Error()))
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+		return fmt.Errorf("download: %w", err)
+	}
+	return nil
+}
+
+// getFile is the Bot API's getFile (https://core.telegram.org/bots/api#getfile).
+func (b *Bot) getFile(ctx context.Context, fileID string) (tele.File, error) {
+	type result struct {
+		f   tele.File
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		data, err := b.tb.Raw("getFile", map[string]string{"file_id": fileID})
+		if err != nil {
+			ch <- result{err: fmt.Errorf("getFile: %s", b.redact(err.Error()))}
+			return
+		}
+		var resp struct {
+			Result tele.File `json:"result"`
+		}
+		if err := json.Unmarshal(data, &resp); err != nil {
+			ch <- result{err: fmt.Errorf("getFile: %w", err)}
+			return
+		}
+		ch <- result{f: resp.Result}
+	}()
+	select {
+	case res := <-ch:
+		return res.f, res.err
+	case <-ctx.Done():
+		return tele.File{}, fmt.Errorf("getFile: %w", ctx.Err())
+	}
+}
+
+func (b *Bot) httpClient() *http.Client {
+	if b.opts.Client != nil {
+		return b.opts.Client
+	}
+	return http.DefaultClient
+}
+
+func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// rateLimiter allows each user at most perMinute submissions in any minute.
+type rateLimiter struct {
+	perMinute int
+	mu        sync.Mutex
+	recent    map[uint64][]time.Time
+}
+
+func (l *rateLimiter) allow(user uint64, now time.Time) bool {
+	if l.perMinute <= 0 {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.recent == nil {
+		l.recent = map[uint64][]time.Time{}
+	}
+	keep := l.recent[user][:0]
+	for _, t := range l.recent[user] {
+		if now.Sub(t) < time.Minute {
+			keep = append(keep, t)
+		}
+	}
+	if len(keep) >= l.perMinute {
+		l.recent[user] = keep
+		return false
+	}
+	l.recent[user] = append(keep, now)
+	return true
+}

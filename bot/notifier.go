@@ -1,0 +1,210 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"hpcbot/scheduler"
+	"hpcbot/store"
+)
+
+var _ scheduler.Notifier = (*Bot)(nil)
+
+// Outbox items the front end queues carry their text already rendered, in the
+// recipient's language, in Params["text"] (Telegram HTML); Params["file_id"],
+// when set, is a file Telegram holds, sent as a document with the text as its
+// caption; Files are local files sent as documents after the text.
+const (
+	paramText   = "text"
+	paramFileID = "file_id"
+)
+
+// maxTail caps the error output quoted in a message, in runes.
+const maxTail = 1500
+
+// Notify queues the message for the calculation's owner under n.Key (a key
+// seen before is ignored, so a repeated call sends nothing twice) and a line
+// for the log chat under n.Key+"/log", then wakes the sender. It does not wait
+// for Telegram. An error means "not queued".
+func (b *Bot) Notify(ctx context.Context, n scheduler.Notification) error {
+	c := n.Calc
+	lang := b.lang
+	who := fmt.Sprintf("user %d", c.UserID)
+	if acc, err := b.st.AccountByTelegramID(c.TelegramID); err == nil {
+		if l := SupportedLanguage(acc.LanguageCode); l != "" {
+			lang = l
+		}
+		who = acc.DisplayName
+		if acc.Username != "" {
+			who += " @" + acc.Username
+		}
+	}
+	text := b.notificationText(lang, n)
+	msg := store.OutMsg{ChatID: c.ChatID, Kind: "calc." + string(n.Event), Params: map[string]string{paramText: text}}
+	if n.Event == scheduler.EventFinished {
+		msg.Files = n.Files
+	}
+	if c.ChatID != 0 {
+		if _, err := b.st.OutboxPut(n.Key, msg); err != nil {
+			return fmt.Errorf("notify %s: %w", n.Key, err)
+		}
+	}
+	level := slog.LevelInfo
+	switch n.Event {
+	case scheduler.EventError:
+		level = slog.LevelError
+	case scheduler.EventWaiting:
+		level = slog.LevelWarn
+	}
+	if chat := b.logChatID.Load(); chat != 0 && level >= b.logLevel {
+		var line string
+		if n.Code != "" && (n.Event == scheduler.EventError || n.Event == scheduler.EventWaiting || n.Reason != "") {
+			line = tr(b.lang, "log.calc_error", P{"id": c.ID, "who": who, "code": n.Code, "reason": truncate(b.redact(n.Reason), 500)})
+		} else {
+			line = tr(b.lang, "log.calc", P{"id": c.ID, "who": who, "event": HTML(b.notificationText(b.lang, n))})
+		}
+		if _, err := b.st.OutboxPut(n.Key+"/log", store.OutMsg{ChatID: chat, Kind: "log.calc", Params: map[string]string{paramText: line}}); err != nil {
+			return fmt.Errorf("notify %s: log chat: %w", n.Key, err)
+		}
+	}
+	b.wakeOut()
+	return nil
+}
+
+// notificationText renders a notification for its owner.
+func (b *Bot) notificationText(lang string, n scheduler.Notification) string {
+	c := n.Calc
+	base := P{"id": c.ID, "file": c.InputName, "cluster": c.Cluster, "job": c.JobID}
+	switch n.Event {
+	case scheduler.EventAccepted:
+		return tr(lang, "calc.accepted", base)
+	case scheduler.EventWaiting:
+		base["reason"] = reasonText(lang, n.Code)
+		return tr(lang, "calc.waiting", base)
+	case scheduler.EventResumed:
+		return tr(lang, "calc.resumed", base)
+	case scheduler.EventCancelled:
+		return tr(lang, "calc.cancelled", base)
+	case scheduler.EventError:
+		base["reason"] = reasonText(lang, n.Code)
+		return joinLines(tr(lang, "calc.error", base), tailText(lang, n.Tail))
+	case scheduler.EventFinished:
+		outcome := n.Outcome
+		if outcome == "" {
+			outcome = c.State
+		}
+		exit := tr(lang, "calc.exit_unknown", nil)
+		if c.ExitCode != nil {
+			exit = strconv.Itoa(*c.ExitCode)
+		}
+		runtime := tr(lang, "calc.runtime_unknown", nil)
+		if d, ok := runTime(c); ok {
+			runtime = FormatDuration(lang, d)
+		}
+		base["outcome"], base["exit"], base["runtime"] = stateName(lang, outcome), exit, runtime
+		lines := []string{tr(lang, "calc.finished", base)}
+		if n.Code != "" {
+			lines = append(lines, reasonText(lang, n.Code))
+		}
+		switch {
+		case n.Link != "":
+			lines = append(lines, tr(lang, "calc.link", P{"link": n.Link}))
+		case len(n.Files) > 0:
+			lines = append(lines, tr(lang, "calc.files", nil))
+		case n.Where != "":
+			lines = append(lines, tr(lang, "calc.where", P{"cluster": c.Cluster, "where": n.Where}))
+		}
+		if len(n.Skipped) > 0 {
+			lines = append(lines, tr(lang, "calc.skipped", P{"skipped": truncate(strings.Join(n.Skipped, "; "), 500)}))
+		}
+		if outcome != store.StateSucceeded {
+			lines = append(lines, tailText(lang, n.Tail))
+		}
+		return joinLines(lines...)
+	}
+	return tr(lang, "calc.resumed", base)
+}
+
+// reasonText is the user's explanation of a scheduler code.
+func reasonText(lang, code string) string {
+	key := "reason." + code
+	if _, ok := catalogs[Languages[0]][key]; !ok || code == "" {
+		key = "reason.unknown"
+	}
+	return tr(lang, key, nil)
+}
+
+// tailText quotes the end of the error output, or nothing.
+func tailText(lang, tail string) string {
+	tail = strings.TrimSpace(tail)
+	if tail == "" {
+		return ""
+	}
+	if rs := []rune(tail); len(rs) > maxTail {
+		tail = "…" + string(rs[len(rs)-maxTail:])
+	}
+	return tr(lang, "calc.tail", P{"tail": tail})
+}
+
+func joinLines(lines ...string) string {
+	var keep []string
+	for _, l := range lines {
+		if l != "" {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
+// runTime is how long the job ran: from entering running (or submitted, when
+// the poll never saw it running) to the state it ended in.
+func runTime(c store.Calculation) (time.Duration, bool) {
+	var start, submitted, end time.Time
+	for _, h := range c.History {
+		switch {
+		case h.State == store.StateSubmitted: // a new round starts the count again
+			submitted, start = h.At, time.Time{}
+		case h.State == store.StateRunning && start.IsZero():
+			start = h.At
+		case h.State.Ended():
+			end = h.At
+		}
+	}
+	if start.IsZero() {
+		start = submitted
+	}
+	if start.IsZero() || end.IsZero() || end.Before(start) {
+		return 0, false
+	}
+	return end.Sub(start), true
+}
+
+// queue puts a message in the outbox (once per key) and wakes the sender.
+func (b *Bot) queue(key string, msg store.OutMsg) error {
+	if _, err := b.st.OutboxPut(key, msg); err != nil {
+		return err
+	}
+	b.wakeOut()
+	return nil
+}
+
+// toLogChat queues catalog message key for the log chat, in the bot's
+// language, when level passes log_chat_level. dedup is the outbox key (so that
+// handling an update again does not repeat the line); "" makes a fresh one.
+func (b *Bot) toLogChat(level slog.Level, dedup, key string, p P) {
+	chat := b.logChatID.Load()
+	if chat == 0 || level < b.logLevel {
+		return
+	}
+	if dedup == "" {
+		dedup = fmt.Sprintf("log/%d/%s", b.now().UnixNano(), key)
+	}
+	text := tr(b.lang, key, p)
+	if err := b.queue(dedup, store.OutMsg{ChatID: chat, Kind: key, Params: map[string]string{paramText: text}}); err != nil {
+		b.log.Error("queue log chat message", "key", key, "err", err)
+	}
+}
