@@ -44,30 +44,49 @@ func (s *Scheduler) clusterLoop(ctx context.Context, c *clusterState) {
 }
 
 // intakePass stages and submits this cluster's received and staged calculations
-// whose retry is due. It returns when the next one is due (0: none waits).
+// whose retry is due (or that were just woken). It returns when the next one is
+// due (0: none waits).
 func (s *Scheduler) intakePass(ctx context.Context, c *clusterState) time.Duration {
-	calcs, err := s.st.CalcsByState(store.StateReceived, store.StateStaged)
+	calcs, err := s.intakeCalcs(c)
 	if err != nil {
 		s.log.Error("read calculations", "cluster", c.label(), "err", err)
 		return s.backoffBase
 	}
-	var next time.Duration
 	for _, calc := range calcs {
-		if calc.Cluster != c.label() {
-			continue
-		}
 		if ctx.Err() != nil {
 			return 0
 		}
-		if wait := calc.NextTry.Sub(s.now()); wait > 0 {
-			if next == 0 || wait < next {
-				next = wait
-			}
+		_, woken := s.woken.LoadAndDelete(calc.ID)
+		if calc.NextTry.After(s.now()) && !woken {
 			continue
 		}
 		s.safely(calc.ID, func() { s.intake(ctx, c, calc.ID) })
 	}
+	// What is left waits for its retry.
+	calcs, err = s.intakeCalcs(c)
+	if err != nil {
+		return s.backoffBase
+	}
+	var next time.Duration
+	for _, calc := range calcs {
+		wait := max(calc.NextTry.Sub(s.now()), time.Millisecond)
+		if next == 0 || wait < next {
+			next = wait
+		}
+	}
 	return min(next, maxIntakeWait)
+}
+
+// intakeCalcs are the cluster's calculations in received and staged.
+func (s *Scheduler) intakeCalcs(c *clusterState) ([]store.Calculation, error) {
+	calcs, err := s.st.CalcsByState(store.StateReceived, store.StateStaged)
+	out := calcs[:0]
+	for _, calc := range calcs {
+		if calc.Cluster == c.label() {
+			out = append(out, calc)
+		}
+	}
+	return out, err
 }
 
 // intake does the intake steps of one calculation: received → Stage → staged →
@@ -95,7 +114,7 @@ func (s *Scheduler) intake(ctx context.Context, c *clusterState, id uint64) {
 
 	if calc.State == store.StateReceived {
 		if _, err := os.Stat(filepath.Join(calc.LocalDir, calc.InputName)); err != nil {
-			s.toError(ctx, calc, CodeInputMissing, fmt.Sprintf("input file %s is missing from %s: %v", calc.InputName, calc.LocalDir, err))
+			s.inputMissing(ctx, calc, err)
 			return
 		}
 		err := c.sched.Stage(sctx, plugins.StageRequest{CalcID: id, LocalDir: calc.LocalDir, Folder: calc.Folder})
@@ -181,6 +200,28 @@ func (s *Scheduler) intake(ctx context.Context, c *clusterState, id uint64) {
 	if calc.Delivery[dCancel] == cancelReq {
 		s.cancelJob(sctx, c, calc)
 	}
+}
+
+// inputMissing handles a received calculation without its input file. The bot
+// creates the calculation before it downloads the input and wakes the scheduler
+// after, so a young calculation is simply not ready: it is looked at again
+// after the backoff, or at once when Wake says the input is there. Past the
+// input grace the input is lost (the bot died and Telegram will not deliver the
+// update again): error.
+func (s *Scheduler) inputMissing(ctx context.Context, calc store.Calculation, cause error) {
+	if s.now().Sub(calc.Created) < s.inputGrace {
+		if _, err := s.st.UpdateCalc(calc.ID, func(_ *store.Tx, c *store.Calculation) error {
+			if c.State != store.StateReceived {
+				return errStale
+			}
+			c.NextTry = s.now().Add(s.backoff(1))
+			return nil
+		}); err != nil && !errors.Is(err, errStale) {
+			s.log.Error("record retry", "calc", calc.ID, "err", err)
+		}
+		return
+	}
+	s.toError(ctx, calc, CodeInputMissing, fmt.Sprintf("input file %s is missing from %s: %v", calc.InputName, calc.LocalDir, cause))
 }
 
 // jobName is the job's name on the cluster, hpcbot's idempotency key there.

@@ -32,8 +32,11 @@ const (
 	// (50 MB, REFERENCE.md §1.2); larger results stay on the cluster.
 	TelegramUploadLimit = 50 * 1000 * 1000
 	// DefaultDiskReserve is the free space in download_path that fetching never uses.
-	DefaultDiskReserve      = 64 << 20
-	DefaultHousekeeping     = 24 * time.Hour
+	DefaultDiskReserve  = 64 << 20
+	DefaultHousekeeping = 24 * time.Hour
+	// DefaultInputGrace is how long a received calculation may wait for its input
+	// file (the bot downloads it after creating the calculation) before it is lost.
+	DefaultInputGrace       = time.Hour
 	defaultGiveUpAfter      = 72 * time.Hour
 	defaultRetention        = 30 * 24 * time.Hour
 	restartPause            = time.Second // after a panic, before a loop starts again
@@ -73,6 +76,8 @@ type Scheduler struct {
 	housekeeping    time.Duration
 
 	claims     sync.Map // calc id → struct{}: one goroutine works on it
+	woken      sync.Map // calc id → struct{}: Wake said its input is there
+	inputGrace time.Duration
 	finishKick chan struct{}
 	running    atomic.Bool
 
@@ -155,6 +160,9 @@ func WithFreeSpace(f func(dir string) (int64, error)) Option {
 	return func(s *Scheduler) { s.freeSpace = f }
 }
 
+// WithInputGrace sets how long a received calculation may lack its input file.
+func WithInputGrace(d time.Duration) Option { return func(s *Scheduler) { s.inputGrace = d } }
+
 // WithHousekeeping sets how often old local folders are removed (default daily).
 func WithHousekeeping(every time.Duration) Option {
 	return func(s *Scheduler) { s.housekeeping = every }
@@ -204,6 +212,7 @@ func New(cfg Config, st *store.Store, schedulers map[string]plugins.Scheduler, r
 		diskReserve:     DefaultDiskReserve,
 		freeSpace:       freeSpace,
 		housekeeping:    DefaultHousekeeping,
+		inputGrace:      DefaultInputGrace,
 		finishKick:      make(chan struct{}, 1),
 		infos:           map[string][]plugins.RunnerInfo{},
 	}
@@ -323,6 +332,7 @@ func (s *Scheduler) Wake(id uint64) {
 		return
 	}
 	if cl := s.byLabel[c.Cluster]; cl != nil {
+		s.woken.Store(id, struct{}{})
 		kick(cl.kick)
 		return
 	}
