@@ -2,6 +2,7 @@ package sshc
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 // The benchmarks compare this client with OpenSSH's own tools on the same
@@ -120,6 +123,79 @@ func BenchmarkRunSSH(b *testing.B) {
 	for b.Loop() {
 		if out, err := exec.Command("ssh", args...).Output(); err != nil || strings.TrimSpace(string(out)) != "ok" {
 			b.Fatalf("%q %v", out, err)
+		}
+	}
+}
+
+// BenchmarkUploadRTT10ms shows why transfers are pipelined: through a proxy
+// that adds 5 ms each way (a login node in another city), 16 MiB pipelined,
+// sequential (one 32 KB write per round trip: io.Copy into an sftp.File), and scp.
+func BenchmarkUploadRTT10ms(b *testing.B) {
+	bd := sshBed(b)
+	p := startProxy(b, net.JoinHostPort(bd.Host, strconv.Itoa(bd.Port)))
+	p.delay = 5 * time.Millisecond
+	const size = 16 << 20
+	local := b.TempDir()
+	writeTree(b, local, map[string]int{"data.bin": size})
+	c := newClient(b, bd.pinned(b, p.port()), Options{})
+	remote := "sshc-bench-rtt-" + randomSuffix()
+	b.Cleanup(func() { _ = c.RemoveAll(context.Background(), remote) })
+	ctx := ctxFor(b, 30*time.Minute)
+	if err := c.PutDir(ctx, local, remote); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("pipelined", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			if err := c.PutDir(ctx, local, remote); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("sequential", func(b *testing.B) {
+		_, s, err := c.sftpFor(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(size)
+		for b.Loop() {
+			uploadSequential(b, s, filepath.Join(local, "data.bin"), remote+"/data.bin")
+		}
+	})
+	b.Run("scp", func(b *testing.B) {
+		args := append(bd.sshArgs(), "-o", "HostKeyAlias="+knownhosts.Normalize(net.JoinHostPort(bd.Host, strconv.Itoa(bd.Port))),
+			"-q", "-P", strconv.Itoa(p.port()), filepath.Join(local, "data.bin"), bd.User+"@"+bd.Host+":"+remote+"/data.bin")
+		b.SetBytes(size)
+		for b.Loop() {
+			if out, err := exec.Command("scp", args...).CombinedOutput(); err != nil {
+				b.Fatalf("scp: %v\n%s", err, out)
+			}
+		}
+	})
+}
+
+// uploadSequential writes local to remote one 32 KB packet per round trip.
+func uploadSequential(b *testing.B, s *sftpSession, local, remote string) {
+	f, err := os.Open(local)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	rf, err := s.cl.Create(remote)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rf.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, rerr := f.Read(buf)
+		if n > 0 {
+			if _, err := rf.Write(buf[:n]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if rerr != nil {
+			return
 		}
 	}
 }

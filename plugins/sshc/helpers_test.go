@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -247,6 +248,7 @@ func childrenOf(pid int) []int {
 type proxy struct {
 	l      net.Listener
 	target string
+	delay  time.Duration // one-way latency added to every byte (set before use)
 	mu     sync.Mutex
 	frozen bool
 	cond   *sync.Cond
@@ -291,6 +293,9 @@ func (p *proxy) accept() {
 func (p *proxy) pipe(dst, src net.Conn) {
 	defer dst.Close()
 	defer src.Close()
+	if p.delay > 0 {
+		src = delayed(src, p.delay)
+	}
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
@@ -328,4 +333,52 @@ func (p *proxy) close() {
 	for _, c := range conns {
 		c.Close()
 	}
+}
+
+// delayedConn hands out what was read from a connection d after it arrived:
+// latency without a bandwidth limit (up to 64 MiB in flight).
+type delayedConn struct {
+	net.Conn
+	chunks chan delayedChunk
+	cur    []byte
+	err    error
+}
+
+type delayedChunk struct {
+	at   time.Time
+	data []byte
+	err  error
+}
+
+func delayed(c net.Conn, d time.Duration) *delayedConn {
+	dc := &delayedConn{Conn: c, chunks: make(chan delayedChunk, 2048)}
+	go func() {
+		for {
+			buf := make([]byte, 32<<10)
+			n, err := c.Read(buf)
+			dc.chunks <- delayedChunk{time.Now().Add(d), buf[:n], err}
+			if err != nil {
+				close(dc.chunks)
+				return
+			}
+		}
+	}()
+	return dc
+}
+
+func (dc *delayedConn) Read(p []byte) (int, error) {
+	for len(dc.cur) == 0 {
+		if dc.err != nil {
+			return 0, dc.err
+		}
+		ch, ok := <-dc.chunks
+		if !ok {
+			return 0, io.EOF
+		}
+		time.Sleep(time.Until(ch.at))
+		dc.cur, dc.err = ch.data, ch.err
+	}
+	n := copy(p, dc.cur)
+	dc.cur = dc.cur[n:]
+	return n, nil
 }
