@@ -1,0 +1,452 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	tele "gopkg.in/telebot.v3"
+
+	"hpcbot/store"
+)
+
+// Poller receives updates by long polling and hands each one to the handlers
+// exactly once, even across crashes (issue 4, REFERENCE.md §1.3–1.4).
+//
+// Telegram confirms an update when getUpdates is next called with a higher
+// offset, and telebot's LongPoller (like the other Go libraries) moves the
+// offset as soon as an update is received, so a crash before the handler
+// ends loses it. Here:
+//
+//  1. every getUpdates answer is stored in the store's inbox, keyed by
+//     update_id, together with the next offset, in one transaction
+//     (store.InboxPutBatch); only then does the next getUpdates send that
+//     offset and so confirm the updates to Telegram;
+//  2. an update_id already in the inbox (redelivered because the bot stopped
+//     before confirming it) is not handed over again;
+//  3. an update is marked done (store.InboxDone) when its handler has
+//     returned; after a restart, the updates still pending are handled first,
+//     in update_id order;
+//  4. a stored offset older than a week is not used: Telegram then picks
+//     update ids at random, possibly below it, and the offset would confirm
+//     (drop) them unseen. The poller asks without offset and relies on the
+//     inbox to drop what it has seen.
+//
+// Handlers run concurrently for different chats and one at a time, in order,
+// within a chat (a slow download for one user does not hold up the others).
+// "Done" means the handler function returned (or panicked: a panic is logged
+// with its stack and the update is not retried, so that it cannot crash the
+// bot at every restart). With telebot, handle is Bot.ProcessUpdate of a bot
+// made with Settings.Synchronous, so that ProcessUpdate returns only when the
+// handler has finished; with an asynchronous bot "done" would mean "started".
+//
+// Errors: network errors and 5xx are retried with backoff (1 s doubling to
+// 30 s, with jitter); 429 waits retry_after; 409 Conflict (another process
+// polls with the same token) is logged and retried with backoff; 401 ends Run
+// with an error wrapping ErrUnauthorized. Handled updates are pruned from the
+// inbox after store.InboxKeep and a day.
+type Poller struct {
+	c    *Client
+	st   *store.Store
+	log  *slog.Logger
+	opts PollerOptions
+
+	mu      sync.Mutex
+	queues  map[int64][]pollItem // per chat, in update order
+	active  map[int64]bool       // chats with a worker
+	queued  int                  // items in queues and in handlers
+	workers sync.WaitGroup
+	sem     chan struct{}
+	idle    chan struct{} // closed and replaced when queued drops
+
+	done chan struct{}
+	err  error
+}
+
+// PollerOptions tune a Poller; zero values take the defaults.
+type PollerOptions struct {
+	// Timeout is getUpdates' long-poll timeout (default 50 s).
+	Timeout time.Duration
+	// Limit is how many updates one getUpdates may return, 1–100 (default 100).
+	Limit int
+	// AllowedUpdates are the update kinds to receive (default: message,
+	// edited_message, callback_query, my_chat_member).
+	AllowedUpdates []string
+	// Workers is how many handlers may run at once (default 8).
+	Workers int
+	// MaxQueued stops polling while this many updates wait for a handler (default 1000).
+	MaxQueued int
+	// RetryMin and RetryMax bound the backoff after a failed getUpdates (1 s, 30 s).
+	RetryMin, RetryMax time.Duration
+	// PruneEvery is how often handled updates are pruned (default 1 h).
+	PruneEvery time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (o *PollerOptions) setDefaults() {
+	if o.Timeout <= 0 {
+		o.Timeout = 50 * time.Second
+	}
+	if o.Limit <= 0 || o.Limit > 100 {
+		o.Limit = 100
+	}
+	if o.AllowedUpdates == nil {
+		o.AllowedUpdates = []string{"message", "edited_message", "callback_query", "my_chat_member"}
+	}
+	if o.Workers <= 0 {
+		o.Workers = 8
+	}
+	if o.MaxQueued <= 0 {
+		o.MaxQueued = 1000
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = time.Second
+	}
+	if o.RetryMax < o.RetryMin {
+		o.RetryMax = max(30*time.Second, o.RetryMin)
+	}
+	if o.PruneEvery <= 0 {
+		o.PruneEvery = time.Hour
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// staleOffset is how old the last update may be before the stored offset is
+// distrusted: "If there are no new updates for at least a week, then
+// identifier of the next update will be chosen randomly instead of
+// sequentially" (core.telegram.org/bots/api#update).
+const staleOffset = 7 * 24 * time.Hour
+
+// pruneAfter is how long handled update ids are kept: a week (Telegram's
+// random restart) and a day of margin.
+const pruneAfter = store.InboxKeep + 24*time.Hour
+
+type pollItem struct {
+	id  int64
+	upd tele.Update
+}
+
+var _ tele.Poller = (*Poller)(nil)
+
+// NewPoller returns a poller that calls the Bot API through c and keeps its
+// inbox and offset in st.
+func NewPoller(c *Client, st *store.Store, log *slog.Logger, opts PollerOptions) *Poller {
+	opts.setDefaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Poller{
+		c: c, st: st, log: log, opts: opts,
+		queues: map[int64][]pollItem{},
+		active: map[int64]bool{},
+		sem:    make(chan struct{}, opts.Workers),
+		idle:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+}
+
+// Poll implements tele.Poller: it runs Run with b.ProcessUpdate as the handler
+// until stop is closed (Bot.Stop). b must be made with Settings.Synchronous;
+// dest is not used, since handing an update to telebot's channel would lose
+// track of when its handler ends. When polling ends on its own (a refused
+// token), Done is closed and Err says why.
+func (p *Poller) Poll(b *tele.Bot, _ chan tele.Update, stop chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := p.Run(ctx, b.ProcessUpdate); err != nil {
+		p.log.Error("telegram polling stopped", "err", err)
+	}
+}
+
+// Done is closed when Run has returned.
+func (p *Poller) Done() <-chan struct{} { return p.done }
+
+// Err is why Run returned: nil after ctx ended, else an error wrapping
+// ErrUnauthorized or a store failure at start. Valid after Done is closed.
+func (p *Poller) Err() error {
+	<-p.done
+	return p.err
+}
+
+// Run hands the updates still pending in the inbox to handle, then polls
+// until ctx ends (it returns nil) or the Bot API refuses the token. Before
+// returning it waits for the handlers that have started; updates not yet
+// started stay pending in the inbox for the next run. Run may be called once.
+func (p *Poller) Run(ctx context.Context, handle func(tele.Update)) (err error) {
+	defer func() {
+		p.err = err
+		close(p.done)
+	}()
+	ctx, stopWorkers := context.WithCancel(ctx)
+	defer func() {
+		stopWorkers()
+		p.workers.Wait()
+	}()
+
+	pending, err := p.st.InboxPending()
+	if err != nil {
+		return fmt.Errorf("telegram inbox: %w", err)
+	}
+	if len(pending) > 0 {
+		p.log.Info("handling updates left pending by the last run", "count", len(pending))
+	}
+	for _, it := range pending {
+		p.dispatch(ctx, it.UpdateID, it.Raw, handle)
+	}
+
+	offset, last, err := p.st.Offset()
+	if err != nil {
+		return fmt.Errorf("telegram offset: %w", err)
+	}
+	if offset != 0 && !last.IsZero() && p.opts.Now().Sub(last) > staleOffset {
+		p.log.Info("the last update is more than a week old; polling without the stored offset, since Telegram restarts update ids at random after a week of silence",
+			"offset", offset, "last_update", last)
+		offset = 0
+	}
+
+	p.prune()
+	nextPrune := p.opts.Now().Add(p.opts.PruneEvery)
+	delay := time.Duration(0)
+	for {
+		if err := p.waitRoom(ctx); err != nil {
+			return nil
+		}
+		if now := p.opts.Now(); now.After(nextPrune) {
+			p.prune()
+			nextPrune = now.Add(p.opts.PruneEvery)
+		}
+		ups, err := p.c.GetUpdates(ctx, offset, p.opts.Limit, p.opts.Timeout, p.opts.AllowedUpdates)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			if errors.Is(err, ErrUnauthorized) {
+				return err
+			}
+			wait := p.retryDelay(err, &delay)
+			if !sleepCtx(ctx, wait) {
+				return nil
+			}
+			continue
+		}
+		delay = 0
+		if len(ups) == 0 {
+			continue
+		}
+		next := offset
+		for _, u := range ups {
+			next = max(next, u.ID+1)
+		}
+		inserted, err := p.st.InboxPutBatch(ups, next)
+		if err != nil {
+			// Not stored: keep the offset, so Telegram sends them again.
+			wait := p.retryDelay(err, &delay)
+			if !sleepCtx(ctx, wait) {
+				return nil
+			}
+			continue
+		}
+		offset = next
+		for i, u := range ups {
+			if !inserted[i] {
+				p.log.Debug("update seen before; not handled again", "update", u.ID)
+				continue
+			}
+			p.dispatch(ctx, u.ID, u.Raw, handle)
+		}
+	}
+}
+
+// retryDelay logs a failed poll and says how long to wait: retry_after for a
+// 429, else the next step of the backoff in *delay.
+func (p *Poller) retryDelay(err error, delay *time.Duration) time.Duration {
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Code == http.StatusTooManyRequests && ae.RetryAfter > 0 {
+		p.log.Warn("telegram asks to wait before polling again", "retry_after", ae.RetryAfter, "err", err)
+		return ae.RetryAfter
+	}
+	*delay = nextBackoff(*delay, p.opts.RetryMin, p.opts.RetryMax)
+	wait := jitter(*delay)
+	switch {
+	case errors.As(err, &ae) && ae.Code == http.StatusConflict:
+		p.log.Warn("another process is polling with this bot token (409 Conflict); is a second hpcbot running? Telegram delivers each update to one of them only",
+			"retry_in", wait, "err", err)
+	default:
+		p.log.Warn("getUpdates failed; retrying", "retry_in", wait, "err", err)
+	}
+	return wait
+}
+
+// nextBackoff doubles d within [lo, hi].
+func nextBackoff(d, lo, hi time.Duration) time.Duration {
+	if d < lo {
+		return lo
+	}
+	return min(2*d, hi)
+}
+
+// jitter spreads d over [d/2, d], so that restarted bots do not retry in step.
+func jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleepCtx waits d and reports false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (p *Poller) prune() {
+	n, err := p.st.InboxPrune(p.opts.Now().Add(-pruneAfter))
+	if err != nil {
+		p.log.Warn("prune telegram inbox", "err", err)
+		return
+	}
+	if n > 0 {
+		p.log.Debug("pruned handled updates from the inbox", "count", n)
+	}
+}
+
+// waitRoom blocks while MaxQueued updates wait for handlers.
+func (p *Poller) waitRoom(ctx context.Context) error {
+	for {
+		p.mu.Lock()
+		full, idle := p.queued >= p.opts.MaxQueued, p.idle
+		p.mu.Unlock()
+		if !full {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-idle:
+		}
+	}
+}
+
+// updateChat is the chat an update belongs to, for ordering; 0 for none.
+func updateChat(u *tele.Update) int64 {
+	switch {
+	case u.Message != nil && u.Message.Chat != nil:
+		return u.Message.Chat.ID
+	case u.EditedMessage != nil && u.EditedMessage.Chat != nil:
+		return u.EditedMessage.Chat.ID
+	case u.Callback != nil && u.Callback.Message != nil && u.Callback.Message.Chat != nil:
+		return u.Callback.Message.Chat.ID
+	case u.Callback != nil && u.Callback.Sender != nil:
+		return u.Callback.Sender.ID
+	case u.MyChatMember != nil && u.MyChatMember.Chat != nil:
+		return u.MyChatMember.Chat.ID
+	case u.ChatMember != nil && u.ChatMember.Chat != nil:
+		return u.ChatMember.Chat.ID
+	}
+	return 0
+}
+
+// dispatch queues an update behind the others of its chat.
+func (p *Poller) dispatch(ctx context.Context, id int64, raw []byte, handle func(tele.Update)) {
+	var u tele.Update
+	if err := json.Unmarshal(raw, &u); err != nil {
+		p.log.Error("cannot decode update; dropping it", "update", id, "err", err)
+		p.markDone(id)
+		return
+	}
+	chat := updateChat(&u)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.queues[chat] = append(p.queues[chat], pollItem{id: id, upd: u})
+	p.queued++
+	if !p.active[chat] {
+		p.active[chat] = true
+		p.workers.Add(1)
+		go p.work(ctx, chat, handle)
+	}
+}
+
+// work runs the handlers of one chat's queue, one at a time.
+func (p *Poller) work(ctx context.Context, chat int64, handle func(tele.Update)) {
+	defer p.workers.Done()
+	for {
+		p.mu.Lock()
+		q := p.queues[chat]
+		if len(q) == 0 || ctx.Err() != nil {
+			// Stopping: what is left stays pending in the inbox.
+			p.queued -= len(q)
+			delete(p.queues, chat)
+			delete(p.active, chat)
+			p.wakeIdleLocked()
+			p.mu.Unlock()
+			return
+		}
+		it := q[0]
+		p.queues[chat] = q[1:]
+		p.mu.Unlock()
+
+		select {
+		case p.sem <- struct{}{}:
+		case <-ctx.Done():
+			p.mu.Lock()
+			p.queues[chat] = append([]pollItem{it}, p.queues[chat]...)
+			p.mu.Unlock()
+			continue
+		}
+		p.handle(it, handle)
+		<-p.sem
+		p.mu.Lock()
+		p.queued--
+		p.wakeIdleLocked()
+		p.mu.Unlock()
+	}
+}
+
+func (p *Poller) wakeIdleLocked() {
+	close(p.idle)
+	p.idle = make(chan struct{})
+}
+
+// handle runs one handler and marks its update done.
+func (p *Poller) handle(it pollItem, handle func(tele.Update)) {
+	defer p.markDone(it.id)
+	defer func() {
+		if r := recover(); r != nil {
+			p.log.Error("update handler panicked; the update is marked done and not retried",
+				"update", it.id, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	handle(it.upd)
+}
+
+func (p *Poller) markDone(id int64) {
+	if err := p.st.InboxDone(id); err != nil {
+		p.log.Error("cannot mark update handled; it will be handled again after a restart", "update", id, "err", err)
+	}
+}
