@@ -142,6 +142,12 @@ func TestCapture(t *testing.T) {
 	}
 	record("finished_noacct", "export SLURM_CONF="+noAcct+"\n"+d.FinishedCommand(mixed))
 	record("finished_sacct", d.FinishedCommand(mixed))
+	many := append([]plugins.JobRef{}, mixed...)
+	for i := 0; i < scontrolEach; i++ {
+		many = append(many, plugins.JobRef{JobID: fmt.Sprint(900000 + i)})
+	}
+	// More than scontrolEach jobs unknown to accounting: one scontrol for all jobs.
+	record("finished_noacct_many", "export SLURM_CONF="+noAcct+"\n"+d.FinishedCommand(many))
 	record("squeue_single_unknown", d.PollCommand(all("999999"), nil))
 	record("squeue_single_unknown_once", strings.Replace(d.PollCommand(all("999999"), nil), "999999,999999", "999999", 1))
 	record("squeue_no_controller", "SLURM_CONF="+badCtl+" "+d.PollCommand(mixed, nil))

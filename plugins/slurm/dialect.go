@@ -73,8 +73,28 @@ func firstLine(s string) string {
 var (
 	jobNameRe     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 	resourceKeyRe = regexp.MustCompile(`^[a-z][a-z-]*$`)
-	jobIDRe       = regexp.MustCompile(`^[0-9]+(_[0-9]+)?$`)
 )
+
+// jobIDRe is the shape of a Slurm job id hpcbot accepts: 123 or 123_4 (array task).
+var jobIDRe = jobIDMatcher{}
+
+type jobIDMatcher struct{}
+
+// MatchString is ^[0-9]+(_[0-9]+)?$ without the regexp engine (poll builds it 10,000 times).
+func (jobIDMatcher) MatchString(s string) bool {
+	digits, under := 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '_' && !under && digits > 0:
+			under, digits = true, 0
+		default:
+			return false
+		}
+	}
+	return digits > 0
+}
 
 // reserved are the sbatch options hpcbot sets itself or that would change how
 // the script is submitted; a runner's resources may not set them.
@@ -345,7 +365,11 @@ func settle(st plugins.JobStatus) plugins.JobStatus {
 
 // parseTime reads a SLURM_TIME_FORMAT=standard time; "N/A", "Unknown", "None" give zero.
 func parseTime(s string) time.Time {
-	t, err := time.ParseInLocation("2006-01-02T15:04:05", strings.TrimSpace(s), time.Local)
+	s = strings.TrimSpace(s)
+	if len(s) != len("2006-01-02T15:04:05") {
+		return time.Time{} // N/A, NONE, Unknown: skip the costly failed parse
+	}
+	t, err := time.ParseInLocation("2006-01-02T15:04:05", s, time.Local)
 	if err != nil {
 		return time.Time{}
 	}
@@ -376,8 +400,14 @@ const (
 	markEnd      = "@@hpcbot-end"
 )
 
-// FinishedCommand asks sacct about all the jobs at once, then scontrol about each
-// job sacct did not list (no slurmdbd, or slurmdbd behind), in one shell.
+// scontrolEach is how many jobs FinishedCommand asks scontrol about one by one;
+// above it, one `scontrol show job -o` lists every job Slurm holds (one RPC, as
+// squeue(1) asks) and awk keeps ours.
+const scontrolEach = 20
+
+// FinishedCommand asks sacct about all the jobs at once, then scontrol about the
+// jobs sacct did not list (no slurmdbd, or slurmdbd behind), in one shell. awk
+// finds those jobs, so the work stays linear in the number of jobs.
 func (Dialect) FinishedCommand(jobs []plugins.JobRef) string {
 	var ids []string
 	seen := map[string]bool{}
@@ -395,10 +425,12 @@ func (Dialect) FinishedCommand(jobs []plugins.JobRef) string {
 	fmt.Fprintf(&b, "S=$(sacct -X --noheader --parsable2 -j %s -o JobID,State,ExitCode,Start,End 2>&1); rc=$?\n", strings.Join(ids, ","))
 	fmt.Fprintf(&b, "printf '%%s%%s\\n%%s\\n' %s \"$rc\" \"$S\"\n", shellquote.Quote(markSacct))
 	fmt.Fprintf(&b, "echo %s\n", markScontrol)
-	fmt.Fprintf(&b, "for j in %s; do\n", strings.Join(ids, " "))
-	b.WriteString("\tif [ \"$rc\" = 0 ]; then case \"\n$S\" in *\"\n$j|\"*) continue;; esac; fi\n")
-	b.WriteString("\tscontrol show job -o \"$j\" 2>&1\n")
-	b.WriteString("done\n")
+	// The ids sacct did not answer (all of them when it failed).
+	fmt.Fprintf(&b, "M=$(printf '%%s\\n' \"$S\" | awk -F'|' -v rc=\"$rc\" -v ids=%s 'BEGIN { n = split(ids, a, \",\") } "+
+		"rc == 0 { seen[$1] = 1 } END { for (i = 1; i <= n; i++) if (!(a[i] in seen)) print a[i] }')\n", strings.Join(ids, ","))
+	fmt.Fprintf(&b, "set -- $M\nif [ $# -gt %d ]; then\n", scontrolEach)
+	b.WriteString("\tscontrol show job -o 2>&1 | awk -v ids=\"$*\" 'BEGIN { n = split(ids, a, \" \"); for (i = 1; i <= n; i++) w[\"JobId=\" a[i]] = 1 } ($1 in w)'\n")
+	b.WriteString("else\n\tfor j in $M; do scontrol show job -o \"$j\" 2>&1; done\nfi\n")
 	fmt.Fprintf(&b, "echo %s\n", markEnd)
 	return b.String()
 }

@@ -87,17 +87,17 @@ func TestParsePoll(t *testing.T) {
 		want    map[string]want
 		wantErr bool
 	}{
-		{file: "squeue_mixed", jobs: refs("57", "58", "53", "54", "55", "999999"), want: map[string]want{
-			"54": {plugins.StateCancelled, "CANCELLED", nil},
-			"57": {plugins.StateSucceeded, "COMPLETED", ip(0)},
-			"58": {plugins.StateFailed, "FAILED", nil}, // the exit code comes from sacct/scontrol/file
-			"55": {plugins.StatePending, "PENDING", nil},
-			"53": {plugins.StateRunning, "RUNNING", nil},
+		{file: "squeue_mixed", jobs: refs("79", "80", "75", "76", "77", "999999"), want: map[string]want{
+			"76": {plugins.StateCancelled, "CANCELLED", nil},
+			"79": {plugins.StateSucceeded, "COMPLETED", ip(0)},
+			"80": {plugins.StateFailed, "FAILED", nil}, // the exit code comes from sacct/scontrol/file
+			"77": {plugins.StatePending, "PENDING", nil},
+			"75": {plugins.StateRunning, "RUNNING", nil},
 		}},
-		{file: "squeue_timeout", jobs: refs("56"), want: map[string]want{"56": {plugins.StateTimedOut, "TIMEOUT", nil}}},
+		{file: "squeue_timeout", jobs: refs("78"), want: map[string]want{"78": {plugins.StateTimedOut, "TIMEOUT", nil}}},
 		{file: "squeue_single_unknown", jobs: refs("999999"), want: map[string]want{}},
 		{file: "squeue_single_unknown_once", jobs: refs("999999"), want: map[string]want{}},
-		{file: "squeue_forgotten", jobs: refs("57", "58", "54"), want: map[string]want{}},
+		{file: "squeue_forgotten", jobs: refs("79", "80", "76"), want: map[string]want{}},
 		{file: "squeue_no_controller", jobs: refs("57"), wantErr: true},
 		{file: "odd_squeue", jobs: refs("54", "57", "58", "55", "53", "60", "61", "62"), want: map[string]want{
 			"54": {plugins.StateCancelled, "CANCELLED", nil},
@@ -126,13 +126,13 @@ func TestParsePoll(t *testing.T) {
 		})
 	}
 	// Times and reasons of the real capture.
-	got, _ := d.ParsePoll(readCapture(t, "squeue_mixed").R, refs("58", "55"))
-	if got["58"].Reason != "NonZeroExitCode" || got["55"].Reason != "BeginTime" {
-		t.Errorf("reasons: %q %q", got["58"].Reason, got["55"].Reason)
+	got, _ := d.ParsePoll(readCapture(t, "squeue_mixed").R, refs("80", "77"))
+	if got["80"].Reason != "NonZeroExitCode" || got["77"].Reason != "BeginTime" {
+		t.Errorf("reasons: %q %q", got["80"].Reason, got["77"].Reason)
 	}
-	wantStart := time.Date(2026, 11, 26, 18, 2, 36, 0, time.Local)
-	if !got["58"].Started.Equal(wantStart) || got["58"].Ended.IsZero() || !got["55"].Ended.IsZero() {
-		t.Errorf("times: %+v %+v", got["58"], got["55"])
+	wantStart := time.Date(2026, 11, 26, 18, 11, 28, 0, time.Local)
+	if !got["80"].Started.Equal(wantStart) || got["80"].Ended.IsZero() || !got["77"].Ended.IsZero() {
+		t.Errorf("times: %+v %+v", got["80"], got["77"])
 	}
 }
 
@@ -144,24 +144,32 @@ func TestParseFinished(t *testing.T) {
 		want    map[string]want
 		wantErr bool
 	}{
-		{file: "finished_sacct", jobs: refs("57", "58", "53", "54", "55", "999999"), want: map[string]want{
-			"53": {plugins.StateRunning, "RUNNING", nil},
-			"54": {plugins.StateCancelled, "CANCELLED by 1001", ip(0)},
-			"55": {plugins.StatePending, "PENDING", nil},
-			"57": {plugins.StateSucceeded, "COMPLETED", ip(0)},
-			"58": {plugins.StateFailed, "FAILED", ip(3)},
+		{file: "finished_sacct", jobs: refs("79", "80", "75", "76", "77", "999999"), want: map[string]want{
+			"75": {plugins.StateRunning, "RUNNING", nil},
+			"76": {plugins.StateCancelled, "CANCELLED by 1001", ip(0)},
+			"77": {plugins.StatePending, "PENDING", nil},
+			"79": {plugins.StateSucceeded, "COMPLETED", ip(0)},
+			"80": {plugins.StateFailed, "FAILED", ip(3)},
 		}},
-		{file: "finished_sacct_timeout", jobs: refs("56"), want: map[string]want{"56": {plugins.StateTimedOut, "TIMEOUT", ip(0)}}},
+		{file: "finished_sacct_timeout", jobs: refs("78"), want: map[string]want{"78": {plugins.StateTimedOut, "TIMEOUT", ip(0)}}},
 		// No slurmdbd: scontrol answers while Slurm remembers the jobs...
-		{file: "finished_noacct", jobs: refs("57", "58", "53", "54", "55", "999999"), want: map[string]want{
-			"53": {plugins.StateRunning, "RUNNING", nil},
-			"54": {plugins.StateCancelled, "CANCELLED", ip(128 + 15)},
-			"55": {plugins.StatePending, "PENDING", nil},
-			"57": {plugins.StateSucceeded, "COMPLETED", ip(0)},
-			"58": {plugins.StateFailed, "FAILED", ip(3)},
+		{file: "finished_noacct", jobs: refs("79", "80", "75", "76", "77", "999999"), want: map[string]want{
+			"75": {plugins.StateRunning, "RUNNING", nil},
+			"76": {plugins.StateCancelled, "CANCELLED", ip(128 + 15)},
+			"77": {plugins.StatePending, "PENDING", nil},
+			"79": {plugins.StateSucceeded, "COMPLETED", ip(0)},
+			"80": {plugins.StateFailed, "FAILED", ip(3)},
+		}},
+		// More than scontrolEach jobs: one scontrol for all jobs, filtered.
+		{file: "finished_noacct_many", jobs: append(refs("79", "80", "75", "76", "77", "999999"), refs("900000", "900001")...), want: map[string]want{
+			"75": {plugins.StateRunning, "RUNNING", nil},
+			"76": {plugins.StateCancelled, "CANCELLED", ip(128 + 15)},
+			"77": {plugins.StatePending, "PENDING", nil},
+			"79": {plugins.StateSucceeded, "COMPLETED", ip(0)},
+			"80": {plugins.StateFailed, "FAILED", ip(3)},
 		}},
 		// ...and nobody does after MinJobAge: absent, never "succeeded".
-		{file: "finished_noacct_forgotten", jobs: refs("57", "58", "54"), want: map[string]want{}},
+		{file: "finished_noacct_forgotten", jobs: refs("79", "80", "76"), want: map[string]want{}},
 		{file: "odd_sacct", jobs: refs("70", "71", "72", "73", "74_3", "75", "76", "77", "78", "79"), want: map[string]want{
 			"70":   {plugins.StateFailed, "OUT_OF_MEMORY", ip(128 + 125)},
 			"71":   {plugins.StateFailed, "NODE_FAIL", ip(1)},
@@ -204,9 +212,9 @@ func TestParseSubmit(t *testing.T) {
 		regex string
 		id    string
 	}{
-		{"batch", merged("sbatch_batch"), "", "53"},
-		{"wrapper", merged("sbatch_wrapper"), "", "59"},
-		{"wrapper custom regex", merged("sbatch_wrapper"), `(?m)job (\d+)$`, "59"},
+		{"batch", merged("sbatch_batch"), "", "75"},
+		{"wrapper", merged("sbatch_wrapper"), "", "81"},
+		{"wrapper custom regex", merged("sbatch_wrapper"), `(?m)job (\d+)$`, "81"},
 		{"warnings and cluster", merged("odd_sbatch"), "", "4711"},
 		{"rejected", merged("sbatch_rejected"), "", ""},
 		{"no controller", merged("sbatch_no_controller"), "", ""},
@@ -270,8 +278,8 @@ func TestCancelDone(t *testing.T) {
 
 func TestParseFind(t *testing.T) {
 	ids, err := NewDialect().ParseFind(readCapture(t, "find_batch").R)
-	if err != nil || len(ids) != 1 || ids[0] != "53" {
-		t.Errorf("ParseFind = %v, %v; want [53] (48 ran in another folder)", ids, err)
+	if err != nil || len(ids) != 1 || ids[0] != "75" {
+		t.Errorf("ParseFind = %v, %v; want [75] (48 and 53 ran in other folders)", ids, err)
 	}
 	ids, err = NewDialect().ParseFind(cluster.RunResult{Stdout: []byte("@@hpcbot-dir /a\n12^^^/a\n9|/a/\n12|/a\n3|/b\n")})
 	if err != nil || strings.Join(ids, ",") != "9,12" {
@@ -294,7 +302,7 @@ func TestCommandsMatchCaptures(t *testing.T) {
 		t.Errorf("poll command changed:\n%s\ncaptured:\n%s", want, c.Cmd)
 	}
 	c = readCapture(t, "finished_sacct_timeout")
-	if want := d.FinishedCommand(refs("56")); c.Cmd != want {
+	if want := d.FinishedCommand(refs("78")); c.Cmd != want {
 		t.Errorf("finished command changed:\n%s\ncaptured:\n%s", want, c.Cmd)
 	}
 }
