@@ -217,8 +217,9 @@ func TestSlurmLostWithoutEvidence(t *testing.T) {
 func TestSlurmWrapperSubmit(t *testing.T) {
 	b := newSlurmBed(t, os.Getenv(testbed.EnvSlurmAccounting) == "1")
 	b.stage(120, "wrapper", map[string]string{"x": ""})
+	name := fmt.Sprintf("hpcbot-it-wrapper-%d", time.Now().UnixNano())
 	req := plugins.SubmitRequest{CalcID: 120, Folder: "wrapper", Launch: plugins.LaunchWrapper,
-		Argv: []string{"sbatch", "--job-name=hpcbot-it-wrapper", "--wrap", "sleep 2; exit 4"}}
+		Argv: []string{"sbatch", "--job-name=" + name, "--wrap", "sleep 2; exit 4"}}
 	first, err := b.s.Submit(ctxT(t), req)
 	if err != nil || first.Existing || !strings.Contains(first.Output, "Submitted batch job "+first.JobID) {
 		t.Fatalf("submit: %+v, %v", first, err)
@@ -232,7 +233,7 @@ func TestSlurmWrapperSubmit(t *testing.T) {
 	if st.State != plugins.StateFailed || st.ExitCode == nil || *st.ExitCode != 4 {
 		t.Errorf("wrapper job: %+v", st)
 	}
-	out := b.run("squeue --me --noheader --states=all --name=hpcbot-it-wrapper -o %i; sacct -X -n -P --name=hpcbot-it-wrapper -o JobID 2>/dev/null")
+	out := b.run("squeue --me --noheader --states=all --name=" + name + " -o %i; sacct -X -n -P --name=" + name + " -o JobID 2>/dev/null")
 	if ids := strings.Fields(string(out.Stdout)); len(slices.Compact(slices.Sorted(slices.Values(ids)))) > 1 {
 		t.Errorf("several jobs started: %v", ids)
 	}
