@@ -192,8 +192,13 @@ func (b *Bot) userLine(lang string, u store.User, used int) string {
 		flags = append(flags, tr(lang, "list.flag_blocked", nil))
 	}
 	name := userName(u)
-	if accs, _ := b.st.AccountsOfUser(u.ID); len(accs) > 0 && accs[0].Username != "" {
-		name = strings.TrimSpace(name + " @" + accs[0].Username)
+	if accs, _ := b.st.AccountsOfUser(u.ID); len(accs) > 0 {
+		if name == "" {
+			name = accs[0].DisplayName
+		}
+		if accs[0].Username != "" {
+			name = strings.TrimSpace(name + " @" + accs[0].Username)
+		}
 	}
 	return tr(lang, "list.line", P{"id": u.ID, "name": name, "org": b.orgName(u.Org, lang), "used": used, "limit": u.Limit,
 		"flags": strings.Join(flags, " ")})

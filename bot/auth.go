@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"unicode"
 
 	tele "gopkg.in/telebot.v3"
 
@@ -37,12 +38,23 @@ type request struct {
 // private reports whether the update came from a private chat.
 func (r *request) private() bool { return r.chat != nil && r.chat.Type == tele.ChatPrivate }
 
-// payload is the text after the command.
+// payload is the text after the command, all of its lines (telebot's
+// Message.Payload keeps only the first line).
 func (r *request) payload() string {
 	if r.msg == nil {
 		return ""
 	}
-	return strings.TrimSpace(r.msg.Payload)
+	return commandArgs(r.msg.Text)
+}
+
+// commandArgs is what follows the first word of a command message.
+func commandArgs(text string) string {
+	text = strings.TrimSpace(text)
+	i := strings.IndexFunc(text, unicode.IsSpace)
+	if i < 0 {
+		return ""
+	}
+	return strings.TrimSpace(text[i:])
 }
 
 // reply sends catalog message key to the chat of the update.

@@ -56,6 +56,9 @@ type Options struct {
 	Client *http.Client
 	// PollTimeout is the long-poll timeout of getUpdates (0: 50 s).
 	PollTimeout time.Duration
+
+	// sender tunes the sender (tests lift the pacing).
+	sender SenderOptions
 }
 
 // publicDownloadLimit is what the public Bot API server lets a bot download
@@ -179,18 +182,23 @@ func (b *Bot) isAdmin(u *tele.User) bool {
 	return name != "" && u.Username != "" && strings.EqualFold(u.Username, name)
 }
 
-// adminContact is how messages name the admin: the configured @username, the
-// first admin's known @username, or a word.
-func (b *Bot) adminContact(lang string) string {
+// adminContact is how messages name the admin (HTML): the configured
+// @username, the first admin's known @username, or a mention link to the
+// first admin's id.
+func (b *Bot) adminContact(lang string) HTML {
 	if b.opts.Bot.AdminName != "" {
-		return b.opts.Bot.AdminName
+		return HTML(Escape(b.opts.Bot.AdminName))
 	}
 	for _, id := range b.opts.Bot.Admins {
 		if acc, err := b.st.AccountByTelegramID(id); err == nil && acc.Username != "" {
-			return "@" + acc.Username
+			return HTML(Escape("@" + acc.Username))
 		}
 	}
-	return tr(lang, "auth.admin_unknown", nil)
+	if len(b.opts.Bot.Admins) > 0 {
+		id := b.opts.Bot.Admins[0]
+		return HTML(fmt.Sprintf(`<a href="tg://user?id=%d">%d</a>`, id, id))
+	}
+	return HTML(tr(lang, "auth.admin_unknown", nil))
 }
 
 // Run connects to the Bot API, sets the command lists, and serves updates until
@@ -238,7 +246,7 @@ func (b *Bot) Run(ctx context.Context, calcs Calculations) error {
 	if ctx.Err() != nil {
 		return nil
 	}
-	b.out = NewSender(client, b.st, b.log.With("component", "sender"), SenderOptions{OnMigrate: b.followMigration})
+	b.out = NewSender(client, b.st, b.log.With("component", "sender"), b.senderOptions())
 	defer b.out.Close()
 	b.wakeOut = b.out.Wake
 	b.routes()
@@ -269,6 +277,12 @@ func (b *Bot) Run(ctx context.Context, calcs Calculations) error {
 		return fmt.Errorf("bot: %w", runErr)
 	}
 	return nil
+}
+
+func (b *Bot) senderOptions() SenderOptions {
+	o := b.opts.sender
+	o.OnMigrate = b.followMigration
+	return o
 }
 
 // render turns an outbox item into what the sender sends: the text rendered

@@ -162,11 +162,8 @@ func (b *Bot) cmdUpd(r *request) error {
 	if !b.needUser(r) {
 		return nil
 	}
-	arg := ""
-	if r.msg != nil {
-		arg = r.msg.Payload
-	}
-	if strings.TrimSpace(arg) == "" {
+	arg := r.payload()
+	if arg == "" {
 		r.reply("upd.help", nil)
 		return nil
 	}
@@ -182,13 +179,13 @@ func (b *Bot) cmdUpd(r *request) error {
 	}
 	var org store.Organization
 	if f.Org != nil {
-		o, cands, err := b.matchOrganization(*f.Org)
+		o, cands, several, err := b.matchOrganization(*f.Org)
 		if err != nil {
 			return fmt.Errorf("find organization: %w", err)
 		}
 		if o == nil {
 			key := "upd.org_none"
-			if len(cands) > 1 {
+			if several {
 				key = "upd.org_many"
 			}
 			text := tr(r.lang, key, P{"query": *f.Org})
@@ -234,12 +231,13 @@ var errApproved = errors.New("user is approved")
 
 // matchOrganization finds the organization a user named: one whose label, name
 // or alias equals the query (case-insensitively), else the only one that
-// contains it. Otherwise it returns up to 5 candidates: those containing the
-// query, or, when none does, those containing one of its words.
-func (b *Bot) matchOrganization(query string) (*store.Organization, []store.Organization, error) {
+// contains it. Otherwise it returns up to 5 candidates and whether several
+// matched: those containing the query, or, when none does, those containing
+// one of its words.
+func (b *Bot) matchOrganization(query string) (*store.Organization, []store.Organization, bool, error) {
 	found, err := b.st.FindOrganizations(query)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	q := strings.ToLower(strings.TrimSpace(query))
 	var exact []store.Organization
@@ -250,13 +248,13 @@ func (b *Bot) matchOrganization(query string) (*store.Organization, []store.Orga
 	}
 	switch {
 	case len(exact) == 1:
-		return &exact[0], nil, nil
+		return &exact[0], nil, false, nil
 	case len(exact) > 1:
-		return nil, firstN(exact, 5), nil
+		return nil, firstN(exact, 5), true, nil
 	case len(found) == 1:
-		return &found[0], nil, nil
+		return &found[0], nil, false, nil
 	case len(found) > 1:
-		return nil, firstN(found, 5), nil
+		return nil, firstN(found, 5), true, nil
 	}
 	seen := map[string]bool{}
 	var cands []store.Organization
@@ -266,7 +264,7 @@ func (b *Bot) matchOrganization(query string) (*store.Organization, []store.Orga
 		}
 		more, err := b.st.FindOrganizations(w)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		for _, o := range more {
 			if !seen[o.Label] {
@@ -275,7 +273,7 @@ func (b *Bot) matchOrganization(query string) (*store.Organization, []store.Orga
 			}
 		}
 	}
-	return nil, firstN(cands, 5), nil
+	return nil, firstN(cands, 5), false, nil
 }
 
 func firstN(os []store.Organization, n int) []store.Organization {

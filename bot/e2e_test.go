@@ -1,0 +1,640 @@
+package bot
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"hpcbot/bot/tgtest"
+	"hpcbot/plugins"
+	"hpcbot/plugins/cluster"
+	"hpcbot/plugins/detached"
+	"hpcbot/runners/command"
+	"hpcbot/scheduler"
+	"hpcbot/store"
+)
+
+// The end-to-end tests drive real Telegram updates through the fake Bot API
+// server (tgtest) into the real bot (poller, handlers, sender) with the real
+// store and the real scheduler running shell scripts on this host (the local
+// plugin and the command runner).
+
+// waitLimit bounds every wait: a guard against a hang, never a speed assertion.
+const waitLimit = 60 * time.Second
+
+// Chats and people of the tests.
+var (
+	tgAdmin    = tgtest.User{ID: 1001, FirstName: "Ada", LastName: "Admin", Username: "ada_admin", LanguageCode: "en"}
+	tgUser     = tgtest.User{ID: 2002, FirstName: "Ivan", LastName: "Petrov", Username: "ivan", LanguageCode: "en"}
+	tgRuUser   = tgtest.User{ID: 2003, FirstName: "Мария", Username: "masha", LanguageCode: "ru"}
+	tgBlocked  = tgtest.User{ID: 3003, FirstName: "Bob", Username: "bob_blocked", LanguageCode: "en"}
+	tgStranger = tgtest.User{ID: 4004, FirstName: "Eve", Username: "eve", LanguageCode: "de"}
+	groupChat  = tgtest.Group(-500, "Chem group")
+	logChat    = int64(-100900)
+)
+
+// shRules: input files *.sh run with sh; "-e" is the only argument allowed.
+var shRules = []plugins.RunnerRule{{
+	Runner:       "command",
+	Program:      "sh",
+	AllowedArgs:  []string{"{}", "-e"},
+	DefaultArgs:  []string{"{}"},
+	Associations: []string{".sh"},
+	Description:  "POSIX shell",
+}}
+
+// env is one test's world.
+type env struct {
+	t     *testing.T
+	srv   *tgtest.Server
+	st    *store.Store
+	bot   *Bot
+	sched *scheduler.Scheduler
+	calcs *calcsProbe
+	logs  *syncBuffer
+	dl    string
+
+	user, blocked store.User
+	ru            store.User
+}
+
+type envOpt func(*Options)
+
+// newEnv starts the fake Bot API, the store, the scheduler and the bot, with
+// the admin, a user, a Russian-speaking user and a blocked user registered.
+func newEnv(t *testing.T, opts ...envOpt) *env {
+	t.Helper()
+	e := &env{t: t, srv: tgtest.New(t), logs: &syncBuffer{}, dl: t.TempDir()}
+	st, err := store.Open(filepath.Join(t.TempDir(), "hpcbot.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e.st = st
+	if err := st.UpsertOrganizations([]store.Organization{
+		{Label: "ipc", Name: "Institute of Physical Chemistry", Alias: "IPC RAS"},
+		{Label: "msu", Name: "Moscow State University", Alias: "МГУ"},
+		{Label: "msu-chem", Name: "MSU Chemistry Department", Alias: "ХимФак", Parent: "msu"},
+		{Label: "spbu", Name: "Saint Petersburg State University", Alias: "СПбГУ"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	reg := func(u tgtest.User, limit int) store.User {
+		su, _, err := st.RegisterUser(store.TelegramAccount{TelegramID: u.ID, Username: u.Username,
+			DisplayName: u.FirstName + " " + u.LastName, LanguageCode: u.LanguageCode}, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return su
+	}
+	e.user = reg(tgUser, 3)
+	e.ru = reg(tgRuUser, 3)
+	e.blocked = reg(tgBlocked, 3)
+	if _, err := st.UpdateUser(e.blocked.ID, func(_ *store.Tx, u *store.User) error { u.Blocked = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+
+	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	o := Options{
+		Bot: Config{Token: plugins.Secret(e.srv.Token), APIURL: e.srv.URL, Admins: []int64{tgAdmin.ID},
+			LogChatID: logChat, LogChatLevel: "info", SubmitsPerMinute: 5},
+		Quota:       QuotaConfig{NewUser: 2, Approved: 7, Window: plugins.Duration(720 * time.Hour)},
+		Language:    "en",
+		MaxFileSize: 4000,
+		PollTimeout: time.Second,
+		// Pacing is the sender's business (and its tests'); here it would only slow things down.
+		sender: SenderOptions{PerChat: 1000, PerChatBurst: 1000, PerGroupMinute: 100000, Global: 100000},
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	b, err := New(o, st, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.bot = b
+
+	ctx := context.Background()
+	pc := plugins.Cluster{Label: "loc", Scheduler: "local", UploadPath: t.TempDir(), MaxJobs: 4}
+	local := detached.NewLocal(cluster.WithLostGrace(2*time.Second), cluster.WithLogger(slog.New(slog.DiscardHandler)))
+	if err := local.Configure(ctx, pc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { local.Close() })
+	runner := command.New()
+	if err := runner.Configure(ctx, "loc", shRules); err != nil {
+		t.Fatal(err)
+	}
+	sched, err := scheduler.New(scheduler.Config{
+		DownloadPath:        e.dl,
+		FetchTime:           scheduler.FetchTime{Min: 30 * time.Millisecond, Max: 60 * time.Millisecond},
+		ExtensionsWhitelist: []string{".out", ".txt", ".log"},
+		GiveUpAfter:         time.Hour,
+		Clusters:            []scheduler.ClusterConfig{{Cluster: pc, Runners: shRules}},
+	}, st, map[string]plugins.Scheduler{"loc": local}, map[string][]plugins.Runner{"loc": {runner}}, b, log,
+		scheduler.WithBackoff(10*time.Millisecond, 40*time.Millisecond), scheduler.WithStopGrace(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sched = sched
+	e.calcs = &calcsProbe{Calculations: sched}
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); sched.Run(runCtx) }()
+	runErr := make(chan error, 1)
+	go func() { defer wg.Done(); runErr <- b.Run(runCtx, e.calcs) }()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		if err := <-runErr; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	// The bot is serving once it has set its command menu.
+	e.srv.Wait(t, func(calls []tgtest.Call) bool { return countOK(calls, "setMyCommands") >= 2 })
+	return e
+}
+
+// calcsProbe wraps the scheduler and panics on demand.
+type calcsProbe struct {
+	Calculations
+	panicHelp atomic.Bool
+	routes    atomic.Int32
+}
+
+func (p *calcsProbe) Clusters() []scheduler.ClusterInfo {
+	if p.panicHelp.Load() {
+		panic("injected panic in Clusters")
+	}
+	return p.Calculations.Clusters()
+}
+
+func (p *calcsProbe) Route(ctx context.Context, name, caption string) (scheduler.Route, error) {
+	p.routes.Add(1)
+	return p.Calculations.Route(ctx, name, caption)
+}
+
+func countOK(calls []tgtest.Call, method string) int {
+	n := 0
+	for _, c := range calls {
+		if c.Method == method && c.OK() {
+			n++
+		}
+	}
+	return n
+}
+
+// syncBuffer collects log output from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// handled waits until the update was stored and its handler has finished.
+func (e *env) handled(id int64) {
+	e.t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for time.Now().Before(deadline) {
+		if !slices.Contains(e.srv.Unconfirmed(), id) {
+			pending, err := e.st.InboxPending()
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			if !slices.ContainsFunc(pending, func(it store.InboxItem) bool { return it.UpdateID == id }) {
+				return
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	e.t.Fatalf("update %d not handled within %v", id, waitLimit)
+}
+
+// say sends text from `from` in chat and waits until it has been handled; it
+// returns the texts sent to that chat meanwhile (direct replies).
+func (e *env) say(from tgtest.User, chat tgtest.Chat, text string) []string {
+	e.t.Helper()
+	before := len(e.srv.Sent(chat.ID))
+	id := e.srv.PushText(from, chat, text)
+	e.handled(id)
+	return sentTexts(e.srv.Sent(chat.ID)[before:])
+}
+
+// private is say in the sender's private chat.
+func (e *env) private(from tgtest.User, text string) []string {
+	e.t.Helper()
+	return e.say(from, tgtest.Private(from), text)
+}
+
+// sendFile sends a document and waits until it has been handled.
+func (e *env) sendFile(from tgtest.User, name string, data []byte, caption string) (int64, []string) {
+	e.t.Helper()
+	chat := tgtest.Private(from)
+	before := len(e.srv.Sent(chat.ID))
+	id := e.srv.PushDocument(from, chat, name, data, caption)
+	e.handled(id)
+	return id, sentTexts(e.srv.Sent(chat.ID)[before:])
+}
+
+func sentTexts(calls []tgtest.Call) []string {
+	var out []string
+	for _, c := range calls {
+		out = append(out, c.Text())
+	}
+	return out
+}
+
+// waitSent waits until a message to chat contains all of parts, and returns it.
+func (e *env) waitSent(chat int64, parts ...string) tgtest.Call {
+	e.t.Helper()
+	var found tgtest.Call
+	e.srv.Wait(e.t, func(calls []tgtest.Call) bool {
+		for _, c := range calls {
+			if c.OK() && c.ChatID() == chat && containsAll(c.Text(), parts...) {
+				found = c
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+func containsAll(s string, parts ...string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// want checks that one of the replies contains every part.
+func want(t *testing.T, replies []string, parts ...string) {
+	t.Helper()
+	for _, r := range replies {
+		if containsAll(r, parts...) {
+			return
+		}
+	}
+	t.Errorf("no reply contains %q; replies:\n%s", parts, strings.Join(replies, "\n---\n"))
+}
+
+// quiesce waits until the outbox is empty (everything queued was sent or dropped).
+func (e *env) quiesce() {
+	e.t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for time.Now().Before(deadline) {
+		items, err := e.st.OutboxPending()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if len(items) == 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	e.t.Fatalf("outbox not drained within %v", waitLimit)
+}
+
+func (e *env) userByTG(id int64) store.User {
+	e.t.Helper()
+	u, _, err := e.st.UserByTelegramID(id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return u
+}
+
+func (e *env) calcsOf(u store.User) []store.Calculation {
+	e.t.Helper()
+	cs, err := e.st.CalcsOfUser(u.ID, time.Time{}, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return cs
+}
+
+// logTexts returns what reached the log chat.
+func (e *env) logTexts() []string { return sentTexts(e.srv.Sent(logChat)) }
+
+var _ = errors.New
+var _ = fmt.Sprint
+var _ = os.Stat
+
+func TestE2EHelp(t *testing.T) {
+	e := newEnv(t)
+	replies := e.private(tgUser, "/start")
+	want(t, replies, "<b>loc</b> (local)", "<code>sh</code>", "POSIX shell", ".sh", "-e", "/cancel N")
+	for _, r := range replies {
+		if strings.Contains(r, "/approve") {
+			t.Errorf("a user sees the admin commands: %s", r)
+		}
+	}
+	want(t, e.private(tgAdmin, "/help"), "/approve U", "<b>loc</b>")
+	// Russian for a Russian-speaking user.
+	want(t, e.private(tgRuUser, "/help"), "Я запускаю расчёты", "<b>loc</b>")
+	// An unregistered sender gets the help and how to get access; the log chat hears of it.
+	replies = e.private(tgStranger, "/help")
+	want(t, replies, "<b>loc</b>")
+	want(t, replies, "not registered", `<a href="tg://user?id=1001">1001</a>`)
+	e.waitSent(logChat, "Unregistered", "@eve")
+	// The command menus: users by default, admins in their chat, both languages.
+	if cmds, ok := e.srv.Commands(tgtest.CommandScope{Type: "default"}, ""); !ok || len(cmds) != 6 {
+		t.Errorf("default menu: %v %v", cmds, ok)
+	}
+	if cmds, ok := e.srv.Commands(tgtest.CommandScope{Type: "chat", ChatID: tgAdmin.ID}, "ru"); !ok || len(cmds) != 13 {
+		t.Errorf("admin menu in Russian: %v %v", cmds, ok)
+	}
+}
+
+func TestE2EUnknownInput(t *testing.T) {
+	e := newEnv(t)
+	want(t, e.private(tgUser, "hello"), "/help")
+	want(t, e.private(tgUser, "/frobnicate now"), "/help")
+	// A blocked user is told they are blocked, not given a hint.
+	want(t, e.private(tgBlocked, "/upd имя: Боб"), "blocked", "tg://user?id=1001")
+	// An unregistered sender is refused, whatever they send.
+	for _, text := range []string{"hello", "/status", "/jobs", "/cancel 1", "/upd имя: Ева"} {
+		want(t, e.private(tgStranger, text), "not registered")
+	}
+	if _, _, err := e.st.UserByTelegramID(tgStranger.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the stranger was registered: %v", err)
+	}
+	// Plain group chatter is not answered.
+	if got := e.say(tgUser, groupChat, "hi all"); len(got) != 0 {
+		t.Errorf("answered group chatter: %q", got)
+	}
+}
+
+func TestE2EPanicIsReported(t *testing.T) {
+	e := newEnv(t)
+	e.calcs.panicHelp.Store(true)
+	want(t, e.private(tgUser, "/help"), "Something went wrong")
+	e.waitSent(logChat, "Failure while handling /help", "injected panic")
+	e.calcs.panicHelp.Store(false)
+	want(t, e.private(tgUser, "/help"), "<b>loc</b>")
+}
+
+func TestE2EAccess(t *testing.T) {
+	e := newEnv(t)
+	replies := e.say(tgStranger, groupChat, "/access")
+	want(t, replies, "Welcome, Eve", "2 calculations in 30 days", "/upd")
+	u := e.userByTG(tgStranger.ID)
+	if u.Limit != 2 || u.Approved || u.Blocked {
+		t.Errorf("registered as %+v, want limit quota.new_user=2", u)
+	}
+	e.waitSent(logChat, "New user #", "@eve", "Chem group")
+	// Again: already has access, nothing new.
+	want(t, e.say(tgStranger, groupChat, "/access@hpcbot_test_bot"), "already have access")
+	if users, _ := e.st.Users(); len(users) != 4 {
+		t.Errorf("%d users, want 4", len(users))
+	}
+	// Addressed to another bot: not for us.
+	if got := e.say(tgUser, groupChat, "/access@other_bot"); len(got) != 0 {
+		t.Errorf("answered a command for another bot: %q", got)
+	}
+	want(t, e.say(tgBlocked, groupChat, "/access"), "blocked")
+	// In private, /access does not register anyone.
+	other := tgtest.User{ID: 5005, FirstName: "Mallory", LanguageCode: "en"}
+	want(t, e.private(other, "/access"), "not registered")
+	if _, _, err := e.st.UserByTelegramID(other.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("/access in private registered someone: %v", err)
+	}
+	// Other user commands in a group are sent to the private chat.
+	want(t, e.say(tgUser, groupChat, "/status"), "private chat")
+	want(t, e.say(tgAdmin, groupChat, "/list"), "private chat")
+}
+
+func TestE2EUpd(t *testing.T) {
+	e := newEnv(t)
+	want(t, e.private(tgUser, "/upd"), "/upd first name: Ivan")
+	want(t, e.private(tgUser, "/upd имя: Иван, фамилия: Петров, организация: мгу"), "Saved: Иван Петров, Moscow State University")
+	u := e.userByTG(tgUser.ID)
+	if u.FirstName != "Иван" || u.LastName != "Петров" || u.Org != "msu" {
+		t.Errorf("user %+v", u)
+	}
+	e.waitSent(logChat, "updated their data", "Иван Петров", "Moscow State University")
+	// English keys, newline separated, by alias.
+	want(t, e.private(tgUser, "/upd first name: Ivan\nlast name: Petrov-<b>Vodkin</b>\norganization: ipc ras"),
+		"Saved: Ivan Petrov-&lt;b&gt;Vodkin&lt;/b&gt;, Institute of Physical Chemistry")
+	// Several organizations match: says so, lists candidates, changes nothing.
+	replies := e.private(tgUser, "/upd organization: state university")
+	want(t, replies, "Several organizations match", "Moscow State University", "Saint Petersburg State University")
+	// None matches: says so, offers what shares a word.
+	want(t, e.private(tgUser, "/upd organization: Chemistry Institute of Nowhere"), "No organization matches", "Institute of Physical Chemistry")
+	want(t, e.private(tgUser, "/upd organization: zzz"), "No organization matches")
+	if got := e.userByTG(tgUser.ID); got.Org != "ipc" {
+		t.Errorf("organization changed to %q by a failed /upd", got.Org)
+	}
+	// Unreadable parts.
+	want(t, e.private(tgUser, "/upd nickname: x"), "cannot read", "nickname: x")
+	want(t, e.private(tgUser, "/upd Ivan Petrov"), "cannot read")
+	// Russian replies for a Russian speaker.
+	want(t, e.private(tgRuUser, "/upd имя: Мария, организация: ХимФак"), "Сохранено: Мария", "MSU Chemistry Department")
+	// Approved users cannot change their data.
+	if _, err := e.st.UpdateUser(u.ID, func(_ *store.Tx, u *store.User) error { u.Approved = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	want(t, e.private(tgUser, "/upd имя: Пётр"), "already approved")
+	if got := e.userByTG(tgUser.ID); got.FirstName != "Ivan" {
+		t.Errorf("an approved user changed their name to %q", got.FirstName)
+	}
+}
+
+func TestE2EStatusJobsCancel(t *testing.T) {
+	e := newEnv(t)
+	want(t, e.private(tgUser, "/status"), fmt.Sprintf("<b>#%d</b>", e.user.ID), "not approved yet", "0 of 3 in the last 30 days", "@ivan 2002")
+	want(t, e.private(tgBlocked, "/status"), "blocked")
+	want(t, e.private(tgUser, "/jobs"), "no calculations yet")
+	// A calculation that sleeps, so that it can be cancelled.
+	_, replies := e.sendFile(tgUser, "slow.sh", []byte("sleep 30\n"), "")
+	_ = replies
+	calcs := e.calcsOf(e.user)
+	if len(calcs) != 1 {
+		t.Fatalf("%d calculations", len(calcs))
+	}
+	id := calcs[0].ID
+	e.waitSent(int64(tgUser.ID), fmt.Sprintf("Calculation <b>#%d</b> accepted", id), "<code>sh</code>", "loc")
+	want(t, e.private(tgUser, "/jobs"), fmt.Sprintf("<b>#%d</b> slow.sh", id), "<code>sh</code> on loc")
+	want(t, e.private(tgUser, "/status"), "1 of 3")
+	// Someone else's calculation is not found for a user.
+	want(t, e.private(tgRuUser, fmt.Sprintf("/cancel %d", id)), fmt.Sprintf("У вас нет расчёта #%d", id))
+	want(t, e.private(tgUser, "/cancel"), "/cancel 42")
+	want(t, e.private(tgUser, "/cancel x"), "/cancel 42")
+	want(t, e.private(tgUser, "/cancel 999"), "no calculation #999")
+	// Wait until it runs, then cancel it.
+	waitState(t, e.st, id, store.StateRunning)
+	want(t, e.private(tgUser, fmt.Sprintf("/cancel #%d", id)), fmt.Sprintf("Stopping calculation #%d", id))
+	e.waitSent(logChat, fmt.Sprintf("cancelled calculation #%d", id))
+	waitState(t, e.st, id, store.StateNotified)
+	e.waitSent(int64(tgUser.ID), fmt.Sprintf("Calculation <b>#%d</b> (slow.sh) finished: cancelled", id))
+	want(t, e.private(tgUser, fmt.Sprintf("/cancel %d", id)), "already finished")
+}
+
+// waitState waits until calculation id reaches state.
+func waitState(t *testing.T, st *store.Store, id uint64, state store.State) store.Calculation {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	var c store.Calculation
+	for time.Now().Before(deadline) {
+		var err error
+		if c, err = st.Calc(id); err != nil {
+			t.Fatal(err)
+		}
+		if c.State == state {
+			return c
+		}
+		if c.State.Final() && state != c.State {
+			t.Fatalf("calc %d ended in %s (%s), want %s", id, c.State, c.Error, state)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("calc %d is %s after %v, want %s", id, c.State, waitLimit, state)
+	return c
+}
+
+func TestE2EAdminCommands(t *testing.T) {
+	e := newEnv(t)
+	uid := fmt.Sprint(e.user.ID)
+	// Every admin command from a non-admin (user, blocked, unregistered) is
+	// refused and changes nothing.
+	for _, who := range []tgtest.User{tgUser, tgBlocked, tgStranger} {
+		for _, cmd := range []string{"/approve #" + uid, "/block " + uid, "/unblock @ivan", "/list all", "/status #" + uid,
+			"/search Petrov", "/alter_limit #" + uid + " 100", "/stats"} {
+			want(t, e.private(who, cmd), "Only admins may use", "Nothing was changed")
+		}
+	}
+	if u := e.userByTG(tgUser.ID); u.Approved || u.Blocked || u.Limit != 3 {
+		t.Fatalf("a non-admin changed a user: %+v", u)
+	}
+	e.waitSent(logChat, "tried /approve without being an admin", "@eve")
+
+	// /approve by #id, id and @username; the user is told.
+	want(t, e.private(tgAdmin, "/approve #"+uid), "User #"+uid, "is approved: 7 calculations in 30 days")
+	if u := e.userByTG(tgUser.ID); !u.Approved || u.Limit != 7 {
+		t.Errorf("approved user: %+v", u)
+	}
+	e.waitSent(tgUser.ID, "You are approved", "7 calculations in 30 days")
+	e.waitSent(logChat, "approved user #"+uid)
+	want(t, e.private(tgAdmin, "/approve"), "#N, N or @username")
+	want(t, e.private(tgAdmin, "/approve @nobody"), "There is no user @nobody")
+	want(t, e.private(tgAdmin, "/approve #999"), "There is no user #999")
+	want(t, e.private(tgAdmin, "/approve <b>"), "There is no user &lt;b&gt;")
+
+	// /block and /unblock; the user is told, in their language.
+	want(t, e.private(tgAdmin, "/block @masha"), fmt.Sprintf("User #%d", e.ru.ID), "is blocked")
+	if u := e.userByTG(tgRuUser.ID); !u.Blocked {
+		t.Error("not blocked")
+	}
+	e.waitSent(tgRuUser.ID, "Администратор заблокировал")
+	want(t, e.private(tgRuUser, "/upd имя: Маша"), "заблокирована")
+	want(t, e.private(tgAdmin, fmt.Sprint("/unblock ", e.ru.ID)), "is unblocked")
+	e.waitSent(tgRuUser.ID, "разблокирована")
+
+	// /alter_limit
+	want(t, e.private(tgAdmin, "/alter_limit @ivan 40"), "may now run 40 calculations")
+	if u := e.userByTG(tgUser.ID); u.Limit != 40 {
+		t.Errorf("limit %d", u.Limit)
+	}
+	e.waitSent(logChat, "set the limit of user #"+uid, "to 40")
+	for _, bad := range []string{"/alter_limit @ivan", "/alter_limit @ivan -1", "/alter_limit @ivan many", "/alter_limit"} {
+		want(t, e.private(tgAdmin, bad), "/alter_limit #7 40")
+	}
+	if u := e.userByTG(tgUser.ID); u.Limit != 40 {
+		t.Errorf("a bad /alter_limit changed the limit to %d", u.Limit)
+	}
+
+	// /status U, /list, /search
+	want(t, e.private(tgAdmin, "/status @ivan"), "<b>#"+uid+"</b>", "approved", "0 of 40")
+	replies := e.private(tgAdmin, "/list")
+	want(t, replies, "#"+uid, "0/40 ✓")
+	for _, r := range replies {
+		if strings.Contains(r, "bob_blocked") || strings.Contains(r, fmt.Sprintf("#%d ", e.blocked.ID)) {
+			t.Errorf("/list shows a blocked user: %s", r)
+		}
+	}
+	want(t, e.private(tgAdmin, "/list all"), fmt.Sprintf("#%d Bob", e.blocked.ID), "⛔")
+	if _, err := e.st.UpdateUser(e.user.ID, func(_ *store.Tx, u *store.User) error {
+		u.FirstName, u.LastName, u.Org = "Ivan", "Petrov", "ipc"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want(t, e.private(tgAdmin, "/search petrov"), "#"+uid+" Ivan Petrov @ivan, Institute of Physical Chemistry")
+	want(t, e.private(tgAdmin, "/search , ivan, ipc ras"), "#"+uid+" Ivan Petrov")
+	want(t, e.private(tgAdmin, "/search nobody"), "Nobody matches")
+	want(t, e.private(tgAdmin, "/search"), "/search last name")
+
+	// /stats with no calculations, then with some.
+	want(t, e.private(tgAdmin, "/stats"), "No calculations in the last 30 days")
+	for i := range 2 {
+		_, replies := e.sendFile(tgUser, fmt.Sprintf("job%d.sh", i), []byte("echo hi\n"), "")
+		_ = replies
+	}
+	waitQuiet(t, e, e.user, 2)
+	replies = e.private(tgAdmin, "/stats")
+	want(t, replies, "By organization:", "ipc Institute of Physical Chemistry: 2", "By user:", "#"+uid+" Ivan Petrov, Institute of Physical Chemistry: 2")
+	photos := e.srv.Calls("sendPhoto")
+	if len(photos) != 1 || !photos[0].OK() {
+		t.Fatalf("sendPhoto calls: %d", len(photos))
+	}
+	pic := photos[0].Files["photo"]
+	if _, err := pngDecode(pic.Data); err != nil || pic.Name != "stats.png" {
+		t.Errorf("the chart is not a PNG named stats.png: %v %q", err, pic.Name)
+	}
+	if !strings.Contains(photos[0].Params["caption"], "Calculations in the last 30 days") {
+		t.Errorf("caption %q", photos[0].Params["caption"])
+	}
+
+	// Admin /cancel of anyone's calculation.
+	_, _ = e.sendFile(tgUser, "long.sh", []byte("sleep 30\n"), "")
+	calcs := e.calcsOf(e.user)
+	id := calcs[0].ID
+	waitState(t, e.st, id, store.StateRunning)
+	want(t, e.private(tgAdmin, fmt.Sprintf("/cancel %d", id)), fmt.Sprintf("Stopping calculation #%d", id))
+	waitState(t, e.st, id, store.StateNotified)
+}
+
+// waitQuiet waits until the user's n calculations are all notified.
+func waitQuiet(t *testing.T, e *env, u store.User, n int) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for time.Now().Before(deadline) {
+		cs := e.calcsOf(u)
+		done := 0
+		for _, c := range cs {
+			if c.State.Final() {
+				done++
+			}
+		}
+		if len(cs) == n && done == n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("calculations of user %d not all final within %v", u.ID, waitLimit)
+}
