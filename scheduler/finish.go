@@ -37,6 +37,7 @@ func (s *Scheduler) finishLoop(ctx context.Context) {
 			for id := range work {
 				s.safely(id, func() { s.finish(ctx, id) })
 				s.release(id)
+				kick(s.finishKick) // it may wait for a retry now: the dispatcher sets its timer
 			}
 		}()
 	}

@@ -258,12 +258,13 @@ func TestGiveUp(t *testing.T) {
 	b.faults["loc"].set("stage", errDown)
 	c := b.submit("g.sh", "echo", "")
 	d := b.waitState(c.ID, store.StateError)
+	until(t, func() string { return "error notice recorded" }, func() bool {
+		d, _ = b.st.Calc(c.ID)
+		return d.Delivery[dErrorNotified] == "1"
+	})
 	errs := b.notes.of(c.ID, EventError)
 	if len(errs) != 1 || errs[0].Code != CodeGaveUp || !strings.Contains(errs[0].Reason, "cluster unreachable since") {
 		t.Fatalf("error notices %+v (calc %+v)", errs, d)
-	}
-	if d.Delivery[dErrorNotified] != "1" {
-		t.Fatal("error notice not recorded")
 	}
 	if len(b.notes.of(c.ID, EventWaiting)) != 1 {
 		t.Fatalf("waiting notices %+v", b.notes.of(c.ID, EventWaiting))

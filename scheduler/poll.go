@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"hpcbot/plugins"
@@ -189,7 +190,7 @@ func (s *Scheduler) apply(ctx context.Context, calc store.Calculation, js plugin
 	var err error
 	if moving {
 		note := "job " + calc.JobID + ": " + js.Raw
-		if js.ExitCode != nil {
+		if js.ExitCode != nil && !strings.Contains(js.Raw, "exit") {
 			note += fmt.Sprintf(", exit %d", *js.ExitCode)
 		}
 		if js.Reason != "" {
