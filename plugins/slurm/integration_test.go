@@ -41,7 +41,11 @@ type sbed struct {
 
 func newSlurmBed(t *testing.T, accounting bool) *sbed {
 	t.Helper()
-	env := testbed.Slurm(t)
+	return newSlurmBedOn(t, testbed.Slurm(t), accounting, slurm.SSHTransport)
+}
+
+func newSlurmBedOn(t *testing.T, env testbed.SSHEnv, accounting bool, newTr func(plugins.Cluster) (cluster.Transport, error)) *sbed {
+	t.Helper()
 	conn := plugins.Connection{Host: env.Host, Port: env.Port, User: env.User, KeyPath: env.KeyPath, KnownHosts: env.KnownHosts}
 	b := &sbed{t: t, conn: conn, upload: path.Join("hpcbot-it", fmt.Sprintf("%s-%d", strings.ReplaceAll(t.Name(), "/", "_"), time.Now().UnixNano()))}
 	tr, err := sshc.New(conn, sshc.Options{})
@@ -61,7 +65,7 @@ func newSlurmBed(t *testing.T, accounting bool) *sbed {
 		b.run("mkdir -p " + b.upload + " && sed '/^AccountingStorage/d; /^JobAcctGather/d' /etc/slurm/slurm.conf >" + conf)
 		d = noAccounting{Dialect: slurm.NewDialect(), conf: "$HOME/" + conf}
 	}
-	b.s = cluster.New(d, slurm.SSHTransport, cluster.WithSubmitWait(0), cluster.WithLogger(slog.New(slog.DiscardHandler)))
+	b.s = cluster.New(d, newTr, cluster.WithSubmitWait(0), cluster.WithLogger(slog.New(slog.DiscardHandler)))
 	if err := b.s.Configure(ctxT(t), plugins.Cluster{Label: "bed", Scheduler: "slurm", UploadPath: b.upload, Connection: conn}); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +136,15 @@ func (b *sbed) waitFor(job plugins.JobRef, what string, cond func(plugins.JobSta
 	b.t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		st := b.poll(job)
+		sts, err := b.s.Poll(ctxT(b.t), []plugins.JobRef{job})
+		if err != nil {
+			if !plugins.IsTransient(err) || time.Now().After(deadline) {
+				b.t.Fatalf("poll: %v", err)
+			}
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		st := sts[0]
 		if st.State == plugins.StateLost || st.State == plugins.StateUnknown {
 			b.t.Fatalf("job %s %s while waiting until %s", job.JobID, st.State, what)
 		}
@@ -319,5 +331,34 @@ func TestSlurmFetch(t *testing.T) {
 	}
 	if err := b.s.Cleanup(ctxT(t), "fetch"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSlurmSSHDownWhileJobRuns: the login node's sshd goes away while a batch job
+// runs; polls fail transiently, and once sshd is back the job is followed to its
+// end and its results fetched.
+func TestSlurmSSHDownWhileJobRuns(t *testing.T) {
+	testbed.Slurm(t)
+	own := testbed.OwnSSHD(t)
+	b := newSlurmBedOn(t, own.SSHEnv, os.Getenv(testbed.EnvSlurmAccounting) == "1", func(c plugins.Cluster) (cluster.Transport, error) {
+		return sshc.New(c.Connection, sshc.Options{BackoffMin: 50 * time.Millisecond, BackoffMax: 500 * time.Millisecond,
+			HandshakeLimit: 100, Logger: slog.New(slog.DiscardHandler)})
+	})
+	b.stage(160, "bounce", map[string]string{"x": ""})
+	req := batchReq(160, "bounce", "sh", "-c", "sleep 4; echo survived > result.out")
+	job := b.submit(req)
+	b.waitFor(job, "running", func(s plugins.JobStatus) bool { return s.State == plugins.StateRunning })
+	own.Stop(t)
+	if _, err := b.s.Poll(ctxT(t), []plugins.JobRef{job}); !plugins.IsTransient(err) {
+		t.Fatalf("poll with sshd down: %v, want a transient error", err)
+	}
+	own.Start(t)
+	if st := b.waitFor(job, "finished", final); st.State != plugins.StateSucceeded {
+		t.Fatalf("after sshd came back: %+v", st)
+	}
+	local := filepath.Join(t.TempDir(), "res")
+	res, err := b.s.Fetch(ctxT(t), plugins.FetchRequest{Folder: "bounce", LocalDir: local, Files: []string{"result.out"}})
+	if err != nil || !slices.Equal(res.Files, []string{"result.out"}) {
+		t.Fatalf("fetch: %+v, %v", res, err)
 	}
 }
