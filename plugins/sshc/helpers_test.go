@@ -210,7 +210,10 @@ func (s *ownSSHD) Stop() {
 		return
 	}
 	pid := s.cmd.Process.Pid
-	kids := childrenOf(pid)
+	// The monitor process of each connection is a child of the listener; the
+	// process that speaks to the network after login is ITS child, and
+	// survives the monitor for a while: take the whole tree.
+	kids := descendantsOf(pid)
 	_ = s.cmd.Process.Kill()
 	<-s.done
 	for _, k := range kids {
@@ -219,9 +222,9 @@ func (s *ownSSHD) Stop() {
 	s.cmd = nil
 }
 
-// childrenOf lists the pids whose parent is pid (from /proc).
-func childrenOf(pid int) []int {
-	var kids []int
+// descendantsOf lists the pids below pid in the process tree (from /proc).
+func descendantsOf(pid int) []int {
+	parent := map[int]int{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		p, err := strconv.Atoi(e.Name())
@@ -230,16 +233,29 @@ func childrenOf(pid int) []int {
 		}
 		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
 		if err != nil {
-			continue
+			continue // gone meanwhile
 		}
 		// "pid (comm) state ppid ..."; comm may hold spaces and parentheses.
-		rest := string(stat[bytes.LastIndexByte(stat, ')')+1:])
-		f := strings.Fields(rest)
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			kids = append(kids, p)
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) > 1 {
+			if pp, err := strconv.Atoi(f[1]); err == nil {
+				parent[p] = pp
+			}
 		}
 	}
-	return kids
+	var out []int
+	want := map[int]bool{pid: true}
+	for changed := true; changed; {
+		changed = false
+		for p, pp := range parent {
+			if want[pp] && !want[p] {
+				want[p] = true
+				out = append(out, p)
+				changed = true
+			}
+		}
+	}
+	return out
 }
 
 // proxy forwards TCP connections to a target and can freeze: stop moving bytes

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"hpcbot/plugins"
-	"hpcbot/plugins/testbed"
 )
 
 func TestDeadLinkNoticedByKeepalive(t *testing.T) {
@@ -87,14 +86,17 @@ func TestKeepaliveKeepsHealthyLink(t *testing.T) {
 }
 
 func TestSSHDStoppedAndStarted(t *testing.T) {
-	sshd := testbed.OwnSSHD(t)
-	c := newClient(t, bed{sshd.SSHEnv}.conn(), Options{BackoffMin: 50 * time.Millisecond, BackoffMax: 100 * time.Millisecond})
+	// Our own sshd -D (not testbed.OwnSSHD): its Stop kills exactly the
+	// connections this sshd accepted, found by parent pid.
+	b := sshBed(t)
+	sshd := startOwnSSHD(t, b)
+	c := newClient(t, b.pinned(t, sshd.port), Options{BackoffMin: 50 * time.Millisecond, BackoffMax: 100 * time.Millisecond})
 	ctx := ctxFor(t, 2*time.Minute)
 	if _, err := c.Run(ctx, "true"); err != nil {
 		t.Fatal(err)
 	}
 
-	sshd.Stop(t)
+	sshd.Stop()
 	for i := range 3 {
 		_, err := c.Run(ctx, "true")
 		if err == nil || plugins.KindOf(err) != plugins.KindTransient {
@@ -103,7 +105,7 @@ func TestSSHDStoppedAndStarted(t *testing.T) {
 		time.Sleep(120 * time.Millisecond) // past the backoff: each call may dial
 	}
 
-	sshd.Start(t)
+	sshd.Start()
 	var err error
 	for i := 0; i < 50; i++ {
 		if _, err = c.Run(ctx, "true"); err == nil {
