@@ -502,6 +502,11 @@ func FuzzParseExitFiles(f *testing.F) {
 
 func TestLocalTransport(t *testing.T) {
 	tr := &LocalTransport{}
+	t.Setenv("HPCBOT_TEST_SECRET", "s3cret")
+	t.Setenv("LANG", "C.UTF-8")
+	if r, err := tr.Run(ctxT(t), `echo "${HPCBOT_TEST_SECRET-unset} $LANG"`); err != nil || string(r.Stdout) != "unset C.UTF-8\n" {
+		t.Errorf("environment: %q, %v; want the bot's secrets kept out and LANG passed", r.Stdout, err)
+	}
 	r, err := tr.Run(ctxT(t), "echo out; echo err >&2; exit 4")
 	if err != nil || string(r.Stdout) != "out\n" || string(r.Stderr) != "err\n" || r.ExitCode != 4 {
 		t.Errorf("run: %+v, %v", r, err)

@@ -18,9 +18,31 @@ import (
 // LocalTransport is a Transport for this host: commands run through /bin/sh,
 // files are copied with the os package. It needs no SSH, so the local
 // scheduler plugin and tests of the generic code run anywhere.
+//
+// Commands (and so the calculations the local plugin starts) do not inherit the
+// bot's environment, which may hold secrets (DESIGN.md: secrets may come from the
+// environment): they see a login-like environment made of LoginEnv's variables.
 type LocalTransport struct {
 	// Shell runs commands; empty means /bin/sh.
 	Shell string
+	// Env is the commands' environment; nil means LoginEnv().
+	Env []string
+}
+
+// loginVars are the variables a login shell would also have; nothing else of the
+// bot's environment reaches a command.
+var loginVars = []string{"HOME", "USER", "LOGNAME", "PATH", "SHELL", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE",
+	"LC_NUMERIC", "LC_MESSAGES", "TZ", "TMPDIR"}
+
+// LoginEnv returns the bot's values of the login variables (HOME, USER, PATH, LANG...).
+func LoginEnv() []string {
+	env := []string{}
+	for _, k := range loginVars {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
 }
 
 var _ Transport = (*LocalTransport)(nil)
@@ -38,6 +60,10 @@ func (t *LocalTransport) Run(ctx context.Context, cmd string) (RunResult, error)
 	c := exec.CommandContext(ctx, sh, "-c", cmd)
 	var stdout, stderr bytes.Buffer
 	c.Stdout, c.Stderr = &stdout, &stderr
+	c.Env = t.Env
+	if c.Env == nil {
+		c.Env = LoginEnv()
+	}
 	setProcessGroup(c)
 	// A background child that kept our pipes open must not hang Run.
 	c.WaitDelay = 5 * time.Second

@@ -525,3 +525,18 @@ func FuzzParsers(f *testing.F) {
 		d.ParseSubmit(out, "")
 	})
 }
+
+// TestRealSbatchReadsOurComment: the captured job was submitted with the comment
+// below, quoted by sbatchWord; scontrol shows what the real sbatch 22.05.8 read.
+func TestRealSbatchReadsOurComment(t *testing.T) {
+	const comment = `hpcbot user=7 org="ИПХФ" #1` // as in capture_test.go
+	line := string(readCapture(t, "scontrol_running").R.Stdout)
+	i := strings.Index(line, " Comment=")
+	j := strings.Index(line, "  StdErr=") // in -o mode scontrol ends the comment with two spaces
+	if i < 0 || j < i {
+		t.Fatalf("no comment in %q", line)
+	}
+	if got := line[i+len(" Comment=") : j]; got != comment {
+		t.Errorf("sbatch read the comment as %q, want %q", got, comment)
+	}
+}
