@@ -386,6 +386,9 @@ func (s *Sender) work(chatID int64, q *chatQueue) {
 		s.mu.Unlock()
 
 		err := s.deliver(q, j)
+		if err != nil && s.ctx.Err() != nil {
+			err = ErrSenderClosed
+		}
 
 		s.mu.Lock()
 		q.jobs = q.jobs[1:]

@@ -511,8 +511,26 @@ func TestSenderPhotoAndDocument(t *testing.T) {
 
 func TestSenderClosed(t *testing.T) {
 	srv := tgtest.New(t)
-	s := newTestSender(t, srv, openTestStore(t, ""), testSenderOptions())
+	st := openTestStore(t, "")
+	s := newTestSender(t, srv, st, testSenderOptions())
+	// Close while a reply and an outbox message wait out a long 429.
+	srv.Inject(tgtest.TooManyRequests("sendMessage", 0, 30))
+	if _, err := st.OutboxPut("calc/1/finished", store.OutMsg{ChatID: tBob.ID, Kind: "note"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.DrainOutbox(ctx, renderNote)
+	errc := make(chan error, 1)
+	go func() { errc <- s.Send(context.Background(), tAlice.ID, "x") }()
+	srv.Wait(t, func(calls []tgtest.Call) bool { return len(filterCode(calls, "sendMessage", 429)) == 2 })
 	s.Close()
+	if err := <-errc; !errors.Is(err, ErrSenderClosed) {
+		t.Fatalf("Send cut by Close: %v", err)
+	}
+	if items, _ := st.OutboxPending(); len(items) != 1 {
+		t.Fatalf("the outbox message must stay pending, have %d", len(items))
+	}
 	if err := s.Send(context.Background(), tAlice.ID, "x"); !errors.Is(err, ErrSenderClosed) {
 		t.Fatalf("Send after Close: %v", err)
 	}
