@@ -23,6 +23,7 @@ import (
 	"hpcbot/plugins/cluster"
 	"hpcbot/plugins/shellquote"
 	"hpcbot/plugins/slurm"
+	"hpcbot/plugins/sshc"
 	"hpcbot/plugins/testbed"
 )
 
@@ -472,20 +473,26 @@ func benchSubmit(b *testing.B, s plugins.Scheduler, variant string) {
 		b.Fatal(err)
 	}
 	i := 0
+	var staging, submitting time.Duration
 	for b.Loop() {
 		i++
 		req := submitRequest(i, variant)
+		t0 := time.Now()
 		if err := s.Stage(ctx, plugins.StageRequest{CalcID: req.CalcID, LocalDir: local, Folder: req.Folder}); err != nil {
 			b.Fatal(err)
 		}
+		t1 := time.Now()
 		res, err := s.Submit(ctx, req)
 		if err != nil {
 			b.Fatal(err)
 		}
+		staging, submitting = staging+t1.Sub(t0), submitting+time.Since(t1)
 		if res.JobID == "" || res.Existing {
 			b.Fatalf("submit %d: %+v", i, res)
 		}
 	}
+	b.ReportMetric(float64(staging)/float64(time.Millisecond)/float64(i), "stage-ms/op")
+	b.ReportMetric(float64(submitting)/float64(time.Millisecond)/float64(i), "submit-ms/op")
 }
 
 // BenchmarkSubmitSlurmPlugin: Stage + Submit through the plugin host, the slurm
@@ -512,7 +519,10 @@ func BenchmarkSubmitSlurmInProcess(b *testing.B) {
 	env := testbed.Slurm(b)
 	const variant = "inproc"
 	cleanupSubmits(b, env, variant)
-	s := slurm.New(cluster.WithLogger(slog.New(slog.DiscardHandler)))
+	quiet := slog.New(slog.DiscardHandler)
+	s := cluster.New(slurm.NewDialect(), func(c plugins.Cluster) (cluster.Transport, error) {
+		return sshc.New(c.Connection, sshc.Options{Logger: quiet}) // slurm.SSHTransport, without the log lines
+	}, cluster.WithLogger(quiet))
 	defer s.Close()
 	if err := s.Configure(context.Background(), bedCluster(env, variant)); err != nil {
 		b.Fatal(err)
