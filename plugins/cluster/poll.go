@@ -122,6 +122,17 @@ func (s *Scheduler) Poll(ctx context.Context, jobs []plugins.JobRef) ([]plugins.
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	asked := make(map[string]bool, len(valid))
+	for _, j := range valid {
+		asked[j.JobID+"\x00"+j.Folder] = true
+	}
+	for k, first := range s.missing {
+		// A job still polled turns unknown after one grace period and leaves the
+		// map; an older entry not asked about now is one the core gave up on.
+		if !asked[k] && now.Sub(first) > 2*s.lostGrace {
+			delete(s.missing, k)
+		}
+	}
 	for k, j := range valid {
 		i := validIdx[k]
 		key := j.JobID + "\x00" + j.Folder
