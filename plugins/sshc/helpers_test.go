@@ -131,9 +131,7 @@ type ownSSHD struct {
 
 func startOwnSSHD(t testing.TB, b bed, extra ...string) *ownSSHD {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("a second sshd needs root (to switch to the test user)")
-	}
+	testbed.Require(t, "a second sshd of the test's own (needs root, to switch to the test user)", os.Geteuid() == 0)
 	base, err := os.ReadFile(b.SSHDConfig)
 	if err != nil {
 		t.Fatal(err)
