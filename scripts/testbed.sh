@@ -104,21 +104,26 @@ need_root() {
 
 # running PID: the process exists and is not a zombie. A daemon's parent is PID 1, and
 # in a container PID 1 may be slow to reap, or never reap, its dead children.
+#
+# Files under /proc vanish at any moment: they are read with `read`, never with $(<f),
+# which under set -e ends bash 5.2 silently when the file is gone.
 running() {
-	local stat
-	{ stat=$(</proc/"$1"/stat); } 2>/dev/null || return 1
+	local stat=''
+	read -r stat 2>/dev/null <"/proc/$1/stat" || [[ -n $stat ]] || return 1
 	stat=${stat##*) }
 	[[ ${stat:0:1} != Z && ${stat:0:1} != X ]]
 }
 
-# alive FILE COMM: the pid in FILE is a running process whose name is COMM.
-# Works unprivileged (reads /proc), so env and status need no root.
+# alive FILE COMM: the pid in FILE is a running process whose name is COMM; it is left
+# in ALIVE_PID. Works unprivileged (reads /proc), so env and status need no root.
 alive() {
-	local p
-	[[ -r $1 ]] || return 1
-	{ p=$(<"$1"); } 2>/dev/null || return 1
+	local p='' comm=''
+	ALIVE_PID=
+	read -r p 2>/dev/null <"$1" || [[ -n $p ]] || return 1
 	[[ $p =~ ^[0-9]+$ ]] || return 1
-	[[ -r /proc/$p/comm && $(</proc/"$p"/comm) == "$2" ]] && running "$p"
+	read -r comm 2>/dev/null <"/proc/$p/comm" || [[ -n $comm ]] || return 1
+	[[ $comm == "$2" ]] && running "$p" || return 1
+	ALIVE_PID=$p
 }
 
 pidof_file() { [[ -r $1 ]] && cat "$1"; }
@@ -141,7 +146,7 @@ kill_wait() {
 stop_daemon() {
 	if alive "$1" "$2"; then
 		log "stopping $2"
-		kill_wait "$(<"$1")"
+		kill_wait "$ALIVE_PID"
 	fi
 	rm -f "$1"
 }
@@ -309,7 +314,7 @@ stop_sshd() {
 		rm -f "$SSHD_PID"
 		return 0
 	fi
-	master=$(<"$SSHD_PID")
+	master=$ALIVE_PID
 	conns=$(children "$master" | tr '\n' ' ')
 	log "stopping sshd (pid $master; open connections: ${conns:-none})"
 	# shellcheck disable=SC2086
@@ -405,6 +410,9 @@ ReturnToService=2
 InactiveLimit=0
 KillWait=5
 Waittime=0
+# Schedule a batch job when it is submitted, not up to 3 s later (the default): a job
+# that runs "true" then ends within about a second, which keeps the test suites short.
+SchedulerParameters=batch_sched_delay=0
 EOF
 	if accounting_wanted; then
 		cat <<EOF
@@ -454,15 +462,23 @@ install_conf() {
 
 ctld_ok() { timeout 10 scontrol ping 2>/dev/null | grep -q 'is UP'; }
 
-# write_slurm_conf writes slurm.conf and cgroup.conf. CONF_CHANGED=1: slurm.conf changed
-# (restart both daemons); SLURMD_CONF_CHANGED=1: cgroup.conf changed (restart slurmd).
+# Parameters that `scontrol reconfigure` does not apply: a change restarts the daemons.
+RESTART_KEYS='^(ClusterName|SlurmctldHost|SlurmUser|SlurmdUser|AuthType|SlurmctldPort|SlurmdPort|StateSaveLocation|SlurmdSpoolDir|SlurmctldPidFile|SlurmdPidFile|SlurmctldLogFile|SlurmdLogFile|ProctrackType|TaskPlugin|SwitchType|MpiDefault|SelectType|SelectTypeParameters|AccountingStorage[A-Za-z]*|JobAcctGatherType|JobCompType|NodeName)='
+
+# write_slurm_conf writes slurm.conf and cgroup.conf. CONF_CHANGED=1: restart both
+# daemons; CONF_RECONF=1: slurm.conf changed in ways `scontrol reconfigure` applies;
+# SLURMD_CONF_CHANGED=1: cgroup.conf changed (restart slurmd, which alone reads it).
 write_slurm_conf() {
-	local node hw
+	local node hw before after
 	node=$(node_name)
 	hw=$(node_hw)
 	install -d -m 755 "$SLURMDIR" "$SLURMDIR/state" "$SLURMDIR/spool" /etc/slurm
-	CONF_CHANGED=0 SLURMD_CONF_CHANGED=0
-	if slurm_conf "$node" "$hw" | install_conf "$SLURM_CONF" 644; then CONF_CHANGED=1; fi
+	CONF_CHANGED=0 CONF_RECONF=0 SLURMD_CONF_CHANGED=0
+	before=$(grep -E "$RESTART_KEYS" "$SLURM_CONF" 2>/dev/null || true)
+	if slurm_conf "$node" "$hw" | install_conf "$SLURM_CONF" 644; then
+		after=$(grep -E "$RESTART_KEYS" "$SLURM_CONF" || true)
+		if [[ $before == "$after" ]]; then CONF_RECONF=1; else CONF_CHANGED=1; fi
+	fi
 	if cgroup_conf | install_conf "$CGROUP_CONF" 644; then SLURMD_CONF_CHANGED=1; fi
 }
 
@@ -477,6 +493,9 @@ start_slurm() {
 	fi
 	if [[ $CONF_CHANGED == 1 ]]; then
 		stop_daemon "$CTLD_PID" slurmctld
+	elif [[ ${CONF_RECONF:-0} == 1 ]] && alive "$CTLD_PID" slurmctld; then
+		log "scontrol reconfigure"
+		scontrol reconfigure || fail "scontrol reconfigure"
 	fi
 	if ! alive "$CTLD_PID" slurmctld; then
 		log "starting slurmctld"
@@ -541,7 +560,7 @@ start_slurmdbd() {
 	local pass node
 	node=$(node_name)
 	[[ -s $DB_PASS ]] || { head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$DB_PASS"; chmod 600 "$DB_PASS"; }
-	pass=$(<"$DB_PASS")
+	read -r pass <"$DB_PASS" || [[ -n $pass ]]
 	# The password never reaches a command line: mariadb reads the SQL from stdin.
 	mariadb --protocol=socket -uroot <<EOF || fail "creating the accounting database"
 CREATE DATABASE IF NOT EXISTS slurm_acct_db;
@@ -664,7 +683,7 @@ cmd_start() {
 	done
 	[[ -n $SSH_PORT ]] || SSH_PORT=$(main_port)
 	SSH_PORT=${SSH_PORT:-2222}
-	install -d -m 755 "$DIR"
+	install -d -m 755 "$DIR" "$SLURMDIR" "$SLURMDIR/state" "$SLURMDIR/spool"
 	install_packages
 	setup_user
 	start_sshd
@@ -726,7 +745,7 @@ cmd_status() {
 	local bad=0 p
 	check() { # name pidfile comm extra
 		if alive "$2" "$3"; then
-			line "$1" running "pid $(<"$2") $4"
+			line "$1" running "pid $ALIVE_PID $4"
 		elif [[ -e $2 && ! -r $2 ]]; then
 			line "$1" unknown "($2 is not readable: run as root)"
 		else
