@@ -143,7 +143,31 @@ func (f *faulty) Submit(ctx context.Context, req plugins.SubmitRequest) (plugins
 	if err := f.enter(ctx, "submit"); err != nil {
 		return plugins.SubmitResult{}, err
 	}
-	res, err := f.Scheduler.Submit(ctx, req)
+	// Like sbatch over SSH, the launch goes on when the caller gives up on it.
+	type answer struct {
+		res plugins.SubmitResult
+		err error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		res, err := f.Scheduler.Submit(context.WithoutCancel(ctx), req)
+		ch <- answer{res, err}
+	}()
+	var res plugins.SubmitResult
+	var err error
+	select {
+	case a := <-ch:
+		res, err = a.res, a.err
+	case <-ctx.Done():
+		go func() { // count a launch the caller never heard of
+			if a := <-ch; a.err == nil && !a.res.Existing {
+				f.mu.Lock()
+				f.launches[req.CalcID]++
+				f.mu.Unlock()
+			}
+		}()
+		return plugins.SubmitResult{}, plugins.Errorf(plugins.KindTransient, "submit: %w", ctx.Err())
+	}
 	if err == nil && !res.Existing {
 		f.mu.Lock()
 		f.launches[req.CalcID]++
@@ -284,7 +308,7 @@ func (b *bed) addLocal(label string, maxJobs int) {
 	b.t.Helper()
 	ctx := context.Background()
 	pc := plugins.Cluster{Label: label, Scheduler: "local", UploadPath: b.t.TempDir(), MaxJobs: maxJobs}
-	real := detached.NewLocal(cluster.WithLostGrace(2*time.Second), cluster.WithLogger(slog.New(slog.DiscardHandler)))
+	real := detached.NewLocal(cluster.WithLostGrace(2*time.Second), cluster.WithSubmitWait(time.Second), cluster.WithLogger(slog.New(slog.DiscardHandler)))
 	if err := real.Configure(ctx, pc); err != nil {
 		b.t.Fatal(err)
 	}
