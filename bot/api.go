@@ -115,7 +115,7 @@ func (c *Client) do(ctx context.Context, method, contentType string, body io.Rea
 	}
 	if jerr := json.Unmarshal(data, &ans); jerr != nil || (!ans.OK && ans.ErrorCode == 0) {
 		if resp.StatusCode == http.StatusOK {
-			return fmt.Errorf("telegram %s: answer is not the Bot API's JSON: %w", method, jerr)
+			return fmt.Errorf("telegram %s: the answer is not the Bot API's JSON (%.100q)", method, data)
 		}
 		return &APIError{Method: method, Code: resp.StatusCode, Description: http.StatusText(resp.StatusCode)}
 	}

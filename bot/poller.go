@@ -257,7 +257,9 @@ func (p *Poller) Run(ctx context.Context, handle func(tele.Update)) (err error) 
 		inserted, err := p.st.InboxPutBatch(ups, next)
 		if err != nil {
 			// Not stored: keep the offset, so Telegram sends them again.
-			wait := p.retryDelay(err, &delay)
+			delay = nextBackoff(delay, p.opts.RetryMin, p.opts.RetryMax)
+			wait := jitter(delay)
+			p.log.Error("cannot store updates in the inbox; they stay unconfirmed and come again", "retry_in", wait, "err", err)
 			if !sleepCtx(ctx, wait) {
 				return nil
 			}

@@ -95,8 +95,10 @@ type SenderOptions struct {
 	FloodWaits int
 	// ReplyTimeout bounds how long Send waits for delivery (2 min).
 	ReplyTimeout time.Duration
-	// MaxQueued bounds the messages waiting in memory (10000).
-	MaxQueued int
+	// MaxQueued bounds the messages waiting in memory (10000), and
+	// MaxQueuedPerChat those for one chat (1000), so that a chat that cannot
+	// receive (a log chat under flood control) does not fill the queue.
+	MaxQueued, MaxQueuedPerChat int
 	// OutboxEvery is how often DrainOutbox retries pending messages (1 min).
 	OutboxEvery time.Duration
 	// OnMigrate is told when a group became a supergroup (the message is
@@ -134,6 +136,9 @@ func (o *SenderOptions) setDefaults() {
 	}
 	if o.MaxQueued <= 0 {
 		o.MaxQueued = 10000
+	}
+	if o.MaxQueuedPerChat <= 0 {
+		o.MaxQueuedPerChat = 1000
 	}
 	if o.OutboxEvery <= 0 {
 		o.OutboxEvery = time.Minute
@@ -328,6 +333,9 @@ func (s *Sender) enqueue(o Outgoing, key string, from int, finish func(error)) e
 			group:  newTokenBucket(float64(s.opts.PerGroupMinute-s.opts.PerChatBurst)/60, s.opts.PerChatBurst),
 		}
 		s.chats[o.ChatID] = q
+	}
+	if len(q.jobs) >= s.opts.MaxQueuedPerChat {
+		return ErrQueueFull
 	}
 	q.jobs = append(q.jobs, &sendJob{out: o, parts: parts, next: min(from, len(parts)), key: key, finish: finish})
 	s.queued++

@@ -538,3 +538,23 @@ func TestSenderClosed(t *testing.T) {
 		t.Fatalf("empty: %v", err)
 	}
 }
+
+// A chat that cannot receive fills its own queue only.
+func TestSenderQueueBoundedPerChat(t *testing.T) {
+	srv := tgtest.New(t)
+	opts := testSenderOptions()
+	opts.MaxQueuedPerChat = 2
+	s := newTestSender(t, srv, openTestStore(t, ""), opts)
+	srv.Inject(tgtest.Fault{ChatID: tGroup.ID, Code: 429, Description: "Too Many Requests: retry after 30", RetryAfter: 30})
+	for i := range 2 {
+		if err := s.Post(Outgoing{ChatID: tGroup.ID, Text: fmt.Sprint("log ", i)}); err != nil {
+			t.Fatalf("Post %d: %v", i, err)
+		}
+	}
+	if err := s.Post(Outgoing{ChatID: tGroup.ID, Text: "log 2"}); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("third Post: %v, want ErrQueueFull", err)
+	}
+	if err := s.Send(context.Background(), tAlice.ID, "reply"); err != nil {
+		t.Fatalf("another chat: %v", err)
+	}
+}

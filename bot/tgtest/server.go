@@ -149,9 +149,6 @@ type Server struct {
 	Token string
 	Bot   User // what getMe answers
 
-	// MaxDownload is getFile's size limit; 0 lifts it, as a local Bot API server does.
-	MaxDownload int64
-
 	srv *httptest.Server
 
 	mu       sync.Mutex
@@ -171,24 +168,25 @@ type Server struct {
 	commands map[commandsKey][]BotCommand
 	faults   []*Fault
 	nextFile int
+	maxDown  int64 // getFile's size limit; 0: none
 }
 
 // New starts a fake Bot API server, closed when the test ends.
 func New(t testing.TB) *Server {
 	s := &Server{
-		Token:       DefaultToken,
-		Bot:         User{ID: 123456789, IsBot: true, FirstName: "hpcbot test", Username: "hpcbot_test_bot"},
-		MaxDownload: MaxDownloadLen,
-		changed:     make(chan struct{}),
-		nextUpd:     100000,
-		msgIDs:      map[int64]int64{},
-		messages:    map[[2]int64]string{},
-		chats:       map[int64]Chat{},
-		left:        map[int64]bool{},
-		members:     map[[2]int64]ChatMember{},
-		files:       map[string]*storedFile{},
-		paths:       map[string]*storedFile{},
-		commands:    map[commandsKey][]BotCommand{},
+		Token:    DefaultToken,
+		Bot:      User{ID: 123456789, IsBot: true, FirstName: "hpcbot test", Username: "hpcbot_test_bot"},
+		maxDown:  MaxDownloadLen,
+		changed:  make(chan struct{}),
+		nextUpd:  100000,
+		msgIDs:   map[int64]int64{},
+		messages: map[[2]int64]string{},
+		chats:    map[int64]Chat{},
+		left:     map[int64]bool{},
+		members:  map[[2]int64]ChatMember{},
+		files:    map[string]*storedFile{},
+		paths:    map[string]*storedFile{},
+		commands: map[commandsKey][]BotCommand{},
 	}
 	s.srv = httptest.NewServer(s)
 	s.URL = s.srv.URL
@@ -472,6 +470,14 @@ func (s *Server) MigrationUpdate(from User, group Chat, newID int64) Update {
 	m := s.NewMessage(from, group)
 	m.MigrateToChatID = newID
 	return Update{Message: m}
+}
+
+// SetMaxDownload sets getFile's size limit (MaxDownloadLen at first); 0 lifts
+// it, as a local Bot API server does.
+func (s *Server) SetMaxDownload(n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxDown = n
 }
 
 // SetChatMember sets what getChatMember answers for (chatID, m.User.ID).
@@ -1057,7 +1063,7 @@ func (s *Server) getFile(p map[string]string) (any, *apiError) {
 	if !ok {
 		return nil, badRequest("invalid file_id")
 	}
-	if s.MaxDownload > 0 && f.FileSize > s.MaxDownload {
+	if s.maxDown > 0 && f.FileSize > s.maxDown {
 		return nil, badRequest("file is too big")
 	}
 	return f.File, nil

@@ -256,7 +256,7 @@ func TestGetFileTooBig(t *testing.T) {
 	if _, err := b.FileByID(doc.FileID); err == nil || !strings.Contains(err.Error(), "file is too big") {
 		t.Fatalf("getFile over 20 MB: %v", err)
 	}
-	s.MaxDownload = 0 // a local Bot API server
+	s.SetMaxDownload(0) // a local Bot API server
 	if _, err := b.FileByID(doc.FileID); err != nil {
 		t.Fatalf("getFile without limit: %v", err)
 	}
