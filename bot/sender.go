@@ -221,6 +221,8 @@ type Sender struct {
 	wg     sync.WaitGroup
 	wake   chan struct{}
 
+	drainMu sync.Mutex // one outbox pass, or one worker's finishing, at a time
+
 	mu       sync.Mutex
 	chats    map[int64]*chatQueue
 	global   tokenBucket
@@ -416,10 +418,14 @@ func (s *Sender) work(chatID int64, q *chatQueue) {
 			q.jobs = kept
 		}
 		s.mu.Unlock()
+		// Under drainMu, so that no outbox pass sees a later message of
+		// the chat free while an earlier one still looks busy.
+		s.drainMu.Lock()
 		j.finish(err)
 		for _, k := range deferred {
 			k.finish(errDeferred)
 		}
+		s.drainMu.Unlock()
 	}
 }
 
@@ -599,6 +605,8 @@ func (s *Sender) DrainOutbox(ctx context.Context, render func(store.OutItem) (Ou
 }
 
 func (s *Sender) drainOnce(render func(store.OutItem) (Outgoing, error)) {
+	s.drainMu.Lock()
+	defer s.drainMu.Unlock()
 	items, err := s.st.OutboxPending()
 	if err != nil {
 		s.log.Error("read outbox", "err", err)
