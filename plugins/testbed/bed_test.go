@@ -167,7 +167,10 @@ func TestSlurmAccountingExitCode(t *testing.T) {
 	poll(t, "sacct for job "+id, func() bool {
 		out, err := testbed.Output(c, "sacct -n -X -P -o JobID,State,ExitCode -j "+id)
 		if err != nil {
-			t.Fatal(err)
+			// Seen once in ~40 runs on a loaded machine: sacct killed by SIGPIPE while
+			// talking to slurmdbd. A poller retries; so does this test, until poll gives up.
+			t.Logf("transient? %v", err)
+			return false
 		}
 		got = strings.TrimSpace(out)
 		state := strings.Split(got, "|")
