@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"hpcbot/plugins"
+	"hpcbot/scheduler/nextcloud"
+	"hpcbot/scheduler/nextcloud/nctest"
 	"hpcbot/store"
 )
 
@@ -238,5 +241,56 @@ func TestHousekeepingRetention(t *testing.T) {
 	}
 	if _, err := os.Stat(outside); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A chunked upload cut off by a restart resumes from the stored progress: the
+// chunks already on the server are not sent again.
+func TestChunkedUploadResumesAfterRestart(t *testing.T) {
+	b := newBed(t, withCloud("per_calculation"))
+	b.cfg.ExtensionsWhitelist = []string{".dat"}
+	nc, err := nextcloud.New(nextcloud.Options{URL: b.nc.URL, User: b.nc.User, Password: b.nc.Password,
+		BasePath: "hpc_results", ChunkThreshold: 6 << 20, ChunkSize: 5 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.opts = append(b.opts, WithNextcloud(nc), WithStopGrace(0))
+	// The second chunk hangs: the run is stopped while it is in flight.
+	b.nc.Inject(nctest.Fault{Method: http.MethodPut, PathPrefix: "/remote.php/dav/uploads/", Skip: 1, Hang: true})
+	b.start()
+	c := b.submit("big.sh", "head -c 12000000 /dev/urandom > big.dat", "")
+	select {
+	case <-b.nc.Hung():
+	case <-time.After(waitLimit):
+		t.Fatal("no chunk hung")
+	}
+	b.stop()
+	mid, _ := b.st.Calc(c.ID)
+	state, err := nextcloud.DecodeUploadState(mid.Delivery[dUpload])
+	if err != nil || mid.State != store.StateRetrieved || state["big.dat"].ChunksDone != 1 {
+		t.Fatalf("after the stop: %s, upload state %+v (%v)", history(mid), state, err)
+	}
+	b.nc.ReleaseAll()
+	b.start()
+	d := b.waitState(c.ID, store.StateNotified)
+	if d.Delivery[dUpload] != "" {
+		t.Fatalf("upload state left behind: %q", d.Delivery[dUpload])
+	}
+	chunk1 := 0
+	for _, r := range b.nc.Requests() {
+		if r.Method == http.MethodPut && strings.HasSuffix(r.Path, "/00001") {
+			chunk1++
+		}
+	}
+	if chunk1 != 1 {
+		t.Fatalf("chunk 1 sent %d times", chunk1)
+	}
+	local, err := os.ReadFile(filepath.Join(d.LocalDir, "big.dat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote, err := b.nc.ReadFile("hpc_results/" + d.Folder + "/big.dat")
+	if err != nil || !bytes.Equal(local, remote) {
+		t.Fatalf("uploaded file differs (%d vs %d bytes): %v", len(remote), len(local), err)
 	}
 }

@@ -304,7 +304,10 @@ func newBed(t *testing.T, opts ...bedOpt) *bed {
 }
 
 // addLocal adds a `local` cluster (detached processes on this host) with the sh runner.
-func (b *bed) addLocal(label string, maxJobs int) {
+func (b *bed) addLocal(label string, maxJobs int) { b.addLocalRules(label, maxJobs, shRules) }
+
+// addLocalRules adds a `local` cluster with these runner rules.
+func (b *bed) addLocalRules(label string, maxJobs int, rules []plugins.RunnerRule) {
 	b.t.Helper()
 	ctx := context.Background()
 	pc := plugins.Cluster{Label: label, Scheduler: "local", UploadPath: b.t.TempDir(), MaxJobs: maxJobs}
@@ -314,13 +317,13 @@ func (b *bed) addLocal(label string, maxJobs int) {
 	}
 	b.t.Cleanup(func() { real.Close() })
 	r := command.New()
-	if err := r.Configure(ctx, label, shRules); err != nil {
+	if err := r.Configure(ctx, label, rules); err != nil {
 		b.t.Fatal(err)
 	}
 	f := newFaulty(real)
 	b.faults[label], b.scheds[label], b.uploads[label] = f, f, pc.UploadPath
 	b.runners[label] = []plugins.Runner{r}
-	b.cfg.Clusters = append(b.cfg.Clusters, ClusterConfig{Cluster: pc, Runners: shRules})
+	b.cfg.Clusters = append(b.cfg.Clusters, ClusterConfig{Cluster: pc, Runners: rules})
 }
 
 // start creates the Scheduler and runs it until the test ends (or stop).
