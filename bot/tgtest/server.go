@@ -168,7 +168,8 @@ type Server struct {
 	commands map[commandsKey][]BotCommand
 	faults   []*Fault
 	nextFile int
-	maxDown  int64 // getFile's size limit; 0: none
+	maxDown  int64           // getFile's size limit; 0: none
+	allowed  map[string]bool // allowed_updates; nil: Telegram's default
 }
 
 // New starts a fake Bot API server, closed when the test ends.
@@ -793,6 +794,22 @@ func (s *Server) getUpdates(r *http.Request, p map[string]string) (any, *apiErro
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if v, ok := p["allowed_updates"]; ok {
+		var kinds []string
+		if err := json.Unmarshal([]byte(v), &kinds); err != nil && v != "" {
+			return nil, badRequest("can't parse allowed updates")
+		}
+		// "Specify an empty list to receive all update types except
+		// chat_member, message_reaction, and message_reaction_count
+		// (default). If not specified, the previous setting will be used."
+		s.allowed = nil
+		if len(kinds) > 0 {
+			s.allowed = map[string]bool{}
+			for _, k := range kinds {
+				s.allowed[k] = true
+			}
+		}
+	}
 	s.pollGen++
 	gen := s.pollGen
 	switch {
@@ -808,6 +825,8 @@ func (s *Server) getUpdates(r *http.Request, p map[string]string) (any, *apiErro
 		if s.pollGen != gen {
 			return nil, &apiError{code: http.StatusConflict, desc: conflictDesc}
 		}
+		// Kinds the bot did not ask for are never delivered.
+		s.queue = slices.DeleteFunc(s.queue, func(q queued) bool { return !s.allowedLocked(q.raw) })
 		if len(s.queue) > 0 || timeout <= 0 || s.closed {
 			n := min(int(limit), len(s.queue))
 			out := make([]json.RawMessage, n)
@@ -827,6 +846,24 @@ func (s *Server) getUpdates(r *http.Request, p map[string]string) (any, *apiErro
 		}
 		s.mu.Lock()
 	}
+}
+
+// allowedLocked tells whether an update's kind passes allowed_updates.
+func (s *Server) allowedLocked(raw json.RawMessage) bool {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		return true
+	}
+	for k := range fields {
+		if k == "update_id" {
+			continue
+		}
+		if s.allowed == nil {
+			return k != "chat_member" && k != "message_reaction" && k != "message_reaction_count"
+		}
+		return s.allowed[k]
+	}
+	return true
 }
 
 func (s *Server) chatParam(p map[string]string) (Chat, *apiError) {

@@ -399,3 +399,27 @@ func TestTelebotDecodesEveryBuilder(t *testing.T) {
 		t.Fatalf("entities %+v", e)
 	}
 }
+
+func TestGetUpdatesAllowedUpdates(t *testing.T) {
+	s := tgtest.New(t)
+	s.Push(tgtest.Update{ChatMember: &tgtest.ChatMemberUpdated{Chat: group, From: alice,
+		OldChatMember: tgtest.ChatMember{Status: "left", User: alice}, NewChatMember: tgtest.ChatMember{Status: "member", User: alice}}})
+	edited := s.TextUpdate(alice, tgtest.Private(alice), "typo")
+	edited.EditedMessage, edited.Message = edited.Message, nil
+	s.Push(edited)
+	msg := s.PushText(alice, tgtest.Private(alice), "/help")
+	// The default leaves chat_member out.
+	if _, got := getUpdates(t, s, 0, 0); len(got) != 2 {
+		t.Fatalf("default allowed_updates: %d updates", len(got))
+	}
+	body := strings.NewReader(`{"allowed_updates":["message"]}`)
+	resp, err := http.Post(s.URL+"/bot"+s.Token+"/getUpdates", "application/json", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	// The setting persists across calls.
+	if _, got := getUpdates(t, s, 0, 0); len(got) != 1 || int64(got[0].ID) != msg {
+		t.Fatalf("allowed_updates [message]: %+v", got)
+	}
+}
