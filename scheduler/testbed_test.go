@@ -1,0 +1,82 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"hpcbot/plugins"
+	"hpcbot/plugins/cluster"
+	"hpcbot/plugins/shellquote"
+	"hpcbot/plugins/slurm"
+	"hpcbot/plugins/testbed"
+	"hpcbot/runners/command"
+	"hpcbot/store"
+)
+
+// One calculation end to end against the test bed: a batch job on the real
+// Slurm over SSH, its results fetched back and delivered to the fake Nextcloud.
+func TestSlurmEndToEnd(t *testing.T) {
+	env := testbed.Slurm(t)
+	ctx := context.Background()
+	upload := path.Join("hpcbot-scheduler-test", time.Now().Format("20060102-150405.000000000"))
+	pc := plugins.Cluster{Label: "bed", Scheduler: "slurm", UploadPath: upload,
+		Connection: plugins.Connection{Host: env.Host, Port: env.Port, User: env.User, KeyPath: env.KeyPath, KnownHosts: env.KnownHosts}}
+	sched := slurm.New(cluster.WithLogger(testLogger(t)), cluster.WithLostGrace(time.Minute))
+	if err := sched.Configure(ctx, pc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sched.Close() })
+	rules := []plugins.RunnerRule{{Runner: "command", Program: "bash", AllowedArgs: []string{"{}"}, Associations: []string{".sh"}}}
+	r := command.New()
+	if err := r.Configure(ctx, "bed", rules); err != nil {
+		t.Fatal(err)
+	}
+	b := newBed(t, withCloud("per_calculation"), func(b *bed) {
+		f := newFaulty(sched)
+		b.faults["bed"], b.scheds["bed"], b.uploads["bed"] = f, f, upload
+		b.runners["bed"] = []plugins.Runner{r}
+		b.cfg.Clusters = []ClusterConfig{{Cluster: pc, Runners: rules, Cleanup: true}}
+	})
+	b.cfg.FetchTime = FetchTime{Min: time.Second, Max: 2 * time.Second}
+	b.start()
+	c := b.submit("water.sh", "echo \"energy -76.4 on $(hostname)\" > water.log\necho progress\necho warning >&2\n", "")
+	d := b.waitState(c.ID, store.StateNotified, store.StateError)
+	if d.State != store.StateNotified {
+		t.Fatalf("%s: %s", history(d), d.Error)
+	}
+	if !slices.Contains(states(d), store.StateSucceeded) || d.ExitCode == nil || *d.ExitCode != 0 {
+		t.Fatalf("history %s, exit %v", history(d), d.ExitCode)
+	}
+	acc := b.notes.of(c.ID, EventAccepted)
+	if len(acc) != 1 || acc[0].Calc.JobID == "" || acc[0].Calc.Cluster != "bed" {
+		t.Fatalf("accepted %+v", acc)
+	}
+	fin := b.notes.of(c.ID, EventFinished)
+	if len(fin) != 1 || fin[0].Link == "" || fin[0].Outcome != store.StateSucceeded {
+		t.Fatalf("finished %+v", fin)
+	}
+	log, err := b.nc.ReadFile("hpc_results/" + d.Folder + "/water.log")
+	if err != nil || !strings.HasPrefix(string(log), "energy -76.4 on ") {
+		t.Fatalf("water.log in the cloud: %q, %v", log, err)
+	}
+	out, err := b.nc.ReadFile(fmt.Sprintf("hpc_results/%s/%s.out", d.Folder, jobName(d.ID)))
+	if err != nil || string(out) != "progress\n" {
+		t.Fatalf("job output in the cloud: %q, %v", out, err)
+	}
+	if n := b.faults["bed"].launched(c.ID); n != 1 {
+		t.Fatalf("%d launches", n)
+	}
+	until(t, func() string { return "remote folder cleaned" }, func() bool {
+		got, _ := b.st.Calc(c.ID)
+		return got.Delivery[dCleaned] == "1"
+	})
+	b.stop()
+	if _, err := testbed.Output(env.Dial(t), "rm -rf "+shellquote.Quote(upload)); err != nil {
+		t.Logf("remove %s: %v", upload, err)
+	}
+}
