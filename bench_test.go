@@ -462,59 +462,90 @@ func submitRequest(i int, variant string) plugins.SubmitRequest {
 	}
 }
 
-// benchSubmit stages and submits b.N calculations through s.
-func benchSubmit(b *testing.B, s plugins.Scheduler, variant string) {
-	ctx := context.Background()
-	if _, err := s.Check(ctx); err != nil { // connects: the loop runs on a warm connection
-		b.Fatal(err)
-	}
+// submitFixture is a local calculation folder with one input file.
+func submitFixture(b *testing.B) string {
+	b.Helper()
 	local := b.TempDir()
 	if err := os.WriteFile(filepath.Join(local, "in.txt"), []byte(benchInput), 0o644); err != nil {
 		b.Fatal(err)
 	}
+	return local
+}
+
+// warm connects s (Check), so that what follows runs on a warm connection.
+func warm(b *testing.B, s plugins.Scheduler) {
+	b.Helper()
+	if _, err := s.Check(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// stageSubmit stages local as calculation i and submits it through s.
+func stageSubmit(b *testing.B, s plugins.Scheduler, local string, i int, variant string) (stage, submit time.Duration) {
+	b.Helper()
+	ctx := context.Background()
+	req := submitRequest(i, variant)
+	t0 := time.Now()
+	if err := s.Stage(ctx, plugins.StageRequest{CalcID: req.CalcID, LocalDir: local, Folder: req.Folder}); err != nil {
+		b.Fatal(err)
+	}
+	t1 := time.Now()
+	res, err := s.Submit(ctx, req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t2 := time.Now()
+	if res.JobID == "" || res.Existing {
+		b.Fatalf("submit %d: %+v", i, res)
+	}
+	return t1.Sub(t0), t2.Sub(t1)
+}
+
+// benchSubmit stages and submits one calculation per op through s.
+func benchSubmit(b *testing.B, s plugins.Scheduler, variant string) {
+	warm(b, s)
+	local := submitFixture(b)
 	i := 0
 	var staging, submitting time.Duration
 	for b.Loop() {
 		i++
-		req := submitRequest(i, variant)
-		t0 := time.Now()
-		if err := s.Stage(ctx, plugins.StageRequest{CalcID: req.CalcID, LocalDir: local, Folder: req.Folder}); err != nil {
-			b.Fatal(err)
-		}
-		t1 := time.Now()
-		res, err := s.Submit(ctx, req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		staging, submitting = staging+t1.Sub(t0), submitting+time.Since(t1)
-		if res.JobID == "" || res.Existing {
-			b.Fatalf("submit %d: %+v", i, res)
-		}
+		st, su := stageSubmit(b, s, local, i, variant)
+		staging, submitting = staging+st, submitting+su
 	}
-	b.ReportMetric(float64(staging)/float64(time.Millisecond)/float64(i), "stage-ms/op")
-	b.ReportMetric(float64(submitting)/float64(time.Millisecond)/float64(i), "submit-ms/op")
+	b.ReportMetric(ms(staging)/float64(i), "stage-ms/op")
+	b.ReportMetric(ms(submitting)/float64(i), "submit-ms/op")
 }
 
-// BenchmarkSubmitSlurmPlugin: Stage + Submit through the plugin host, the slurm
-// plugin served by the hpcbot binary in its own process, over sshc.
-func BenchmarkSubmitSlurmPlugin(b *testing.B) {
-	env := testbed.Slurm(b)
-	const variant = "plugin"
-	cleanupSubmits(b, env, variant)
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// pluginScheduler starts the slurm plugin for the test bed through a plugin host,
+// the plugin served by the hpcbot binary in a process of its own.
+func pluginScheduler(b *testing.B, env testbed.SSHEnv, variant string) plugins.Scheduler {
+	b.Helper()
 	host, err := plugins.NewHost(plugins.HostOptions{Executable: binary, Builtins: builtins, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer host.Close()
+	b.Cleanup(func() { host.Close() })
 	s, err := host.Scheduler(context.Background(), bedCluster(env, variant))
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchSubmit(b, s, variant)
+	return s
 }
 
-// BenchmarkSubmitSlurmInProcess: the same with slurm.New in this process, no
-// plugin boundary, so the difference to BenchmarkSubmitSlurmPlugin is the gRPC hop.
+// BenchmarkSubmitSlurmPlugin: Stage + Submit through the plugin host, the slurm
+// plugin in its own process, over sshc.
+func BenchmarkSubmitSlurmPlugin(b *testing.B) {
+	env := testbed.Slurm(b)
+	const variant = "plugin"
+	cleanupSubmits(b, env, variant)
+	benchSubmit(b, pluginScheduler(b, env, variant), variant)
+}
+
+// BenchmarkSubmitSlurmInProcess: the same with the slurm plugin's Scheduler in
+// this process, no plugin boundary, so the difference to
+// BenchmarkSubmitSlurmPlugin is the gRPC hop.
 func BenchmarkSubmitSlurmInProcess(b *testing.B) {
 	env := testbed.Slurm(b)
 	const variant = "inproc"
@@ -523,7 +554,7 @@ func BenchmarkSubmitSlurmInProcess(b *testing.B) {
 	s := cluster.New(slurm.NewDialect(), func(c plugins.Cluster) (cluster.Transport, error) {
 		return sshc.New(c.Connection, sshc.Options{Logger: quiet}) // slurm.SSHTransport, without the log lines
 	}, cluster.WithLogger(quiet))
-	defer s.Close()
+	b.Cleanup(func() { s.Close() })
 	if err := s.Configure(context.Background(), bedCluster(env, variant)); err != nil {
 		b.Fatal(err)
 	}
@@ -548,47 +579,106 @@ func BenchmarkSubmitRawSSH(b *testing.B) {
 		benchRawSubmit(b, env, "raw", nil)
 	})
 	b.Run("controlmaster", func(b *testing.B) {
-		dir, err := os.MkdirTemp("", "cm") // short: a socket path has at most 104 bytes
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer os.RemoveAll(dir)
-		cm := []string{"-o", "ControlPath=" + filepath.Join(dir, "s"), "-o", "ControlMaster=auto", "-o", "ControlPersist=300"}
-		// Start the master (stdio to /dev/null: the persisting master keeps its fds).
-		if err := exec.Command("ssh", append(sshArgs(env, cm...), "true")...).Run(); err != nil {
-			b.Fatalf("start the ssh master: %v", err)
-		}
-		defer exec.Command("ssh", sshArgs(env, slices.Concat(cm, []string{"-O", "exit"})...)...).Run()
-		benchRawSubmit(b, env, "rawcm", cm)
+		benchRawSubmit(b, env, "rawcm", controlMaster(b, env))
 	})
+}
+
+// BenchmarkSubmitInterleaved alternates the two warm variants in one loop, one
+// plugin Stage+Submit and one raw ssh+sbatch over a ControlMaster per op, so that
+// both see the same load on a shared machine. It reports each one's median and the
+// median of the per-op difference (plugin minus raw): the bot's overhead over raw
+// ssh + sbatch on a warm connection.
+func BenchmarkSubmitInterleaved(b *testing.B) {
+	env := testbed.Slurm(b)
+	cleanupSubmits(b, env, "ilplugin")
+	cleanupSubmits(b, env, "ilraw")
+	s := pluginScheduler(b, env, "ilplugin")
+	warm(b, s)
+	cm := controlMaster(b, env)
+	local := submitFixture(b)
+	var plugin, raw, diff []float64
+	i := 0
+	for b.Loop() {
+		i++
+		var p, r time.Duration
+		if i%2 == 0 { // alternate which goes first
+			st, su := stageSubmit(b, s, local, i, "ilplugin")
+			p, r = st+su, rawSubmit(b, env, cm, i, "ilraw")
+		} else {
+			r = rawSubmit(b, env, cm, i, "ilraw")
+			st, su := stageSubmit(b, s, local, i, "ilplugin")
+			p = st + su
+		}
+		plugin, raw, diff = append(plugin, ms(p)), append(raw, ms(r)), append(diff, ms(p-r))
+	}
+	b.ReportMetric(median(plugin), "plugin-p50-ms")
+	b.ReportMetric(median(raw), "raw-p50-ms")
+	b.ReportMetric(median(diff), "overhead-p50-ms")
+}
+
+func median(v []float64) float64 {
+	v = slices.Clone(v)
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// controlMaster starts an OpenSSH master connection to the bed and returns the
+// ssh options that use it; it is stopped when b ends.
+func controlMaster(b *testing.B, env testbed.SSHEnv) []string {
+	b.Helper()
+	dir, err := os.MkdirTemp("", "cm") // short: a socket path has at most 104 bytes
+	if err != nil {
+		b.Fatal(err)
+	}
+	cm := []string{"-o", "ControlPath=" + filepath.Join(dir, "s"), "-o", "ControlMaster=auto", "-o", "ControlPersist=300"}
+	b.Cleanup(func() {
+		exec.Command("ssh", sshArgs(env, slices.Concat(cm, []string{"-O", "exit"})...)...).Run()
+		os.RemoveAll(dir)
+	})
+	// Start the master (stdio to /dev/null: the persisting master keeps its fds).
+	if err := exec.Command("ssh", append(sshArgs(env, cm...), "true")...).Run(); err != nil {
+		b.Fatalf("start the ssh master: %v", err)
+	}
+	return cm
 }
 
 func benchRawSubmit(b *testing.B, env testbed.SSHEnv, variant string, extra []string) {
 	cleanupSubmits(b, env, variant)
-	d := slurm.NewDialect()
 	i := 0
 	for b.Loop() {
 		i++
-		req := submitRequest(i, variant)
-		dir := benchUpload(variant) + "/" + req.Folder
-		script, err := d.BatchScript(req, dir)
-		if err != nil {
-			b.Fatal(err)
-		}
-		q := shellquote.Quote(dir)
-		remote := "mkdir -p " + q + " && cat >" + q + "/job.sh && cd " + q +
-			" && printf %s " + shellquote.Quote(benchInput) + " >in.txt && sbatch --parsable job.sh"
-		cmd := exec.Command("ssh", append(sshArgs(env, extra...), remote)...)
-		cmd.Stdin = bytes.NewReader(script)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			b.Fatalf("submit %d: %v: %s", i, err, stderr.Bytes())
-		}
-		id, _, _ := strings.Cut(strings.TrimSpace(string(out)), ";")
-		if _, err := strconv.Atoi(id); err != nil {
-			b.Fatalf("submit %d: sbatch printed %q", i, out)
-		}
+		rawSubmit(b, env, extra, i, variant)
 	}
+}
+
+// rawSubmit submits calculation i with one ssh(1) command and returns its wall time.
+func rawSubmit(b *testing.B, env testbed.SSHEnv, extra []string, i int, variant string) time.Duration {
+	b.Helper()
+	req := submitRequest(i, variant)
+	dir := benchUpload(variant) + "/" + req.Folder
+	script, err := slurm.NewDialect().BatchScript(req, dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := shellquote.Quote(dir)
+	remote := "mkdir -p " + q + " && cat >" + q + "/job.sh && cd " + q +
+		" && printf %s " + shellquote.Quote(benchInput) + " >in.txt && sbatch --parsable job.sh"
+	cmd := exec.Command("ssh", append(sshArgs(env, extra...), remote)...)
+	cmd.Stdin = bytes.NewReader(script)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	t0 := time.Now()
+	out, err := cmd.Output()
+	d := time.Since(t0)
+	if err != nil {
+		b.Fatalf("submit %d: %v: %s", i, err, stderr.Bytes())
+	}
+	id, _, _ := strings.Cut(strings.TrimSpace(string(out)), ";")
+	if _, err := strconv.Atoi(id); err != nil {
+		b.Fatalf("submit %d: sbatch printed %q", i, out)
+	}
+	return d
 }
