@@ -1,10 +1,13 @@
 package bot
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	tele "gopkg.in/telebot.v3"
 
 	"hpcbot/bot/tgtest"
 	"hpcbot/plugins"
@@ -619,6 +624,27 @@ func TestE2EAdminCommands(t *testing.T) {
 	waitState(t, e.st, id, store.StateNotified)
 }
 
+// zipHas reports whether the zip archive holds a file named name containing part.
+func zipHas(data []byte, name, part string) bool {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return false
+	}
+	for _, f := range zr.File {
+		if filepath.Base(f.Name) != name {
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			return false
+		}
+		body, err := io.ReadAll(rc)
+		rc.Close()
+		return err == nil && strings.Contains(string(body), part)
+	}
+	return false
+}
+
 // waitQuiet waits until the user's n calculations are all notified.
 func waitQuiet(t *testing.T, e *env, u store.User, n int) {
 	t.Helper()
@@ -637,4 +663,309 @@ func waitQuiet(t *testing.T, e *env, u store.User, n int) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("calculations of user %d not all final within %v", u.ID, waitLimit)
+}
+
+func TestE2EDocumentAccepted(t *testing.T) {
+	e := newEnv(t)
+	script := []byte("echo 'H2O energy -76.4' > result.out\necho done\n")
+	upd, replies := e.sendFile(tgUser, "h2o.sh", script, "")
+	_ = replies
+	calcs := e.calcsOf(e.user)
+	if len(calcs) != 1 {
+		t.Fatalf("%d calculations", len(calcs))
+	}
+	c := calcs[0]
+	if c.UpdateID != upd || c.ChatID != tgUser.ID || c.TelegramID != tgUser.ID || c.Cluster != "loc" || c.Program != "sh" ||
+		!slices.Equal(c.Argv, []string{"sh", "h2o.sh"}) || c.InputName != "h2o.sh" {
+		t.Errorf("calculation %+v", c)
+	}
+	if c.LocalDir != filepath.Join(e.dl, c.Folder) || !strings.HasSuffix(c.Folder, fmt.Sprintf("_%d_h2o", e.user.ID)) {
+		t.Errorf("folder %q in %q", c.Folder, c.LocalDir)
+	}
+	got, err := os.ReadFile(filepath.Join(c.LocalDir, "h2o.sh"))
+	if err != nil || !bytes.Equal(got, script) {
+		t.Errorf("downloaded input: %q %v", got, err)
+	}
+	e.waitSent(tgUser.ID, fmt.Sprintf("Calculation <b>#%d</b> accepted: <code>sh</code> on loc", c.ID), fmt.Sprintf("/cancel %d", c.ID))
+	// The log chat gets the input itself, with who sent it and the exact command.
+	fwd := e.waitSent(logChat, fmt.Sprintf("#%d:", c.ID), "@ivan", "h2o.sh", "<code>sh h2o.sh</code>")
+	if fwd.Method != "sendDocument" || fwd.Params["document"] == "" {
+		t.Errorf("log chat copy: %s %v", fwd.Method, fwd.Params)
+	}
+	// It runs, and the results come back.
+	waitState(t, e.st, c.ID, store.StateNotified)
+	e.waitSent(tgUser.ID, fmt.Sprintf("Calculation <b>#%d</b> (h2o.sh) finished: succeeded, exit code 0, run time", c.ID), "files below")
+	e.srv.Wait(t, func(calls []tgtest.Call) bool {
+		for _, call := range calls {
+			if call.Method == "sendDocument" && call.OK() && call.ChatID() == tgUser.ID {
+				for _, f := range call.Files {
+					if f.Name == "result.out" && strings.Contains(string(f.Data), "-76.4") {
+						return true
+					}
+					if f.Name == "h2o_results.zip" && zipHas(f.Data, "result.out", "-76.4") {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	})
+	e.waitSent(logChat, fmt.Sprintf("#%d (", c.ID), "finished: succeeded")
+
+	// A caption chooses the program and its arguments.
+	_, _ = e.sendFile(tgUser, "fail.sh", []byte("echo oops >&2\nexit 3\n"), "sh -e {}")
+	calcs = e.calcsOf(e.user)
+	c = calcs[0]
+	if !slices.Equal(c.Argv, []string{"sh", "-e", "fail.sh"}) {
+		t.Errorf("argv from caption: %q", c.Argv)
+	}
+	waitState(t, e.st, c.ID, store.StateNotified)
+	e.waitSent(tgUser.ID, fmt.Sprintf("<b>#%d</b> (fail.sh) finished: failed, exit code 3", c.ID))
+}
+
+func TestE2EDocumentRefused(t *testing.T) {
+	e := newEnv(t)
+	routes := func() int32 { return e.calcs.routes.Load() }
+	// Names: refused before anything else is asked.
+	for _, name := range []string{"../evil.sh", "/etc/x.sh", "my file.sh", "it's.sh", `a"b.sh`, "a\nb.sh", "noext", "$(id).sh",
+		"a;b.sh", "`id`.sh", ".hidden.sh", "файл.sh"} {
+		_, replies := e.sendFile(tgUser, name, []byte("echo\n"), "")
+		want(t, replies, "cannot take the file name", "Rename the file")
+	}
+	if n := routes(); n != 0 {
+		t.Errorf("Route was asked %d times for bad names", n)
+	}
+	// Captions the runner refuses: nothing reaches a shell.
+	captions := map[string]string{
+		"sh {} $(rm -rf ~)":   "is not allowed",
+		"sh {}; rm -rf ~":     "is not allowed",
+		"sh `id` {}":          "is not allowed",
+		"sh {} && reboot":     "is not allowed",
+		"sh {} 'unterminated": "cannot read the caption",
+		"sh {} | tee /x":      "is not allowed",
+		"orca {}":             "no program called orca",
+		"sh -e":               "must contain <code>{}</code>",
+	}
+	for caption, part := range captions {
+		_, replies := e.sendFile(tgUser, "ok.sh", []byte("echo\n"), caption)
+		want(t, replies, part)
+		for _, r := range replies {
+			if strings.Contains(r, "<script") || strings.Contains(r, "$(rm -rf ~)<") {
+				t.Errorf("unescaped: %s", r)
+			}
+		}
+	}
+	// A newline in the caption.
+	_, replies := e.sendFile(tgUser, "ok.sh", []byte("echo\n"), "sh {}\nrm -rf ~")
+	if len(replies) == 0 || strings.Contains(replies[0], "accepted") {
+		t.Errorf("a caption with a newline: %q", replies)
+	}
+	// Unknown extension, oversize file.
+	_, replies = e.sendFile(tgUser, "h2o.inp", []byte("! B3LYP\n"), "")
+	want(t, replies, "No program takes files ending in .inp", "/help")
+	_, replies = e.sendFile(tgUser, "big.sh", bytes.Repeat([]byte("#"), 5000), "")
+	want(t, replies, "The file is 5 kB, more than the limit of 4 kB")
+	if calcs := e.calcsOf(e.user); len(calcs) != 0 {
+		t.Fatalf("refused files created %d calculations", len(calcs))
+	}
+	// Blocked, unregistered, and a file in a group.
+	_, replies = e.sendFile(tgBlocked, "ok.sh", []byte("echo\n"), "")
+	want(t, replies, "blocked")
+	_, replies = e.sendFile(tgStranger, "ok.sh", []byte("echo\n"), "")
+	want(t, replies, "not registered")
+	e.waitSent(logChat, "Unregistered", "@eve", "ok.sh")
+	before := len(e.srv.Sent(groupChat.ID))
+	id := e.srv.PushDocument(tgUser, groupChat, "ok.sh", []byte("echo\n"), "")
+	e.handled(id)
+	if got := e.srv.Sent(groupChat.ID)[before:]; len(got) != 0 {
+		t.Errorf("answered a file in a group: %v", sentTexts(got))
+	}
+	if n := len(e.calcsOf(e.user)) + len(e.calcsOf(e.blocked)); n != 0 {
+		t.Fatalf("%d calculations", n)
+	}
+
+	// The quota: 3 calculations, the fourth is refused.
+	for i := range 3 {
+		_, replies := e.sendFile(tgUser, fmt.Sprintf("q%d.sh", i), []byte("echo\n"), "")
+		_ = replies
+	}
+	if n := len(e.calcsOf(e.user)); n != 3 {
+		t.Fatalf("%d calculations, want 3", n)
+	}
+	_, replies = e.sendFile(tgUser, "q4.sh", []byte("echo\n"), "")
+	want(t, replies, "used all 3 calculations of the last 30 days", "raise your limit")
+	if n := len(e.calcsOf(e.user)); n != 3 {
+		t.Errorf("quota exceeded: %d calculations", n)
+	}
+}
+
+func TestE2ESubmitRate(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.Bot.SubmitsPerMinute = 2 })
+	for i := range 2 {
+		_, _ = e.sendFile(tgAdmin, fmt.Sprintf("r%d.sh", i), []byte("echo\n"), "")
+	}
+	_, replies := e.sendFile(tgAdmin, "r3.sh", []byte("echo\n"), "")
+	want(t, replies, "more than 2 files in a minute", "Wait a minute")
+	admin := e.userByTG(tgAdmin.ID)
+	if !admin.Approved || admin.Limit != 7 {
+		t.Errorf("the admin was registered as %+v", admin)
+	}
+	if n := len(e.calcsOf(admin)); n != 2 {
+		t.Errorf("%d calculations, want 2", n)
+	}
+}
+
+func TestE2ERedeliveredUpdate(t *testing.T) {
+	e := newEnv(t)
+	doc := e.srv.AddFile("twice.sh", []byte("echo twice\n"))
+	u := e.srv.DocumentUpdate(tgUser, tgtest.Private(tgUser), doc, "")
+	id := e.srv.Push(u)
+	u.UpdateID = id
+	raw, err := json.Marshal(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.PushRaw(raw) // Telegram hands the same update over again
+	e.handled(id)
+	calcs := e.calcsOf(e.user)
+	if len(calcs) != 1 {
+		t.Fatalf("%d calculations from one update", len(calcs))
+	}
+	waitState(t, e.st, calcs[0].ID, store.StateNotified)
+	e.quiesce()
+
+	// The handler runs again for the same update, as after a crash before the
+	// update was marked done: no second calculation, no second message.
+	var tu tele.Update
+	if err := json.Unmarshal(raw, &tu); err != nil {
+		t.Fatal(err)
+	}
+	before := len(e.srv.Sent(tgUser.ID)) + len(e.srv.Sent(logChat))
+	e.bot.tb.ProcessUpdate(tu)
+	e.quiesce()
+	if n := len(e.calcsOf(e.user)); n != 1 {
+		t.Errorf("%d calculations after the handler ran twice", n)
+	}
+	if after := len(e.srv.Sent(tgUser.ID)) + len(e.srv.Sent(logChat)); after != before {
+		t.Errorf("%d more messages after the handler ran twice: %q", after-before, sentTexts(e.srv.Sent(tgUser.ID)))
+	}
+	accepted := 0
+	for _, text := range sentTexts(e.srv.Sent(tgUser.ID)) {
+		if strings.Contains(text, "accepted") {
+			accepted++
+		}
+	}
+	if accepted != 1 {
+		t.Errorf("%d 'accepted' replies, want 1", accepted)
+	}
+}
+
+func TestE2EFloodControl(t *testing.T) {
+	e := newEnv(t)
+	// Telegram answers the next sends with 429, retry after 1 s.
+	e.srv.Inject(tgtest.TooManyRequests("sendMessage", 6, 1))
+	var wg sync.WaitGroup
+	ids := make(chan int64, 3)
+	for _, u := range []tgtest.User{tgUser, tgRuUser, tgAdmin} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ids <- e.srv.PushText(u, tgtest.Private(u), "/status")
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	for id := range ids {
+		e.handled(id)
+	}
+	for _, u := range []tgtest.User{tgUser, tgRuUser, tgAdmin} {
+		if got := e.srv.Sent(u.ID); len(got) != 1 {
+			t.Errorf("chat %d got %d messages, want exactly 1: %q", u.ID, len(got), sentTexts(got))
+		}
+	}
+	// Every retry came at least retry_after after the 429 of its chat.
+	calls := e.srv.Calls("sendMessage")
+	limited := 0
+	for i, c := range calls {
+		if c.Code != 429 {
+			continue
+		}
+		limited++
+		for _, next := range calls[i+1:] {
+			if next.ChatID() == c.ChatID() {
+				if gap := next.Time.Sub(c.Time); gap < time.Second {
+					t.Errorf("chat %d retried %v after a 429 with retry_after 1 s", c.ChatID(), gap)
+				}
+				break
+			}
+		}
+	}
+	if limited != 6 {
+		t.Errorf("%d answers were 429, want 6", limited)
+	}
+}
+
+func TestE2EGroups(t *testing.T) {
+	e := newEnv(t)
+	// Added by someone who is not an admin: says so, leaves, the log chat hears.
+	lab := tgtest.Group(-600, "Random <group>")
+	e.handled(e.srv.Push(e.srv.MyChatMemberUpdate(tgUser, lab, "left", "member")))
+	want(t, sentTexts(e.srv.Calls("sendMessage")), "Only the admin", "may add me to a group")
+	if !e.srv.Left(lab.ID) {
+		t.Error("the bot did not leave a group a non-admin added it to")
+	}
+	e.waitSent(logChat, "not an admin, added me to Random &lt;group&gt; (-600)")
+	// Added by an admin: stays; the log chat hears.
+	e.handled(e.srv.Push(e.srv.MyChatMemberUpdate(tgAdmin, groupChat, "left", "member")))
+	if e.srv.Left(groupChat.ID) {
+		t.Error("left a group an admin added it to")
+	}
+	e.waitSent(logChat, "@ada_admin", "added me to Chem group")
+	// Removed from a group; blocked by a user.
+	e.handled(e.srv.Push(e.srv.MyChatMemberUpdate(tgAdmin, groupChat, "member", "kicked")))
+	e.waitSent(logChat, "removed me from Chem group")
+	e.handled(e.srv.Push(e.srv.MyChatMemberUpdate(tgUser, tgtest.Private(tgUser), "member", "kicked")))
+	e.waitSent(logChat, "@ivan", "blocked the bot")
+}
+
+func TestE2ELogChatMigrates(t *testing.T) {
+	e := newEnv(t)
+	old := tgtest.Group(logChat, "Log")
+	const super = int64(-1001234567)
+	e.handled(e.srv.Push(e.srv.MigrationUpdate(tgAdmin, old, super)))
+	e.waitSent(super, "became a supergroup", fmt.Sprint(super), "bot.log_chat_id")
+	if v, ok, _ := e.st.Value(kvLogChat); !ok || v != fmt.Sprint(super) {
+		t.Errorf("stored log chat %q %v", v, ok)
+	}
+	// What follows goes to the supergroup.
+	e.private(tgStranger, "hello")
+	e.waitSent(super, "Unregistered", "@eve")
+}
+
+func TestE2ENoTokenInLogs(t *testing.T) {
+	e := newEnv(t)
+	// Failures whose errors name the URL, which holds the token.
+	e.srv.Inject(tgtest.Drop("getFile", 1))
+	e.srv.Inject(tgtest.ServerError("sendMessage", 2))
+	e.srv.Inject(tgtest.Drop("sendMessage", 1))
+	e.srv.Inject(tgtest.Drop("getUpdates", 1))
+	e.srv.Inject(tgtest.Drop("leaveChat", 1))
+	_, replies := e.sendFile(tgUser, "x.sh", []byte("echo\n"), "")
+	want(t, replies, "could not download the file")
+	e.handled(e.srv.Push(e.srv.MyChatMemberUpdate(tgUser, tgtest.Group(-700, "G"), "left", "member")))
+	e.private(tgUser, "/status")
+	e.quiesce()
+	logs := e.logs.String()
+	if !strings.Contains(logs, "getFile") || !strings.Contains(logs, "leave chat") {
+		t.Fatalf("the failures were not logged:\n%s", logs)
+	}
+	if strings.Contains(logs, e.srv.Token) || strings.Contains(logs, strings.SplitN(e.srv.Token, ":", 2)[1]) {
+		t.Errorf("the token is in the logs:\n%s", logs)
+	}
+	for _, text := range e.logTexts() {
+		if strings.Contains(text, e.srv.Token) {
+			t.Errorf("the token reached the log chat: %s", text)
+		}
+	}
+	e.waitSent(logChat, "Failure while handling x.sh")
 }

@@ -70,10 +70,6 @@ func (b *Bot) onDocument(r *request) error {
 		b.accepted(r, c)
 		return nil
 	}
-	if !b.rate.allow(r.user.ID, b.now()) {
-		r.reply("doc.rate", P{"count": b.rate.perMinute})
-		return nil
-	}
 	caption := strings.TrimSpace(r.msg.Caption)
 	route, err := b.calcs.Route(r.ctx, name, caption)
 	var ref *plugins.Refusal
@@ -94,6 +90,10 @@ func (b *Bot) onDocument(r *request) error {
 	}
 	if used >= r.user.Limit {
 		b.refuseQuota(r)
+		return nil
+	}
+	if !b.rate.allow(r.user.ID, b.now()) {
+		r.reply("doc.rate", P{"count": b.rate.perMinute})
 		return nil
 	}
 
