@@ -59,6 +59,7 @@ func TestCapture(t *testing.T) {
 	base := path.Join(home, "hpcbot-capture", time.Now().Format("20060102-150405"))
 	noAcct := path.Join(base, "noacct.conf")
 	badCtl := path.Join(base, "badctl.conf")
+	t.Cleanup(func() { tr.Run(context.Background(), "rm -rf "+base) })
 	run("mkdir -p " + base + " && sed '/^AccountingStorage/d; /^JobAcctGather/d' /etc/slurm/slurm.conf >" + noAcct +
 		" && sed 's/^SlurmctldPort=.*//' /etc/slurm/slurm.conf >" + badCtl + " && echo SlurmctldPort=1 >>" + badCtl)
 
