@@ -156,9 +156,12 @@ func (s *Scheduler) Submit(ctx context.Context, req plugins.SubmitRequest) (plug
 	out := string(o.out)
 	if o.rc != 0 {
 		if sr, ok := s.d.(SubmitRetrier); ok && sr.NothingSubmitted(o.out, o.rc) {
-			// Move the record aside (kept for the operator) so the next call launches again.
+			// Move the record aside (kept for the operator) so the next call launches
+			// again, but only the failed record we read: never one a concurrent call
+			// has meanwhile replaced with a successful launch.
 			aside := SubmitLockDir + ".failed.$(date +%s)$$"
-			cmd := "cd " + shellquote.Quote(dir) + " && mv " + SubmitLockDir + " " + aside
+			cmd := "cd " + shellquote.Quote(dir) + " && [ \"$(cat " + SubmitRCFile + " 2>/dev/null)\" = " +
+				strconv.Itoa(o.rc) + " ] && mv " + SubmitLockDir + " " + aside
 			if _, err := tr.Run(ctx, cmd); err != nil {
 				return plugins.SubmitResult{}, fmt.Errorf("submit calc %d: clear failed submission: %w", req.CalcID, err)
 			}
