@@ -305,9 +305,9 @@ func (Dialect) ParsePoll(r cluster.RunResult, jobs []plugins.JobRef) (map[string
 		return nil, fmt.Errorf("squeue: exit %d: %s", r.ExitCode, firstLine(string(r.Stderr)))
 	}
 	want := wanted(jobs)
-	for line := range bytes.Lines(r.Stdout) {
-		f := strings.Split(strings.TrimRight(string(line), "\r\n"), sep)
-		if len(f) != 5 {
+	var f [5]string
+	for line := range strings.Lines(string(r.Stdout)) {
+		if !splitFields(strings.TrimRight(line, "\r\n"), &f) {
 			continue
 		}
 		id := strings.TrimSpace(f[0])
@@ -322,6 +322,25 @@ func (Dialect) ParsePoll(r cluster.RunResult, jobs []plugins.JobRef) (map[string
 		m[id] = settle(st)
 	}
 	return m, nil
+}
+
+// splitFields splits a squeue line into exactly len(f) fields at sep, without allocating.
+func splitFields(line string, f *[5]string) bool {
+	for i := range f {
+		if i == len(f)-1 {
+			if strings.Contains(line, sep) {
+				return false
+			}
+			f[i] = line
+			return true
+		}
+		var ok bool
+		f[i], line, ok = strings.Cut(line, sep)
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func wanted(jobs []plugins.JobRef) map[string]bool {
