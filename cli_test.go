@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"hpcbot/bot/tgtest"
 	"hpcbot/scheduler"
 	"hpcbot/store"
 )
@@ -133,7 +135,21 @@ func TestBackupWhileRunning(t *testing.T) {
 	clearEnv(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "hpcbot.toml")
-	os.WriteFile(cfgPath, []byte(validConfig), 0o600)
+	tg := tgtest.New(t)
+	text := fmt.Sprintf(`
+[bot]
+token = %q
+api_url = %q
+[[clusters]]
+label = "here"
+scheduler = "local"
+upload_path = "work"
+[[clusters.runners]]
+program = "wc"
+allowed_args = ["{}"]
+associations = [".txt"]
+`, tg.Token, tg.URL)
+	os.WriteFile(cfgPath, []byte(text), 0o600)
 	run := exec.Command(binary, "run", "--config", cfgPath)
 	var runErr bytes.Buffer
 	run.Stderr = &runErr
@@ -169,7 +185,7 @@ func TestBackupWhileRunning(t *testing.T) {
 		t.Errorf("run did not exit cleanly on SIGTERM: %v; stderr: %s", err, runErr.String())
 	}
 	// The copy is a valid store of the current schema.
-	os.WriteFile(cfgPath, []byte(strings.Replace(validConfig, `path = "hpcbot.db"`, `path = "copy.db"`, 1)), 0o600)
+	os.WriteFile(cfgPath, []byte("[store]\npath = \"copy.db\"\n"+text), 0o600)
 	if code, out, errs := runMain(t, "check", "--config", cfgPath); !strings.Contains(out, "store "+backup+": ok") {
 		t.Errorf("check of the copy: exit %d: %s %s", code, out, errs)
 	}

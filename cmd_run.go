@@ -2,37 +2,52 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	"hpcbot/bot"
+	"hpcbot/scheduler"
 	"hpcbot/store"
 )
+
+// stopTimeout bounds the whole shutdown after SIGTERM (issue: exit within 10 s).
+const stopTimeout = 9 * time.Second
 
 var cmdRun = &subcommand{
 	name:    "run",
 	summary: "run the bot until SIGTERM or SIGINT",
 	help: `Runs the bot: opens the store (creating it on first use), starts the plugins
-the configuration needs, and serves Telegram until SIGTERM or SIGINT. On a signal it
-stops taking new work, lets the step in flight finish, and exits.`,
+the configuration needs (one process per cluster), resumes every unfinished
+calculation, and serves Telegram until SIGTERM or SIGINT. On a signal it stops
+taking new work, lets the step in flight finish (or abandons it safely: it is
+redone at the next start), and exits within 10 seconds.`,
 	run: func(o *options) error {
 		if err := wantArgs(o, 0, "no arguments"); err != nil {
 			return err
 		}
+		// Flags and config.
 		cfg, err := loadConfig(o.config)
 		if err != nil {
 			return err
 		}
+		// Logger.
 		log, closeLog, err := newLogger(cfg, o.stderr)
 		if err != nil {
 			return &configError{err}
 		}
 		defer closeLog()
+		if len(cfg.Bot.Admins) == 0 && cfg.Bot.AdminName != "" {
+			log.Warn("admins are recognised only by bot.admin_name, a username anyone can take once it is free; put their numeric Telegram ids in bot.admins", "admin_name", cfg.Bot.AdminName)
+		}
 
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 
+		// Store.
 		if err := os.MkdirAll(cfg.DownloadPath, 0o750); err != nil {
 			return fmt.Errorf("download_path: %w", err)
 		}
@@ -42,16 +57,66 @@ stops taking new work, lets the step in flight finish, and exits.`,
 		}
 		defer st.Close()
 		log.Info("store open", "path", cfg.Store.Path)
-
 		stopControl, err := serveControl(ctx, st, cfg.Store.Path, log.With("component", "control"))
 		if err != nil {
 			return err
 		}
 		defer stopControl()
 
+		// Plugins: one process per cluster, configured but not yet connected.
+		sp, err := startPlugins(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		defer sp.host.Close()
+
+		// The Telegram front end, and the scheduler it feeds.
+		b, err := bot.New(bot.Options{
+			Bot:         cfg.Bot,
+			Quota:       cfg.Quota,
+			Language:    cfg.Language,
+			MaxFileSize: cfg.MaxFileSize,
+		}, st, log.With("component", "bot"))
+		if err != nil {
+			return &configError{err}
+		}
+		sch, err := scheduler.New(cfg.Scheduler(), st, sp.schedulers, sp.runners, b, log.With("component", "scheduler"))
+		if err != nil {
+			return err
+		}
+
+		// Daemon: both run until the signal; the first to fail stops the other.
+		runCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		errc := make(chan error, 2)
+		go func() { errc <- named("scheduler", sch.Run(runCtx)) }()
+		go func() { errc <- named("bot", b.Run(runCtx, sch)) }()
 		log.Info("hpcbot running", "version", version, "clusters", len(cfg.Clusters))
-		<-ctx.Done()
-		log.Info("signal received, stopping")
+
+		first := <-errc
+		cancel()
+		if ctx.Err() != nil {
+			log.Info("signal received, stopping")
+		}
+		var second error
+		select {
+		case second = <-errc:
+		case <-time.After(stopTimeout):
+			second = errors.New("did not stop within the stop timeout; exiting anyway (unfinished steps are redone at the next start)")
+		}
+		if err := errors.Join(first, second); err != nil {
+			log.Error("stopped with an error", "err", err)
+			return err
+		}
+		log.Info("stopped")
 		return nil
 	},
+}
+
+// named adds which part failed to a non-nil error.
+func named(part string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", part, err)
 }

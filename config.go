@@ -183,6 +183,8 @@ func (c *Config) setDefaults() {
 		if cl.Connection.KnownHosts == "" && cl.Connection.HostKey == "" {
 			cl.Connection.KnownHosts = "~/.ssh/known_hosts"
 		}
+		cl.Connection.KnownHosts = expandHome(relTo(base, cl.Connection.KnownHosts))
+		cl.Connection.KeyPath = expandHome(relTo(base, cl.Connection.KeyPath))
 		for j := range cl.Runners {
 			r := &cl.Runners[j]
 			if r.Runner == "" {
@@ -193,6 +195,17 @@ func (c *Config) setDefaults() {
 			}
 		}
 	}
+}
+
+// expandHome turns a leading ~/ into the home folder of the user running hpcbot,
+// as OpenSSH does for its own files.
+func expandHome(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return p
 }
 
 // relTo makes a relative path in the config relative to the config file's folder,
