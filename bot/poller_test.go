@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -175,48 +176,70 @@ func TestPollerHandsEachUpdateOnceInChatOrder(t *testing.T) {
 }
 
 // The bot stops after handling an update but before the next getUpdates has
-// confirmed it: Telegram sends it again to the next run, which must not
-// handle it again.
+// confirmed it. The next run polls with the stored offset, which confirms it
+// unseen; or, when it distrusts the offset (a week without updates), Telegram
+// sends it again and the inbox must drop it. Either way: handled once.
 func TestPollerRedeliveredUpdateHandledOnce(t *testing.T) {
-	srv := tgtest.New(t)
-	path := filepath.Join(t.TempDir(), "hpcbot.db")
-	st := openTestStore(t, path)
-	id := srv.PushText(tAlice, tgtest.Private(tAlice), "/start")
+	for _, tc := range []struct {
+		name  string
+		clock time.Duration
+	}{
+		{"stored offset confirms it", 0},
+		{"sent again without offset", 8 * 24 * time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := tgtest.New(t)
+			path := filepath.Join(t.TempDir(), "hpcbot.db")
+			st := openTestStore(t, path)
+			id := srv.PushText(tAlice, tgtest.Private(tAlice), "/start")
 
-	opts := testPollerOptions()
-	opts.MaxQueued = 1 // the next getUpdates waits for the handler
-	h := newHandled()
-	p1 := NewPoller(NewClient(srv.URL, srv.Token, nil), st, nil, opts)
-	stop1 := startPoller(t, p1, func(u tele.Update) {
-		// From now on getUpdates fails before it confirms anything.
-		srv.Inject(tgtest.ServerError("getUpdates", 0))
-		h.handle(u)
-	})
-	h.next(t)
-	srv.Wait(t, func(calls []tgtest.Call) bool {
-		return len(filterCode(calls, "getUpdates", 500)) > 0
-	})
-	stop1()
-	if u := srv.Unconfirmed(); !slices.Contains(u, id) {
-		t.Fatalf("update %d was confirmed; the test needs it unconfirmed (%v)", id, u)
-	}
+			opts := testPollerOptions()
+			opts.MaxQueued = 1 // the next getUpdates waits for the handler
+			h := newHandled()
+			p1 := NewPoller(NewClient(srv.URL, srv.Token, nil), st, nil, opts)
+			stop1 := startPoller(t, p1, func(u tele.Update) {
+				// From now on getUpdates fails before it confirms anything.
+				srv.Inject(tgtest.ServerError("getUpdates", 0))
+				h.handle(u)
+			})
+			h.next(t)
+			srv.Wait(t, func(calls []tgtest.Call) bool {
+				return len(filterCode(calls, "getUpdates", 500)) > 0
+			})
+			stop1()
+			if u := srv.Unconfirmed(); !slices.Contains(u, id) {
+				t.Fatalf("update %d was confirmed; the test needs it unconfirmed (%v)", id, u)
+			}
 
-	srv.ClearFaults()
-	st.Close()
-	st2 := openTestStore(t, path)
-	p2 := NewPoller(NewClient(srv.URL, srv.Token, nil), st2, nil, testPollerOptions())
-	stop2 := startPoller(t, p2, h.handle)
-	polledPast(t, srv, id)
-	later := srv.PushText(tAlice, tgtest.Private(tAlice), "/help")
-	if got := h.next(t); got != later {
-		t.Fatalf("handled %d, want the new update %d", got, later)
-	}
-	stop2()
-	if n := h.count(id); n != 1 {
-		t.Fatalf("redelivered update handled %d times in total", n)
-	}
-	if len(filterCode(srv.Calls(), "getUpdates", 200)) < 2 {
-		t.Fatal("the second run did not poll")
+			srv.ClearFaults()
+			st.Close()
+			st2 := openTestStore(t, path)
+			opts2 := testPollerOptions()
+			opts2.Now = func() time.Time { return time.Now().Add(tc.clock) }
+			p2 := NewPoller(NewClient(srv.URL, srv.Token, nil), st2, nil, opts2)
+			before := len(srv.Calls("getUpdates"))
+			stop2 := startPoller(t, p2, h.handle)
+			polls := srv.Wait(t, func(calls []tgtest.Call) bool {
+				for _, c := range filterCalls(calls, "getUpdates")[before:] {
+					if off, _ := strconv.ParseInt(c.Params["offset"], 10, 64); off > id {
+						return true
+					}
+				}
+				return false
+			})
+			first := filterCalls(polls, "getUpdates")[before]
+			if off, sent := first.Params["offset"]; (tc.clock == 0) != sent || sent && off != strconv.FormatInt(id+1, 10) {
+				t.Fatalf("the second run's first poll sent offset %q (%v)", off, sent)
+			}
+			later := srv.PushText(tAlice, tgtest.Private(tAlice), "/help")
+			if got := h.next(t); got != later {
+				t.Fatalf("handled %d, want the new update %d", got, later)
+			}
+			stop2()
+			if n := h.count(id); n != 1 {
+				t.Fatalf("update handled %d times in total", n)
+			}
+		})
 	}
 }
 
@@ -555,4 +578,129 @@ func BenchmarkPollerInbox(b *testing.B) {
 	cancel()
 	<-p.Done()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "updates/s")
+}
+
+// Many runs, each killed at a random point (a copy of the store taken while
+// a handler is half-way, or when idle, is what the next run opens; the fake
+// keeps whatever it was told). Runs alternate between "the next getUpdates
+// waits for the handlers", so the kill lands before Telegram's confirmation
+// and updates come again, and free polling. Every update's handler must
+// complete once, plus once more only when the kill fell between its return
+// and the commit of its done mark (the next run finds it pending): that
+// window is why handlers make their effects idempotent on the update id
+// (store.CreateCalculation's ErrDuplicateUpdate).
+func TestPollerSurvivesRepeatedKills(t *testing.T) {
+	srv := tgtest.New(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "run0.db")
+	rng := rand.New(rand.NewPCG(4, 2))
+
+	var mu sync.Mutex
+	completed := map[int64]int{}
+	redo := map[int64]int{} // completed, yet pending in the store the next run opened
+	var all []int64
+	allDone := func() bool {
+		for _, id := range all {
+			if completed[id] == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	const runs = 25
+	for run := 0; run <= runs; run++ {
+		if run < runs {
+			for range 1 + rng.IntN(4) {
+				id := srv.PushText(tAlice, tgtest.Private(tAlice), fmt.Sprint("run ", run))
+				mu.Lock()
+				all = append(all, id)
+				mu.Unlock()
+			}
+		}
+		st, err := store.Open(path, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		for _, id := range pending(t, st) {
+			if completed[id] > 0 {
+				redo[id]++
+			}
+		}
+		mu.Unlock()
+		killAt := rng.IntN(4) // handlers completed in this run before the kill
+		if run == runs {
+			killAt = -1 // the last run ends cleanly
+		}
+		n := 0
+		entered, release, idle := make(chan struct{}), make(chan struct{}), make(chan struct{}, 1)
+		opts := testPollerOptions()
+		opts.Timeout = time.Second
+		opts.Workers = 1
+		if run%2 == 0 {
+			opts.MaxQueued = 1
+		}
+		if rng.IntN(3) == 0 {
+			// As after a week of silence: no offset, so Telegram sends
+			// again what the last run did not confirm.
+			opts.Now = func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }
+		}
+		p := NewPoller(NewClient(srv.URL, srv.Token, nil), st, nil, opts)
+		ctx, cancel := context.WithCancel(context.Background())
+		go p.Run(ctx, func(u tele.Update) {
+			mu.Lock()
+			if n == killAt {
+				n++
+				mu.Unlock()
+				close(entered)
+				<-release // killed here: never completes
+				return
+			}
+			n++
+			completed[int64(u.ID)]++
+			done := allDone()
+			mu.Unlock()
+			if done {
+				select {
+				case idle <- struct{}{}:
+				default:
+				}
+			}
+		})
+		mu.Lock()
+		done := allDone()
+		mu.Unlock()
+		if !done {
+			select {
+			case <-entered:
+			case <-idle:
+			case <-time.After(tgtest.WaitTimeout):
+				t.Fatalf("run %d: no progress", run)
+			}
+		}
+		// kill -9: the process stops talking to Telegram, and what is on
+		// disk is what the next run finds.
+		srv.Inject(tgtest.Drop("getUpdates", 0))
+		next := filepath.Join(dir, fmt.Sprintf("run%d.db", run+1))
+		if _, err := st.BackupFile(next); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		close(release)
+		<-p.Done()
+		st.Close()
+		srv.ClearFaults()
+		path = next
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range all {
+		if completed[id] != 1+redo[id] {
+			t.Errorf("update %d completed %d times, killed %d times before its done mark", id, completed[id], redo[id])
+		}
+	}
+	t.Logf("%d updates over %d runs; %d handled again after a kill between handler and done mark", len(all), runs+1, len(redo))
+	if len(completed) != len(all) {
+		t.Errorf("%d updates completed, %d sent", len(completed), len(all))
+	}
 }
