@@ -33,7 +33,10 @@ import (
 //     before confirming it) is not handed over again;
 //  3. an update is marked done (store.InboxDone) when its handler has
 //     returned; after a restart, the updates still pending are handled first,
-//     in update_id order;
+//     in update_id order. A crash between a handler's return and that commit
+//     runs the handler again after the restart, so handlers make their
+//     effects idempotent on the update id (store.CreateCalculation refuses a
+//     second calculation from one update with ErrDuplicateUpdate);
 //  4. a stored offset older than a week is not used: Telegram then picks
 //     update ids at random, possibly below it, and the offset would confirm
 //     (drop) them unseen. The poller asks without offset and relies on the
