@@ -172,11 +172,20 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	return e
 }
 
-// calcsProbe wraps the scheduler and panics on demand.
+// calcsProbe wraps the scheduler; it panics or fails on demand.
 type calcsProbe struct {
 	Calculations
 	panicHelp atomic.Bool
 	routes    atomic.Int32
+	routeErr  atomic.Pointer[error]
+	cancelErr atomic.Pointer[error]
+}
+
+func (p *calcsProbe) Cancel(ctx context.Context, id uint64) error {
+	if err := p.cancelErr.Load(); err != nil {
+		return *err
+	}
+	return p.Calculations.Cancel(ctx, id)
 }
 
 func (p *calcsProbe) Clusters() []scheduler.ClusterInfo {
@@ -188,6 +197,9 @@ func (p *calcsProbe) Clusters() []scheduler.ClusterInfo {
 
 func (p *calcsProbe) Route(ctx context.Context, name, caption string) (scheduler.Route, error) {
 	p.routes.Add(1)
+	if err := p.routeErr.Load(); err != nil {
+		return scheduler.Route{}, *err
+	}
 	return p.Calculations.Route(ctx, name, caption)
 }
 
@@ -968,4 +980,28 @@ func TestE2ENoTokenInLogs(t *testing.T) {
 		}
 	}
 	e.waitSent(logChat, "Failure while handling x.sh")
+}
+
+func TestE2EInfrastructureFailures(t *testing.T) {
+	e := newEnv(t)
+	// No runner answers (plugins down): the user is told to try later, the log chat why.
+	down := fmt.Errorf("route x.sh: %w", errors.New("cluster loc: plugin exited"))
+	e.calcs.routeErr.Store(&down)
+	_, replies := e.sendFile(tgUser, "x.sh", []byte("echo\n"), "")
+	want(t, replies, "cannot take files right now")
+	e.waitSent(logChat, "Failure while handling x.sh", "plugin exited")
+	e.calcs.routeErr.Store(nil)
+	if n := len(e.calcsOf(e.user)); n != 0 {
+		t.Fatalf("%d calculations", n)
+	}
+	// Cancel fails for an infrastructure reason.
+	_, _ = e.sendFile(tgUser, "s.sh", []byte("sleep 30\n"), "")
+	id := e.calcsOf(e.user)[0].ID
+	failing := errors.New("cancel job on loc: ssh: connection refused")
+	e.calcs.cancelErr.Store(&failing)
+	want(t, e.private(tgUser, fmt.Sprintf("/cancel %d", id)), fmt.Sprintf("could not stop calculation #%d", id))
+	e.waitSent(logChat, fmt.Sprintf("/cancel %d", id), "connection refused")
+	e.calcs.cancelErr.Store(nil)
+	want(t, e.private(tgUser, fmt.Sprintf("/cancel %d", id)), fmt.Sprintf("Stopping calculation #%d", id))
+	waitState(t, e.st, id, store.StateNotified)
 }

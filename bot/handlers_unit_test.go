@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	tele "gopkg.in/telebot.v3"
+
 	"hpcbot/plugins"
 	"hpcbot/store"
 )
@@ -32,18 +34,24 @@ func TestParseUpd(t *testing.T) {
 		{in: " , ,", bad: ", ,"},
 	}
 	for _, tt := range tests {
-		f, bad := parseUpd(tt.in)
-		if bad != tt.bad {
-			t.Errorf("parseUpd(%q) bad = %q, want %q", tt.in, bad, tt.bad)
+		f, bad, ok := parseUpd(tt.in)
+		if bad != tt.bad || ok != (tt.bad == "") {
+			t.Errorf("parseUpd(%q) = %q %v, want %q", tt.in, bad, ok, tt.bad)
 			continue
 		}
-		if bad != "" {
+		if !ok {
 			continue
 		}
 		eq := func(a, b *string) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
 		if !eq(f.First, tt.first) || !eq(f.Last, tt.last) || !eq(f.Org, tt.org) {
 			t.Errorf("parseUpd(%q) = %v %v %v", tt.in, deref(f.First), deref(f.Last), deref(f.Org))
 		}
+	}
+}
+
+func TestParseUpdEmpty(t *testing.T) {
+	if _, _, ok := parseUpd(""); ok {
+		t.Error("empty /upd accepted")
 	}
 }
 
@@ -59,9 +67,9 @@ func FuzzParseUpd(f *testing.F) {
 	f.Add("first name: a\nlast name: b")
 	f.Add("::,,\n")
 	f.Fuzz(func(t *testing.T, in string) {
-		fields, bad := parseUpd(in)
-		if bad == "" && fields.First == nil && fields.Last == nil && fields.Org == nil {
-			t.Fatalf("parseUpd(%q): nothing set and nothing bad", in)
+		fields, _, ok := parseUpd(in)
+		if ok && fields.First == nil && fields.Last == nil && fields.Org == nil {
+			t.Fatalf("parseUpd(%q): ok with nothing set", in)
 		}
 		for _, v := range []*string{fields.First, fields.Last, fields.Org} {
 			if v == nil {
@@ -227,3 +235,5 @@ func TestRedactor(t *testing.T) {
 }
 
 func pngDecode(data []byte) (any, error) { return png.Decode(bytes.NewReader(data)) }
+
+func teleUser(id int64, username string) *tele.User { return &tele.User{ID: id, Username: username} }

@@ -121,24 +121,24 @@ var updKeys = map[string]string{
 const maxUpdValue = 100
 
 // parseUpd reads "/upd имя: X, фамилия: Y, организация: Z" (comma or newline
-// separated; English keys too). It returns the first part it cannot read.
-func parseUpd(s string) (updFields, string) {
-	var f updFields
+// separated; English keys too). ok is false when a part cannot be read (bad
+// is the first such part) or nothing is set.
+func parseUpd(s string) (f updFields, bad string, ok bool) {
 	parts := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' || r == ';' })
 	for _, part := range parts {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
 		}
-		k, v, ok := strings.Cut(part, ":")
-		if !ok {
-			return f, part
+		k, v, found := strings.Cut(part, ":")
+		if !found {
+			return f, part, false
 		}
 		key := strings.Join(strings.Fields(strings.ToLower(k)), " ")
 		v = strings.Join(strings.Fields(v), " ")
 		field, known := updKeys[key]
 		if !known || v == "" || len([]rune(v)) > maxUpdValue || strings.ContainsFunc(v, isControl) {
-			return f, part
+			return f, part, false
 		}
 		switch field {
 		case "first":
@@ -150,9 +150,9 @@ func parseUpd(s string) (updFields, string) {
 		}
 	}
 	if f.First == nil && f.Last == nil && f.Org == nil {
-		return f, strings.TrimSpace(s)
+		return f, strings.TrimSpace(s), false
 	}
-	return f, ""
+	return f, "", true
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
@@ -171,8 +171,8 @@ func (b *Bot) cmdUpd(r *request) error {
 		r.reply("upd.approved", P{"admin": b.adminContact(r.lang)})
 		return nil
 	}
-	f, bad := parseUpd(arg)
-	if bad != "" {
+	f, bad, ok := parseUpd(arg)
+	if !ok {
 		r.reply("upd.bad_part", P{"part": truncate(bad, 100)})
 		r.reply("upd.help", nil)
 		return nil

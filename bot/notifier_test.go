@@ -1,0 +1,221 @@
+package bot
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"hpcbot/plugins"
+	"hpcbot/scheduler"
+	"hpcbot/store"
+)
+
+// offlineBot is a Bot that is not running: Notify and the log chat only queue
+// in the outbox.
+func offlineBot(t *testing.T, level string, opts ...func(*Options)) (*Bot, *store.Store, *bytes.Buffer) {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "hpcbot.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	o := Options{Bot: Config{Token: "1:secret", Admins: []int64{1}, LogChatID: -42, LogChatLevel: level}, Language: "en"}
+	for _, f := range opts {
+		f(&o)
+	}
+	var logs bytes.Buffer
+	b, err := New(o, st, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, st, &logs
+}
+
+func outbox(t *testing.T, st *store.Store) map[string]store.OutMsg {
+	t.Helper()
+	items, err := st.OutboxPending()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]store.OutMsg{}
+	for _, it := range items {
+		out[it.Key] = it.Msg
+	}
+	return out
+}
+
+func TestNotify(t *testing.T) {
+	b, st, _ := offlineBot(t, "info")
+	u, _, err := st.RegisterUser(store.TelegramAccount{TelegramID: 77, Username: "masha", DisplayName: "Мария", LanguageCode: "ru"}, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	exit := 2
+	calc := store.Calculation{ID: 42, UserID: u.ID, TelegramID: 77, ChatID: 77, InputName: "h2o.inp", Cluster: "hpc", JobID: "1234",
+		State: store.StateDelivered, ExitCode: &exit, History: []store.Transition{
+			{State: store.StateReceived, At: t0}, {State: store.StateSubmitted, At: t0.Add(time.Minute)},
+			{State: store.StateRunning, At: t0.Add(2 * time.Minute)}, {State: store.StateFailed, At: t0.Add(92 * time.Minute)},
+			{State: store.StateRetrieved, At: t0.Add(93 * time.Minute)}, {State: store.StateDelivered, At: t0.Add(94 * time.Minute)}}}
+	ctx := context.Background()
+	n := scheduler.Notification{Key: "calc/42/finished", Event: scheduler.EventFinished, Calc: calc, Outcome: store.StateFailed,
+		Files: []string{"/tmp/x/h2o_results.zip"}, Skipped: []string{"big.chk: too large"}, Tail: "SCF <not> converged\n"}
+	for range 3 { // repeated calls queue nothing more
+		if err := b.Notify(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := outbox(t, st)
+	if len(got) != 2 {
+		t.Fatalf("outbox: %v", got)
+	}
+	msg := got["calc/42/finished"]
+	text := msg.Params[paramText]
+	for _, part := range []string{"Расчёт <b>#42</b> (h2o.inp) закончился: с ошибкой, код выхода 2, время счёта 1 ч 30 мин",
+		"Результаты в файлах ниже", "big.chk: too large", "<pre>SCF &lt;not&gt; converged</pre>"} {
+		if !strings.Contains(text, part) {
+			t.Errorf("finished message lacks %q:\n%s", part, text)
+		}
+	}
+	if msg.ChatID != 77 || len(msg.Files) != 1 || msg.Files[0] != "/tmp/x/h2o_results.zip" {
+		t.Errorf("finished message %+v", msg)
+	}
+	if l := got["calc/42/finished/log"]; l.ChatID != -42 || !strings.Contains(l.Params[paramText], "#42 (Мария @masha)") ||
+		!strings.Contains(l.Params[paramText], "finished: failed") {
+		t.Errorf("log line %+v", l)
+	}
+
+	// Success with a link; an error with its reason and tail; waiting; cancelled.
+	calc.ExitCode = new(int)
+	cases := []struct {
+		n     scheduler.Notification
+		parts []string
+	}{
+		{scheduler.Notification{Key: "k1", Event: scheduler.EventFinished, Calc: calc, Outcome: store.StateSucceeded, Link: "https://cloud/s/AbC", Tail: "noise"},
+			[]string{"успешно, код выхода 0", "Результаты: https://cloud/s/AbC"}},
+		{scheduler.Notification{Key: "k2", Event: scheduler.EventError, Calc: calc, Code: scheduler.CodeSubmitRejected, Reason: "sbatch: error: invalid partition", Tail: "sbatch: error"},
+			[]string{"не удалось запустить: планировщик кластера отклонил задачу", "<pre>sbatch: error</pre>"}},
+		{scheduler.Notification{Key: "k3", Event: scheduler.EventWaiting, Calc: calc, Code: scheduler.CodeClusterUnreachable},
+			[]string{"ждёт: кластер недоступен."}},
+		{scheduler.Notification{Key: "k4", Event: scheduler.EventCancelled, Calc: calc}, []string{"отменён до запуска"}},
+		{scheduler.Notification{Key: "k5", Event: scheduler.EventAccepted, Calc: calc}, []string{"на кластере hpc: задача 1234"}},
+		{scheduler.Notification{Key: "k6", Event: scheduler.EventFinished, Calc: calc, Outcome: store.StateFailed, Code: scheduler.CodeTooLarge, Where: "/scratch/42"},
+			[]string{"слишком велики", "остались на hpc в /scratch/42"}},
+		{scheduler.Notification{Key: "k7", Event: scheduler.EventError, Calc: calc, Code: "brand_new_code"}, []string{"непредвиденная проблема"}},
+	}
+	for _, c := range cases {
+		if err := b.Notify(ctx, c.n); err != nil {
+			t.Fatal(err)
+		}
+		text := outbox(t, st)[c.n.Key].Params[paramText]
+		for _, p := range c.parts {
+			if !strings.Contains(text, p) {
+				t.Errorf("%s lacks %q:\n%s", c.n.Key, p, text)
+			}
+		}
+		if c.n.Key == "k1" && strings.Contains(text, "noise") {
+			t.Errorf("a success quotes the error output: %s", text)
+		}
+	}
+	if l := outbox(t, st)["k2/log"].Params[paramText]; !strings.Contains(l, "submit_rejected: sbatch: error: invalid partition") {
+		t.Errorf("error log line: %s", l)
+	}
+}
+
+func TestLogChatLevel(t *testing.T) {
+	b, st, _ := offlineBot(t, "error")
+	b.toLogChat(slog.LevelInfo, "a", "log.new_user", P{"id": 1, "who": "x", "chat": "y"})
+	b.toLogChat(slog.LevelWarn, "b", "log.unauthorized", P{"who": "x", "command": "/approve"})
+	b.toLogChat(slog.LevelError, "c", "log.failure", P{"what": "x", "error": "y"})
+	calc := store.Calculation{ID: 1, ChatID: 5}
+	if err := b.Notify(context.Background(), scheduler.Notification{Key: "calc/1/accepted", Event: scheduler.EventAccepted, Calc: calc}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Notify(context.Background(), scheduler.Notification{Key: "calc/1/error", Event: scheduler.EventError, Calc: calc, Code: scheduler.CodeGaveUp}); err != nil {
+		t.Fatal(err)
+	}
+	got := outbox(t, st)
+	for _, k := range []string{"c", "calc/1/accepted", "calc/1/error", "calc/1/error/log"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("%s not queued", k)
+		}
+	}
+	for _, k := range []string{"a", "b", "calc/1/accepted/log"} {
+		if _, ok := got[k]; ok {
+			t.Errorf("%s queued below log_chat_level error", k)
+		}
+	}
+	// No log chat: nothing for it.
+	b2, st2, _ := offlineBot(t, "debug", func(o *Options) { o.Bot.LogChatID = 0 })
+	b2.toLogChat(slog.LevelError, "c", "log.failure", P{"what": "x", "error": "y"})
+	if got := outbox(t, st2); len(got) != 0 {
+		t.Errorf("queued without a log chat: %v", got)
+	}
+}
+
+func TestRender(t *testing.T) {
+	b, _, _ := offlineBot(t, "info")
+	o, err := b.render(store.OutItem{Key: "k", Msg: store.OutMsg{ChatID: 5, Params: map[string]string{paramText: "hi"}, Files: []string{"/a/b.zip"}}})
+	if err != nil || o.ChatID != 5 || o.Text != "hi" || len(o.Files) != 1 || o.Files[0].Path != "/a/b.zip" {
+		t.Errorf("render: %+v %v", o, err)
+	}
+	o, err = b.render(store.OutItem{Key: "k", Msg: store.OutMsg{ChatID: 5, Params: map[string]string{paramText: "who sent", paramFileID: "F1"}}})
+	if err != nil || o.Text != "" || o.Caption != "who sent" || len(o.Files) != 1 || o.Files[0].FileID != "F1" {
+		t.Errorf("render with file id: %+v %v", o, err)
+	}
+	if _, err := b.render(store.OutItem{Key: "k", Msg: store.OutMsg{ChatID: 5}}); err == nil {
+		t.Error("an empty item renders")
+	}
+}
+
+func TestNewOptions(t *testing.T) {
+	// Only admin_name: a warning, and the name works.
+	b, _, logs := offlineBot(t, "info", func(o *Options) { o.Bot.Admins = nil; o.Bot.AdminName = "@Chem_Admin" })
+	if !strings.Contains(logs.String(), "admin_name alone") {
+		t.Errorf("no warning:\n%s", logs)
+	}
+	if !b.isAdmin(teleUser(9, "chem_admin")) || b.isAdmin(teleUser(9, "someone")) || b.isAdmin(teleUser(9, "")) {
+		t.Error("admin by username")
+	}
+	if got := b.adminContact("en"); got != "@Chem_Admin" {
+		t.Errorf("contact %q", got)
+	}
+	// By id; a username does not make an admin then.
+	b, _, _ = offlineBot(t, "info")
+	if !b.isAdmin(teleUser(1, "")) || b.isAdmin(teleUser(2, "chem_admin")) {
+		t.Error("admin by id")
+	}
+	// The public Bot API caps downloads at 20 MB whatever max_file_size says.
+	b, _, _ = offlineBot(t, "info", func(o *Options) { o.MaxFileSize = 100 << 20; o.Bot.APIURL = DefaultAPIURL })
+	if n, public := b.maxInput(); n != 20<<20 || !public {
+		t.Errorf("public API: %d %v", n, public)
+	}
+	b, _, _ = offlineBot(t, "info", func(o *Options) { o.MaxFileSize = 100 << 20; o.Bot.APIURL = "http://127.0.0.1:8081" })
+	if n, public := b.maxInput(); n != 100<<20 || public {
+		t.Errorf("local API: %d %v", n, public)
+	}
+	// Bad options are refused.
+	st, err := store.Open(filepath.Join(t.TempDir(), "x.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, o := range []Options{
+		{Bot: Config{Token: "1:x"}, Language: "de"},
+		{Bot: Config{Token: "nocolon"}},
+		{Bot: Config{Token: "1:x", APIURL: "ftp://x"}},
+		{Bot: Config{Token: "1:x"}, Quota: QuotaConfig{NewUser: -1}},
+	} {
+		if _, err := New(o, st, nil); err == nil {
+			t.Errorf("New accepted %+v", o)
+		}
+	}
+	if _, err := New(Options{Bot: Config{Token: "1:x"}}, nil, nil); err == nil {
+		t.Error("New without a store")
+	}
+	_ = plugins.Secret("")
+}
