@@ -1,0 +1,232 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"hpcbot/plugins"
+	"hpcbot/plugins/cluster"
+	"hpcbot/plugins/detached"
+	"hpcbot/runners/command"
+	"hpcbot/store"
+)
+
+// timed is a plugins.Scheduler that measures the time spent inside Stage and
+// Submit, the raw launch cost the intake benchmark subtracts.
+type timed struct {
+	plugins.Scheduler
+	mu     sync.Mutex
+	inside time.Duration
+}
+
+func (t *timed) add(d time.Duration) { t.mu.Lock(); t.inside += d; t.mu.Unlock() }
+
+func (t *timed) Stage(ctx context.Context, req plugins.StageRequest) error {
+	start := time.Now()
+	defer func() { t.add(time.Since(start)) }()
+	return t.Scheduler.Stage(ctx, req)
+}
+
+func (t *timed) Submit(ctx context.Context, req plugins.SubmitRequest) (plugins.SubmitResult, error) {
+	start := time.Now()
+	defer func() { t.add(time.Since(start)) }()
+	return t.Scheduler.Submit(ctx, req)
+}
+
+// acceptedSignal is a Notifier that signals every EventAccepted.
+type acceptedSignal struct{ ch chan uint64 }
+
+func (a acceptedSignal) Notify(_ context.Context, n Notification) error {
+	if n.Event == EventAccepted {
+		a.ch <- n.Calc.ID
+	}
+	return nil
+}
+
+// BenchmarkIntake measures Wake → job id committed (EventAccepted) with the local
+// plugin, and reports the scheduler's own share: the total less the time spent
+// inside the plugin's Stage and Submit (the raw launch).
+func BenchmarkIntake(b *testing.B) {
+	st, err := store.Open(filepath.Join(b.TempDir(), "hpcbot.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	u, _ := st.CreateUser(store.User{Limit: 1 << 30})
+	upload := b.TempDir()
+	tm := &timed{Scheduler: newLocalForBench(b, "loc", upload)}
+	cfg := Config{DownloadPath: b.TempDir(), FetchTime: FetchTime{Min: time.Hour, Max: time.Hour},
+		Clusters: []ClusterConfig{{Cluster: plugins.Cluster{Label: "loc", Scheduler: "local", UploadPath: upload, MaxJobs: 1000}, Runners: shRules}}}
+	sig := acceptedSignal{ch: make(chan uint64, 1)}
+	s, err := New(cfg, st, map[string]plugins.Scheduler{"loc": tm}, map[string][]plugins.Runner{"loc": {newShRunner(b, "loc")}}, sig, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	var total time.Duration
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		c := createForBench(b, s, st, u.ID, fmt.Sprintf("j%d.sh", i), "true")
+		b.StartTimer()
+		start := time.Now()
+		s.Wake(c.ID)
+		if id := <-sig.ch; id != c.ID {
+			b.Fatalf("accepted %d, want %d", id, c.ID)
+		}
+		total += time.Since(start)
+	}
+	tm.mu.Lock()
+	inside := tm.inside
+	tm.mu.Unlock()
+	n := float64(b.N)
+	b.ReportMetric(float64(total.Microseconds())/n/1000, "total-ms/op")
+	b.ReportMetric(float64(inside.Microseconds())/n/1000, "plugin-ms/op")
+	b.ReportMetric(float64((total-inside).Microseconds())/n/1000, "overhead-ms/op")
+}
+
+// newLocalForBench is a configured `local` scheduler plugin.
+func newLocalForBench(tb testing.TB, label, upload string) plugins.Scheduler {
+	tb.Helper()
+	s := detached.NewLocal(cluster.WithLogger(slog.New(slog.DiscardHandler)))
+	if err := s.Configure(context.Background(), plugins.Cluster{Label: label, Scheduler: "local", UploadPath: upload, MaxJobs: 1000}); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// newShRunner is the command runner with shRules.
+func newShRunner(tb testing.TB, label string) plugins.Runner {
+	tb.Helper()
+	r := command.New()
+	if err := r.Configure(context.Background(), label, shRules); err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+// createForBench does the bot's part for one input file, without Wake.
+func createForBench(tb testing.TB, s *Scheduler, st *store.Store, user uint64, name, body string) store.Calculation {
+	tb.Helper()
+	r, err := s.Route(context.Background(), name, "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	now := time.Now()
+	folder := fmt.Sprintf("%s_%d", FolderName(user, name, now), now.UnixNano())
+	c, err := st.CreateCalculation(store.Calculation{UserID: user, InputName: name, Folder: folder,
+		LocalDir: s.LocalDir(folder), Runner: r.Runner, Program: r.Plan.Program, Argv: r.Plan.Argv,
+		Launch: r.Plan.Launch, Cluster: r.Cluster}, time.Hour, now)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.MkdirAll(c.LocalDir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.LocalDir, name), []byte(body), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// memPoll is a plugins.Scheduler that answers Poll from memory: every job runs.
+type memPoll struct{ plugins.Scheduler }
+
+func (memPoll) Poll(_ context.Context, jobs []plugins.JobRef) ([]plugins.JobStatus, error) {
+	out := make([]plugins.JobStatus, len(jobs))
+	for i, j := range jobs {
+		out[i] = plugins.JobStatus{JobID: j.JobID, State: plugins.StateRunning, Raw: "R"}
+	}
+	return out, nil
+}
+
+// BenchmarkPollCycle measures one poll cycle (read the active calculations, one
+// Poll, apply the answers) with 10,000 running calculations in the store and a
+// plugin that answers from memory: the scheduler's own cost per cycle.
+func BenchmarkPollCycle(b *testing.B) {
+	const n = 10_000
+	path := filepath.Join(b.TempDir(), "hpcbot.db")
+	copyFile(b, seedRunning(b, n), path)
+	st, err := store.Open(path, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	cfg := Config{DownloadPath: b.TempDir(), FetchTime: FetchTime{Min: time.Hour, Max: time.Hour},
+		Clusters: []ClusterConfig{{Cluster: plugins.Cluster{Label: "loc", Scheduler: "local", UploadPath: "/x"}, Runners: shRules}}}
+	s, err := New(cfg, st, map[string]plugins.Scheduler{"loc": memPoll{}}, map[string][]plugins.Runner{"loc": {newShRunner(b, "loc")}}, newNotifier(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := s.byLabel["loc"]
+	b.ResetTimer()
+	for b.Loop() {
+		s.pollPass(context.Background(), c)
+	}
+	b.StopTimer()
+	if got, _ := st.CalcsByState(store.StateRunning); len(got) != n {
+		b.Fatalf("%d running", len(got))
+	}
+}
+
+// seedRunning returns a store file with n running calculations on cluster loc.
+// Writing it takes a transaction per step (a minute and more with fsync), so it
+// is built once per schema version in the system's temp folder and copied.
+func seedRunning(b *testing.B, n int) string {
+	b.Helper()
+	seed := filepath.Join(os.TempDir(), fmt.Sprintf("hpcbot-bench-running-%d-schema%d.db", n, store.LatestSchema()))
+	if _, err := os.Stat(seed); err == nil {
+		return seed
+	}
+	tmp := seed + fmt.Sprintf(".%d.tmp", os.Getpid())
+	st, err := store.Open(tmp, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	u, _ := st.CreateUser(store.User{Limit: 1 << 30})
+	now := time.Now()
+	for i := range n {
+		c, err := st.CreateCalculation(store.Calculation{UserID: u.ID, InputName: "in.inp", Folder: fmt.Sprintf("f%d", i),
+			Cluster: "loc", Argv: []string{"orca", "in.inp"}, Launch: plugins.LaunchBatch}, time.Hour, now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, to := range []store.State{store.StateStaged, store.StateSubmitted, store.StateRunning} {
+			if _, err := st.Transition(c.ID, to, "", func(_ *store.Tx, c *store.Calculation) error {
+				c.JobID, c.RawState = fmt.Sprint(1000+c.ID), "R"
+				c.Delivery = map[string]string{dAccepted: "1"}
+				return nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := st.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.Rename(tmp, seed); err != nil {
+		b.Fatal(err)
+	}
+	return seed
+}
+
+func copyFile(tb testing.TB, from, to string) {
+	tb.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+}
