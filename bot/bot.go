@@ -88,7 +88,7 @@ type Bot struct {
 
 	logChatID atomic.Int64
 	rate      rateLimiter
-	wakeOut   func() // tells the outbox drainer there is work
+	sender    atomic.Pointer[Sender] // set while Run runs; Notify wakes its drainer
 
 	mu      sync.Mutex
 	running bool
@@ -128,7 +128,6 @@ func New(opts Options, st *store.Store, log *slog.Logger) (*Bot, error) {
 		logLevel: level,
 		admins:   map[int64]bool{},
 		now:      time.Now,
-		wakeOut:  func() {},
 	}
 	for _, id := range opts.Bot.Admins {
 		b.admins[id] = true
@@ -148,6 +147,14 @@ func New(opts Options, st *store.Store, log *slog.Logger) (*Bot, error) {
 		b.log.Warn("no admin configured (bot.admins): nobody can approve users or add the bot to groups")
 	}
 	return b, nil
+}
+
+// wakeOut tells the outbox drainer there is work (when the bot runs; else the
+// messages wait in the store for Run).
+func (b *Bot) wakeOut() {
+	if s := b.sender.Load(); s != nil {
+		s.Wake()
+	}
 }
 
 // kvLogChat is the store key of the log chat's id after its group became a
@@ -248,7 +255,7 @@ func (b *Bot) Run(ctx context.Context, calcs Calculations) error {
 	}
 	b.out = NewSender(client, b.st, b.log.With("component", "sender"), b.senderOptions())
 	defer b.out.Close()
-	b.wakeOut = b.out.Wake
+	b.sender.Store(b.out)
 	b.routes()
 	b.setCommands()
 

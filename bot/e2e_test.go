@@ -1005,3 +1005,81 @@ func TestE2EInfrastructureFailures(t *testing.T) {
 	want(t, e.private(tgUser, fmt.Sprintf("/cancel %d", id)), fmt.Sprintf("Stopping calculation #%d", id))
 	waitState(t, e.st, id, store.StateNotified)
 }
+
+// Every command from every kind of sender, in a private chat: each gets the
+// answer meant for them.
+func TestE2ECommandMatrix(t *testing.T) {
+	e := newEnv(t)
+	uid := fmt.Sprint(e.user.ID)
+	const (
+		help     = "I run calculations"
+		unreg    = "You are not registered yet"
+		blocked  = "Your account is blocked"
+		notAdmin = "Only admins may use"
+	)
+	adminCmds := []string{"/approve #" + uid, "/block #" + uid, "/unblock #" + uid, "/list", "/status #" + uid,
+		"/search Petrov", "/alter_limit #" + uid + " 3", "/stats"}
+	type row struct {
+		cmd                          string
+		user, admin, stranger, block string
+	}
+	rows := []row{
+		{"/start", help, help, unreg, help},
+		{"/help", help, "/approve U", unreg, help},
+		{"/access", "already have access", "already have access", unreg, blocked},
+		{"/upd", "Tell me who you are", "Tell me who you are", unreg, blocked},
+		{"/upd имя: Иван", "Saved: Иван", "already approved", unreg, blocked},
+		{"/status", "Calculations: 0 of 3", "Calculations: 0 of 7", unreg, "Status: blocked"},
+		{"/jobs", "no calculations yet", "no calculations yet", unreg, "no calculations yet"},
+		{"/cancel 999", "no calculation #999", "no calculation #999", unreg, "no calculation #999"},
+		{"/nonsense", "Send /help", "Send /help", unreg, "Send /help"},
+	}
+	for _, c := range adminCmds {
+		rows = append(rows, row{c, notAdmin, "", notAdmin, notAdmin})
+	}
+	senders := []struct {
+		u    tgtest.User
+		want func(row) string
+	}{
+		{tgUser, func(r row) string { return r.user }},
+		{tgStranger, func(r row) string { return r.stranger }},
+		{tgBlocked, func(r row) string { return r.block }},
+		{tgAdmin, func(r row) string { return r.admin }},
+	}
+	for _, s := range senders {
+		for _, r := range rows {
+			replies := e.private(s.u, r.cmd)
+			if len(replies) == 0 {
+				t.Errorf("%s from %s: no answer", r.cmd, s.u.Username)
+				continue
+			}
+			if w := s.want(r); w != "" {
+				want(t, replies, w)
+			}
+		}
+	}
+	if u := e.userByTG(tgUser.ID); u.FirstName != "Иван" || u.Limit != 3 {
+		t.Errorf("user after the matrix: %+v", u)
+	}
+}
+
+func TestE2EWrongToken(t *testing.T) {
+	srv := tgtest.New(t)
+	st, err := store.Open(filepath.Join(t.TempDir(), "hpcbot.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	logs := &syncBuffer{}
+	b, err := New(Options{Bot: Config{Token: "999:WrongTokenValue", APIURL: srv.URL}}, st, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = b.Run(context.Background(), &calcsProbe{})
+	if err == nil || !strings.Contains(err.Error(), "check bot.token") {
+		t.Fatalf("Run with a refused token: %v", err)
+	}
+	if strings.Contains(err.Error()+logs.String(), "WrongTokenValue") {
+		t.Errorf("the token leaked: %v\n%s", err, logs)
+	}
+}

@@ -68,8 +68,8 @@ func (b *Bot) helpText(lang string, admin bool) string {
 func (b *Bot) cmdAccess(r *request) error {
 	name := r.from.FirstName
 	if r.private() {
-		if !r.known {
-			return b.refuseUnknown(r)
+		if !b.needUser(r) {
+			return nil
 		}
 		r.reply("access.already", P{"name": name})
 		return nil

@@ -219,3 +219,38 @@ func TestNewOptions(t *testing.T) {
 	}
 	_ = plugins.Secret("")
 }
+
+// fakeClusters answers Clusters for helpText; nothing else is called.
+type fakeClusters struct {
+	Calculations
+	infos []scheduler.ClusterInfo
+}
+
+func (f fakeClusters) Clusters() []scheduler.ClusterInfo { return f.infos }
+
+func TestHelpText(t *testing.T) {
+	b, _, _ := offlineBot(t, "info")
+	b.calcs = fakeClusters{infos: []scheduler.ClusterInfo{
+		{Label: "lomonosov", Scheduler: "slurm", Usable: true, Programs: []plugins.ProgramInfo{
+			{Program: "orca_submit", Description: "ORCA <5>", AllowedArgs: []string{"{}", `-p\d{1,2}`}, DefaultArgs: []string{"{}"}, Associations: []string{".inp"}},
+			{Program: "g16_submit", Associations: []string{".gjf", ".com"}}}},
+		{Label: "ws", Scheduler: "ssh", Usable: false, Reason: "ssh: unable to authenticate"},
+	}}
+	en := b.helpText("en", false)
+	for _, part := range []string{"<b>lomonosov</b> (slurm)", "<code>orca_submit</code> — ORCA &lt;5&gt;", `allowed arguments: {} -p\d{1,2}`,
+		"files: .gjf .com; allowed arguments: none", "<b>ws</b> (ssh): not available now"} {
+		if !strings.Contains(en, part) {
+			t.Errorf("help lacks %q:\n%s", part, en)
+		}
+	}
+	if strings.Contains(en, "unable to authenticate") || strings.Contains(en, "/approve") {
+		t.Errorf("help shows operator detail or admin commands:\n%s", en)
+	}
+	if ru := b.helpText("ru", true); !strings.Contains(ru, "сейчас недоступен") || !strings.Contains(ru, "/approve U") {
+		t.Errorf("Russian admin help:\n%s", ru)
+	}
+	b.calcs = fakeClusters{}
+	if got := b.helpText("en", false); !strings.Contains(got, "No cluster is configured") {
+		t.Errorf("no clusters:\n%s", got)
+	}
+}
