@@ -435,6 +435,11 @@ func TestE2EAccess(t *testing.T) {
 		t.Errorf("answered a command for another bot: %q", got)
 	}
 	want(t, e.say(tgBlocked, groupChat, "/access"), "blocked")
+	// An admin registering in the group is approved at once.
+	want(t, e.say(tgAdmin, groupChat, "/access"), "Welcome, Ada", "7 calculations")
+	if a := e.userByTG(tgAdmin.ID); !a.Approved || a.Limit != 7 {
+		t.Errorf("admin registered as %+v", a)
+	}
 	// In private, /access does not register anyone.
 	other := tgtest.User{ID: 5005, FirstName: "Mallory", LanguageCode: "en"}
 	want(t, e.private(other, "/access"), "not registered")
@@ -1081,5 +1086,21 @@ func TestE2EWrongToken(t *testing.T) {
 	}
 	if strings.Contains(err.Error()+logs.String(), "WrongTokenValue") {
 		t.Errorf("the token leaked: %v\n%s", err, logs)
+	}
+}
+
+// The sender learns from Telegram's answer that the log chat became a
+// supergroup: the log chat follows it.
+func TestE2ELogChatMigratedOnSend(t *testing.T) {
+	e := newEnv(t)
+	const super = int64(-1009876)
+	e.srv.Inject(tgtest.Fault{ChatID: logChat, Code: 400, Description: "Bad Request: group chat was upgraded to a supergroup chat", MigrateTo: super})
+	e.private(tgStranger, "hello")
+	e.waitSent(super, "Unregistered", "@eve")
+	if v, ok, _ := e.st.Value(kvLogChat); !ok || v != fmt.Sprint(super) {
+		t.Errorf("stored log chat %q %v", v, ok)
+	}
+	if got := e.bot.logChatID.Load(); got != super {
+		t.Errorf("log chat %d", got)
 	}
 }

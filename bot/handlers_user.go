@@ -82,6 +82,13 @@ func (b *Bot) cmdAccess(r *request) error {
 		r.reply("access.already", P{"name": name})
 		return nil
 	}
+	if r.admin {
+		if err := b.registerAdmin(r); err != nil {
+			return fmt.Errorf("register admin: %w", err)
+		}
+		r.reply("access.granted", P{"name": name, "limit": r.user.Limit, "window": FormatWindow(r.lang, b.window())})
+		return nil
+	}
 	u, created, err := b.st.RegisterUser(accountOf(r.from), b.opts.Quota.NewUser)
 	if err != nil {
 		return fmt.Errorf("register: %w", err)
