@@ -151,11 +151,24 @@ stop_daemon() {
 	rm -f "$1"
 }
 
-# children PID: the pids whose parent is PID (from /proc; procps may be absent).
-children() {
-	awk -v parent="$1" '{
-		sub(/.*\) /, "")   # after "pid (comm) ": state ppid ...
-		if ($2 == parent) { n = FILENAME; gsub(/[^0-9]/, "", n); print n }
+# sshd_tree PID: the sshd processes below PID (per connection: the monitor and the
+# user's privilege-separated child, which holds the socket), from /proc since procps
+# may be absent. The user's own processes are left to what their session's end does
+# to them, as on a real login node.
+sshd_tree() {
+	awk -v root="$1" '
+	{
+		pid = FILENAME; gsub(/[^0-9]/, "", pid)
+		comm = $0; sub(/^[0-9]+ \(/, "", comm); sub(/\) [^)]*$/, "", comm)
+		rest = $0; sub(/.*\) /, "", rest); split(rest, f, " ")
+		parent[pid] = f[2]; name[pid] = comm
+	}
+	END {
+		for (p in parent) {
+			if (name[p] != "sshd") continue
+			for (q = parent[p]; q != "" && q > 1; q = parent[q])
+				if (q == root) { print p; break }
+		}
 	}' /proc/[0-9]*/stat 2>/dev/null || true
 }
 
@@ -316,8 +329,8 @@ start_sshd() {
 	fail "sshd is not listening on $ADDR:$SSH_PORT"
 }
 
-# stop_sshd stops the listener and closes every connection it accepted (their sshd
-# processes are its children), as a login node that goes down would.
+# stop_sshd stops the listener and closes every connection it accepted, as a login
+# node that goes down would.
 stop_sshd() {
 	local master conns
 	if ! alive "$SSHD_PID" sshd; then
@@ -325,8 +338,8 @@ stop_sshd() {
 		return 0
 	fi
 	master=$ALIVE_PID
-	conns=$(children "$master" | tr '\n' ' ')
-	log "stopping sshd (pid $master; open connections: ${conns:-none})"
+	conns=$(sshd_tree "$master" | sort -n | tr '\n' ' ')
+	log "stopping sshd (pid $master; connection processes: ${conns:-none})"
 	# shellcheck disable=SC2086
 	kill_wait "$master" $conns
 	rm -f "$SSHD_PID"
