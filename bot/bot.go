@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -135,8 +134,10 @@ func New(opts Options, st *store.Store, log *slog.Logger) (*Bot, error) {
 	b.rate.perMinute = opts.Bot.SubmitsPerMinute
 	b.logChatID.Store(opts.Bot.LogChatID)
 	if v, ok, err := st.Value(kvLogChat); err == nil && ok {
-		if id, err := strconv.ParseInt(v, 10, 64); err == nil && id != 0 && opts.Bot.LogChatID != 0 {
-			b.logChatID.Store(id)
+		var from, to int64
+		if _, err := fmt.Sscanf(v, "%d %d", &from, &to); err == nil && from == opts.Bot.LogChatID && from != 0 && to != 0 {
+			b.logChatID.Store(to)
+			b.log.Warn("the log chat became a supergroup; using its new id until bot.log_chat_id is updated", "chat", from, "new_chat", to)
 		}
 	}
 	if len(opts.Bot.Admins) == 0 && opts.Bot.AdminName != "" {
@@ -157,9 +158,23 @@ func (b *Bot) wakeOut() {
 	}
 }
 
-// kvLogChat is the store key of the log chat's id after its group became a
-// supergroup (the configured id no longer works).
+// kvLogChat is the store key that follows the log chat after its group became
+// a supergroup (the configured id no longer works): "<configured id> <new id>".
+// It applies only while bot.log_chat_id is still the configured id.
 const kvLogChat = "bot/log_chat_id"
+
+// moveLogChat makes the log chat follow its group from one id to the next,
+// and remembers it across restarts.
+func (b *Bot) moveLogChat(from, to int64) bool {
+	if !b.logChatID.CompareAndSwap(from, to) {
+		return false
+	}
+	if err := b.st.SetValue(kvLogChat, fmt.Sprintf("%d %d", b.opts.Bot.LogChatID, to)); err != nil {
+		b.log.Error("store the log chat's new id", "err", err)
+	}
+	b.log.Warn("the log chat became a supergroup; set bot.log_chat_id to the new id in hpcbot.toml", "chat", from, "new_chat", to)
+	return true
+}
 
 // isPublicAPI reports whether the Bot API server is Telegram's own (with its
 // 20 MB download limit).
@@ -312,14 +327,7 @@ func (b *Bot) render(it store.OutItem) (Outgoing, error) {
 
 // followMigration follows a group that became a supergroup, when the sender
 // learns it from Telegram's answer: the log chat moves with it.
-func (b *Bot) followMigration(from, to int64) {
-	if b.logChatID.CompareAndSwap(from, to) {
-		if err := b.st.SetValue(kvLogChat, strconv.FormatInt(to, 10)); err != nil {
-			b.log.Error("store the log chat's new id", "err", err)
-		}
-		b.log.Warn("the log chat became a supergroup; set bot.log_chat_id to the new id in hpcbot.toml", "chat", from, "new_chat", to)
-	}
-}
+func (b *Bot) followMigration(from, to int64) { b.moveLogChat(from, to) }
 
 // connect asks getMe until it answers: network errors and 5xx are retried with
 // backoff, a refused token ends Run.

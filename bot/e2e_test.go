@@ -951,7 +951,7 @@ func TestE2ELogChatMigrates(t *testing.T) {
 	const super = int64(-1001234567)
 	e.handled(e.srv.Push(e.srv.MigrationUpdate(tgAdmin, old, super)))
 	e.waitSent(super, "became a supergroup", fmt.Sprint(super), "bot.log_chat_id")
-	if v, ok, _ := e.st.Value(kvLogChat); !ok || v != fmt.Sprint(super) {
+	if v, ok, _ := e.st.Value(kvLogChat); !ok || v != fmt.Sprint(logChat, " ", super) {
 		t.Errorf("stored log chat %q %v", v, ok)
 	}
 	// What follows goes to the supergroup.
@@ -1097,7 +1097,7 @@ func TestE2ELogChatMigratedOnSend(t *testing.T) {
 	e.srv.Inject(tgtest.Fault{ChatID: logChat, Code: 400, Description: "Bad Request: group chat was upgraded to a supergroup chat", MigrateTo: super})
 	e.private(tgStranger, "hello")
 	e.waitSent(super, "Unregistered", "@eve")
-	if v, ok, _ := e.st.Value(kvLogChat); !ok || v != fmt.Sprint(super) {
+	if v, ok, _ := e.st.Value(kvLogChat); !ok || v != fmt.Sprint(logChat, " ", super) {
 		t.Errorf("stored log chat %q %v", v, ok)
 	}
 	if got := e.bot.logChatID.Load(); got != super {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
 
 	tele "gopkg.in/telebot.v3"
 )
@@ -90,12 +89,7 @@ func (b *Bot) onMigration(r *request) error {
 		return nil
 	}
 	r.log.Info("group migrated to a supergroup", "chat", from, "new_chat", to)
-	if b.logChatID.Load() == from {
-		if err := b.st.SetValue(kvLogChat, strconv.FormatInt(to, 10)); err != nil {
-			r.log.Error("store the log chat's new id", "err", err)
-		}
-		b.logChatID.Store(to)
-	}
+	b.moveLogChat(from, to)
 	b.toLogChat(slog.LevelWarn, r.logKey("migrated"), "log.migrated", P{"chat": describeChat(r.chat), "new": to})
 	return nil
 }

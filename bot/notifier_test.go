@@ -254,3 +254,30 @@ func TestHelpText(t *testing.T) {
 		t.Errorf("no clusters:\n%s", got)
 	}
 }
+
+func TestLogChatFollowedAcrossRestarts(t *testing.T) {
+	b, st, _ := offlineBot(t, "info")
+	if !b.moveLogChat(-42, -100042) || b.logChatID.Load() != -100042 {
+		t.Fatal("move")
+	}
+	if b.moveLogChat(-42, -7) {
+		t.Error("moved from a chat that is not the log chat")
+	}
+	again, err := New(b.opts, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := again.logChatID.Load(); got != -100042 {
+		t.Errorf("after a restart the log chat is %d", got)
+	}
+	// The operator configured another log chat: that one wins.
+	o := b.opts
+	o.Bot.LogChatID = -555
+	other, err := New(o, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := other.logChatID.Load(); got != -555 {
+		t.Errorf("configured -555, using %d", got)
+	}
+}
