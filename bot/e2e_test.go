@@ -179,6 +179,7 @@ type calcsProbe struct {
 	routes    atomic.Int32
 	routeErr  atomic.Pointer[error]
 	cancelErr atomic.Pointer[error]
+	onRoute   atomic.Pointer[func()]
 }
 
 func (p *calcsProbe) Cancel(ctx context.Context, id uint64) error {
@@ -197,6 +198,9 @@ func (p *calcsProbe) Clusters() []scheduler.ClusterInfo {
 
 func (p *calcsProbe) Route(ctx context.Context, name, caption string) (scheduler.Route, error) {
 	p.routes.Add(1)
+	if f := p.onRoute.Load(); f != nil {
+		(*f)()
+	}
 	if err := p.routeErr.Load(); err != nil {
 		return scheduler.Route{}, *err
 	}
@@ -1102,5 +1106,39 @@ func TestE2ELogChatMigratedOnSend(t *testing.T) {
 	}
 	if got := e.bot.logChatID.Load(); got != super {
 		t.Errorf("log chat %d", got)
+	}
+}
+
+// An admin changes the user while their file is being taken in: the store's
+// check, in the transaction that creates the calculation, has the last word.
+func TestE2EUserChangedDuringIntake(t *testing.T) {
+	e := newEnv(t)
+	set := func(f func(*store.User)) {
+		hook := func() {
+			if _, err := e.st.UpdateUser(e.user.ID, func(_ *store.Tx, u *store.User) error { f(u); return nil }); err != nil {
+				t.Error(err)
+			}
+		}
+		e.calcs.onRoute.Store(&hook)
+	}
+	set(func(u *store.User) { u.Limit = 0 })
+	_, replies := e.sendFile(tgUser, "late.sh", []byte("echo\n"), "")
+	want(t, replies, "used all 0 calculations")
+	if _, err := e.st.UpdateUser(e.user.ID, func(_ *store.Tx, u *store.User) error { u.Limit = 3; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	set(func(u *store.User) { u.Blocked = true })
+	_, replies = e.sendFile(tgUser, "late.sh", []byte("echo\n"), "")
+	want(t, replies, "Your account is blocked")
+	e.calcs.onRoute.Store(nil)
+	if n := len(e.calcsOf(e.user)); n != 0 {
+		t.Errorf("%d calculations", n)
+	}
+	entries, err := os.ReadDir(e.dl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("inputs left in download_path: %v", entries)
 	}
 }

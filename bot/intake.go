@@ -117,20 +117,30 @@ func (b *Bot) onDocument(r *request) error {
 	case errors.Is(err, store.ErrDuplicateUpdate):
 		// Same update, same folder: the file was just written again in place.
 	case errors.Is(err, store.ErrQuotaExceeded):
-		os.RemoveAll(dir)
+		discardInput(dir, name)
+		if u, err := b.st.User(r.user.ID); err == nil {
+			r.user = u // the limit changed while the file came in
+		}
 		b.refuseQuota(r)
 		return nil
 	case errors.Is(err, store.ErrBlocked):
-		os.RemoveAll(dir)
+		discardInput(dir, name)
 		r.reply("auth.blocked", P{"admin": b.adminContact(r.lang)})
 		return nil
 	case err != nil:
-		os.RemoveAll(dir)
+		discardInput(dir, name)
 		return fmt.Errorf("create calculation: %w", err)
 	}
 	r.log.Info("calculation created", "calc", calc.ID, "cluster", calc.Cluster, "program", calc.Program, "file", name)
 	b.accepted(r, calc)
 	return nil
+}
+
+// discardInput removes a downloaded input that became no calculation, and its
+// folder when nothing else is in it.
+func discardInput(dir, name string) {
+	os.Remove(filepath.Join(dir, name))
+	os.Remove(dir)
 }
 
 // calcOfUpdate returns the calculation already created from this update, if
