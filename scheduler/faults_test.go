@@ -109,7 +109,7 @@ func TestCloudFullIsPermanent(t *testing.T) {
 	b.nc.SetQuota(1)
 	b.start()
 	c := b.submit("q.sh", "echo result-bigger-than-quota > r.txt", "")
-	d := b.waitState(c.ID, store.StateError)
+	d := b.waitError(c.ID)
 	errs := b.notes.of(c.ID, EventError)
 	if len(errs) != 1 || errs[0].Code != CodeCloudRefused || !strings.Contains(errs[0].Reason, "507") {
 		t.Fatalf("error notices %+v, calc %s", errs, history(d))
@@ -195,7 +195,7 @@ func TestFetchPermanent(t *testing.T) {
 	b.faults["loc"].set("fetch", plugins.Errorf(plugins.KindNotFound, "list /x: no such folder"))
 	b.start()
 	c := b.submit("n.sh", "echo", "")
-	b.waitState(c.ID, store.StateError)
+	b.waitError(c.ID)
 	if e := b.notes.of(c.ID, EventError); len(e) != 1 || e[0].Code != CodeFetchFailed {
 		t.Fatalf("%+v", e)
 	}

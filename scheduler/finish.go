@@ -243,7 +243,11 @@ func (s *Scheduler) deliverCloud(ctx context.Context, calc store.Calculation) bo
 	link := ""
 	err = s.nc.UploadDir(sctx, calc.LocalDir, dir, state, save)
 	if err == nil {
+		// One at a time: two calculations of one user (per_user) would otherwise
+		// both find no share and create two. Creations are rate limited anyway.
+		s.shareMu.Lock()
 		link, err = s.nc.Share(sctx, shareDir)
+		s.shareMu.Unlock()
 	}
 	if err == nil && sub != "" {
 		link, err = nextcloud.ShareFolderLink(link, sub)

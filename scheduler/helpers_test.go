@@ -455,6 +455,18 @@ func (b *bed) waitState(id uint64, states ...store.State) store.Calculation {
 	return c
 }
 
+// waitError waits until calculation id is in error and its notice was queued.
+func (b *bed) waitError(id uint64) store.Calculation {
+	b.t.Helper()
+	b.waitState(id, store.StateError)
+	var c store.Calculation
+	until(b.t, func() string { return "error notice recorded" }, func() bool {
+		c, _ = b.st.Calc(id)
+		return c.Delivery[dErrorNotified] == "1"
+	})
+	return c
+}
+
 func history(c store.Calculation) string {
 	var parts []string
 	for _, h := range c.History {

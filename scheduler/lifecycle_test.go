@@ -257,11 +257,7 @@ func TestGiveUp(t *testing.T) {
 	b.start()
 	b.faults["loc"].set("stage", errDown)
 	c := b.submit("g.sh", "echo", "")
-	d := b.waitState(c.ID, store.StateError)
-	until(t, func() string { return "error notice recorded" }, func() bool {
-		d, _ = b.st.Calc(c.ID)
-		return d.Delivery[dErrorNotified] == "1"
-	})
+	d := b.waitError(c.ID)
 	errs := b.notes.of(c.ID, EventError)
 	if len(errs) != 1 || errs[0].Code != CodeGaveUp || !strings.Contains(errs[0].Reason, "cluster unreachable since") {
 		t.Fatalf("error notices %+v (calc %+v)", errs, d)
@@ -278,7 +274,7 @@ func TestAuthErrorIsPermanent(t *testing.T) {
 	f := b.faults["loc"]
 	f.set("stage", errAuth)
 	c := b.submit("a.sh", "echo", "")
-	d := b.waitState(c.ID, store.StateError)
+	d := b.waitError(c.ID)
 	if f.count("stage") != 1 || d.Attempts != 0 {
 		t.Fatalf("retried a refused login: %d stage calls, %+v", f.count("stage"), d)
 	}
@@ -339,4 +335,31 @@ func TestStopAbandonsHangingStep(t *testing.T) {
 	release()
 	b.start()
 	b.waitState(c.ID, store.StateNotified)
+}
+
+// An admin's retry (error → received) runs the calculation again; the new
+// round's messages have keys of their own, so the bot does not drop them.
+func TestAdminRetry(t *testing.T) {
+	b := newBed(t)
+	b.start()
+	f := b.faults["loc"]
+	f.set("stage", errAuth)
+	c := b.submit("r.sh", "echo r > r.txt", "")
+	b.waitError(c.ID)
+	f.set("stage", nil)
+	if _, err := b.st.Transition(c.ID, store.StateReceived, "admin retry", nil); err != nil {
+		t.Fatal(err)
+	}
+	b.s.Wake(c.ID)
+	d := b.waitState(c.ID, store.StateNotified)
+	fin := b.notes.of(c.ID, EventFinished)
+	if len(fin) != 1 || fin[0].Key != notifyKey(d, EventFinished) || !strings.HasSuffix(fin[0].Key, "/r2") {
+		t.Fatalf("finished %+v", fin)
+	}
+	if acc := b.notes.of(c.ID, EventAccepted); len(acc) != 1 || !strings.HasSuffix(acc[0].Key, "/r2") {
+		t.Fatalf("accepted %+v", acc)
+	}
+	if d.Delivery[dErrorCode] != "" || d.Delivery[dErrorNotified] != "" {
+		t.Fatalf("last round's bookkeeping kept: %v", d.Delivery)
+	}
 }

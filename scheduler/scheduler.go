@@ -60,7 +60,8 @@ type Scheduler struct {
 	notifier     Notifier
 	log          *slog.Logger
 	nc           *nextcloud.Client
-	downloadPath string // absolute
+	shareMu      sync.Mutex // serializes share lookups and creations
+	downloadPath string     // absolute
 	clusters     []*clusterState
 	byLabel      map[string]*clusterState
 
