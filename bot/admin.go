@@ -45,8 +45,9 @@ func userName(u store.User) string {
 }
 
 // tellUser queues catalog message key for every Telegram account of u, in
-// each account's language, once per update.
-func (b *Bot) tellUser(r *request, u store.User, key string, p P) {
+// each account's language, once per update; {window} and {calcs} (u's limit)
+// are filled in.
+func (b *Bot) tellUser(r *request, u store.User, key string) {
 	accs, err := b.st.AccountsOfUser(u.ID)
 	if err != nil {
 		r.log.Warn("accounts of user", "user", u.ID, "err", err)
@@ -57,7 +58,7 @@ func (b *Bot) tellUser(r *request, u store.User, key string, p P) {
 		if l := SupportedLanguage(a.LanguageCode); l != "" {
 			lang = l
 		}
-		p["window"] = FormatWindow(lang, b.window())
+		p := P{"window": FormatWindow(lang, b.window()), "calcs": CountCalcs(lang, u.Limit)}
 		k := fmt.Sprintf("update/%d/tell/%d/%s", r.update, a.TelegramID, key)
 		if err := b.queue(k, store.OutMsg{ChatID: a.TelegramID, Kind: key, Params: map[string]string{paramText: tr(lang, key, p)}}); err != nil {
 			r.log.Error("queue message to user", "user", u.ID, "err", err)
@@ -98,8 +99,8 @@ func (b *Bot) cmdApprove(r *request) error {
 	if !ok {
 		return nil
 	}
-	r.reply("approve.done", P{"id": u.ID, "name": userName(u), "limit": u.Limit, "window": FormatWindow(r.lang, b.window())})
-	b.tellUser(r, u, "approve.notify", P{"limit": u.Limit})
+	r.reply("approve.done", P{"id": u.ID, "name": userName(u), "calcs": CountCalcs(r.lang, u.Limit), "window": FormatWindow(r.lang, b.window())})
+	b.tellUser(r, u, "approve.notify")
 	b.toLogChat(slog.LevelInfo, r.logKey("approve"), "log.approve", P{"admin": r.who(), "id": u.ID, "name": userName(u)})
 	return nil
 }
@@ -111,7 +112,7 @@ func (b *Bot) cmdBlock(r *request) error {
 		return nil
 	}
 	r.reply("block.done", P{"id": u.ID, "name": userName(u)})
-	b.tellUser(r, u, "block.notify", P{})
+	b.tellUser(r, u, "block.notify")
 	b.toLogChat(slog.LevelInfo, r.logKey("block"), "log.block", P{"admin": r.who(), "id": u.ID, "name": userName(u)})
 	return nil
 }
@@ -123,7 +124,7 @@ func (b *Bot) cmdUnblock(r *request) error {
 		return nil
 	}
 	r.reply("unblock.done", P{"id": u.ID, "name": userName(u)})
-	b.tellUser(r, u, "unblock.notify", P{})
+	b.tellUser(r, u, "unblock.notify")
 	b.toLogChat(slog.LevelInfo, r.logKey("unblock"), "log.unblock", P{"admin": r.who(), "id": u.ID, "name": userName(u)})
 	return nil
 }
@@ -144,8 +145,8 @@ func (b *Bot) cmdAlterLimit(r *request) error {
 	if !ok {
 		return nil
 	}
-	r.reply("limit.done", P{"id": u.ID, "name": userName(u), "limit": u.Limit, "window": FormatWindow(r.lang, b.window())})
-	b.tellUser(r, u, "limit.notify", P{"limit": u.Limit})
+	r.reply("limit.done", P{"id": u.ID, "name": userName(u), "calcs": CountCalcs(r.lang, u.Limit), "window": FormatWindow(r.lang, b.window())})
+	b.tellUser(r, u, "limit.notify")
 	b.toLogChat(slog.LevelInfo, r.logKey("limit"), "log.limit", P{"admin": r.who(), "id": u.ID, "name": userName(u), "limit": u.Limit})
 	return nil
 }

@@ -119,6 +119,11 @@ func FormatWindow(lang string, d time.Duration) string {
 	}
 }
 
+// CountCalcs says how many calculations, in lang: "1 calculation", "3 расчёта".
+func CountCalcs(lang string, n int) string {
+	return plural(lang, int64(n), "calculation", "calculations", "расчёт", "расчёта", "расчётов")
+}
+
 // FormatDuration is a run time: "2 h 05 min", "3 min 07 s", "12 s".
 func FormatDuration(lang string, d time.Duration) string {
 	d = d.Round(time.Second)

@@ -86,7 +86,7 @@ func (b *Bot) cmdAccess(r *request) error {
 		if err := b.registerAdmin(r); err != nil {
 			return fmt.Errorf("register admin: %w", err)
 		}
-		r.reply("access.granted", P{"name": name, "limit": r.user.Limit, "window": FormatWindow(r.lang, b.window())})
+		r.reply("access.granted", P{"name": name, "calcs": CountCalcs(r.lang, r.user.Limit), "window": FormatWindow(r.lang, b.window())})
 		return nil
 	}
 	u, created, err := b.st.RegisterUser(accountOf(r.from), b.opts.Quota.NewUser)
@@ -98,7 +98,7 @@ func (b *Bot) cmdAccess(r *request) error {
 		return nil
 	}
 	r.log.Info("user registered", "user", u.ID, "chat", r.chat.ID)
-	r.reply("access.granted", P{"name": name, "limit": u.Limit, "window": FormatWindow(r.lang, b.window())})
+	r.reply("access.granted", P{"name": name, "calcs": CountCalcs(r.lang, u.Limit), "window": FormatWindow(r.lang, b.window())})
 	b.toLogChat(slog.LevelInfo, r.logKey("new_user"), "log.new_user", P{"id": u.ID, "who": r.who(), "chat": describeChat(r.chat)})
 	return nil
 }

@@ -164,7 +164,7 @@ func (b *Bot) calcOfUpdate(r *request) (store.Calculation, bool) {
 
 // refuseQuota tells the user their quota is used up.
 func (b *Bot) refuseQuota(r *request) {
-	r.reply("doc.quota", P{"limit": r.user.Limit, "window": FormatWindow(r.lang, b.window())})
+	r.reply("doc.quota", P{"calcs": CountCalcs(r.lang, r.user.Limit), "window": FormatWindow(r.lang, b.window())})
 }
 
 // accepted wakes the scheduler and queues the reply and the log chat's copy
