@@ -140,10 +140,6 @@ func New(opts Options, st *store.Store, log *slog.Logger) (*Bot, error) {
 			b.log.Warn("the log chat became a supergroup; using its new id until bot.log_chat_id is updated", "chat", from, "new_chat", to)
 		}
 	}
-	if len(opts.Bot.Admins) == 0 && opts.Bot.AdminName != "" {
-		b.log.Warn("bot.admin_name alone names the admin; a username can be changed and then taken by someone else: set bot.admins to the admin's numeric Telegram id (the bot shows it in /status)",
-			"admin_name", opts.Bot.AdminName)
-	}
 	if len(opts.Bot.Admins) == 0 && opts.Bot.AdminName == "" {
 		b.log.Warn("no admin configured (bot.admins): nobody can approve users or add the bot to groups")
 	}
