@@ -152,24 +152,24 @@ stop_daemon() {
 }
 
 # sshd_tree PID: the sshd processes below PID (per connection: the monitor and the
-# user's privilege-separated child, which holds the socket), from /proc since procps
-# may be absent. The user's own processes are left to what their session's end does
-# to them, as on a real login node.
+# user's privilege-separated child, which holds the socket). The user's own processes
+# are left to what their session's end does to them, as on a real login node.
+# From /proc, since procps may be absent; through cat, which goes on past a process
+# that exits meanwhile, where mawk given the files would stop at the first one gone.
 sshd_tree() {
-	awk -v root="$1" '
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" '
 	{
-		pid = FILENAME; gsub(/[^0-9]/, "", pid)
 		comm = $0; sub(/^[0-9]+ \(/, "", comm); sub(/\) [^)]*$/, "", comm)
 		rest = $0; sub(/.*\) /, "", rest); split(rest, f, " ")
-		parent[pid] = f[2]; name[pid] = comm
+		parent[$1] = f[2] + 0; name[$1] = comm
 	}
 	END {
 		for (p in parent) {
 			if (name[p] != "sshd") continue
-			for (q = parent[p]; q != "" && q > 1; q = parent[q])
-				if (q == root) { print p; break }
+			for (q = parent[p]; q > 1; q = parent[q] + 0)
+				if (q == root + 0) { print p; break }
 		}
-	}' /proc/[0-9]*/stat 2>/dev/null || true
+	}' || true
 }
 
 node_name() { hostname -s 2>/dev/null || uname -n | cut -d. -f1; }
