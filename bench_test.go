@@ -62,7 +62,7 @@ func newMemSlurm(runsFile string) *cluster.Scheduler {
 
 // Jobs of the 10,000-job poll: ids 1000001..1010000 (seven digits, as on a busy
 // cluster), folder f<id>. What the fake cluster knows about a job depends on
-// id%100, a stress mix in which 12 % of the jobs finished since the last poll
+// id%100, a stress mix in which 13 % of the jobs finished since the last poll
 // and all three steps of cluster.Scheduler.Poll are needed:
 //
 //	0      gone from squeue and sacct; its exit-code file says 0   → succeeded
