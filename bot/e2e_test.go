@@ -1142,3 +1142,28 @@ func TestE2EUserChangedDuringIntake(t *testing.T) {
 		t.Errorf("inputs left in download_path: %v", entries)
 	}
 }
+
+// A long answer arrives whole, in several messages under Telegram's limit.
+func TestE2ELongListIsSplit(t *testing.T) {
+	e := newEnv(t)
+	for i := range 150 {
+		if _, err := e.st.CreateUser(store.User{FirstName: fmt.Sprintf("Person%03d", i), LastName: "With-A-Rather-Long-Surname", Org: "ipc", Limit: 5}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replies := e.private(tgAdmin, "/list")
+	if len(replies) < 2 {
+		t.Fatalf("%d messages for 150 users", len(replies))
+	}
+	all := strings.Join(replies, "\n")
+	for i := range 150 {
+		if !strings.Contains(all, fmt.Sprintf("Person%03d With-A-Rather-Long-Surname", i)) {
+			t.Errorf("Person%03d missing", i)
+		}
+	}
+	for _, r := range replies {
+		if n := len([]rune(r)); n > 4096 {
+			t.Errorf("a message of %d characters", n)
+		}
+	}
+}
