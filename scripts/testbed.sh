@@ -704,6 +704,10 @@ cmd_start() {
 		esac
 		shift
 	done
+	# Keys and configuration go there: a directory someone else made first is refused.
+	if [[ -L $DIR ]] || { [[ -e $DIR ]] && [[ $(stat -c %u "$DIR") != 0 ]]; }; then
+		fail "$DIR is a symbolic link or not root's: remove it or set HPCBOT_TESTBED_DIR"
+	fi
 	[[ -n $SSH_PORT ]] || SSH_PORT=$(main_port)
 	SSH_PORT=${SSH_PORT:-2222}
 	install -d -m 755 "$DIR" "$SLURMDIR" "$SLURMDIR/state" "$SLURMDIR/spool"
