@@ -519,6 +519,7 @@ func TestE2EStatusJobsCancel(t *testing.T) {
 	waitState(t, e.st, id, store.StateNotified)
 	e.waitSent(int64(tgUser.ID), fmt.Sprintf("Calculation <b>#%d</b> (slow.sh) finished: cancelled", id))
 	want(t, e.private(tgUser, fmt.Sprintf("/cancel %d", id)), "already finished")
+	want(t, e.private(tgUser, "/jobs"), fmt.Sprintf("<b>#%d</b> slow.sh", id), "cancelled, job ", ", ended 20")
 }
 
 // waitState waits until calculation id reaches state.

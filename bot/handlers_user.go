@@ -398,10 +398,33 @@ func (b *Bot) jobLine(lang string, c store.Calculation) string {
 	if c.JobID != "" {
 		job = HTML(tr(lang, "jobs.job", P{"job": c.JobID}))
 	}
+	state := c.State
+	ended := HTML("")
+	if outcome, at, ok := jobOutcome(c); ok {
+		if c.State == store.StateRetrieved || c.State == store.StateDelivered || c.State == store.StateNotified {
+			state = outcome // "succeeded" says more than "done"
+		}
+		ended = HTML(tr(lang, "jobs.ended", P{"at": at.Local().Format(timeLayout)}))
+	}
 	return tr(lang, "jobs.line", P{
 		"id": c.ID, "file": c.InputName, "program": c.Program, "cluster": c.Cluster,
-		"state": stateName(lang, c.State), "job": job, "created": c.Created.Local().Format("2006-01-02 15:04"),
+		"state": stateName(lang, state), "job": job, "created": c.Created.Local().Format(timeLayout), "ended": ended,
 	})
+}
+
+// timeLayout is how /jobs shows times.
+const timeLayout = "2006-01-02 15:04"
+
+// jobOutcome is how and when the calculation's job ended (its last ended
+// state), or when it went to error.
+func jobOutcome(c store.Calculation) (store.State, time.Time, bool) {
+	for i := len(c.History) - 1; i >= 0; i-- {
+		h := c.History[i]
+		if h.State.Ended() || (h.State == store.StateError && i == len(c.History)-1) {
+			return h.State, h.At, true
+		}
+	}
+	return "", time.Time{}, false
 }
 
 func stateName(lang string, s store.State) string { return tr(lang, "state."+string(s), nil) }
