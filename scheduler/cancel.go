@@ -16,9 +16,13 @@ var ErrFinished = errors.New("calculation already finished")
 // Cancel stops a calculation for the bot's /cancel. The request is stored
 // first, so it survives a restart and a worker in the middle of submitting sees
 // it. Then:
-//   - received or staged (no job yet): it becomes cancelled at once, unless its
-//     worker is staging or submitting it right now; that worker cancels it
-//     before it submits, or cancels the job it just submitted;
+//   - received (nothing on the cluster yet): it becomes cancelled at once, unless
+//     its worker is staging it right now; that worker then cancels it instead of
+//     submitting;
+//   - staged: an earlier Submit may have launched a job that was never recorded
+//     (a crash, a lost answer), so the worker submits it (Submit is idempotent and
+//     finds that job) and cancels the job at once: no job is ever left running
+//     untracked. While the cluster is unreachable this waits like any intake;
 //   - submitted, pending or running: the plugin cancels the job; the next poll
 //     sees it cancelled and its outputs are delivered like any finished job's.
 //     When the cluster cannot be reached the request stays stored and the
@@ -42,8 +46,8 @@ func (s *Scheduler) Cancel(ctx context.Context, id uint64) error {
 		return fmt.Errorf("cancel: %w", err)
 	}
 	c := s.byLabel[calc.Cluster]
-	switch {
-	case calc.State == store.StateReceived || calc.State == store.StateStaged:
+	switch calc.State {
+	case store.StateReceived:
 		if !s.claim(id) {
 			return nil // its worker holds it and will see the request
 		}
@@ -52,11 +56,20 @@ func (s *Scheduler) Cancel(ctx context.Context, id uint64) error {
 		if err != nil {
 			return fmt.Errorf("cancel: %w", err)
 		}
-		if fresh.State == store.StateReceived || fresh.State == store.StateStaged {
+		if fresh.State == store.StateReceived {
 			s.cancelBeforeJob(fresh)
 			return nil
 		}
 		calc = fresh
+	case store.StateStaged:
+		// A Submit may have launched the job just before a crash or a lost
+		// answer: only the worker's idempotent Submit can tell. It submits (or
+		// finds the job) and cancels it at once.
+		if c != nil {
+			s.woken.Store(id, struct{}{})
+			kick(c.kick)
+		}
+		return nil
 	}
 	if c == nil || !calc.State.Active() || calc.Delivery[dCancel] == cancelSent {
 		return nil
@@ -64,11 +77,13 @@ func (s *Scheduler) Cancel(ctx context.Context, id uint64) error {
 	return s.cancelJob(ctx, c, calc)
 }
 
-// cancelBeforeJob ends a calculation that has no job yet in cancelled; the
-// finisher then tells the user (EventCancelled). The caller holds its claim.
+// cancelBeforeJob ends a calculation that certainly has no job in cancelled:
+// one in received, or one its caller just staged from received (no Submit was
+// ever tried). The finisher then tells the user (EventCancelled). The caller
+// holds its claim.
 func (s *Scheduler) cancelBeforeJob(calc store.Calculation) {
 	_, err := s.st.Transition(calc.ID, store.StateCancelled, "cancelled before submission", func(_ *store.Tx, c *store.Calculation) error {
-		if c.State != store.StateReceived && c.State != store.StateStaged {
+		if c.State != calc.State || (c.State != store.StateReceived && c.State != store.StateStaged) {
 			return errStale
 		}
 		clearWait(c)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -414,6 +415,23 @@ func (b *bed) release(c store.Calculation) {
 	if err := os.WriteFile(filepath.Join(b.remote(c), "go"), nil, 0o644); err != nil {
 		b.t.Fatal(err)
 	}
+}
+
+// waitJobGone waits until the process of calc's detached job has exited, so
+// that a check for what it would have written afterwards means something.
+func (b *bed) waitJobGone(c store.Calculation) {
+	b.t.Helper()
+	data, err := os.ReadFile(filepath.Join(b.remote(c), detached.PIDFile))
+	if err != nil {
+		return // never started
+	}
+	var pid int
+	if _, err := fmt.Sscan(string(data), &pid); err != nil || pid <= 0 {
+		b.t.Fatalf("pid file %q: %v", data, err)
+	}
+	until(b.t, func() string { return fmt.Sprintf("job process %d still alive", pid) }, func() bool {
+		return syscall.Kill(pid, 0) == syscall.ESRCH
+	})
 }
 
 // waitScript waits for the file "go" in its folder, then runs tail.

@@ -105,7 +105,7 @@ func (s *Scheduler) intake(ctx context.Context, c *clusterState, id uint64) {
 		return
 	}
 	log := s.log.With("calc", id, "user", calc.UserID, "cluster", c.label())
-	if calc.Delivery[dCancel] != "" {
+	if calc.State == store.StateReceived && calc.Delivery[dCancel] != "" {
 		s.cancelBeforeJob(calc)
 		return
 	}
@@ -148,6 +148,8 @@ func (s *Scheduler) intake(ctx context.Context, c *clusterState, id uint64) {
 		log.Info("staged")
 		s.tellResumed(ctx, before, calc)
 		if calc.Delivery[dCancel] != "" {
+			// Cancelled while staging: this claim came from received, so no
+			// Submit was ever tried and there is no job.
 			s.cancelBeforeJob(calc)
 			return
 		}

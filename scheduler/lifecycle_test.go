@@ -214,7 +214,8 @@ func TestCancelDuringSubmit(t *testing.T) {
 	if f.count("cancel") == 0 {
 		t.Fatal("the job submitted during the cancel was never cancelled")
 	}
-	b.release(d) // the job, were it alive, would now write ran.txt
+	b.waitJobGone(d)
+	b.release(d)
 	if _, err := os.Stat(filepath.Join(b.remote(c), "ran.txt")); err == nil {
 		t.Fatal("job ran after cancel")
 	}

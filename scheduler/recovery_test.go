@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -209,5 +211,34 @@ func TestRepeatedRestarts(t *testing.T) {
 	}
 	if shares := b.nc.Shares(); len(shares) != n {
 		t.Errorf("%d shares for %d calculations", len(shares), n)
+	}
+}
+
+// Cancelling a staged calculation whose job was launched by a run that died
+// before recording it: the job is found and stopped, not left running untracked.
+func TestCancelStagedAfterCrash(t *testing.T) {
+	b := newBed(t)
+	s, err := New(b.cfg, b.st, b.scheds, b.runners, b.notes, testLogger(t), b.opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := b.create(s, "orphan.sh", waitScript("echo ran > ran.txt"), "", false)
+	drive(t, b, s, c, atSubmittedRemote)
+	if err := s.Cancel(context.Background(), c.ID); err != nil {
+		t.Fatal(err)
+	}
+	b.start()
+	d := b.waitState(c.ID, store.StateNotified)
+	fin := b.notes.of(c.ID, EventFinished)
+	if len(fin) != 1 || fin[0].Outcome != store.StateCancelled || d.JobID == "" {
+		t.Fatalf("%s, notices %+v", history(d), fin)
+	}
+	if n := b.faults["loc"].launched(c.ID); n != 1 {
+		t.Fatalf("%d launches", n)
+	}
+	b.waitJobGone(d)
+	b.release(d)
+	if _, err := os.Stat(filepath.Join(b.remote(d), "ran.txt")); err == nil {
+		t.Fatal("the orphaned job kept running")
 	}
 }
