@@ -65,8 +65,16 @@ func TestFailoverAndIndependentClusters(t *testing.T) {
 	// The first comes back; its job is finished and delivered.
 	down.set("stage", nil)
 	down.set("poll", nil)
+	// Its owner was told once that the cluster cannot be reached, and that it went on.
+	until(t, func() string { return "waiting notice for the running job" }, func() bool { return len(b.notes.of(early.ID, EventWaiting)) == 1 })
+	if w := b.notes.of(early.ID, EventWaiting)[0]; w.Code != CodeClusterUnreachable {
+		t.Fatalf("waiting %+v", w)
+	}
 	b.release(early)
 	b.waitState(early.ID, store.StateNotified)
+	if len(b.notes.of(early.ID, EventResumed)) != 1 || len(b.notes.of(early.ID, EventWaiting)) != 1 {
+		t.Fatalf("notices of the job on the failed cluster: %+v", b.notes.got)
+	}
 	if b.faults["second"].launched(d.ID) != 1 || down.launched(d.ID) != 0 {
 		t.Fatal("launch counts wrong after failover")
 	}
@@ -293,4 +301,20 @@ func TestChunkedUploadResumesAfterRestart(t *testing.T) {
 	if err != nil || !bytes.Equal(local, remote) {
 		t.Fatalf("uploaded file differs (%d vs %d bytes): %v", len(remote), len(local), err)
 	}
+}
+
+// Polls failing past give_up_after end the running calculation in error.
+func TestPollGiveUp(t *testing.T) {
+	b := newBed(t)
+	b.cfg.GiveUpAfter = 200 * time.Millisecond
+	b.start()
+	c := b.submit("p.sh", waitScript("echo"), "")
+	b.waitState(c.ID, store.StateRunning)
+	b.faults["loc"].set("poll", errDown)
+	d := b.waitError(c.ID)
+	if e := b.notes.of(c.ID, EventError); len(e) != 1 || e[0].Code != CodeGaveUp || !strings.Contains(e[0].Reason, "poll loc") {
+		t.Fatalf("%+v, %s", e, history(d))
+	}
+	b.faults["loc"].set("poll", nil)
+	b.release(c)
 }
