@@ -226,7 +226,9 @@ func (b *Bot) needUser(r *request) bool {
 				text = r.msg.Document.FileName
 			}
 		}
-		b.toLogChat(slog.LevelWarn, r.logKey("unregistered"), "log.unregistered", P{"who": r.who(), "text": truncate(text, 200)})
+		if b.quiet.allow(r.from.ID, b.now()) {
+			b.toLogChat(slog.LevelWarn, r.logKey("unregistered"), "log.unregistered", P{"who": r.who(), "text": truncate(text, 200)})
+		}
 		return false
 	}
 	if r.user.Blocked {

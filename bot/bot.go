@@ -64,6 +64,10 @@ type Options struct {
 // (getFile, REFERENCE.md §1.2); a local server has no limit.
 const publicDownloadLimit = 20 << 20
 
+// unregisteredLogEvery is how often the log chat hears of one unregistered
+// sender at most.
+const unregisteredLogEvery = 10 * time.Minute
+
 // replyTimeout bounds one reply to a user.
 const replyTimeout = 2 * time.Minute
 
@@ -87,6 +91,7 @@ type Bot struct {
 
 	logChatID atomic.Int64
 	rate      rateLimiter
+	quiet     throttle // unregistered senders reach the log chat once in a while, not at every message
 	sender    atomic.Pointer[Sender] // set while Run runs; Notify wakes its drainer
 
 	mu      sync.Mutex
@@ -132,6 +137,7 @@ func New(opts Options, st *store.Store, log *slog.Logger) (*Bot, error) {
 		b.admins[id] = true
 	}
 	b.rate.perMinute = opts.Bot.SubmitsPerMinute
+	b.quiet.every = unregisteredLogEvery
 	b.logChatID.Store(opts.Bot.LogChatID)
 	if v, ok, err := st.Value(kvLogChat); err == nil && ok {
 		var from, to int64

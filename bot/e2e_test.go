@@ -405,6 +405,17 @@ func TestE2EUnknownInput(t *testing.T) {
 	if _, _, err := e.st.UserByTelegramID(tgStranger.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("the stranger was registered: %v", err)
 	}
+	// The log chat heard of the stranger once, not at every message.
+	e.quiesce()
+	n := 0
+	for _, text := range e.logTexts() {
+		if strings.Contains(text, "Unregistered") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the log chat heard of the stranger %d times, want 1", n)
+	}
 	// Plain group chatter is not answered.
 	if got := e.say(tgUser, groupChat, "hi all"); len(got) != 0 {
 		t.Errorf("answered group chatter: %q", got)

@@ -237,3 +237,18 @@ func TestRedactor(t *testing.T) {
 func pngDecode(data []byte) (any, error) { return png.Decode(bytes.NewReader(data)) }
 
 func teleUser(id int64, username string) *tele.User { return &tele.User{ID: id, Username: username} }
+
+func TestThrottle(t *testing.T) {
+	th := throttle{every: 10 * time.Minute}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	steps := []struct {
+		key  int64
+		at   time.Duration
+		want bool
+	}{{1, 0, true}, {1, time.Minute, false}, {2, time.Minute, true}, {1, 10 * time.Minute, true}, {1, 11 * time.Minute, false}}
+	for i, s := range steps {
+		if got := th.allow(s.key, t0.Add(s.at)); got != s.want {
+			t.Errorf("step %d: %v", i, got)
+		}
+	}
+}

@@ -293,6 +293,29 @@ func (b *Bot) httpClient() *http.Client {
 
 func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
+// throttle lets one event per key through every so often.
+type throttle struct {
+	every time.Duration
+	mu    sync.Mutex
+	last  map[int64]time.Time
+}
+
+func (th *throttle) allow(key int64, now time.Time) bool {
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	if th.last == nil {
+		th.last = map[int64]time.Time{}
+	}
+	if t, ok := th.last[key]; ok && now.Sub(t) < th.every {
+		return false
+	}
+	if len(th.last) > 10000 { // forget the oldest era rather than grow without bound
+		clear(th.last)
+	}
+	th.last[key] = now
+	return true
+}
+
 // rateLimiter allows each user at most perMinute submissions in any minute.
 type rateLimiter struct {
 	perMinute int
