@@ -91,7 +91,7 @@ type Bot struct {
 
 	logChatID atomic.Int64
 	rate      rateLimiter
-	quiet     throttle // unregistered senders reach the log chat once in a while, not at every message
+	quiet     throttle               // unregistered senders reach the log chat once in a while, not at every message
 	sender    atomic.Pointer[Sender] // set while Run runs; Notify wakes its drainer
 
 	mu      sync.Mutex
