@@ -1179,3 +1179,19 @@ func TestE2ELongListIsSplit(t *testing.T) {
 		}
 	}
 }
+
+// A user who blocked the bot stops nothing: their messages are dropped (not
+// retried for ever), everyone else is served.
+func TestE2EUserBlockedTheBot(t *testing.T) {
+	e := newEnv(t)
+	e.srv.Inject(tgtest.Blocked(tgUser.ID))
+	_, _ = e.sendFile(tgUser, "quiet.sh", []byte("echo\n"), "")
+	c := e.calcsOf(e.user)
+	if len(c) != 1 {
+		t.Fatalf("%d calculations", len(c))
+	}
+	waitState(t, e.st, c[0].ID, store.StateNotified)
+	e.quiesce() // the messages for the user are given up, not pending
+	want(t, e.private(tgRuUser, "/status"), "Расчёты: 0 из 3")
+	e.waitSent(logChat, fmt.Sprintf("#%d", c[0].ID), "finished")
+}
