@@ -318,3 +318,27 @@ func TestPollGiveUp(t *testing.T) {
 	b.faults["loc"].set("poll", nil)
 	b.release(c)
 }
+
+// A cluster whose transfers hang holds at most half the delivery workers:
+// another cluster's results are still delivered.
+func TestSlowFetchDoesNotBlockOtherCluster(t *testing.T) {
+	b := newBed(t, withClusters("slow", "fast"))
+	b.opts = append(b.opts, WithDeliveryWorkers(2))
+	b.start()
+	release := b.faults["slow"].hold("fetch")
+	defer release()
+	var stuck []store.Calculation
+	for i := range 3 {
+		stuck = append(stuck, b.submit(fmt.Sprintf("s%d.sh", i), "echo s > s.txt", ""))
+	}
+	until(t, func() string { return "fetch from the slow cluster" }, func() bool { return b.faults["slow"].count("fetch") >= 1 })
+	b.faults["slow"].set("stage", errDown) // new work fails over to the fast cluster
+	fast := b.submit("f.sh", "echo f > f.txt", "")
+	if d := b.waitState(fast.ID, store.StateNotified); d.Cluster != "fast" {
+		t.Fatalf("on %s", d.Cluster)
+	}
+	release()
+	for _, c := range stuck {
+		b.waitState(c.ID, store.StateNotified)
+	}
+}

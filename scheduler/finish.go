@@ -28,15 +28,18 @@ var finishStates = []store.State{store.StateSucceeded, store.StateFailed, store.
 // deliver and notify them. It looks at the store when a poll saw a job end, when
 // a retry is due, and at least every minute.
 func (s *Scheduler) finishLoop(ctx context.Context) {
-	work := make(chan uint64)
+	work := make(chan finishJob)
 	var wg sync.WaitGroup
 	for range s.deliveryWorkers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for id := range work {
-				s.safely(id, func() { s.finish(ctx, id) })
-				s.release(id)
+			for j := range work {
+				s.safely(j.id, func() { s.finish(ctx, j.id) })
+				if j.slot != nil {
+					j.slot.fetchDone()
+				}
+				s.release(j.id)
 				kick(s.finishKick) // it may wait for a retry now: the dispatcher sets its timer
 			}
 		}()
@@ -60,9 +63,20 @@ func (s *Scheduler) finishLoop(ctx context.Context) {
 	}
 }
 
+// finishJob is one calculation for a delivery worker; slot is the cluster whose
+// fetch slot it holds, if it is to be fetched.
+type finishJob struct {
+	id   uint64
+	slot *clusterState
+}
+
+// fetchSlots is how many delivery workers may fetch from one cluster at once, so
+// that a cluster with slow transfers never holds every worker.
+func (s *Scheduler) fetchSlots() int { return max(1, s.deliveryWorkers/2) }
+
 // dispatchFinish sends every due calculation to the workers and returns when to
 // look again.
-func (s *Scheduler) dispatchFinish(ctx context.Context, work chan<- uint64) time.Duration {
+func (s *Scheduler) dispatchFinish(ctx context.Context, work chan<- finishJob) time.Duration {
 	calcs, err := s.st.CalcsByState(finishStates...)
 	if err != nil {
 		s.log.Error("read calculations", "err", err)
@@ -77,9 +91,20 @@ func (s *Scheduler) dispatchFinish(ctx context.Context, work chan<- uint64) time
 		if !s.claim(c.ID) {
 			continue
 		}
+		j := finishJob{id: c.ID}
+		if cl := s.byLabel[c.Cluster]; cl != nil && c.State.Ended() && c.JobID != "" {
+			if !cl.fetchSlot(s.fetchSlots()) {
+				s.release(c.ID) // its cluster's slots are busy; a finishing worker kicks us
+				continue
+			}
+			j.slot = cl
+		}
 		select {
-		case work <- c.ID:
+		case work <- j:
 		case <-ctx.Done():
+			if j.slot != nil {
+				j.slot.fetchDone()
+			}
 			s.release(c.ID)
 			return next
 		}

@@ -100,6 +100,24 @@ type clusterState struct {
 	failing   bool      // the last call failed for an infrastructure reason
 	downSince time.Time // first failed poll of the current outage
 	pollFails int
+	fetching  int // delivery workers fetching from this cluster now
+}
+
+// fetchSlot takes one of n fetch slots; false when all are taken.
+func (c *clusterState) fetchSlot(n int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fetching >= n {
+		return false
+	}
+	c.fetching++
+	return true
+}
+
+func (c *clusterState) fetchDone() {
+	c.mu.Lock()
+	c.fetching--
+	c.mu.Unlock()
 }
 
 func (c *clusterState) label() string { return c.cfg.Label }
