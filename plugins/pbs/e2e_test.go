@@ -2,15 +2,18 @@ package pbs
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"hpcbot/plugins"
 	"hpcbot/plugins/cluster"
+	"hpcbot/plugins/shellquote"
 )
 
 // Stand-in PBS commands for TestSchedulerWithFakePBS. Their output is
@@ -62,18 +65,20 @@ func TestSchedulerWithFakePBS(t *testing.T) {
 	if _, err := exec.LookPath("setsid"); err != nil {
 		t.Skip("no setsid on this host")
 	}
-	bin := t.TempDir()
-	for name, body := range map[string]string{"qsub": fakeQsub, "qstat": fakeQstat} {
-		if err := os.WriteFile(filepath.Join(bin, name), []byte(body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	for _, flavor := range []string{"pro", "torque"} {
 		t.Run(flavor, func(t *testing.T) {
+			// The local transport gives commands a login environment, not the
+			// test's, so the stand-ins get their settings written into them.
 			state := t.TempDir()
-			t.Setenv("FAKEPBS", state)
-			t.Setenv("FAKEFLAVOR", flavor)
+			bin := t.TempDir()
+			settings := fmt.Sprintf("FAKEPBS=%s\nFAKEFLAVOR=%s\n", shellquote.Quote(state), flavor)
+			for name, body := range map[string]string{"qsub": fakeQsub, "qstat": fakeQstat} {
+				body = strings.Replace(body, "#!/bin/sh\n", "#!/bin/sh\n"+settings, 1)
+				if err := os.WriteFile(filepath.Join(bin, name), []byte(body), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 			ctx := context.Background()
 			s := cluster.New(mustNew(t, "pro"), cluster.NewLocalTransport, cluster.WithLogger(slog.New(slog.DiscardHandler)))
 			upload := t.TempDir()
