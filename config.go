@@ -183,6 +183,11 @@ func (c *Config) setDefaults() {
 		if cl.Connection.KnownHosts == "" && cl.Connection.HostKey == "" {
 			cl.Connection.KnownHosts = "~/.ssh/known_hosts"
 		}
+		if cl.Scheduler == "local" {
+			// On this host a relative upload_path means beside the config, like the
+			// other paths here (on a cluster it means below the login folder).
+			cl.UploadPath = relTo(base, expandHome(cl.UploadPath))
+		}
 		cl.Connection.KnownHosts = expandHome(relTo(base, cl.Connection.KnownHosts))
 		cl.Connection.KeyPath = expandHome(relTo(base, cl.Connection.KeyPath))
 		for j := range cl.Runners {
