@@ -24,8 +24,9 @@ import (
 //     runner takes the file it returns a *plugins.Refusal (Code, Detail) to show
 //     the user; any other error means the runners could not answer.
 //   - Clusters describes every cluster and its programs, for /help.
-//   - FolderName names a calculation's folder; the same arguments give the same
-//     name, so a redelivered update downloads to the same place.
+//   - FolderName names a calculation's folder, unique per submission (the bot
+//     passes the update id); the same arguments give the same name, so a
+//     redelivered update downloads to the same place.
 //   - LocalDir is the local folder of a calculation folder (under download_path).
 //   - Wake tells the scheduler a calculation was created with its input in place.
 //   - Cancel stops a calculation: nil when cancelled or under way,
@@ -34,7 +35,7 @@ import (
 type Calculations interface {
 	Route(ctx context.Context, fileName, caption string) (scheduler.Route, error)
 	Clusters() []scheduler.ClusterInfo
-	FolderName(userID uint64, input string, at time.Time) string
+	FolderName(userID uint64, submission int64, input string, at time.Time) string
 	LocalDir(folder string) string
 	Wake(calcID uint64)
 	Cancel(ctx context.Context, calcID uint64) error

@@ -712,7 +712,7 @@ func TestE2EDocumentAccepted(t *testing.T) {
 		!slices.Equal(c.Argv, []string{"sh", "h2o.sh"}) || c.InputName != "h2o.sh" {
 		t.Errorf("calculation %+v", c)
 	}
-	if c.LocalDir != filepath.Join(e.dl, c.Folder) || !strings.HasSuffix(c.Folder, fmt.Sprintf("_%d_h2o", e.user.ID)) {
+	if c.LocalDir != filepath.Join(e.dl, c.Folder) || !strings.HasSuffix(c.Folder, fmt.Sprintf("_%d_%d_h2o", e.user.ID, upd)) {
 		t.Errorf("folder %q in %q", c.Folder, c.LocalDir)
 	}
 	got, err := os.ReadFile(filepath.Join(c.LocalDir, "h2o.sh"))
@@ -890,6 +890,75 @@ func TestE2ERedeliveredUpdate(t *testing.T) {
 	}
 	if accepted != 1 {
 		t.Errorf("%d 'accepted' replies, want 1", accepted)
+	}
+}
+
+// Two files of the same name from one user in the same second are two
+// calculations with two folders: neither input nor results are shared.
+func TestE2ESameNameSameSecond(t *testing.T) {
+	e := newEnv(t)
+	chat := tgtest.Private(tgUser)
+	bodies := []string{"echo first-input > result.out\n", "echo second-input > result.out\n"}
+	var ids []int64
+	date := time.Now().Unix()
+	for _, body := range bodies {
+		u := e.srv.DocumentUpdate(tgUser, chat, e.srv.AddFile("same.sh", []byte(body)), "")
+		u.Message.Date = date
+		ids = append(ids, e.srv.Push(u))
+	}
+	for _, id := range ids {
+		e.handled(id)
+	}
+	calcs := e.calcsOf(e.user)
+	if len(calcs) != 2 {
+		t.Fatalf("%d calculations, want 2", len(calcs))
+	}
+	if calcs[0].Folder == calcs[1].Folder || calcs[0].LocalDir == calcs[1].LocalDir {
+		t.Fatalf("two calculations share the folder %q", calcs[0].Folder)
+	}
+	marker := map[uint64]string{}
+	for _, c := range calcs {
+		i := slices.Index(ids, c.UpdateID)
+		if i < 0 {
+			t.Fatalf("calc %d from update %d, not one of %v", c.ID, c.UpdateID, ids)
+		}
+		marker[c.ID] = []string{"first-input", "second-input"}[i]
+		if got, err := os.ReadFile(filepath.Join(c.LocalDir, "same.sh")); err != nil || string(got) != bodies[i] {
+			t.Errorf("calc %d input: %q %v, want %q", c.ID, got, err, bodies[i])
+		}
+	}
+	for _, c := range calcs {
+		c = waitState(t, e.st, c.ID, store.StateNotified)
+		got, err := os.ReadFile(filepath.Join(c.LocalDir, "result.out"))
+		if err != nil || strings.TrimSpace(string(got)) != marker[c.ID] {
+			t.Errorf("calc %d result: %q %v, want %s", c.ID, got, err, marker[c.ID])
+		}
+		e.waitSent(tgUser.ID, fmt.Sprintf("<b>#%d</b> (same.sh) finished: succeeded", c.ID))
+	}
+	// Each "finished" message is followed by its own result file (one chat's
+	// messages go out in order).
+	e.quiesce()
+	calls := e.srv.Sent(tgUser.ID)
+	for id, mark := range marker {
+		at := slices.IndexFunc(calls, func(c tgtest.Call) bool {
+			return strings.Contains(c.Text(), fmt.Sprintf("<b>#%d</b> (same.sh) finished", id))
+		})
+		if at < 0 {
+			t.Fatalf("no finished message for calc %d", id)
+		}
+		i := slices.IndexFunc(calls[at:], func(c tgtest.Call) bool { return c.Method == "sendDocument" })
+		if i < 0 {
+			t.Fatalf("no result file after calc %d's finished message", id)
+		}
+		found := false
+		for _, f := range calls[at+i].Files {
+			if (f.Name == "result.out" && strings.Contains(string(f.Data), mark)) || zipHas(f.Data, "result.out", mark) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("calc %d's result file does not hold %s: %v", id, mark, calls[at+i].Files)
+		}
 	}
 }
 

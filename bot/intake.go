@@ -97,8 +97,10 @@ func (b *Bot) onDocument(r *request) error {
 		return nil
 	}
 
+	// The update id tells apart two files of one name sent in the same second,
+	// and stays the same when the update is handled again: same folder.
 	at := r.msg.Time()
-	folder := b.calcs.FolderName(r.user.ID, name, at)
+	folder := b.calcs.FolderName(r.user.ID, r.update, name, at)
 	dir := b.calcs.LocalDir(folder)
 	if err := b.download(r.ctx, &doc.File, dir, name, limit); err != nil {
 		r.log.Error("download input", "file", name, "err", err)

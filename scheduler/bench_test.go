@@ -123,7 +123,7 @@ func createForBench(tb testing.TB, s *Scheduler, st *store.Store, user uint64, n
 		tb.Fatal(err)
 	}
 	now := time.Now()
-	folder := fmt.Sprintf("%s_%d", FolderName(user, name, now), now.UnixNano())
+	folder := fmt.Sprintf("%s_%d", FolderName(user, 0, name, now), now.UnixNano())
 	c, err := st.CreateCalculation(store.Calculation{UserID: user, InputName: name, Folder: folder,
 		LocalDir: s.LocalDir(folder), Runner: r.Runner, Program: r.Plan.Program, Argv: r.Plan.Argv,
 		Launch: r.Plan.Launch, Cluster: r.Cluster}, time.Hour, now)

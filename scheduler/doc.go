@@ -14,7 +14,7 @@
 // The bot, for a document:
 //
 //	r, err := s.Route(ctx, fileName, caption)  // *plugins.Refusal: tell the user why
-//	folder := s.FolderName(userID, fileName, time.Now())
+//	folder := s.FolderName(userID, updateID, fileName, time.Now()) // updateID: the same for a redelivered update
 //	c, err := st.CreateCalculation(store.Calculation{..., Folder: folder, LocalDir: s.LocalDir(folder),
 //		Cluster: r.Cluster, Runner: r.Runner, Program: r.Plan.Program, Argv: r.Plan.Argv,
 //		Launch: r.Plan.Launch, Resources: r.Plan.Resources,

@@ -374,7 +374,7 @@ func (b *bed) create(s *Scheduler, name, body, caption string, wake bool) store.
 		b.t.Fatalf("route %s: %v", name, err)
 	}
 	now := time.Now()
-	folder := FolderName(b.user.ID, name, now)
+	folder := FolderName(b.user.ID, 0, name, now)
 	c, err := b.st.CreateCalculation(store.Calculation{
 		UserID: b.user.ID, ChatID: 1, InputName: name,
 		Folder: folder + fmt.Sprintf("_%d", now.UnixNano()%1e9), // unique in fast tests

@@ -129,10 +129,17 @@ func (s *Scheduler) Clusters() []ClusterInfo {
 }
 
 // FolderName is the name of a calculation's folder, locally under download_path
-// and on the cluster under upload_path: "<unix time>_<user id>_<input base name>",
-// as the original bot named them. The base name loses its extension and every
-// character but letters, digits, '.', '_' and '-'.
-func FolderName(userID uint64, input string, at time.Time) string {
+// and on the cluster under upload_path:
+// "<unix time>_<user id>_<submission>_<input base name>". The original bot's
+// "<unix time>_<user id>_<input base name>" gave two files of the same name sent
+// in the same second one folder; submission tells them apart. It must differ
+// between submissions and stay the same when one submission is handled again
+// (the bot passes the Telegram update id: unique for the bot, the same when an
+// update is redelivered, and the identity the store already gives each
+// calculation), so the same arguments always give the same name. The base name
+// loses its extension and every character but letters, digits, '.', '_' and
+// '-'; the name always passes cluster.CheckFolder.
+func FolderName(userID uint64, submission int64, input string, at time.Time) string {
 	base := filepath.Base(input)
 	base = strings.TrimSuffix(base, filepath.Ext(base))
 	var b strings.Builder
@@ -151,12 +158,12 @@ func FolderName(userID uint64, input string, at time.Time) string {
 	if name == "" {
 		name = "input"
 	}
-	return fmt.Sprintf("%d_%d_%s", at.Unix(), userID, name)
+	return fmt.Sprintf("%d_%d_%d_%s", at.Unix(), userID, submission, name)
 }
 
 // FolderName is the package function, for callers holding a Scheduler.
-func (s *Scheduler) FolderName(userID uint64, input string, at time.Time) string {
-	return FolderName(userID, input, at)
+func (s *Scheduler) FolderName(userID uint64, submission int64, input string, at time.Time) string {
+	return FolderName(userID, submission, input, at)
 }
 
 // LocalDir is the absolute local folder of a calculation folder: where the bot

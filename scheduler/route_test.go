@@ -57,16 +57,24 @@ func TestRoute(t *testing.T) {
 func TestFolderName(t *testing.T) {
 	at := time.Unix(1732640000, 0)
 	for _, tt := range []struct{ in, want string }{
-		{"h2o.inp", "1732640000_7_h2o"},
-		{"my file.inp", "1732640000_7_my_file"},
-		{"a.b.c.inp", "1732640000_7_a.b.c"},
-		{".inp", "1732640000_7_input"},
-		{"../../etc/passwd", "1732640000_7_passwd"},
-		{"вода.inp", "1732640000_7_____"}, // one _ per letter
+		{"h2o.inp", "1732640000_7_901_h2o"},
+		{"my file.inp", "1732640000_7_901_my_file"},
+		{"a.b.c.inp", "1732640000_7_901_a.b.c"},
+		{".inp", "1732640000_7_901_input"},
+		{"../../etc/passwd", "1732640000_7_901_passwd"},
+		{"вода.inp", "1732640000_7_901_____"}, // one _ per letter
 	} {
-		if got := FolderName(7, tt.in, at); got != tt.want {
+		if got := FolderName(7, 901, tt.in, at); got != tt.want {
 			t.Errorf("FolderName(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+	// Two files of the same name from one user in the same second are two
+	// submissions, two folders; one submission handled again, one folder.
+	if a, b := FolderName(7, 901, "h2o.inp", at), FolderName(7, 902, "h2o.inp", at); a == b {
+		t.Errorf("two submissions share the folder %q", a)
+	}
+	if a, b := FolderName(7, 901, "h2o.inp", at), FolderName(7, 901, "h2o.inp", at.Add(500*time.Millisecond)); a != b {
+		t.Errorf("one submission, two folders: %q, %q", a, b)
 	}
 }
 
@@ -74,10 +82,11 @@ func TestFolderName(t *testing.T) {
 // every plugin accepts.
 func FuzzFolderName(f *testing.F) {
 	for _, s := range []string{"h2o.inp", "", ".", "..", "a/b", "-rf.inp", "x\x00y", "$(reboot).sh", strings.Repeat("a", 500)} {
-		f.Add(s, uint64(7))
+		f.Add(s, uint64(7), int64(901))
 	}
-	f.Fuzz(func(t *testing.T, in string, user uint64) {
-		name := FolderName(user, in, time.Unix(1732640000, 0))
+	f.Add("h2o.inp", uint64(1<<64-1), int64(-1<<63))
+	f.Fuzz(func(t *testing.T, in string, user uint64, submission int64) {
+		name := FolderName(user, submission, in, time.Unix(1732640000, 0))
 		if err := cluster.CheckFolder(name); err != nil {
 			t.Fatalf("FolderName(%q) = %q: %v", in, name, err)
 		}
