@@ -5,6 +5,13 @@ import "fmt"
 // The kv bucket holds small values that belong to no record kind, keyed by a
 // path-like string. Keys in use:
 //
+//	bot/log_chat_id        the log chat after its group became a supergroup:
+//	                       "<configured id> <new id>", used while bot.log_chat_id
+//	                       is still the configured id (bot.kvLogChat)
+//
+// Reserved, written by nothing today (the scheduler asks Nextcloud for an
+// existing share instead):
+//
 //	share/user/<user id>   the public Nextcloud share of a user's folder (share = "per_user")
 //
 // Add new keys to this list; prefer a typed record when a value grows fields.
