@@ -203,6 +203,9 @@ func (t *Tx) putCalc(c Calculation, old *Calculation) error {
 	if err := byUser.Put(userCalcKey(c.UserID, c.Created, c.ID), quotaFlag(c)); err != nil {
 		return err
 	}
+	if err := t.putActive(c, old); err != nil {
+		return err
+	}
 	return putJSON(t.bucket(bCalcs), u64(c.ID), c)
 }
 

@@ -10,7 +10,7 @@
 // (Telegram ids, update ids, times as Unix nanoseconds) are stored with the
 // sign bit flipped, so byte order equals numeric order.
 //
-// Buckets (schema version 1) and their keys:
+// Buckets (schema version 2) and their keys:
 //
 //	meta                  "schema_version" → uint64; "telegram_offset" → int64;
 //	                      "telegram_last_update_at" → int64 Unix ns
@@ -23,6 +23,9 @@
 //	calcs_by_state        state ‖ 0x00 ‖ calc id → (empty)
 //	calcs_by_user         user id ‖ created Unix ns ‖ calc id → 1 if it counts for the quota, else 0
 //	calcs_by_update       Telegram update id → calc id
+//	calcs_active          len(cluster) uvarint ‖ cluster ‖ state ‖ 0x00 ‖ calc id → what a poll
+//	                      needs (ActiveJob, binary, active.go), for calculations in submitted,
+//	                      pending or running only (schema 2)
 //	events                event id → Event (append-only)
 //	inbox                 update id → InboxItem (raw JSON until handled)
 //	inbox_pending         update id → (empty), for updates not yet handled
@@ -30,8 +33,8 @@
 //	outbox_pending        sequence → key, for messages not yet sent, in queue order
 //	kv                    string key → string value (small values of no record kind; kv.go lists the keys)
 //
-// Every hot path reads an index: calculations by state (the scheduler's
-// polls), by user and time (quota, /jobs, /status, usage), by update id
+// Every hot path reads an index: a cluster's active jobs (the scheduler's
+// polls, ActiveJobs: no record decoded), calculations by state, by user and time (quota, /jobs, /status, usage), by update id
 // (redelivered updates); accounts by Telegram id and by username; the pending
 // parts of the inbox and outbox.
 //

@@ -31,6 +31,10 @@ var migrations = []func(*bolt.Tx) error{
 		}
 		return nil
 	},
+	// 2: calcs_active, the index of the calculations whose job a cluster has,
+	// by cluster (what a poll cycle reads instead of whole records), built
+	// from the records of the active calculations.
+	buildActiveIndex,
 }
 
 // LatestSchema is the schema version this binary writes.

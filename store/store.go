@@ -177,6 +177,7 @@ var (
 	bCalcByState   = []byte("calcs_by_state")
 	bCalcByUser    = []byte("calcs_by_user")
 	bCalcByUpdate  = []byte("calcs_by_update")
+	bCalcActive    = []byte("calcs_active")
 	bEvents        = []byte("events")
 	bInbox         = []byte("inbox")
 	bInboxPending  = []byte("inbox_pending")
