@@ -11,40 +11,43 @@ import (
 	"hpcbot/store"
 )
 
-// activeStates are the states in which the cluster has the job.
-var activeStates = []store.State{store.StateSubmitted, store.StatePending, store.StateRunning}
-
 // pollPass asks the cluster about all its active jobs with one plugin Poll and
 // applies the answers. It returns the pause before the next poll: fetch_time,
 // or the backoff while the cluster fails.
+//
+// It reads the cluster's jobs from the store's active index (store.ActiveJobs),
+// not whole records: a full record is read only for a job whose answer changes
+// something (inside the store's write), for a notice or cancel a crash may have
+// cut short, and when the poll fails past its grace.
 func (s *Scheduler) pollPass(ctx context.Context, c *clusterState) time.Duration {
 	next := s.cfg.FetchTime.Next()
-	all, err := s.st.CalcsByState(activeStates...)
+	jobs, err := s.st.ActiveJobs(c.label())
 	if err != nil {
 		s.log.Error("read calculations", "cluster", c.label(), "err", err)
 		return next
 	}
-	calcs := all[:0]
-	for _, calc := range all {
-		if calc.Cluster == c.label() {
-			calcs = append(calcs, calc)
-		}
-	}
-	if len(calcs) == 0 {
+	if len(jobs) == 0 {
 		return next
 	}
 	sctx, done := s.stepContext(ctx)
 	defer done()
 	// Redo what a crash may have cut short: the accepted notice, a cancel request.
-	for _, calc := range calcs {
+	for _, j := range jobs {
+		if j.Delivery[dAccepted] != "" && j.Delivery[dCancel] != cancelReq {
+			continue
+		}
+		calc, ok := s.activeCalc(c, j)
+		if !ok {
+			continue
+		}
 		s.tellAccepted(ctx, calc)
 		if calc.Delivery[dCancel] == cancelReq {
 			s.cancelJob(sctx, c, calc)
 		}
 	}
-	refs := make([]plugins.JobRef, len(calcs))
-	for i, calc := range calcs {
-		refs[i] = plugins.JobRef{CalcID: calc.ID, JobID: calc.JobID, Folder: calc.Folder, Launch: calc.Launch}
+	refs := make([]plugins.JobRef, len(jobs))
+	for i, j := range jobs {
+		refs[i] = plugins.JobRef{CalcID: j.ID, JobID: j.JobID, Folder: j.Folder, Launch: j.Launch}
 	}
 	statuses, err := c.sched.Poll(sctx, refs)
 	if err == nil && len(statuses) != len(refs) {
@@ -55,14 +58,14 @@ func (s *Scheduler) pollPass(ctx context.Context, c *clusterState) time.Duration
 		if ctx.Err() != nil {
 			return next
 		}
-		return s.pollFailed(ctx, c, calcs, err, next)
+		return s.pollFailed(ctx, c, jobs, err, next)
 	}
 	c.mu.Lock()
 	c.downSince, c.pollFails = time.Time{}, 0
 	c.mu.Unlock()
 	ended := false
-	for i, calc := range calcs {
-		if s.apply(ctx, calc, statuses[i]) {
+	for i, j := range jobs {
+		if s.apply(ctx, j, statuses[i]) {
 			ended = true
 		}
 	}
@@ -72,14 +75,27 @@ func (s *Scheduler) pollPass(ctx context.Context, c *clusterState) time.Duration
 	return next
 }
 
+// activeCalc reads j's whole record; ok is false when it cannot be read or is
+// no longer an active job of cluster c.
+func (s *Scheduler) activeCalc(c *clusterState, j store.ActiveJob) (store.Calculation, bool) {
+	calc, err := s.st.Calc(j.ID)
+	if err != nil {
+		s.log.Error("read calculation", "calc", j.ID, "cluster", c.label(), "err", err)
+		return calc, false
+	}
+	return calc, calc.State.Active() && calc.Cluster == c.label()
+}
+
 // pollFailed handles a failed poll. A refused login ends every active calculation
 // in error (an admin's retry resubmits nothing: Submit finds the job again).
 // Otherwise the cluster is unreachable: after the poll grace, each calculation
 // starts waiting (the user is told once), and past give_up_after it ends in error.
-func (s *Scheduler) pollFailed(ctx context.Context, c *clusterState, calcs []store.Calculation, err error, next time.Duration) time.Duration {
+func (s *Scheduler) pollFailed(ctx context.Context, c *clusterState, jobs []store.ActiveJob, err error, next time.Duration) time.Duration {
 	if plugins.KindOf(err) == plugins.KindAuth {
-		for _, calc := range calcs {
-			s.toError(ctx, calc, CodeAuthFailed, fmt.Sprintf("cluster %s refused the bot's login while polling job %s; an admin must fix the key or host key, then retry: %v", c.label(), calc.JobID, err))
+		for _, j := range jobs {
+			if calc, ok := s.activeCalc(c, j); ok {
+				s.toError(ctx, calc, CodeAuthFailed, fmt.Sprintf("cluster %s refused the bot's login while polling job %s; an admin must fix the key or host key, then retry: %v", c.label(), calc.JobID, err))
+			}
 		}
 		return next
 	}
@@ -91,16 +107,18 @@ func (s *Scheduler) pollFailed(ctx context.Context, c *clusterState, calcs []sto
 	c.pollFails++
 	since, fails := c.downSince, c.pollFails
 	c.mu.Unlock()
-	s.log.Warn("poll failed", "cluster", c.label(), "jobs", len(calcs), "failures", fails, "err", err)
+	s.log.Warn("poll failed", "cluster", c.label(), "jobs", len(jobs), "failures", fails, "err", err)
 	wait := max(next, s.backoff(fails))
 	if now.Sub(since) < s.pollGrace {
 		return wait
 	}
 	cause := fmt.Errorf("poll %s: %w", c.label(), err)
-	for _, calc := range calcs {
-		if calc.WaitingSince.IsZero() {
-			c2, err := s.st.UpdateCalc(calc.ID, func(_ *store.Tx, c *store.Calculation) error {
-				if c.State != calc.State {
+	for _, j := range jobs {
+		var calc store.Calculation
+		loaded := false
+		if j.WaitingSince.IsZero() {
+			c2, err := s.st.UpdateCalc(j.ID, func(_ *store.Tx, c *store.Calculation) error {
+				if c.State != j.State {
 					return errStale
 				}
 				if c.WaitingSince.IsZero() {
@@ -111,9 +129,20 @@ func (s *Scheduler) pollFailed(ctx context.Context, c *clusterState, calcs []sto
 			if err != nil {
 				continue
 			}
-			calc = c2
+			calc, loaded = c2, true
+			j.WaitingSince, j.WaitNotified = c2.WaitingSince, c2.WaitNotified
 		}
-		if now.Sub(calc.WaitingSince) >= s.cfg.GiveUpAfter {
+		giveUp := now.Sub(j.WaitingSince) >= s.cfg.GiveUpAfter
+		if !giveUp && j.WaitNotified {
+			continue // waiting, and the user knows: nothing to read or write
+		}
+		if !loaded {
+			var ok bool
+			if calc, ok = s.activeCalc(c, j); !ok {
+				continue
+			}
+		}
+		if giveUp {
 			s.toError(ctx, calc, CodeGaveUp, fmt.Sprintf("%s since %s, gave up after %s: %v",
 				codeText(CodeClusterUnreachable), calc.WaitingSince.UTC().Format(time.RFC3339), s.cfg.GiveUpAfter, cause))
 			continue
@@ -149,24 +178,27 @@ func stateOf(p plugins.State) (st store.State, unknown, ok bool) {
 }
 
 // apply records one job's status; it writes only when something changed and
-// reports whether the job ended.
-func (s *Scheduler) apply(ctx context.Context, calc store.Calculation, js plugins.JobStatus) bool {
+// reports whether the job ended. j comes from the active index; the whole record
+// is read only by the store's write, inside its transaction.
+func (s *Scheduler) apply(ctx context.Context, j store.ActiveJob, js plugins.JobStatus) bool {
 	to, unknown, ok := stateOf(js.State)
 	if !ok {
 		if js.State != plugins.StateLost {
-			s.log.Warn("poll: unknown job state", "calc", calc.ID, "job", calc.JobID, "state", js.State)
+			s.log.Warn("poll: unknown job state", "calc", j.ID, "job", j.JobID, "state", js.State)
 		}
 		return false
 	}
-	resumed := !calc.WaitingSince.IsZero()
-	moving := to != calc.State && store.CanTransition(calc.State, to)
-	if !moving && js.Raw == calc.RawState && !resumed {
+	resumed := !j.WaitingSince.IsZero()
+	moving := to != j.State && store.CanTransition(j.State, to)
+	if !moving && js.Raw == j.RawState && !resumed {
 		return false
 	}
+	var before store.Calculation
 	mutate := func(_ *store.Tx, c *store.Calculation) error {
-		if c.State != calc.State {
+		if c.State != j.State {
 			return errStale
 		}
+		before = *c
 		c.RawState = js.Raw
 		clearWait(c)
 		if moving {
@@ -189,28 +221,28 @@ func (s *Scheduler) apply(ctx context.Context, calc store.Calculation, js plugin
 	var after store.Calculation
 	var err error
 	if moving {
-		note := "job " + calc.JobID + ": " + js.Raw
+		note := "job " + j.JobID + ": " + js.Raw
 		if js.ExitCode != nil && !strings.Contains(js.Raw, "exit") {
 			note += fmt.Sprintf(", exit %d", *js.ExitCode)
 		}
 		if js.Reason != "" {
 			note += " (" + oneLine(js.Reason, 200) + ")"
 		}
-		after, err = s.st.Transition(calc.ID, to, note, mutate)
+		after, err = s.st.Transition(j.ID, to, note, mutate)
 	} else {
-		after, err = s.st.UpdateCalc(calc.ID, mutate)
+		after, err = s.st.UpdateCalc(j.ID, mutate)
 	}
 	if err != nil {
 		if !errors.Is(err, errStale) {
-			s.log.Error("record job state", "calc", calc.ID, "job", calc.JobID, "err", err)
+			s.log.Error("record job state", "calc", j.ID, "job", j.JobID, "err", err)
 		}
 		return false
 	}
 	if resumed {
-		s.tellResumed(ctx, calc, after)
+		s.tellResumed(ctx, before, after)
 	}
 	if moving {
-		s.log.Info("job state", "calc", calc.ID, "cluster", calc.Cluster, "job", calc.JobID, "state", to, "raw", js.Raw)
+		s.log.Info("job state", "calc", j.ID, "cluster", after.Cluster, "job", j.JobID, "state", to, "raw", js.Raw)
 	}
 	return after.State.Ended()
 }
