@@ -330,7 +330,8 @@ func redactToken(s, token string) string {
 }
 
 // redactor is a slog.Handler that removes the token from every message and
-// attribute before the next handler sees them.
+// attribute before the next handler sees them. It is the bot's own logger, so
+// it also marks each record's context as the bot's (LogHandler leaves those out).
 type redactor struct {
 	next  slog.Handler
 	token string
@@ -348,7 +349,7 @@ func (h *redactor) Handle(ctx context.Context, r slog.Record) error {
 		out.AddAttrs(h.attr(a))
 		return true
 	})
-	return h.next.Handle(ctx, out)
+	return h.next.Handle(ownContext(ctx), out)
 }
 
 func (h *redactor) attr(a slog.Attr) slog.Attr {

@@ -94,6 +94,7 @@ type Bot struct {
 	rate      rateLimiter
 	quiet     throttle               // unregistered senders reach the log chat once in a while, not at every message
 	sender    atomic.Pointer[Sender] // set while Run runs; Notify wakes its drainer
+	fwd       *logForwarder          // LogHandler's state
 
 	mu      sync.Mutex
 	running bool
@@ -140,6 +141,7 @@ func New(opts Options, st *store.Store, log *slog.Logger) (*Bot, error) {
 	b.rate.perMinute = opts.Bot.SubmitsPerMinute
 	b.quiet.every = unregisteredLogEvery
 	b.logChatID.Store(opts.Bot.LogChatID)
+	b.fwd = newLogForwarder(level, b.logChatID.Load, lang, b.redact)
 	if v, ok, err := st.Value(kvLogChat); err == nil && ok {
 		var from, to int64
 		if _, err := fmt.Sscanf(v, "%d %d", &from, &to); err == nil && from == opts.Bot.LogChatID && from != 0 && to != 0 {
@@ -274,6 +276,8 @@ func (b *Bot) Run(ctx context.Context, calcs Calculations) error {
 	b.out = NewSender(client, b.st, b.log.With("component", "sender"), b.senderOptions())
 	defer b.out.Close()
 	b.sender.Store(b.out)
+	b.fwd.attach(b.out.Post)
+	defer b.fwd.attach(nil) // before Close: nothing posts to a closed sender
 	b.routes()
 	b.setCommands()
 
