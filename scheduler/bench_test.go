@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"hpcbot/plugins"
 	"hpcbot/plugins/cluster"
 	"hpcbot/plugins/detached"
+	"hpcbot/plugins/shellquote"
 	"hpcbot/runners/command"
 	"hpcbot/store"
 )
@@ -229,4 +232,125 @@ func copyFile(tb testing.TB, from, to string) {
 	if err := os.WriteFile(to, data, 0o600); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// finishClock is a Notifier that records when EventFinished of each
+// calculation arrived, and signals EventAccepted and EventFinished.
+type finishClock struct {
+	mu       sync.Mutex
+	at       map[uint64]time.Time
+	accepted chan uint64
+	got      chan uint64
+}
+
+func (f *finishClock) Notify(_ context.Context, n Notification) error {
+	switch n.Event {
+	case EventAccepted:
+		f.accepted <- n.Calc.ID
+	case EventFinished:
+		f.mu.Lock()
+		_, seen := f.at[n.Calc.ID]
+		if !seen {
+			f.at[n.Calc.ID] = time.Now()
+		}
+		f.mu.Unlock()
+		if !seen {
+			f.got <- n.Calc.ID
+		}
+	}
+	return nil
+}
+
+// BenchmarkJobEndToMessage measures, at fetch_time = 5 s, the time from a job's
+// end to the Notifier's EventFinished (the moment the bot gets the message to
+// send, results fetched and prepared as documents): the whole scheduler with
+// the `local` plugin in this process. A job's end is the modification time of
+// its exit-code file (the job script writes it when the program returns).
+// b.N jobs run `sleep` for 1 s … 6 s (evenly spread), so that their ends fall
+// evenly over a poll interval; the metrics are the distribution over the b.N
+// jobs in seconds (ns/op is only the run's wall time divided by b.N). Run it
+// with -benchtime=Nx; each sub-benchmark takes 15–30 s whatever N.
+//
+//   - steady: every job is submitted first and waits for a gate file; the
+//     sleeps start together once all are accepted. This is end → message with
+//     the cluster's worker free to poll.
+//   - burst: the b.N jobs are woken at once and start as they are submitted, so
+//     their ends overlap the intake of the others, which the same worker does.
+func BenchmarkJobEndToMessage(b *testing.B) {
+	b.Run("steady", func(b *testing.B) { benchEndToMessage(b, true) })
+	b.Run("burst", func(b *testing.B) { benchEndToMessage(b, false) })
+}
+
+func benchEndToMessage(b *testing.B, gated bool) {
+	const fetch = 5 * time.Second
+	st, err := store.Open(filepath.Join(b.TempDir(), "hpcbot.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	u, _ := st.CreateUser(store.User{Limit: 1 << 30})
+	upload := b.TempDir()
+	gate := filepath.Join(b.TempDir(), "go")
+	cfg := Config{DownloadPath: b.TempDir(), FetchTime: FetchTime{Min: fetch, Max: fetch},
+		Clusters: []ClusterConfig{{Cluster: plugins.Cluster{Label: "loc", Scheduler: "local", UploadPath: upload, MaxJobs: 1000}, Runners: shRules}}}
+	clock := &finishClock{at: map[uint64]time.Time{}, accepted: make(chan uint64, b.N), got: make(chan uint64, b.N)}
+	s, err := New(cfg, st, map[string]plugins.Scheduler{"loc": newLocalForBench(b, "loc", upload)},
+		map[string][]plugins.Runner{"loc": {newShRunner(b, "loc")}}, clock, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	calcs := make([]store.Calculation, b.N)
+	for i := range b.N {
+		script := fmt.Sprintf("sleep %.3f; echo done", 1+5*float64(i)/float64(max(b.N-1, 1)))
+		if gated {
+			script = fmt.Sprintf("while [ ! -e %s ]; do sleep 0.05; done; %s", shellquote.Quote(gate), script)
+		}
+		calcs[i] = createForBench(b, s, st, u.ID, fmt.Sprintf("end%d.sh", i), script)
+	}
+	timeout := time.After(3 * time.Minute)
+	wait := func(ch chan uint64, what string) {
+		for i := range b.N {
+			select {
+			case <-ch:
+			case <-timeout:
+				b.Fatalf("%d of %d jobs %s within 3 minutes", i, b.N, what)
+			}
+		}
+	}
+	b.ResetTimer()
+	for _, c := range calcs {
+		s.Wake(c.ID)
+	}
+	if gated {
+		wait(clock.accepted, "accepted")
+		if err := os.WriteFile(gate, nil, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wait(clock.got, "finished")
+	b.StopTimer()
+	lat := make([]float64, 0, b.N)
+	for _, c := range calcs {
+		fi, err := os.Stat(filepath.Join(upload, c.Folder, cluster.ExitCodeFile))
+		if err != nil {
+			b.Fatal(err)
+		}
+		clock.mu.Lock()
+		at := clock.at[c.ID]
+		clock.mu.Unlock()
+		lat = append(lat, at.Sub(fi.ModTime()).Seconds())
+	}
+	slices.Sort(lat)
+	q := func(p float64) float64 { // nearest rank
+		return lat[max(0, int(math.Ceil(p*float64(len(lat))))-1)]
+	}
+	b.ReportMetric(lat[0], "min-s")
+	b.ReportMetric(q(0.5), "p50-s")
+	b.ReportMetric(q(0.95), "p95-s")
+	b.ReportMetric(lat[len(lat)-1], "max-s")
 }
