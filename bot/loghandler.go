@@ -184,11 +184,12 @@ func (f *logForwarder) rollLocked(now time.Time) []string {
 	return []string{tr(f.lang, "log.suppressed", P{"count": n})}
 }
 
-// queueLocked keeps texts for Run when there is no sender yet, and returns
-// the post function otherwise.
+// queueLocked keeps texts for Run when there is no sender yet (the records
+// are bounded by forward; room is left for the lines counting the rest), and
+// returns the post function otherwise.
 func (f *logForwarder) queueLocked(texts []string) func(Outgoing) error {
 	if f.post == nil {
-		f.pending = append(f.pending, texts...)
+		f.pending = append(f.pending, texts[:max(0, min(len(texts), logChatPending+2-len(f.pending)))]...)
 	}
 	return f.post
 }
