@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -63,14 +64,9 @@ redone at the next start), and exits within 10 seconds.`,
 		}
 		defer stopControl()
 
-		// Plugins: one process per cluster, configured but not yet connected.
-		sp, err := startPlugins(ctx, cfg, log)
-		if err != nil {
-			return err
-		}
-		defer sp.host.Close()
-
-		// The Telegram front end, and the scheduler it feeds.
+		// The Telegram front end. It exists before the plugins so that warnings and
+		// errors from every part (a plugin crashing, a cluster refusing our login)
+		// also reach the log chat, scrubbed of secrets like the process log.
 		b, err := bot.New(bot.Options{
 			Bot:         cfg.Bot,
 			Quota:       cfg.Quota,
@@ -80,6 +76,16 @@ redone at the next start), and exits within 10 seconds.`,
 		if err != nil {
 			return &configError{err}
 		}
+		log = slog.New(slog.NewMultiHandler(log.Handler(), newScrubber(b.LogHandler(), cfg.Secrets())))
+
+		// Plugins: one process per cluster, configured but not yet connected.
+		sp, err := startPlugins(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		defer sp.host.Close()
+
+		// The scheduler, fed by the bot and telling users through it.
 		sch, err := scheduler.New(cfg.Scheduler(), st, sp.schedulers, sp.runners, b, log.With("component", "scheduler"))
 		if err != nil {
 			return err
