@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -16,15 +17,19 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"hpcbot/bot/tgtest"
 	"hpcbot/plugins"
 	"hpcbot/plugins/cluster"
 	"hpcbot/plugins/shellquote"
 	"hpcbot/plugins/slurm"
 	"hpcbot/plugins/sshc"
 	"hpcbot/plugins/testbed"
+	"hpcbot/runners/command"
+	"hpcbot/store"
 )
 
 // The benchmarks recorded in BENCHMARKS.md. They never assert on time: they
@@ -685,4 +690,342 @@ func rawSubmit(b *testing.B, env testbed.SSHEnv, extra []string, i int, variant 
 		b.Fatalf("submit %d: sbatch printed %q", i, out)
 	}
 	return d
+}
+
+// BenchmarkRunRSS measures the resident memory of `hpcbot run` (the built
+// binary) with a store of 10,000 calculations: 9,900 notified over the last 20
+// days (each went the whole way: job id, exit code, result files, share link,
+// eight transitions) and 100 the daemon stages and submits itself to a `local`
+// cluster at start, whose jobs then stay running (each blocks reading a FIFO
+// until the benchmark ends). The daemon talks to the fake Bot API (bot/tgtest).
+// Once it has sent the 100 "accepted" messages it is given two more poll
+// cycles (fetch_time = 5 s) to settle; then VmRSS and VmHWM of hpcbot, and the
+// sum of VmRSS of its plugin processes (the local scheduler and the command
+// runner, each a process of the same binary), are read from /proc/<pid>/status. The
+// sub-benchmark "empty" is the same daemon with an empty store, for scale.
+// Each op starts a fresh daemon; run it with -benchtime=1x (about a minute
+// each; the 9,900 notified calculations are written once per schema into the
+// system's temp folder and copied).
+func BenchmarkRunRSS(b *testing.B) {
+	b.Run("empty", func(b *testing.B) { benchRunRSS(b, 0, 0) })
+	b.Run("10k", func(b *testing.B) { benchRunRSS(b, 9_900, 100) })
+}
+
+func benchRunRSS(b *testing.B, notified, active int) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		b.Skipf("needs /proc: %v", err)
+	}
+	const fetch = 5 * time.Second
+	var rss, hwm, plug, nplug, storeSize float64
+	for range b.N {
+		b.StopTimer()
+		dir := b.TempDir()
+		tg := tgtest.New(b)
+		dbPath := filepath.Join(dir, "hpcbot.db")
+		if notified > 0 {
+			copyStore(b, seedNotified(b, notified), dbPath)
+		}
+		fifo := filepath.Join(dir, "release")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			b.Fatal(err)
+		}
+		upload := filepath.Join(dir, "work")
+		folders := seedReceived(b, dbPath, filepath.Join(dir, "downloads"), active,
+			"read x < "+shellquote.Quote(fifo)+"\necho released\n")
+		cfg := filepath.Join(dir, "hpcbot.toml")
+		text := fmt.Sprintf(`
+download_path = %q
+fetch_time = %d
+[store]
+path = %q
+[bot]
+token = %q
+api_url = %q
+[[clusters]]
+label = "here"
+scheduler = "local"
+upload_path = %q
+max_jobs = %d
+[[clusters.runners]]
+program = "sh"
+allowed_args = ["{}"]
+associations = [".sh"]
+`, filepath.Join(dir, "downloads"), int(fetch.Seconds()), dbPath, tg.Token, tg.URL, upload, max(active, 1))
+		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		fi, err := os.Stat(dbPath)
+		if err == nil {
+			storeSize += float64(fi.Size()) / (1 << 20)
+		}
+		var logs bytes.Buffer
+		cmd := exec.Command(binary, "run", "--config", cfg)
+		cmd.Stdout, cmd.Stderr = &logs, &logs
+		cmd.Env = benchDaemonEnv()
+		b.StartTimer()
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		release := func() {
+			// A writer opens the FIFO: every job's read returns (a line or
+			// EOF) and the jobs end.
+			if w, err := os.OpenFile(fifo, os.O_RDWR, 0); err == nil {
+				w.Write(bytes.Repeat([]byte("\n"), active+1))
+				deadline := time.Now().Add(time.Minute)
+				for _, f := range folders {
+					for time.Now().Before(deadline) {
+						if _, err := os.Stat(filepath.Join(upload, f, cluster.ExitCodeFile)); err == nil || errors.Is(err, fs.ErrNotExist) && !exists(filepath.Join(upload, f)) {
+							break
+						}
+						time.Sleep(50 * time.Millisecond)
+					}
+				}
+				w.Close()
+			}
+		}
+		stop := func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill()
+				<-exited
+			}
+			release()
+		}
+		// Idle: every accepted message sent (the plugins' processes are up by then).
+		guard := time.Now().Add(5 * time.Minute)
+		for len(okCalls(tg.Calls("sendMessage"))) < active || len(tg.Calls("getUpdates")) == 0 {
+			select {
+			case err := <-exited:
+				release()
+				b.Fatalf("hpcbot run exited: %v\n%s", err, logs.String())
+			default:
+			}
+			if time.Now().After(guard) {
+				stop()
+				b.Fatalf("after 5 minutes %d of %d accepted messages were sent\n%s", len(okCalls(tg.Calls("sendMessage"))), active, logs.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(2 * fetch)
+		pid := cmd.Process.Pid
+		st := procStatus(b, pid)
+		rss += st["VmRSS"]
+		hwm += st["VmHWM"]
+		for _, k := range childrenOf(pid) {
+			if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", k)); err == nil && exe == binary {
+				plug += procStatus(b, k)["VmRSS"]
+				nplug++
+			}
+		}
+		b.StopTimer()
+		stop()
+		if n := len(okCalls(tg.Calls("sendMessage"))); n != active {
+			b.Fatalf("%d messages sent, want the %d accepted notices only\n%s", n, active, logs.String())
+		}
+		b.StartTimer()
+	}
+	n := float64(b.N)
+	b.ReportMetric(rss/n, "rss-MiB")
+	b.ReportMetric(hwm/n, "hwm-MiB")
+	b.ReportMetric(plug/n, "plugins-rss-MiB")
+	b.ReportMetric(nplug/n, "plugins")
+	b.ReportMetric(storeSize/n, "store-MiB")
+}
+
+func exists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// okCalls keeps the calls the fake Bot API answered with 200.
+func okCalls(calls []tgtest.Call) []tgtest.Call {
+	var out []tgtest.Call
+	for _, c := range calls {
+		if c.OK() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// benchDaemonEnv is the environment without hpcbot's own variables (a token
+// there would win over the config).
+func benchDaemonEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "HPCBOT_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// procStatus reads the kB fields of /proc/<pid>/status, in MiB.
+func procStatus(b *testing.B, pid int) map[string]float64 {
+	b.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatalf("read status of process %d: %v", pid, err)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		f := strings.Fields(v)
+		if !ok || len(f) != 2 || f[1] != "kB" {
+			continue
+		}
+		if kb, err := strconv.ParseFloat(f[0], 64); err == nil {
+			out[k] = kb / 1024
+		}
+	}
+	return out
+}
+
+func copyStore(b *testing.B, from, to string) {
+	b.Helper()
+	data, err := os.ReadFile(from)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(to, data, 0o600); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// benchUsers is how many chemists own the seeded calculations.
+const benchUsers = 50
+
+// seedNotified returns a store file with n notified calculations of
+// benchUsers registered users, created over the last 20 days, each moved
+// through every state with the fields a real one collects. Writing it takes
+// 8 transactions per calculation (a minute and more), so it is built once per
+// schema version in the system's temp folder.
+func seedNotified(b *testing.B, n int) string {
+	b.Helper()
+	seed := filepath.Join(os.TempDir(), fmt.Sprintf("hpcbot-bench-notified-%d-schema%d.db", n, store.LatestSchema()))
+	if exists(seed) {
+		return seed
+	}
+	tmp := seed + fmt.Sprintf(".%d.tmp", os.Getpid())
+	st, err := store.Open(tmp, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	users := benchSeedUsers(b, st)
+	now := time.Now()
+	for i := range n {
+		u := users[i%len(users)]
+		created := now.Add(-20 * 24 * time.Hour).Add(time.Duration(i) * (20 * 24 * time.Hour / time.Duration(n)))
+		folder := fmt.Sprintf("%d_%d_%d_opt%d", created.Unix(), u.ID, 9000+i, i)
+		c, err := st.CreateCalculation(store.Calculation{UserID: u.ID, TelegramID: 8000 + int64(u.ID), ChatID: 8000 + int64(u.ID),
+			MessageID: 100 + i, UpdateID: int64(500000 + i), InputName: fmt.Sprintf("opt%d.inp", i), Folder: folder,
+			LocalDir: "/var/lib/hpcbot/downloads/" + folder, Runner: "orca", Program: "orca",
+			Argv: []string{"orca", fmt.Sprintf("opt%d.inp", i)}, Launch: plugins.LaunchBatch,
+			Resources: map[string]string{"ntasks": "8", "time": "24:00:00"}, ResultExtensions: []string{".out", ".xyz", ".gbw"},
+			Cluster: "here"}, time.Hour, created)
+		if err != nil {
+			b.Fatal(err)
+		}
+		code := i % 7 / 6 // one in seven failed
+		for _, to := range []store.State{store.StateStaged, store.StateSubmitted, store.StateRunning, store.StateSucceeded,
+			store.StateRetrieved, store.StateDelivered, store.StateNotified} {
+			if to == store.StateSucceeded && code != 0 {
+				to = store.StateFailed
+			}
+			if _, err := st.Transition(c.ID, to, "job "+strconv.Itoa(700000+i), func(_ *store.Tx, c *store.Calculation) error {
+				c.JobID, c.RawState = strconv.Itoa(700000+i), "COMPLETED"
+				switch to {
+				case store.StateSucceeded, store.StateFailed:
+					c.ExitCode = &code
+					c.Delivery = map[string]string{"accepted": "1", "started": created.UTC().Format(time.RFC3339),
+						"ended": created.Add(3 * time.Hour).UTC().Format(time.RFC3339)}
+				case store.StateRetrieved:
+					d := maps.Clone(c.Delivery)
+					d["files"] = fmt.Sprintf(`["opt%d.out","opt%d.xyz","opt%d.gbw","slurm-%d.out"]`, i, i, i, 700000+i)
+					c.Delivery = d
+				case store.StateDelivered:
+					c.ShareLink = fmt.Sprintf("https://cloud.example.org/s/%016x", uint64(i)*0x9e3779b97f4a7c15)
+				}
+				return nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := st.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.Rename(tmp, seed); err != nil {
+		b.Fatal(err)
+	}
+	return seed
+}
+
+// benchSeedUsers registers benchUsers approved users (Telegram ids 8000+id)
+// and returns them.
+func benchSeedUsers(b *testing.B, st *store.Store) []store.User {
+	b.Helper()
+	var users []store.User
+	for i := range benchUsers {
+		u, _, err := st.RegisterUser(store.TelegramAccount{TelegramID: 8001 + int64(i), Username: fmt.Sprintf("chem%d", i),
+			DisplayName: fmt.Sprintf("Chemist %d", i), LanguageCode: "en"}, 1<<30)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if u, err = st.UpdateUser(u.ID, func(_ *store.Tx, x *store.User) error { x.Approved = true; return nil }); err != nil {
+			b.Fatal(err)
+		}
+		users = append(users, u)
+	}
+	return users
+}
+
+// seedReceived adds n calculations in received, as the bot leaves them after
+// downloading an input: job<i>.sh with body in downloads/<folder>/, planned by
+// the command runner for sh. It returns their folders.
+func seedReceived(b *testing.B, dbPath, downloads string, n int, body string) []string {
+	b.Helper()
+	st, err := store.Open(dbPath, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	users, err := st.Users()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(users) == 0 && n > 0 {
+		users = benchSeedUsers(b, st)
+	}
+	r := command.New()
+	if err := r.Configure(context.Background(), "here", []plugins.RunnerRule{{Runner: "command", Program: "sh",
+		AllowedArgs: []string{"{}"}, Associations: []string{".sh"}}}); err != nil {
+		b.Fatal(err)
+	}
+	var folders []string
+	now := time.Now()
+	for i := range n {
+		u := users[i%len(users)]
+		name := fmt.Sprintf("job%d.sh", i)
+		plan, err := r.Plan(context.Background(), plugins.PlanRequest{FileName: name})
+		if err != nil {
+			b.Fatal(err)
+		}
+		folder := fmt.Sprintf("%d_%d_%d_job%d", now.Unix(), u.ID, 900000+i, i)
+		local := filepath.Join(downloads, folder)
+		if err := os.MkdirAll(local, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(local, name), []byte(body), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := st.CreateCalculation(store.Calculation{UserID: u.ID, TelegramID: 8000 + int64(u.ID), ChatID: 8000 + int64(u.ID),
+			UpdateID: int64(900000 + i), InputName: name, Folder: folder, LocalDir: local, Runner: "command",
+			Program: plan.Program, Argv: plan.Argv, Launch: plan.Launch, Cluster: "here"}, time.Hour, now); err != nil {
+			b.Fatal(err)
+		}
+		folders = append(folders, folder)
+	}
+	return folders
 }
