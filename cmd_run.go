@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"hpcbot/bot"
+	"hpcbot/plugins"
 	"hpcbot/scheduler"
 	"hpcbot/store"
 )
@@ -76,7 +77,7 @@ redone at the next start), and exits within 10 seconds.`,
 		if err != nil {
 			return &configError{err}
 		}
-		log = slog.New(slog.NewMultiHandler(log.Handler(), newScrubber(b.LogHandler(), cfg.Secrets())))
+		log = slog.New(slog.NewMultiHandler(log.Handler(), plugins.Redact(b.LogHandler(), cfg.Secrets()...)))
 
 		// Plugins: one process per cluster, configured but not yet connected.
 		sp, err := startPlugins(ctx, cfg, log)

@@ -80,7 +80,7 @@ func checkPlugins(o *options, cfg *Config) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(o.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	log = slog.New(newScrubber(log.Handler(), cfg.Secrets()))
+	log = slog.New(plugins.Redact(log.Handler(), cfg.Secrets()...))
 	sp, err := startPlugins(ctx, cfg, log)
 	if err != nil {
 		fmt.Fprintf(o.stdout, "plugins: %v\n", err)

@@ -12,6 +12,7 @@ import (
 
 	tele "gopkg.in/telebot.v3"
 
+	"hpcbot/plugins"
 	"hpcbot/store"
 )
 
@@ -329,57 +330,19 @@ func redactToken(s, token string) string {
 	return strings.ReplaceAll(s, token, "[redacted]")
 }
 
-// redactor is a slog.Handler that removes the token from every message and
-// attribute before the next handler sees them. It is the bot's own logger, so
-// it also marks each record's context as the bot's (LogHandler leaves those out).
-type redactor struct {
-	next  slog.Handler
-	token string
-}
-
+// newRedactor is the bot's own logger handler: the token is removed from every
+// message and attribute (plugins.Redact), and each record's context is marked as
+// the bot's own, so LogHandler does not forward it back to the log chat.
 func newRedactor(next slog.Handler, token string) slog.Handler {
-	return &redactor{next: next, token: token}
+	return plugins.Redact(ownHandler{next}, token)
 }
 
-func (h *redactor) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
+// ownHandler marks every record's context as the bot's (see ownContext).
+type ownHandler struct{ next slog.Handler }
 
-func (h *redactor) Handle(ctx context.Context, r slog.Record) error {
-	out := slog.NewRecord(r.Time, r.Level, redactToken(r.Message, h.token), r.PC)
-	r.Attrs(func(a slog.Attr) bool {
-		out.AddAttrs(h.attr(a))
-		return true
-	})
-	return h.next.Handle(ownContext(ctx), out)
+func (h ownHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
+func (h ownHandler) Handle(ctx context.Context, r slog.Record) error {
+	return h.next.Handle(ownContext(ctx), r)
 }
-
-func (h *redactor) attr(a slog.Attr) slog.Attr {
-	v := a.Value.Resolve()
-	switch v.Kind() {
-	case slog.KindString:
-		return slog.String(a.Key, redactToken(v.String(), h.token))
-	case slog.KindGroup:
-		var as []any
-		for _, g := range v.Group() {
-			as = append(as, h.attr(g))
-		}
-		return slog.Group(a.Key, as...)
-	case slog.KindAny:
-		if err, ok := v.Any().(error); ok {
-			return slog.String(a.Key, redactToken(err.Error(), h.token))
-		}
-		return slog.String(a.Key, redactToken(fmt.Sprint(v.Any()), h.token))
-	}
-	return slog.Attr{Key: a.Key, Value: v}
-}
-
-func (h *redactor) WithAttrs(as []slog.Attr) slog.Handler {
-	clean := make([]slog.Attr, len(as))
-	for i, a := range as {
-		clean[i] = h.attr(a)
-	}
-	return &redactor{next: h.next.WithAttrs(clean), token: h.token}
-}
-
-func (h *redactor) WithGroup(name string) slog.Handler {
-	return &redactor{next: h.next.WithGroup(name), token: h.token}
-}
+func (h ownHandler) WithAttrs(as []slog.Attr) slog.Handler { return ownHandler{h.next.WithAttrs(as)} }
+func (h ownHandler) WithGroup(name string) slog.Handler    { return ownHandler{h.next.WithGroup(name)} }

@@ -63,7 +63,7 @@ var quietComponents = map[string]bool{"bot": true, "sender": true, "poller": tru
 // process log's handler, behind the secret scrubber, before the loggers of the
 // other components are made (New needs only the store):
 //
-//	log = slog.New(slog.NewMultiHandler(log.Handler(), newScrubber(b.LogHandler(), cfg.Secrets())))
+//	log = slog.New(slog.NewMultiHandler(log.Handler(), plugins.Redact(b.LogHandler(), cfg.Secrets()...)))
 //
 // It never blocks and never logs: a record becomes a message queued in the
 // sender (Post); before Run it waits in memory (at most logChatPending). It
