@@ -85,3 +85,17 @@ func BenchmarkCountCalcsSince(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkActiveJobs reads the same 1,000 active calculations as
+// BenchmarkCalcsByState, through the calcs_active index (no record decoded).
+func BenchmarkActiveJobs(b *testing.B) {
+	s, _ := openTest(b)
+	seedCalcs(b, s, 10_000)
+	b.ResetTimer()
+	for b.Loop() {
+		got, err := s.ActiveJobs("loc")
+		if err != nil || len(got) != 1000 {
+			b.Fatalf("%d jobs, %v", len(got), err)
+		}
+	}
+}
