@@ -163,7 +163,7 @@ func TestActiveValueRoundTrip(t *testing.T) {
 		RawState: "R", WaitingSince: time.Date(2026, 11, 26, 14, 2, 0, 5, time.UTC), WaitNotified: true,
 		Delivery: map[string]string{"accepted": "1", "cancel": "requested", "": "empty key"}}
 	k, v := activeKey("loc", c.State, c.ID), activeValue(c)
-	got, err := decodeActive(k, v, len(clusterPrefix("loc")))
+	got, err := decodeActive(k, v, len(clusterPrefix("loc")), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,22 +172,28 @@ func TestActiveValueRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("decoded %+v\nwant %+v", got, want)
 	}
+	seen := map[string]string{}
+	for range 2 { // interned strings: the same answer, the first time and from the map
+		if got, err := decodeActive(k, v, len(clusterPrefix("loc")), seen); err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("decoded with interning %+v, %v\nwant %+v", got, err, want)
+		}
+	}
 	if string(activeValue(c)) != string(v) {
 		t.Fatal("the same record encoded to different bytes")
 	}
 	for n := range len(v) {
-		if _, err := decodeActive(k, v[:n], len(clusterPrefix("loc"))); err == nil {
+		if _, err := decodeActive(k, v[:n], len(clusterPrefix("loc")), seen); err == nil {
 			t.Fatalf("a value cut to %d of %d bytes decoded without error", n, len(v))
 		}
 	}
-	if _, err := decodeActive(k, append(v[:len(v):len(v)], 0), len(clusterPrefix("loc"))); err == nil {
+	if _, err := decodeActive(k, append(v[:len(v):len(v)], 0), len(clusterPrefix("loc")), nil); err == nil {
 		t.Fatal("trailing bytes decoded without error")
 	}
 	bad := append([]byte{activeFormat + 1}, v[1:]...)
-	if _, err := decodeActive(k, bad, len(clusterPrefix("loc"))); err == nil || !strings.Contains(err.Error(), "format") {
+	if _, err := decodeActive(k, bad, len(clusterPrefix("loc")), nil); err == nil || !strings.Contains(err.Error(), "format") {
 		t.Fatalf("unknown format: %v", err)
 	}
-	if _, err := decodeActive(k[:len(k)-3], v, len(clusterPrefix("loc"))); err == nil {
+	if _, err := decodeActive(k[:len(k)-3], v, len(clusterPrefix("loc")), nil); err == nil {
 		t.Fatal("a short key decoded without error")
 	}
 }
