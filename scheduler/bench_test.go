@@ -182,6 +182,59 @@ func BenchmarkPollCycle(b *testing.B) {
 	}
 }
 
+// memPollSome answers Poll from memory like memPoll, but gives one job in
+// every hundred a new raw state each cycle.
+type memPollSome struct {
+	plugins.Scheduler
+	cycle *int
+}
+
+func (m memPollSome) Poll(_ context.Context, jobs []plugins.JobRef) ([]plugins.JobStatus, error) {
+	*m.cycle++
+	out := make([]plugins.JobStatus, len(jobs))
+	for i, j := range jobs {
+		out[i] = plugins.JobStatus{JobID: j.JobID, State: plugins.StateRunning, Raw: "R"}
+		if i%100 == 0 {
+			out[i].Raw = fmt.Sprintf("R %d", *m.cycle)
+		}
+	}
+	return out, nil
+}
+
+// BenchmarkPollCycleChanges is BenchmarkPollCycle with 100 of the 10,000 jobs
+// changing (their raw state) every cycle: each change is one store write of
+// the whole record, in its own transaction.
+func BenchmarkPollCycleChanges(b *testing.B) {
+	const n = 10_000
+	path := filepath.Join(b.TempDir(), "hpcbot.db")
+	copyFile(b, seedRunning(b, n), path)
+	st, err := store.Open(path, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	cfg := Config{DownloadPath: b.TempDir(), FetchTime: FetchTime{Min: time.Hour, Max: time.Hour},
+		Clusters: []ClusterConfig{{Cluster: plugins.Cluster{Label: "loc", Scheduler: "local", UploadPath: "/x"}, Runners: shRules}}}
+	cycle := 0
+	s, err := New(cfg, st, map[string]plugins.Scheduler{"loc": memPollSome{cycle: &cycle}}, map[string][]plugins.Runner{"loc": {newShRunner(b, "loc")}}, newNotifier(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := s.byLabel["loc"]
+	b.ResetTimer()
+	for b.Loop() {
+		s.pollPass(context.Background(), c)
+	}
+	b.StopTimer()
+	jobs, err := st.ActiveJobs("loc")
+	if err != nil || len(jobs) != n {
+		b.Fatalf("%d active, %v", len(jobs), err)
+	}
+	if want := fmt.Sprintf("R %d", cycle); jobs[0].RawState != want {
+		b.Fatalf("job 0's raw state %q, want %q", jobs[0].RawState, want)
+	}
+}
+
 // seedRunning returns a store file with n running calculations on cluster loc.
 // Writing it takes a transaction per step (a minute and more with fsync), so it
 // is built once per schema version in the system's temp folder and copied.
