@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -324,9 +326,9 @@ func (f *finishClock) Notify(_ context.Context, n Notification) error {
 // jobs in seconds (ns/op is only the run's wall time divided by b.N). Run it
 // with -benchtime=Nx; each sub-benchmark takes 15–30 s whatever N.
 //
-//   - steady: every job is submitted first and waits for a gate file; the
-//     sleeps start together once all are accepted. This is end → message with
-//     the cluster's worker free to poll.
+//   - steady: every job is submitted first and waits on a gate (a FIFO, so
+//     waiting costs no CPU); the sleeps start together once all are accepted.
+//     This is end → message with the cluster's worker free to poll.
 //   - burst: the b.N jobs are woken at once and start as they are submitted, so
 //     their ends overlap the intake of the others, which the same worker does.
 func BenchmarkJobEndToMessage(b *testing.B) {
@@ -343,7 +345,12 @@ func benchEndToMessage(b *testing.B, gated bool) {
 	defer st.Close()
 	u, _ := st.CreateUser(store.User{Limit: 1 << 30})
 	upload := b.TempDir()
-	gate := filepath.Join(b.TempDir(), "go")
+	// The gate is a FIFO: a job blocks in opening it (no CPU) until the
+	// benchmark opens it for writing.
+	gate := filepath.Join(b.TempDir(), "gate")
+	if err := syscall.Mkfifo(gate, 0o600); err != nil {
+		b.Fatal(err)
+	}
 	cfg := Config{DownloadPath: b.TempDir(), FetchTime: FetchTime{Min: fetch, Max: fetch},
 		Clusters: []ClusterConfig{{Cluster: plugins.Cluster{Label: "loc", Scheduler: "local", UploadPath: upload, MaxJobs: 1000}, Runners: shRules}}}
 	clock := &finishClock{at: map[uint64]time.Time{}, accepted: make(chan uint64, b.N), got: make(chan uint64, b.N)}
@@ -361,7 +368,7 @@ func benchEndToMessage(b *testing.B, gated bool) {
 	for i := range b.N {
 		script := fmt.Sprintf("sleep %.3f; echo done", 1+5*float64(i)/float64(max(b.N-1, 1)))
 		if gated {
-			script = fmt.Sprintf("while [ ! -e %s ]; do sleep 0.05; done; %s", shellquote.Quote(gate), script)
+			script = fmt.Sprintf("read x < %s; %s", shellquote.Quote(gate), script)
 		}
 		calcs[i] = createForBench(b, s, st, u.ID, fmt.Sprintf("end%d.sh", i), script)
 	}
@@ -381,7 +388,12 @@ func benchEndToMessage(b *testing.B, gated bool) {
 	}
 	if gated {
 		wait(clock.accepted, "accepted")
-		if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		w, err := os.OpenFile(gate, os.O_RDWR, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer w.Close() // after every job has read its line
+		if _, err := w.Write(bytes.Repeat([]byte("\n"), b.N)); err != nil {
 			b.Fatal(err)
 		}
 	}
