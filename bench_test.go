@@ -699,10 +699,12 @@ func rawSubmit(b *testing.B, env testbed.SSHEnv, extra []string, i int, variant 
 // cluster at start, whose jobs then stay running (each blocks reading a FIFO
 // until the benchmark ends). The daemon talks to the fake Bot API (bot/tgtest).
 // Once it has sent the 100 "accepted" messages it is given two more poll
-// cycles (fetch_time = 5 s) to settle; then VmRSS and VmHWM of hpcbot, and the
+// cycles (fetch_time = 5 s) to settle; then VmRSS (and its anonymous and
+// file-backed parts: the store file is mapped) and VmHWM of hpcbot, and the
 // sum of VmRSS of its plugin processes (the local scheduler and the command
-// runner, each a process of the same binary), are read from /proc/<pid>/status. The
-// sub-benchmark "empty" is the same daemon with an empty store, for scale.
+// runner, each a process of the same binary), are read from
+// /proc/<pid>/status. The sub-benchmark "empty" is the same daemon with an
+// empty store, for scale.
 // Each op starts a fresh daemon; run it with -benchtime=1x (about a minute
 // each; the 9,900 notified calculations are written once per schema into the
 // system's temp folder and copied).
@@ -716,7 +718,7 @@ func benchRunRSS(b *testing.B, notified, active int) {
 		b.Skipf("needs /proc: %v", err)
 	}
 	const fetch = 5 * time.Second
-	var rss, hwm, plug, nplug, storeSize float64
+	var rss, anon, file, hwm, plug, nplug, storeSize float64
 	for range b.N {
 		b.StopTimer()
 		dir := b.TempDir()
@@ -814,6 +816,8 @@ associations = [".sh"]
 		pid := cmd.Process.Pid
 		st := procStatus(b, pid)
 		rss += st["VmRSS"]
+		anon += st["RssAnon"]
+		file += st["RssFile"] + st["RssShmem"]
 		hwm += st["VmHWM"]
 		for _, k := range childrenOf(pid) {
 			if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", k)); err == nil && exe == binary {
@@ -830,6 +834,8 @@ associations = [".sh"]
 	}
 	n := float64(b.N)
 	b.ReportMetric(rss/n, "rss-MiB")
+	b.ReportMetric(anon/n, "rss-anon-MiB")
+	b.ReportMetric(file/n, "rss-file-MiB")
 	b.ReportMetric(hwm/n, "hwm-MiB")
 	b.ReportMetric(plug/n, "plugins-rss-MiB")
 	b.ReportMetric(nplug/n, "plugins")
