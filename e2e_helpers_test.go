@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -220,6 +222,9 @@ func (w *world) start() {
 	cmd := exec.Command(binary, "run", "--config", w.cfg)
 	cmd.Stdout, cmd.Stderr = w.logf, w.logf
 	cmd.Env = daemonEnv()
+	// A test process that dies without its cleanups (a timeout, a kill) takes
+	// the daemon with it: an orphan would go on polling the bed's Slurm.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		w.t.Fatal(err)
 	}
@@ -668,6 +673,25 @@ func (w *world) checkInvariants(chat int64, docs map[string]int64, atLeastOnce b
 			if n := puts[prefix+f]; n != 1 {
 				t.Errorf("%s: %s uploaded %d times, want 1", input, f, n)
 			}
+		}
+		// What is in the cloud is what was fetched, whole.
+		for p := range puts {
+			rel, ok := strings.CutPrefix(p, prefix)
+			if !ok {
+				continue
+			}
+			local, err := os.ReadFile(filepath.Join(c.LocalDir, filepath.FromSlash(rel)))
+			if err != nil {
+				t.Errorf("%s: %s uploaded but not in the local folder: %v", input, rel, err)
+				continue
+			}
+			cloud, err := w.nc.ReadFile("hpc_results/" + c.Folder + "/" + rel)
+			if err != nil || !bytes.Equal(cloud, local) {
+				t.Errorf("%s: %s in the cloud (%d bytes, %v) differs from the fetched file (%d bytes)", input, rel, len(cloud), err, len(local))
+			}
+		}
+		if r, err := w.nc.ReadFile("hpc_results/" + c.Folder + "/r.txt"); err != nil || len(r) == 0 {
+			t.Errorf("%s: r.txt in the cloud: %q, %v", input, r, err)
 		}
 		n := 0
 		for _, s := range shares {
