@@ -33,6 +33,13 @@ import (
 // daemon against the fake Bot API (tgtest), the fake Nextcloud (nctest) and the
 // test bed's real Slurm over SSH, and look at what each of them saw. The store
 // is read through `hpcbot backup` while the daemon runs.
+//
+//	eval "$(scripts/testbed.sh env)"   # the bed must run with accounting (sacct)
+//	go test -run 'TestE2E' .
+//
+// HPCBOT_E2E_KEEP=DIR keeps each test's daemon log in DIR; HPCBOT_E2E_UNBLOCK=1
+// makes a kill that lands in the known submit bug fail instead of skip (see
+// blockedSubmitKill in e2e_test.go).
 
 // e2eGuard bounds every wait of these tests: a guard against a hang, never a
 // speed check (jobs of other tests share the bed's two CPUs).
@@ -154,6 +161,15 @@ associations = [".sh"]
 		f.Close()
 		if t.Failed() {
 			w.dumpLog(300)
+		}
+		// HPCBOT_E2E_KEEP=DIR keeps every daemon log, as DIR/<test name>.log.
+		if keep := os.Getenv("HPCBOT_E2E_KEEP"); keep != "" {
+			if data, err := os.ReadFile(filepath.Join(w.dir, "daemon.log")); err == nil {
+				name := strings.ReplaceAll(t.Name(), "/", "_") + ".log"
+				if err := os.WriteFile(filepath.Join(keep, name), data, 0o600); err != nil {
+					t.Logf("keep the daemon log: %v", err)
+				}
+			}
 		}
 	})
 	return w
