@@ -7,10 +7,15 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"hpcbot/plugins"
 	"hpcbot/plugins/shellquote"
 )
+
+// SubmitLaunchTimeout bounds how long one launcher (sbatch, qsub, a wrapper
+// program) may run; the caller's own deadline does not apply to it (see Submit).
+const SubmitLaunchTimeout = 5 * time.Minute
 
 // SubmitAdoptedFile holds the id of a job that Submit adopted (found by name)
 // after an interrupted submission; a repeat returns it.
@@ -137,7 +142,13 @@ func (s *Scheduler) Submit(ctx context.Context, req plugins.SubmitRequest) (plug
 		return plugins.SubmitResult{}, plugins.Errorf(plugins.KindPermanent, "submit calc %d: unknown launch %q", req.CalcID, req.Launch)
 	}
 	launch := s.d.SubmitCommand(req, dir, script)
-	r, err := tr.Run(ctx, SubmitWrapper(dir, launch, int(s.submitWait.Seconds())))
+	// The wrapper must never be killed once it holds the lock: a launcher killed
+	// between the lock and its exit-code file leaves a submission no one can judge
+	// (stuck until give_up_after). A caller that goes away (hpcbot killed, a
+	// deadline) therefore does not cancel it; only a generous bound of its own does.
+	runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.submitWait+SubmitLaunchTimeout)
+	defer cancel()
+	r, err := tr.Run(runCtx, SubmitWrapper(dir, launch, int(s.submitWait.Seconds())))
 	if err != nil {
 		return plugins.SubmitResult{}, fmt.Errorf("submit calc %d: %w", req.CalcID, err)
 	}
