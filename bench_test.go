@@ -29,6 +29,7 @@ import (
 	"hpcbot/plugins/sshc"
 	"hpcbot/plugins/testbed"
 	"hpcbot/runners/command"
+	"hpcbot/scheduler"
 	"hpcbot/store"
 )
 
@@ -1034,4 +1035,143 @@ func seedReceived(b *testing.B, dbPath, downloads string, n int, body string) []
 		folders = append(folders, folder)
 	}
 	return folders
+}
+
+// BenchmarkJobEndToMessageSlurm is scheduler's BenchmarkJobEndToMessage with
+// the test bed's Slurm: the whole scheduler in this process, the slurm plugin
+// in its own process through a plugin host over SSH, fetch_time = 5 s, a
+// recording Notifier. b.N jobs of `sleep` for 2 s … 7 s (evenly spread) are
+// woken at once; their submission takes well under their shortest sleep, so
+// the ends do not overlap the intake. A job's end is its exit-code file's
+// modification time on the bed (stat over SSH, nanoseconds; the bed shares
+// this machine's clock), and the message time is when EventFinished reached
+// the Notifier: results fetched over SFTP and prepared as documents. The
+// metrics are the distribution over the b.N jobs, in seconds. Run it with
+// -benchtime=Nx; it takes about 15 s plus the time Slurm needs to run the jobs
+// on the bed's node.
+func BenchmarkJobEndToMessageSlurm(b *testing.B) {
+	env := testbed.Slurm(b)
+	const fetch = 5 * time.Second
+	const variant = "end"
+	cleanupSubmits(b, env, variant)
+	cl := bedCluster(env, variant)
+	st, err := store.Open(filepath.Join(b.TempDir(), "hpcbot.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	u, err := st.CreateUser(store.User{Limit: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rules := []plugins.RunnerRule{{Runner: "command", Program: "sh", AllowedArgs: []string{"{}"}, Associations: []string{".sh"}}}
+	r := command.New()
+	if err := r.Configure(context.Background(), cl.Label, rules); err != nil {
+		b.Fatal(err)
+	}
+	cfg := scheduler.Config{DownloadPath: b.TempDir(), FetchTime: scheduler.FetchTime{Min: fetch, Max: fetch},
+		Clusters: []scheduler.ClusterConfig{{Cluster: cl, Runners: rules}}}
+	clock := &endClock{at: map[uint64]time.Time{}, got: make(chan uint64, b.N)}
+	s, err := scheduler.New(cfg, st, map[string]plugins.Scheduler{cl.Label: pluginScheduler(b, env, variant)},
+		map[string][]plugins.Runner{cl.Label: {r}}, clock, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	calcs := make([]store.Calculation, b.N)
+	for i := range b.N {
+		name := fmt.Sprintf("end%d.sh", i)
+		route, err := s.Route(ctx, name, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		now := time.Now()
+		folder := fmt.Sprintf("%s_%d", scheduler.FolderName(u.ID, int64(i+1), name, now), now.UnixNano()%1e9)
+		c, err := st.CreateCalculation(store.Calculation{UserID: u.ID, InputName: name, Folder: folder,
+			LocalDir: s.LocalDir(folder), Runner: route.Runner, Program: route.Plan.Program, Argv: route.Plan.Argv,
+			Launch: route.Plan.Launch, Cluster: route.Cluster}, time.Hour, now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.MkdirAll(c.LocalDir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		body := fmt.Sprintf("sleep %.3f; echo done\n", 2+5*float64(i)/float64(max(b.N-1, 1)))
+		if err := os.WriteFile(filepath.Join(c.LocalDir, name), []byte(body), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		calcs[i] = c
+	}
+	b.ResetTimer()
+	for _, c := range calcs {
+		s.Wake(c.ID)
+	}
+	timeout := time.After(10 * time.Minute)
+	for i := range b.N {
+		select {
+		case <-clock.got:
+		case <-timeout:
+			b.Fatalf("%d of %d jobs finished within 10 minutes", i, b.N)
+		}
+	}
+	b.StopTimer()
+	// The exit-code files' times, in one command.
+	var cmd strings.Builder
+	cmd.WriteString("stat -c '%.9Y'")
+	for _, c := range calcs {
+		cmd.WriteString(" " + shellquote.Quote(path.Join(cl.UploadPath, c.Folder, cluster.ExitCodeFile)))
+	}
+	ssh := env.Dial(b)
+	defer ssh.Close()
+	out, err := testbed.Output(ssh, cmd.String())
+	if err != nil {
+		b.Fatalf("stat the exit-code files: %v: %s", err, out)
+	}
+	lines := strings.Fields(out)
+	if len(lines) != b.N {
+		b.Fatalf("stat gave %d times for %d jobs: %q", len(lines), b.N, out)
+	}
+	lat := make([]float64, 0, b.N)
+	for i, c := range calcs {
+		end, err := strconv.ParseFloat(lines[i], 64)
+		if err != nil {
+			b.Fatalf("exit-code file time %q: %v", lines[i], err)
+		}
+		clock.mu.Lock()
+		at := clock.at[c.ID]
+		clock.mu.Unlock()
+		lat = append(lat, float64(at.UnixNano())/1e9-end)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(lat[0], "min-s")
+	b.ReportMetric(quantile(lat, 0.5), "p50-s")
+	b.ReportMetric(quantile(lat, 0.95), "p95-s")
+	b.ReportMetric(lat[len(lat)-1], "max-s")
+}
+
+// endClock is a Notifier that records when EventFinished of each calculation arrived.
+type endClock struct {
+	mu  sync.Mutex
+	at  map[uint64]time.Time
+	got chan uint64
+}
+
+func (e *endClock) Notify(_ context.Context, n scheduler.Notification) error {
+	if n.Event != scheduler.EventFinished {
+		return nil
+	}
+	e.mu.Lock()
+	_, seen := e.at[n.Calc.ID]
+	if !seen {
+		e.at[n.Calc.ID] = time.Now()
+	}
+	e.mu.Unlock()
+	if !seen {
+		e.got <- n.Calc.ID
+	}
+	return nil
 }
