@@ -13,7 +13,6 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,9 +36,7 @@ import (
 //	eval "$(scripts/testbed.sh env)"   # the bed must run with accounting (sacct)
 //	go test -run 'TestE2E' .
 //
-// HPCBOT_E2E_KEEP=DIR keeps each test's daemon log in DIR; HPCBOT_E2E_UNBLOCK=1
-// makes a kill that lands in the known submit bug fail instead of skip (see
-// blockedSubmitKill in e2e_test.go).
+// HPCBOT_E2E_KEEP=DIR keeps each test's daemon log in DIR.
 
 // e2eGuard bounds every wait of these tests: a guard against a hang, never a
 // speed check (jobs of other tests share the bed's two CPUs).
@@ -72,9 +69,6 @@ type world struct {
 	runs   int
 	snaps  int
 	kills  []time.Time // when each SIGKILL was sent
-	// excluded: inputs whose calculation a known bug left stuck (skipped subtests)
-	excluded map[string]bool
-	orphans  map[string]bool // folders found orphaned (see orphanedSubmits)
 }
 
 // daemon is one `hpcbot run` process.
@@ -89,7 +83,7 @@ type daemon struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	bed := testbed.SlurmAccounting(t)
-	w := &world{t: t, bed: bed, tg: tgtest.New(t), nc: nctest.New(t), dir: t.TempDir(), excluded: map[string]bool{}, orphans: map[string]bool{}}
+	w := &world{t: t, bed: bed, tg: tgtest.New(t), nc: nctest.New(t), dir: t.TempDir()}
 	var rnd [4]byte
 	rand.Read(rnd[:])
 	w.upload = path.Join("hpcbot-e2e", time.Now().Format("20060102-150405")+"-"+hex.EncodeToString(rnd[:]))
@@ -404,7 +398,7 @@ func (w *world) spinUntil(body string) string {
 
 // orphanedSubmits lists the (newly) orphaned calculation folders whose submit lock
 // (.hpcbot-submit) holds neither an exit code nor an adopted job once no daemon
-// runs: the submit wrapper died mid-way (see blockedSubmitKill). A wrapper that
+// runs: the submit wrapper died mid-way (see checkNoOrphanedSubmit). A wrapper that
 // survived its caller finishes within seconds, so this waits a little first.
 func (w *world) orphanedSubmits() []string {
 	w.t.Helper()
@@ -412,7 +406,7 @@ func (w *world) orphanedSubmits() []string {
 		`for d in */.hpcbot-submit; do if [ -d "$d" ] && [ ! -f "$d/rc" ] && [ ! -f "$d/adopted" ]; then echo "${d%/.hpcbot-submit}"; fi; done`
 	var orphans []string
 	for range 50 {
-		orphans = slices.DeleteFunc(strings.Fields(w.remote(cmd)), func(d string) bool { return w.orphans[d] })
+		orphans = strings.Fields(w.remote(cmd))
 		if len(orphans) == 0 {
 			return nil
 		}
@@ -643,9 +637,9 @@ func (w *world) explained(copies []tgtest.Call) bool {
 func (w *world) checkInvariants(chat int64, docs map[string]int64, atLeastOnce bool) {
 	t := w.t
 	t.Helper()
-	calcs := slices.DeleteFunc(w.snapshot(), func(c store.Calculation) bool { return w.excluded[c.InputName] })
-	if len(calcs) != len(docs)-len(w.excluded) {
-		t.Errorf("%d calculations for %d inputs sent (%d left out: %v)", len(calcs), len(docs), len(w.excluded), w.excluded)
+	calcs := w.snapshot()
+	if len(calcs) != len(docs) {
+		t.Errorf("%d calculations for %d inputs sent", len(calcs), len(docs))
 	}
 	puts := w.successfulPuts()
 	shares := w.nc.Shares()
@@ -663,9 +657,6 @@ func (w *world) checkInvariants(chat int64, docs map[string]int64, atLeastOnce b
 		}
 	}
 	for input, upd := range docs {
-		if w.excluded[input] {
-			continue
-		}
 		cs := byInput(calcs, input)
 		if len(cs) != 1 {
 			t.Errorf("%s: %d calculations, want 1", input, len(cs))
@@ -724,7 +715,7 @@ func (w *world) checkInvariants(chat int64, docs map[string]int64, atLeastOnce b
 			t.Errorf("%s uploaded %d times", p, n)
 		}
 	}
-	if len(w.excluded) == 0 && len(shares) != len(docs) {
+	if len(shares) != len(docs) {
 		t.Errorf("%d shares for %d calculations", len(shares), len(docs))
 	}
 }

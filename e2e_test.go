@@ -126,42 +126,15 @@ type killPoint struct {
 	redeliver bool
 }
 
-// blockedSubmitKill is an open bug in plugins/cluster (Submit): a kill while the
-// submit wrapper runs leaves the calculation stuck in "staged" until
-// give_up_after. When the daemon dies, its gRPC connection to the slurm plugin
-// closes, grpc-go cancels the context of the Submit in flight, and sshc.Run,
-// seeing the context end, sends SIGKILL to the remote command's process group:
-// the wrapper dies after taking its lock (.hpcbot-submit) and before sbatch
-// submits or the exit code is written. Every later Submit finds the lock
-// without an exit code, no job by name, reports "submission in progress or
-// interrupted" and never launches. Running the wrapper with
-// context.WithoutCancel(ctx) (plugins/cluster/submit.go, the tr.Run of
-// SubmitWrapper) fixes it (tried: every kill point and the sweep pass).
-//
-// Until then a test whose kill left such an orphaned lock (and only then) is
-// skipped with this reason, its calculation left out of the invariants;
-// HPCBOT_E2E_UNBLOCK=1 makes it fail instead.
-const blockedSubmitKill = "blocked: the kill landed in the submit wrapper, which the plugin then SIGKILLed (plugins/cluster Submit runs it under the gRPC context the dead host cancels); the calculation stays stuck in staged; see blockedSubmitKill"
-
-// skipIfOrphaned skips t when the kill left a submit lock without an outcome
-// (the known bug above), unless HPCBOT_E2E_UNBLOCK is set; input (if any) is
-// then left out of the invariants.
-func (w *world) skipIfOrphaned(t *testing.T, input string) {
-	o := w.orphanedSubmits()
-	if len(o) == 0 {
-		return
+// checkNoOrphanedSubmit fails t when the kill left a submit lock without an
+// outcome: the submit wrapper died between taking its lock and writing its exit
+// code, and the calculation could never be submitted (a bug once: the plugin
+// ran the wrapper under the dead host's context; plugins/cluster Submit now
+// lets it finish).
+func (w *world) checkNoOrphanedSubmit(t *testing.T) {
+	if o := w.orphanedSubmits(); len(o) > 0 {
+		t.Errorf("submit lock without an exit code or job after the kill in %v: the calculation would be stuck", o)
 	}
-	if os.Getenv("HPCBOT_E2E_UNBLOCK") != "" {
-		t.Errorf("submit lock without an exit code or job after the kill in %v: the calculation will be stuck", o)
-		return
-	}
-	if input != "" {
-		w.excluded[input] = true
-	}
-	for _, d := range o {
-		w.orphans[d] = true
-	}
-	t.Skipf("%s (folders %v)", blockedSubmitKill, o)
 }
 
 // TestE2EKill9 is issue 5's kill -9 test: one installation, one calculation per
@@ -296,7 +269,7 @@ func TestE2EKill9(t *testing.T) {
 			docs[p.input] = upd
 			w.kill9(p.name)
 			t.Logf("killed at %s: %s", p.name, seen)
-			w.skipIfOrphaned(t, p.input)
+			w.checkNoOrphanedSubmit(t)
 			if p.name == "delivery" {
 				w.nc.ReleaseAll()
 			}
@@ -425,8 +398,6 @@ func TestE2ESigterm(t *testing.T) {
 // daemon runs everything to its end. The same invariants as TestE2EKill9 hold,
 // except that a message Telegram accepted just before a kill may be sent again
 // (the outbox is at least once; see sendWindow).
-//
-// It runs into the submit bug (blockedSubmitKill) in about one run of three.
 func TestE2EKill9Sweep(t *testing.T) {
 	w := newWorld(t)
 	user := e2eUser(7501, "Sveta")
@@ -442,7 +413,7 @@ func TestE2EKill9Sweep(t *testing.T) {
 		docs[name] = w.tg.PushDocument(user, tgtest.Private(user), name, []byte(fmt.Sprintf("sleep 1; echo %s > r.txt\n", name)), "")
 		time.Sleep(time.Duration(rng.Int64N(int64(1500 * time.Millisecond))))
 		w.kill9(fmt.Sprintf("sweep round %d", round+1))
-		w.skipIfOrphaned(t, "")
+		w.checkNoOrphanedSubmit(t)
 		var at []string
 		for _, c := range w.snapshot() {
 			at = append(at, fmt.Sprintf("#%d %s", c.ID, c.State))
