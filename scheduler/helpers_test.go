@@ -434,9 +434,11 @@ func (b *bed) waitJobGone(c store.Calculation) {
 	})
 }
 
-// waitScript waits for the file "go" in its folder, then runs tail.
+// waitScript waits for the file "go" in its folder, then runs tail. It gives up
+// when its folder is removed (the test ended) or after ten minutes, so a test
+// that never says go leaves no process behind.
 func waitScript(tail string) string {
-	return "while [ ! -e go ]; do sleep 0.05; done\n" + tail + "\n"
+	return "i=0\nwhile [ ! -e go ]; do [ -d \"$PWD\" ] && [ $i -lt 12000 ] || exit 99; i=$((i+1)); sleep 0.05; done\n" + tail + "\n"
 }
 
 // until waits for cond, failing the test with what() after waitLimit.
