@@ -23,6 +23,7 @@ func (s *Scheduler) clusterLoop(ctx context.Context, c *clusterState) {
 	poll := time.NewTimer(0)   // and poll the active ones
 	defer intake.Stop()
 	defer poll.Stop()
+	var pollDue time.Time // when the poll timer fires; zero: at once
 	for {
 		select {
 		case <-ctx.Done():
@@ -31,13 +32,16 @@ func (s *Scheduler) clusterLoop(ctx context.Context, c *clusterState) {
 		case <-intake.C:
 		case <-c.pollNow:
 			poll.Reset(0)
+			pollDue = time.Time{}
 			continue
 		case <-poll.C:
-			poll.Reset(s.pollPass(ctx, c))
+			d := s.pollPass(ctx, c)
+			poll.Reset(d)
+			pollDue = time.Now().Add(d)
 			continue
 		}
 		intake.Stop()
-		if next := s.intakePass(ctx, c); next > 0 {
+		if next := s.intakePass(ctx, c, pollDue); next > 0 {
 			intake.Reset(next)
 		}
 	}
@@ -45,8 +49,10 @@ func (s *Scheduler) clusterLoop(ctx context.Context, c *clusterState) {
 
 // intakePass stages and submits this cluster's received and staged calculations
 // whose retry is due (or that were just woken). It returns when the next one is
-// due (0: none waits).
-func (s *Scheduler) intakePass(ctx context.Context, c *clusterState) time.Duration {
+// due (0: none waits). A burst of submissions does not hold up polling: once
+// pollDue has passed (wall clock; zero: never) it stops after the calculation in
+// hand and asks to be called again at once, so the loop polls in between.
+func (s *Scheduler) intakePass(ctx context.Context, c *clusterState, pollDue time.Time) time.Duration {
 	calcs, err := s.intakeCalcs(c)
 	if err != nil {
 		s.log.Error("read calculations", "cluster", c.label(), "err", err)
@@ -61,6 +67,9 @@ func (s *Scheduler) intakePass(ctx context.Context, c *clusterState) time.Durati
 			continue
 		}
 		s.safely(calc.ID, func() { s.intake(ctx, c, calc.ID) })
+		if !pollDue.IsZero() && !time.Now().Before(pollDue) {
+			return time.Millisecond
+		}
 	}
 	// What is left waits for its retry.
 	calcs, err = s.intakeCalcs(c)
