@@ -219,7 +219,11 @@ func (b *Bot) needUser(r *request) bool {
 		}
 	}
 	if !r.known {
-		r.reply("auth.unregistered", P{"admin": b.adminContact(r.lang)})
+		var id int64
+		if r.from != nil {
+			id = r.from.ID
+		}
+		r.reply("auth.unregistered", P{"admin": b.adminContact(r.lang), "id": id})
 		text := ""
 		if r.msg != nil {
 			text = r.msg.Text

@@ -400,7 +400,7 @@ func TestE2EUnknownInput(t *testing.T) {
 	want(t, e.private(tgBlocked, "/upd имя: Боб"), "blocked", "tg://user?id=1001")
 	// An unregistered sender is refused, whatever they send.
 	for _, text := range []string{"hello", "/status", "/jobs", "/cancel 1", "/upd имя: Ева"} {
-		want(t, e.private(tgStranger, text), "not registered")
+		want(t, e.private(tgStranger, text), "not registered", "Your Telegram id is 4004")
 	}
 	if _, _, err := e.st.UserByTelegramID(tgStranger.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("the stranger was registered: %v", err)
