@@ -16,6 +16,9 @@ import (
 	"hpcbot/store"
 )
 
+// minPoliteFetch is the shortest poll interval run accepts without a warning.
+const minPoliteFetch = 10 * time.Second
+
 // stopTimeout bounds the whole shutdown after SIGTERM (issue: exit within 10 s).
 const stopTimeout = 9 * time.Second
 
@@ -44,6 +47,10 @@ redone at the next start), and exits within 10 seconds.`,
 		defer closeLog()
 		if len(cfg.Bot.Admins) == 0 && cfg.Bot.AdminName != "" {
 			log.Warn("admins are recognised only by bot.admin_name, a username anyone can take once it is free; put their numeric Telegram ids in bot.admins", "admin_name", cfg.Bot.AdminName)
+		}
+
+		if cfg.FetchTime.Min < minPoliteFetch {
+			log.Warn("fetch_time below 10 s: every poll is a squeue (or qstat) on the cluster's controller, which HPC centres ask programs to keep to a minimum; AiiDA never polls more often than every 10 s", "fetch_time", cfg.FetchTime.Min)
 		}
 
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
