@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -466,6 +467,21 @@ func (w *world) jobsNamed(name string) []string {
 	return ids
 }
 
+// settledJobs is jobsNamed once the stored job has reached accounting:
+// slurmdbd records a job that ended a moment after squeue forgets it
+// (MinJobAge=2), so a job missing from both is waited for (up to 30 s) before
+// the caller counts. A second job, the failure the callers look for, would be
+// seen either way.
+func (w *world) settledJobs(name, jobID string) []string {
+	w.t.Helper()
+	jobs := w.jobsNamed(name)
+	for i := 0; i < 60 && !slices.Contains(jobs, jobID); i++ {
+		time.Sleep(500 * time.Millisecond)
+		jobs = w.jobsNamed(name)
+	}
+	return jobs
+}
+
 // snapshot reads every calculation through `hpcbot backup` (which asks the
 // running daemon for a copy, or opens the store when none runs).
 func (w *world) snapshot() []store.Calculation {
@@ -668,7 +684,7 @@ func (w *world) checkInvariants(chat int64, docs map[string]int64, atLeastOnce b
 				input, c.ID, c.State, c.ExitCode, c.UpdateID, upd, c.Error)
 		}
 		name := fmt.Sprintf("hpcbot-%d", c.ID)
-		if jobs := w.jobsNamed(name); len(jobs) != 1 || jobs[0] != c.JobID {
+		if jobs := w.settledJobs(name, c.JobID); len(jobs) != 1 || jobs[0] != c.JobID {
 			t.Errorf("%s: Slurm jobs %v named %s, want exactly the stored %s", input, jobs, name, c.JobID)
 		}
 		once(fmt.Sprintf("%s: finished message of #%d", input, c.ID),

@@ -81,7 +81,7 @@ func TestE2EHappyPath(t *testing.T) {
 	if c.ID != id || c.State != store.StateNotified || c.ExitCode == nil || *c.ExitCode != 0 || c.UpdateID != upd || c.Cluster != "bed" {
 		t.Fatalf("calculation %+v: want #%d notified, exit code 0, update %d, on bed", c, id, upd)
 	}
-	if jobs = w.jobsNamed(name); len(jobs) != 1 || jobs[0] != c.JobID {
+	if jobs = w.settledJobs(name, c.JobID); len(jobs) != 1 || jobs[0] != c.JobID {
 		t.Errorf("Slurm jobs %v named %s, want exactly the stored job %s", jobs, name, c.JobID)
 	}
 	if !strings.Contains(msgs[0], c.ShareLink) || c.ShareLink == "" {
@@ -384,7 +384,7 @@ func TestE2ESigterm(t *testing.T) {
 	if len(calcs) != 1 || calcs[0].State != store.StateNotified || calcs[0].ExitCode == nil || *calcs[0].ExitCode != 0 {
 		t.Fatalf("after the restart: %+v, want one calculation notified with exit code 0", calcs)
 	}
-	if jobs := w.jobsNamed(fmt.Sprintf("hpcbot-%d", id)); len(jobs) != 1 || jobs[0] != j.ID {
+	if jobs := w.settledJobs(fmt.Sprintf("hpcbot-%d", id), j.ID); len(jobs) != 1 || jobs[0] != j.ID {
 		t.Errorf("Slurm jobs %v, want only %s", jobs, j.ID)
 	}
 	if msgs, _ := w.finished(user.ID, "long.sh"); len(msgs) != 1 {
