@@ -133,28 +133,9 @@ func (s *Store) InboxPrune(cutoff time.Time) (int, error) {
 		if limit := t.now.Add(-InboxKeep); cutoff.After(limit) {
 			cutoff = limit
 		}
-		inbox := t.bucket(bInbox)
-		var drop [][]byte
-		err := inbox.ForEach(func(k, _ []byte) error {
-			var it InboxItem
-			if _, err := getJSON(inbox, k, &it); err != nil {
-				return err
-			}
-			if it.Done && it.DoneAt.Before(cutoff) {
-				drop = append(drop, append([]byte(nil), k...))
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, k := range drop {
-			if err := inbox.Delete(k); err != nil {
-				return err
-			}
-		}
-		n = len(drop)
-		return nil
+		var err error
+		n, err = pruneDone(t.bucket(bInbox), cutoff, func(it *InboxItem) (bool, time.Time) { return it.Done, it.DoneAt })
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("inbox prune: %w", err)

@@ -3,6 +3,8 @@ package store
 import (
 	"fmt"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // OutMsg is a message that must reach a chat once, even across crashes: the
@@ -113,31 +115,37 @@ func (s *Store) OutboxDone(key string) error {
 func (s *Store) OutboxPrune(cutoff time.Time) (int, error) {
 	n := 0
 	err := s.update(func(t *Tx) error {
-		b := t.bucket(bOutbox)
-		var drop [][]byte
-		err := b.ForEach(func(k, _ []byte) error {
-			var it OutItem
-			if _, err := getJSON(b, k, &it); err != nil {
-				return err
-			}
-			if it.Done && it.DoneAt.Before(cutoff) {
-				drop = append(drop, append([]byte(nil), k...))
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, k := range drop {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
-		n = len(drop)
-		return nil
+		var err error
+		n, err = pruneDone(t.bucket(bOutbox), cutoff, func(it *OutItem) (bool, time.Time) { return it.Done, it.DoneAt })
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("outbox prune: %w", err)
 	}
 	return n, nil
+}
+
+// pruneDone deletes the JSON records of b that are done before cutoff; records
+// not done stay whatever their age. It returns how many it deleted.
+func pruneDone[T any](b *bolt.Bucket, cutoff time.Time, doneAt func(*T) (bool, time.Time)) (int, error) {
+	var drop [][]byte
+	err := b.ForEach(func(k, _ []byte) error {
+		var it T
+		if _, err := getJSON(b, k, &it); err != nil {
+			return err
+		}
+		if done, at := doneAt(&it); done && at.Before(cutoff) {
+			drop = append(drop, append([]byte(nil), k...))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range drop {
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(drop), nil
 }
