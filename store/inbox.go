@@ -79,18 +79,10 @@ func (t *Tx) inboxPut(updateID int64, raw []byte) (bool, error) {
 func (s *Store) InboxPending() ([]InboxItem, error) {
 	var out []InboxItem
 	err := s.view(func(t *Tx) error {
-		inbox := t.bucket(bInbox)
-		return t.bucket(bInboxPending).ForEach(func(k, _ []byte) error {
-			var it InboxItem
-			ok, err := getJSON(inbox, k, &it)
-			if err != nil {
-				return err
-			}
-			if ok {
-				out = append(out, it)
-			}
-			return nil
-		})
+		var err error
+		// inbox_pending: update id → nothing; the id is the record's key.
+		out, err = pendingItems[InboxItem](t.bucket(bInbox), t.bucket(bInboxPending), func(k, _ []byte) []byte { return k })
+		return err
 	})
 	return out, err
 }

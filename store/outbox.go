@@ -67,18 +67,10 @@ func (t *Tx) OutboxPut(key string, msg OutMsg) (bool, error) {
 func (s *Store) OutboxPending() ([]OutItem, error) {
 	var out []OutItem
 	err := s.view(func(t *Tx) error {
-		b := t.bucket(bOutbox)
-		return t.bucket(bOutboxPending).ForEach(func(_, key []byte) error {
-			var it OutItem
-			ok, err := getJSON(b, key, &it)
-			if err != nil {
-				return err
-			}
-			if ok {
-				out = append(out, it)
-			}
-			return nil
-		})
+		var err error
+		// outbox_pending: queue sequence → the record's key.
+		out, err = pendingItems[OutItem](t.bucket(bOutbox), t.bucket(bOutboxPending), func(_, v []byte) []byte { return v })
+		return err
 	})
 	return out, err
 }
@@ -148,4 +140,23 @@ func pruneDone[T any](b *bolt.Bucket, cutoff time.Time, doneAt func(*T) (bool, t
 		}
 	}
 	return len(drop), nil
+}
+
+// pendingItems reads, in the pending index's order, the JSON records of data that
+// the index names; key gives a record's key from an index entry. Index entries
+// whose record is gone are skipped.
+func pendingItems[T any](data, pending *bolt.Bucket, key func(k, v []byte) []byte) ([]T, error) {
+	var out []T
+	err := pending.ForEach(func(k, v []byte) error {
+		var it T
+		ok, err := getJSON(data, key(k, v), &it)
+		if err != nil {
+			return err
+		}
+		if ok {
+			out = append(out, it)
+		}
+		return nil
+	})
+	return out, err
 }
