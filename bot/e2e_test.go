@@ -765,6 +765,12 @@ func TestE2EDocumentRefused(t *testing.T) {
 		_, replies := e.sendFile(tgUser, name, []byte("echo\n"), "")
 		want(t, replies, "cannot take the file name", "Rename the file")
 	}
+	// A name starting with a dash would be an option to the program
+	// (`python3 -mhttp.server`): refused with the reason, whatever the caption.
+	for _, name := range []string{"-mhttp.server", "-e.sh", "--help.sh"} {
+		_, replies := e.sendFile(tgUser, name, []byte("echo\n"), "sh {}")
+		want(t, replies, "starts with a dash", "read by the program as an option", "Rename the file")
+	}
 	if n := routes(); n != 0 {
 		t.Errorf("Route was asked %d times for bad names", n)
 	}

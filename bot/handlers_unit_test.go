@@ -85,7 +85,8 @@ func FuzzParseUpd(f *testing.F) {
 func TestValidInputName(t *testing.T) {
 	good := []string{"h2o.inp", "A-b_c.1.xyz", "x.sh", "benzene_opt.gjf"}
 	bad := []string{"", "../x.inp", "a/b.inp", "a b.inp", "a'b.inp", `a"b.inp`, "noext", "x.", ".inp", "..",
-		"$(rm).inp", "a;b.inp", "a`b`.inp", "a\nb.inp", "файл.inp", "a.in p", strings.Repeat("a", 200) + ".inp", ".hidden.inp"}
+		"$(rm).inp", "a;b.inp", "a`b`.inp", "a\nb.inp", "файл.inp", "a.in p", strings.Repeat("a", 200) + ".inp", ".hidden.inp",
+		"-mhttp.server", "-x.inp", "--help.inp", "-.inp"}
 	for _, n := range good {
 		if !validInputName(n) {
 			t.Errorf("%q refused", n)
@@ -105,7 +106,7 @@ func FuzzValidInputName(f *testing.F) {
 		if !validInputName(name) {
 			return
 		}
-		if strings.ContainsAny(name, "/\\ '\"`$;&|<>()\n\t\x00*?") || strings.HasPrefix(name, ".") {
+		if strings.ContainsAny(name, "/\\ '\"`$;&|<>()\n\t\x00*?") || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "-") {
 			t.Fatalf("accepted %q", name)
 		}
 	})

@@ -23,16 +23,20 @@ import (
 )
 
 // inputNameRx is the only input file name accepted: no path, no spaces, no
-// quotes, an extension (DESIGN.md, security rules).
+// quotes, an extension. A name may not start with a dot (hidden, or "..") nor
+// with a dash (a program would read it as an option: see validInputName).
 var inputNameRx = regexp.MustCompile(`^[A-Za-z0-9._-]+\.[A-Za-z0-9]+$`)
 
 // maxInputName caps the file name's length.
 const maxInputName = 128
 
 // validInputName reports whether name may be used as an input file name.
+// Names starting with "-" are refused although the runners also pass the input
+// as "./NAME": a file "-mhttp.server" given to `python3 {}` would otherwise run
+// `python3 -mhttp.server` (option injection through the file name).
 func validInputName(name string) bool {
 	return len(name) <= maxInputName && inputNameRx.MatchString(name) && name != "." && name != ".." &&
-		!strings.HasPrefix(name, ".")
+		!strings.HasPrefix(name, ".") && !strings.HasPrefix(name, "-")
 }
 
 // downloadTimeout bounds the download of one input file.
@@ -52,7 +56,11 @@ func (b *Bot) onDocument(r *request) error {
 	doc := r.msg.Document
 	name := doc.FileName
 	if !validInputName(name) {
-		r.reply("doc.bad_name", P{"name": truncate(name, 80)})
+		key := "doc.bad_name"
+		if strings.HasPrefix(name, "-") {
+			key = "doc.dash_name"
+		}
+		r.reply(key, P{"name": truncate(name, 80)})
 		return nil
 	}
 	limit, public := b.maxInput()

@@ -19,8 +19,14 @@ const Name = "command"
 // Version is reported by Info; raise it when the rules change.
 const Version = "1.0.0"
 
-// fileNameRe is what the bot accepts as an input file name; Plan checks it again.
-var fileNameRe = regexp.MustCompile(`\A[A-Za-z0-9._-]+\.[A-Za-z0-9]+\z`)
+// fileNameRe is what the bot accepts as an input file name; Plan checks it
+// again. The first character is a letter, digit or underscore: never a dot
+// (hidden files, "..") nor a dash (read as an option by the program).
+var fileNameRe = regexp.MustCompile(`\A[A-Za-z0-9_][A-Za-z0-9._-]*\.[A-Za-z0-9]+\z`)
+
+// InputArg is how the input file is written on the command line: "./NAME", a
+// path that no program can mistake for an option, whatever the name.
+func InputArg(fileName string) string { return "./" + fileName }
 
 // Runner is the command runner for one cluster. The zero value is not
 // configured; use New, then Configure.
@@ -179,7 +185,7 @@ func (r *Runner) byProgram(program, ext string) []*compiled {
 func (c *compiled) check(fileName string, words []string) ([]string, *plugins.Refusal) {
 	args := make([]string, len(words))
 	for i, w := range words {
-		if c.takesInput && (w == Input || w == fileName) {
+		if c.takesInput && (w == Input || w == fileName || w == InputArg(fileName)) {
 			args[i] = Input
 			continue
 		}
@@ -200,13 +206,13 @@ func mentions(args []string) bool {
 	return false
 }
 
-// plan builds the Plan for validated args, Input replaced by the file name.
+// plan builds the Plan for validated args, Input replaced by InputArg(fileName).
 func (c *compiled) plan(fileName string, args []string) plugins.Plan {
 	argv := make([]string, 0, len(args)+1)
 	argv = append(argv, c.Program)
 	for _, a := range args {
 		if a == Input {
-			a = fileName
+			a = InputArg(fileName)
 		}
 		argv = append(argv, a)
 	}

@@ -56,19 +56,19 @@ func TestPlanOriginalConfig(t *testing.T) {
 		code, detail  string   // the refusal
 	}{
 		// no caption: by extension, default_args
-		{"mol.inp", "", []string{"orca_submit", "mol.inp"}, "", ""},
-		{"MOL.INP", "", []string{"orca_submit", "MOL.INP"}, "", ""},
-		{"h2o.gjf", "", []string{"g16_submit", "h2o.gjf"}, "", ""}, // default_args defaulted to ["{}"]
-		{"h2o.com", "", []string{"g16_submit", "h2o.com"}, "", ""},
-		{"h2o.xyz", "", []string{"xtb_submit", "h2o.xyz", "--opt"}, "", ""},
+		{"mol.inp", "", []string{"orca_submit", "./mol.inp"}, "", ""},
+		{"MOL.INP", "", []string{"orca_submit", "./MOL.INP"}, "", ""},
+		{"h2o.gjf", "", []string{"g16_submit", "./h2o.gjf"}, "", ""}, // default_args defaulted to ["{}"]
+		{"h2o.com", "", []string{"g16_submit", "./h2o.com"}, "", ""},
+		{"h2o.xyz", "", []string{"xtb_submit", "./h2o.xyz", "--opt"}, "", ""},
 		{"h2o.log", "", nil, plugins.RefuseNoProgram, ".log"},
-		{"h2o.xyz", "  \n ", []string{"xtb_submit", "h2o.xyz", "--opt"}, "", ""},
+		{"h2o.xyz", "  \n ", []string{"xtb_submit", "./h2o.xyz", "--opt"}, "", ""},
 
 		// a full caption
-		{"mol.inp", "orca_submit {} -p8", []string{"orca_submit", "mol.inp", "-p8"}, "", ""},
-		{"mol.inp", "orca_submit -p16 {}", []string{"orca_submit", "-p16", "mol.inp"}, "", ""},
-		{"mol.inp", "orca_submit mol.inp -p8", []string{"orca_submit", "mol.inp", "-p8"}, "", ""},
-		{"mol.inp", `orca_submit '{}' "-p8"`, []string{"orca_submit", "mol.inp", "-p8"}, "", ""},
+		{"mol.inp", "orca_submit {} -p8", []string{"orca_submit", "./mol.inp", "-p8"}, "", ""},
+		{"mol.inp", "orca_submit -p16 {}", []string{"orca_submit", "-p16", "./mol.inp"}, "", ""},
+		{"mol.inp", "orca_submit mol.inp -p8", []string{"orca_submit", "./mol.inp", "-p8"}, "", ""},
+		{"mol.inp", `orca_submit '{}' "-p8"`, []string{"orca_submit", "./mol.inp", "-p8"}, "", ""},
 		{"mol.inp", "orca_submit {} -p100", nil, plugins.RefuseArgNotAllowed, "-p100"},
 		{"mol.inp", "orca_submit {} -p", nil, plugins.RefuseArgNotAllowed, "-p"},
 		{"mol.inp", "orca_submit {} x-p8", nil, plugins.RefuseArgNotAllowed, "x-p8"},
@@ -76,23 +76,23 @@ func TestPlanOriginalConfig(t *testing.T) {
 		{"mol.inp", "orca_submit -p8", nil, plugins.RefuseNoInput, "orca_submit"},
 		{"mol.inp", "orca_submit {}.out", nil, plugins.RefuseArgNotAllowed, "{}.out"},
 		{"mol.inp", "orca_submit other.inp", nil, plugins.RefuseArgNotAllowed, "other.inp"},
-		{"mol.inp", "orca_submit", []string{"orca_submit", "mol.inp"}, "", ""},
-		{"mol.inp", "orca_submit {} {}", []string{"orca_submit", "mol.inp", "mol.inp"}, "", ""},
-		{"h2o.gjf", "g16_submit {}", []string{"g16_submit", "h2o.gjf"}, "", ""},
+		{"mol.inp", "orca_submit", []string{"orca_submit", "./mol.inp"}, "", ""},
+		{"mol.inp", "orca_submit {} {}", []string{"orca_submit", "./mol.inp", "./mol.inp"}, "", ""},
+		{"h2o.gjf", "g16_submit {}", []string{"g16_submit", "./h2o.gjf"}, "", ""},
 		{"h2o.gjf", "g16_submit {} -p8", nil, plugins.RefuseArgNotAllowed, "-p8"},
-		{"h2o.xyz", "xtb_submit {} --gfn2", []string{"xtb_submit", "h2o.xyz", "--gfn2"}, "", ""},
+		{"h2o.xyz", "xtb_submit {} --gfn2", []string{"xtb_submit", "./h2o.xyz", "--gfn2"}, "", ""},
 		{"h2o.xyz", "xtb_submit {} --gfn3", nil, plugins.RefuseArgNotAllowed, "--gfn3"},
-		{"h2o.xyz", "xtb_submit {} --opt --gfn0", []string{"xtb_submit", "h2o.xyz", "--opt", "--gfn0"}, "", ""},
+		{"h2o.xyz", "xtb_submit {} --opt --gfn0", []string{"xtb_submit", "./h2o.xyz", "--opt", "--gfn0"}, "", ""},
 		// a program by caption for a file of another extension (as in the original)
-		{"h2o.txt", "xtb_submit {}", []string{"xtb_submit", "h2o.txt"}, "", ""},
+		{"h2o.txt", "xtb_submit {}", []string{"xtb_submit", "./h2o.txt"}, "", ""},
 		{"mol.inp", "gaussian {}", nil, plugins.RefuseUnknownProgram, "gaussian"},
 		{"mol.inp", "ORCA_SUBMIT {}", nil, plugins.RefuseUnknownProgram, "ORCA_SUBMIT"},
 		{"mol.inp", "{} -p8", nil, plugins.RefuseUnknownProgram, "{}"},
 
 		// options only: the extension's program, input first
-		{"mol.inp", "-p8", []string{"orca_submit", "mol.inp", "-p8"}, "", ""},
-		{"mol.inp", "-p8 {}", []string{"orca_submit", "-p8", "mol.inp"}, "", ""},
-		{"h2o.xyz", "--gfn1 --opt", []string{"xtb_submit", "h2o.xyz", "--gfn1", "--opt"}, "", ""},
+		{"mol.inp", "-p8", []string{"orca_submit", "./mol.inp", "-p8"}, "", ""},
+		{"mol.inp", "-p8 {}", []string{"orca_submit", "-p8", "./mol.inp"}, "", ""},
+		{"h2o.xyz", "--gfn1 --opt", []string{"xtb_submit", "./h2o.xyz", "--gfn1", "--opt"}, "", ""},
 		{"mol.inp", "-p8 -p999", nil, plugins.RefuseArgNotAllowed, "-p999"},
 		{"h2o.log", "-p8", nil, plugins.RefuseNoProgram, ".log"},
 
@@ -167,7 +167,7 @@ func TestPlanFields(t *testing.T) {
 	xtb.Resources["ntasks"] = "400"
 	xtb.Argv[1] = "changed"
 	again, _ := r.Plan(context.Background(), plugins.PlanRequest{FileName: "a.xyz"})
-	if again.Resources["ntasks"] != "4" || again.Argv[1] != "a.xyz" {
+	if again.Resources["ntasks"] != "4" || again.Argv[1] != "./a.xyz" {
 		t.Errorf("a plan shares state with the runner: %v %q", again.Resources, again.Argv)
 	}
 }
@@ -182,10 +182,10 @@ func TestPlanSameProgramTwice(t *testing.T) {
 		want          []string
 		code          string
 	}{
-		{"x.a", "run {} --fast", []string{"run", "x.a", "--fast"}, ""},
-		{"x.a", "run {} --slow", []string{"run", "x.a", "--slow"}, ""}, // the second entry accepts it
-		{"x.b", "run", []string{"run", "--slow", "x.b"}, ""},           // the .b entry comes first
-		{"x.a", "run", []string{"run", "x.a"}, ""},
+		{"x.a", "run {} --fast", []string{"run", "./x.a", "--fast"}, ""},
+		{"x.a", "run {} --slow", []string{"run", "./x.a", "--slow"}, ""}, // the second entry accepts it
+		{"x.b", "run", []string{"run", "--slow", "./x.b"}, ""},           // the .b entry comes first
+		{"x.a", "run", []string{"run", "./x.a"}, ""},
 		{"x.c", "run {} --both", nil, plugins.RefuseArgNotAllowed},
 	}
 	for _, tt := range tests {
@@ -289,5 +289,36 @@ func TestConfigureKeepsOldRulesOnError(t *testing.T) {
 	}
 	if _, err := r.Plan(context.Background(), plugins.PlanRequest{FileName: "mol.inp"}); err != nil {
 		t.Errorf("the earlier rules were dropped: %v", err)
+	}
+}
+
+// TestPlanOptionLikeNames: a file name is never read as an option by the
+// program. With `python3 {}` a file "-mhttp.server" would run
+// `python3 -mhttp.server` (a web server serving the cluster account's files):
+// such a name is refused, and every input reaches the program as "./NAME".
+func TestPlanOptionLikeNames(t *testing.T) {
+	r := configured(t, []plugins.RunnerRule{{Program: "python3", AllowedArgs: []string{"{}", "-u"}, Associations: []string{".py"}}})
+	for _, name := range []string{"-mhttp.server", "-c.py", "--help.py", "-.py", ".hidden.py"} {
+		for _, caption := range []string{"", "python3 {}", "-u"} {
+			plan, err := r.Plan(context.Background(), plugins.PlanRequest{FileName: name, Caption: caption})
+			if err == nil {
+				t.Errorf("Plan(%q, %q) = %q, want an error", name, caption, plan.Argv)
+			}
+		}
+	}
+	for _, tt := range []struct {
+		file, caption string
+		want          []string
+	}{
+		{"x.server", "python3 {}", []string{"python3", "./x.server"}},
+		{"job.py", "", []string{"python3", "./job.py"}},
+		{"job.py", "-u", []string{"python3", "./job.py", "-u"}},
+		{"job.py", "python3 -u ./job.py", []string{"python3", "-u", "./job.py"}},
+		{"_x-1.py", "python3 _x-1.py", []string{"python3", "./_x-1.py"}},
+	} {
+		plan, err := r.Plan(context.Background(), plugins.PlanRequest{FileName: tt.file, Caption: tt.caption})
+		if err != nil || !slices.Equal(plan.Argv, tt.want) {
+			t.Errorf("Plan(%q, %q) = %q, %v; want %q", tt.file, tt.caption, plan.Argv, err, tt.want)
+		}
 	}
 }

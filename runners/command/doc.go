@@ -11,7 +11,9 @@
 // for the input file. associations are extensions with the dot (".inp"),
 // matched case-insensitively, each used by at most one runner of a cluster.
 // A file sent without a caption runs the program associated with its
-// extension with default_args, "{}" replaced by the file name. When
+// extension with default_args, "{}" replaced by the file as "./NAME" (a
+// path, so that no name can pass for an option; names starting with "-" or
+// "." are refused anyway). When
 // default_args is empty it is ["{}"] if allowed_args contains "{}", and
 // otherwise empty (as in the original bot): the program then runs without
 // arguments and must find its input itself. When "{}" is allowed,
@@ -29,7 +31,7 @@
 // runs it with its default_args, and a caption that starts with an option
 // ("-p8 --tight") gives arguments to the program associated with the file's
 // extension, with the input file put first unless the caption places "{}"
-// itself, so that `-p8` on mol.inp runs `orca_submit mol.inp -p8`.
+// itself, so that `-p8` on mol.inp runs `orca_submit ./mol.inp -p8`.
 // When the same program has several entries, the one associated with the
 // file's extension is tried first, then the others in order; the first that
 // accepts every argument wins.

@@ -79,7 +79,7 @@ func checkPlan(t *testing.T, rules []plugins.RunnerRule, helpers, sandbox string
 	rule := rules[i]
 	takesInput := slices.Contains(rule.AllowedArgs, "{}")
 	for _, w := range plan.Argv[1:] {
-		if w == req.FileName && takesInput {
+		if w == "./"+req.FileName && takesInput {
 			continue
 		}
 		ok := false
@@ -93,7 +93,7 @@ func checkPlan(t *testing.T, rules []plugins.RunnerRule, helpers, sandbox string
 			t.Fatalf("Plan(%q, %q): argv word %q matches none of %q", req.FileName, req.Caption, w, rule.AllowedArgs)
 		}
 	}
-	if takesInput && !slices.Contains(plan.Argv[1:], req.FileName) {
+	if takesInput && !slices.Contains(plan.Argv[1:], "./"+req.FileName) {
 		t.Fatalf("Plan(%q, %q): argv %q never mentions the input", req.FileName, req.Caption, plan.Argv)
 	}
 	line := shellquote.Join(plan.Argv)
