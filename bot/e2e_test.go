@@ -709,7 +709,7 @@ func TestE2EDocumentAccepted(t *testing.T) {
 	}
 	c := calcs[0]
 	if c.UpdateID != upd || c.ChatID != tgUser.ID || c.TelegramID != tgUser.ID || c.Cluster != "loc" || c.Program != "sh" ||
-		!slices.Equal(c.Argv, []string{"sh", "h2o.sh"}) || c.InputName != "h2o.sh" {
+		!slices.Equal(c.Argv, []string{"sh", "./h2o.sh"}) || c.InputName != "h2o.sh" {
 		t.Errorf("calculation %+v", c)
 	}
 	if c.LocalDir != filepath.Join(e.dl, c.Folder) || !strings.HasSuffix(c.Folder, fmt.Sprintf("_%d_%d_h2o", e.user.ID, upd)) {
@@ -721,7 +721,7 @@ func TestE2EDocumentAccepted(t *testing.T) {
 	}
 	e.waitSent(tgUser.ID, fmt.Sprintf("Calculation <b>#%d</b> accepted: <code>sh</code> on loc", c.ID), fmt.Sprintf("/cancel %d", c.ID))
 	// The log chat gets the input itself, with who sent it and the exact command.
-	fwd := e.waitSent(logChat, fmt.Sprintf("#%d:", c.ID), "@ivan", "h2o.sh", "<code>sh h2o.sh</code>")
+	fwd := e.waitSent(logChat, fmt.Sprintf("#%d:", c.ID), "@ivan", "h2o.sh", "<code>sh ./h2o.sh</code>")
 	if fwd.Method != "sendDocument" || fwd.Params["document"] == "" {
 		t.Errorf("log chat copy: %s %v", fwd.Method, fwd.Params)
 	}
@@ -749,7 +749,7 @@ func TestE2EDocumentAccepted(t *testing.T) {
 	_, _ = e.sendFile(tgUser, "fail.sh", []byte("echo oops >&2\nexit 3\n"), "sh -e {}")
 	calcs = e.calcsOf(e.user)
 	c = calcs[0]
-	if !slices.Equal(c.Argv, []string{"sh", "-e", "fail.sh"}) {
+	if !slices.Equal(c.Argv, []string{"sh", "-e", "./fail.sh"}) {
 		t.Errorf("argv from caption: %q", c.Argv)
 	}
 	waitState(t, e.st, c.ID, store.StateNotified)

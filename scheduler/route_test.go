@@ -28,9 +28,9 @@ func TestRoute(t *testing.T) {
 		argv          []string
 		refusal       string
 	}{
-		{"x.sh", "", "a", []string{"sh", "x.sh"}, ""},
-		{"x.inp", "", "b", []string{"orca", "x.inp"}, ""},
-		{"x.inp", "orca x.inp -v", "b", []string{"orca", "x.inp", "-v"}, ""},
+		{"x.sh", "", "a", []string{"sh", "./x.sh"}, ""},
+		{"x.inp", "", "b", []string{"orca", "./x.inp"}, ""},
+		{"x.inp", "orca x.inp -v", "b", []string{"orca", "./x.inp", "-v"}, ""},
 		{"x.inp", "gaussian x.inp", "", nil, plugins.RefuseUnknownProgram},
 		{"x.inp", "orca x.inp --evil", "", nil, plugins.RefuseArgNotAllowed},
 		{"x.xyz", "", "", nil, plugins.RefuseNoProgram},
