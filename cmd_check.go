@@ -24,6 +24,9 @@ the cluster and report the scheduler's version). Exits 1 if anything fails.`,
 			return err
 		}
 		fmt.Fprintf(o.stdout, "config %s: ok (%d clusters)\n", o.config, len(cfg.Clusters))
+		for _, w := range cfg.ClearTextWarnings() {
+			fmt.Fprintf(o.stdout, "warning: %s\n", w)
+		}
 		failed := 0
 		if _, err := os.Stat(cfg.Store.Path); errors.Is(err, os.ErrNotExist) {
 			fmt.Fprintf(o.stdout, "store %s: not created yet: run `hpcbot migrate` (or `hpcbot run`, which creates it)\n", cfg.Store.Path)

@@ -53,6 +53,10 @@ redone at the next start), and exits within 10 seconds.`,
 			log.Warn("fetch_time below 10 s: every poll is a squeue (or qstat) on the cluster's controller, which HPC centres ask programs to keep to a minimum; AiiDA never polls more often than every 10 s", "fetch_time", cfg.FetchTime.Min)
 		}
 
+		for _, w := range cfg.ClearTextWarnings() {
+			log.Warn(w)
+		}
+
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 
@@ -80,6 +84,7 @@ redone at the next start), and exits within 10 seconds.`,
 			Quota:       cfg.Quota,
 			Language:    cfg.Language,
 			MaxFileSize: cfg.MaxFileSize,
+			Secrets:     cfg.Secrets(),
 		}, st, log.With("component", "bot"))
 		if err != nil {
 			return &configError{err}

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -318,8 +320,10 @@ func (c *Config) Scheduler() scheduler.Config {
 	}
 }
 
-// Secrets lists every secret value, so the logger can scrub them from anything
-// that slipped through (an error message from a library, say).
+// Secrets lists every secret value (the token, the cloud's passwords, each
+// cluster's password and key passphrase), so that the process log, the log chat
+// forwarder and the bot's own log chat lines can scrub them from anything that
+// slipped through (an error message from a library, say). It is the one list.
 func (c *Config) Secrets() []string {
 	var s []string
 	add := func(v plugins.Secret) {
@@ -332,8 +336,37 @@ func (c *Config) Secrets() []string {
 	add(c.Storage.SharePassword)
 	for _, cl := range c.Clusters {
 		add(cl.Connection.Password)
+		if env := cl.Connection.KeyPassEnv; env != "" {
+			add(plugins.Secret(os.Getenv(env)))
+		}
 	}
 	return s
+}
+
+// ClearTextWarnings names each configured URL that would carry a secret in
+// clear: http:// to a host other than this machine's loopback. bot.api_url
+// carries the bot token in every request's path, storage.url the Nextcloud
+// password in every request's header. run and check print these at start.
+func (c *Config) ClearTextWarnings() []string {
+	var out []string
+	for _, u := range []struct{ key, url, what string }{
+		{"bot.api_url", c.Bot.APIURL, "the bot token"},
+		{"storage.url", c.Storage.URL, "the Nextcloud password"},
+	} {
+		if p, err := url.Parse(u.url); err == nil && strings.EqualFold(p.Scheme, "http") && !isLoopback(p.Hostname()) {
+			out = append(out, fmt.Sprintf("%s: %s travels in clear to http://%s; use https:// (plain http is safe only to this machine's loopback)", u.key, u.what, p.Host))
+		}
+	}
+	return out
+}
+
+// isLoopback reports whether host is "localhost" or a loopback address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // located prefixes each problem with file:line where the key can be found.

@@ -188,7 +188,10 @@ func TestExampleConfigLoads(t *testing.T) {
 
 func TestLogScrubber(t *testing.T) {
 	clearEnv(t)
-	cfg, err := loadConfig(writeConfig(t, strings.Replace(validConfig, `key_path = "/home/bot/.ssh/id_ed25519"`, `password = "sup3rsecret"`, 1)))
+	t.Setenv("TEST_KEY_PASS", "k3ypassphrase")
+	conf := strings.Replace(validConfig, `key_path = "/home/bot/.ssh/id_ed25519"`, `password = "sup3rsecret"`, 1)
+	conf = strings.Replace(conf, "[clusters.connection]", "[clusters.connection]\nkey_passphrase_env = \"TEST_KEY_PASS\"", 1)
+	cfg, err := loadConfig(writeConfig(t, conf))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,15 +201,56 @@ func TestLogScrubber(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeFn()
-	log.Info("dial https://api.telegram.org/bot123:abc/getMe failed", "err", os.ErrClosed, "conn", cfg.Clusters[0].Connection, "pw", cfg.Clusters[0].Connection.Password, "raw", "x sup3rsecret y")
+	log.Info("dial https://api.telegram.org/bot123:abc/getMe failed", "err", os.ErrClosed, "conn", cfg.Clusters[0].Connection, "pw", cfg.Clusters[0].Connection.Password, "raw", "x sup3rsecret y", "pass", "k3ypassphrase")
 	log.With("token", string(cfg.Bot.Token)).Warn("with attrs")
 	out := buf.String()
-	for _, secret := range []string{"123:abc", "sup3rsecret"} {
+	for _, secret := range []string{"123:abc", "sup3rsecret", "k3ypassphrase"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("log leaks %q:\n%s", secret, out)
 		}
 	}
 	if !strings.Contains(out, "[redacted]") {
 		t.Errorf("nothing redacted:\n%s", out)
+	}
+}
+
+// TestClearTextWarnings: an http:// Bot API or cloud URL off this machine is
+// warned about (the token or password would travel in clear); https and the
+// loopback are not.
+func TestClearTextWarnings(t *testing.T) {
+	clearEnv(t)
+	for _, tt := range []struct {
+		api, cloud string
+		want       []string // parts of the warnings, in order; nil: none
+	}{
+		{"", "", nil},
+		{"https://tg.example.org", "https://cloud.example.org", nil},
+		{"http://127.0.0.1:8081", "http://localhost:8080", nil},
+		{"http://[::1]:8081", "http://127.0.0.2/", nil},
+		{"http://tg.example.org:8081", "", []string{"bot.api_url: the bot token travels in clear to http://tg.example.org:8081"}},
+		{"HTTP://10.0.0.5", "http://cloud.example.org", []string{"bot.api_url: the bot token", "storage.url: the Nextcloud password travels in clear to http://cloud.example.org; use https://"}},
+		{"", "http://localhost.example.org", []string{"storage.url"}},
+	} {
+		conf := validConfig
+		if tt.api != "" {
+			conf = strings.Replace(conf, "admins = [42]", "admins = [42]\napi_url = \""+tt.api+"\"", 1)
+		}
+		if tt.cloud != "" {
+			conf += "[storage]\nurl = \"" + tt.cloud + "\"\nuser = \"bot\"\npassword = \"pw-1234\"\n"
+		}
+		cfg, err := loadConfig(writeConfig(t, conf))
+		if err != nil {
+			t.Fatalf("%s %s: %v", tt.api, tt.cloud, err)
+		}
+		got := cfg.ClearTextWarnings()
+		if len(got) != len(tt.want) {
+			t.Errorf("%q %q: warnings %q, want %d", tt.api, tt.cloud, got, len(tt.want))
+			continue
+		}
+		for i, part := range tt.want {
+			if !strings.Contains(got[i], part) {
+				t.Errorf("%q %q: warning %q lacks %q", tt.api, tt.cloud, got[i], part)
+			}
+		}
 	}
 }

@@ -321,24 +321,29 @@ func truncate(s string, n int) string {
 	return string(rs[:n]) + "…"
 }
 
-// redact removes the token from a text meant for a log or the log chat (an
-// error from the HTTP client names the URL, and the URL holds the token).
-func (b *Bot) redact(s string) string {
-	return redactToken(s, string(b.opts.Bot.Token))
-}
+// redact removes every secret (Options.Secrets and the token) from a text
+// meant for a log or the log chat: an error from the HTTP client names the URL,
+// and the URL holds the token; a plugin's error may quote a password.
+func (b *Bot) redact(s string) string { return b.scrub.Replace(s) }
 
-func redactToken(s, token string) string {
-	if token == "" {
-		return s
+// newScrubber is the one list of secrets the bot removes: the token and every
+// other secret of the configuration, raw and as they read once HTML-escaped in
+// a message (a password with "&" or "<" in it).
+func newScrubber(token string, secrets []string) *plugins.Scrubber {
+	var all []string
+	for _, s := range append([]string{token}, secrets...) {
+		if s != "" {
+			all = append(all, s, Escape(s))
+		}
 	}
-	return strings.ReplaceAll(s, token, "[redacted]")
+	return plugins.NewScrubber(all...)
 }
 
-// newRedactor is the bot's own logger handler: the token is removed from every
-// message and attribute (plugins.Redact), and each record's context is marked as
-// the bot's own, so LogHandler does not forward it back to the log chat.
-func newRedactor(next slog.Handler, token string) slog.Handler {
-	return plugins.Redact(ownHandler{next}, token)
+// newRedactor is the bot's own logger handler: the secrets are removed from
+// every message and attribute (plugins.RedactWith), and each record's context is
+// marked as the bot's own, so LogHandler does not forward it back to the log chat.
+func newRedactor(next slog.Handler, scrub *plugins.Scrubber) slog.Handler {
+	return plugins.RedactWith(ownHandler{next}, scrub)
 }
 
 // ownHandler marks every record's context as the bot's (see ownContext).

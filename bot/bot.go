@@ -13,6 +13,7 @@ import (
 
 	tele "gopkg.in/telebot.v3"
 
+	"hpcbot/plugins"
 	"hpcbot/scheduler"
 	"hpcbot/store"
 )
@@ -56,6 +57,10 @@ type Options struct {
 	Client *http.Client
 	// PollTimeout is the long-poll timeout of getUpdates (0: 50 s).
 	PollTimeout time.Duration
+	// Secrets are every secret of the configuration (the main package's
+	// Config.Secrets): the bot removes them, and the token, from its logs and
+	// from every line it writes to the log chat.
+	Secrets []string
 
 	// sender tunes the sender (tests lift the pacing).
 	sender SenderOptions
@@ -95,6 +100,7 @@ type Bot struct {
 	quiet     throttle               // unregistered senders reach the log chat once in a while, not at every message
 	sender    atomic.Pointer[Sender] // set while Run runs; Notify wakes its drainer
 	fwd       *logForwarder          // LogHandler's state
+	scrub     *plugins.Scrubber      // the secrets (Options.Secrets and the token); see redact
 
 	mu      sync.Mutex
 	running bool
@@ -126,10 +132,12 @@ func New(opts Options, st *store.Store, log *slog.Logger) (*Bot, error) {
 	if opts.MaxFileSize <= 0 {
 		opts.MaxFileSize = publicDownloadLimit
 	}
+	scrub := newScrubber(string(opts.Bot.Token), opts.Secrets)
 	b := &Bot{
 		opts:     opts,
 		st:       st,
-		log:      slog.New(newRedactor(log.Handler(), string(opts.Bot.Token))),
+		log:      slog.New(newRedactor(log.Handler(), scrub)),
+		scrub:    scrub,
 		lang:     lang,
 		logLevel: level,
 		admins:   map[int64]bool{},

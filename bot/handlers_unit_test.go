@@ -230,8 +230,16 @@ func TestASCIILabel(t *testing.T) {
 }
 
 func TestRedactor(t *testing.T) {
-	if got := redactToken("Post http://x/bot123:ABC/getMe: refused", "123:ABC"); strings.Contains(got, "123:ABC") {
-		t.Errorf("got %q", got)
+	sc := newScrubber("123:ABC", []string{"p&ss<word>", "p&ss"})
+	in := "Post http://x/bot123:ABC/getMe: refused; login p&ss<word> and p&amp;ss&lt;word&gt;; p&ss"
+	got := sc.Replace(in)
+	for _, secret := range []string{"123:ABC", "p&ss", "p&amp;ss", "word"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("%q left in %q", secret, got)
+		}
+	}
+	if newScrubber("", nil).Replace(in) != in {
+		t.Error("no secrets changed the text")
 	}
 }
 

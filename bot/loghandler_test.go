@@ -317,7 +317,7 @@ func TestLogHandlerLogChatFails(t *testing.T) {
 			}
 			// LogHandler first: once the text handler has written a record,
 			// LogHandler has seen it.
-			b.log = slog.New(newRedactor(slog.NewMultiHandler(b.LogHandler(), text), srv.Token))
+			b.log = slog.New(newRedactor(slog.NewMultiHandler(b.LogHandler(), text), newScrubber(srv.Token, nil)))
 			process := slog.New(slog.NewMultiHandler(b.LogHandler(), text)).With("component", "scheduler")
 
 			ctx, cancel := context.WithCancel(context.Background())

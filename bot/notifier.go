@@ -63,11 +63,11 @@ func (b *Bot) Notify(ctx context.Context, n scheduler.Notification) error {
 	if chat := b.logChatID.Load(); chat != 0 && level >= b.logLevel {
 		var line string
 		if n.Code != "" && (n.Event == scheduler.EventError || n.Event == scheduler.EventWaiting || n.Reason != "") {
-			line = tr(b.lang, "log.calc_error", P{"id": c.ID, "who": who, "code": n.Code, "reason": truncate(b.redact(n.Reason), 500)})
+			line = tr(b.lang, "log.calc_error", P{"id": c.ID, "who": who, "code": n.Code, "reason": truncate(n.Reason, 500)})
 		} else {
 			line = tr(b.lang, "log.calc", P{"id": c.ID, "who": who, "event": HTML(b.notificationText(b.lang, n))})
 		}
-		if _, err := b.st.OutboxPut(n.Key+"/log", store.OutMsg{ChatID: chat, Kind: "log.calc", Params: map[string]string{paramText: line}}); err != nil {
+		if _, err := b.st.OutboxPut(n.Key+"/log", store.OutMsg{ChatID: chat, Kind: "log.calc", Params: map[string]string{paramText: b.redact(line)}}); err != nil {
 			return fmt.Errorf("notify %s: log chat: %w", n.Key, err)
 		}
 	}
@@ -195,6 +195,7 @@ func (b *Bot) queue(key string, msg store.OutMsg) error {
 // toLogChat queues catalog message key for the log chat, in the bot's
 // language, when level passes log_chat_level. dedup is the outbox key (so that
 // handling an update again does not repeat the line); "" makes a fresh one.
+// Every secret is removed from the line (redact), whatever its parameters hold.
 func (b *Bot) toLogChat(level slog.Level, dedup, key string, p P) {
 	chat := b.logChatID.Load()
 	if chat == 0 || level < b.logLevel {
@@ -203,7 +204,7 @@ func (b *Bot) toLogChat(level slog.Level, dedup, key string, p P) {
 	if dedup == "" {
 		dedup = fmt.Sprintf("log/%d/%s", b.now().UnixNano(), key)
 	}
-	text := tr(b.lang, key, p)
+	text := b.redact(tr(b.lang, key, p))
 	if err := b.queue(dedup, store.OutMsg{ChatID: chat, Kind: key, Params: map[string]string{paramText: text}}); err != nil {
 		b.log.Error("queue log chat message", "key", key, "err", err)
 	}

@@ -278,3 +278,39 @@ func TestLogChatFollowedAcrossRestarts(t *testing.T) {
 		t.Errorf("configured -555, using %d", got)
 	}
 }
+
+// TestLogChatRemovesEverySecret: what the bot writes to the log chat, and to
+// its own log, is scrubbed of every secret of the configuration (not only the
+// token), raw or HTML-escaped, whatever part of the line carries it.
+func TestLogChatRemovesEverySecret(t *testing.T) {
+	secrets := []string{"nc-pa&ss<1>", "cluster-pw-42"}
+	b, st, logs := offlineBot(t, "info", func(o *Options) { o.Secrets = secrets })
+	leak := "dial: password nc-pa&ss<1> refused by the cloud; ssh: cluster-pw-42; token 1:secret"
+	b.toLogChat(slog.LevelError, "k/failure", "log.failure", P{"what": "x", "error": leak})
+	b.log.Error("something failed", "err", leak)
+	calc := store.Calculation{ID: 7, UserID: 1, TelegramID: 5, ChatID: 5, InputName: "a.inp", Cluster: "hpc", State: store.StateError}
+	if err := b.Notify(context.Background(), scheduler.Notification{Key: "calc/7/error", Event: scheduler.EventError, Calc: calc,
+		Code: "fetch_failed", Reason: leak}); err != nil {
+		t.Fatal(err)
+	}
+	got := outbox(t, st)
+	var lines []string
+	for key, msg := range got {
+		if msg.ChatID == -42 {
+			lines = append(lines, key+": "+msg.Params[paramText])
+		}
+	}
+	if len(lines) != 2 {
+		t.Fatalf("log chat lines %q, want 2", lines)
+	}
+	for _, text := range append(lines, logs.String()) {
+		for _, s := range []string{"nc-pa", "&amp;ss", "cluster-pw-42", "1:secret"} {
+			if strings.Contains(text, s) {
+				t.Errorf("%q reached %q", s, text)
+			}
+		}
+		if !strings.Contains(text, "[redacted]") {
+			t.Errorf("no [redacted] in %q", text)
+		}
+	}
+}

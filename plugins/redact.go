@@ -1,11 +1,48 @@
 package plugins
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 )
+
+// Scrubber replaces secret values in a text with "[redacted]". It is the one
+// mechanism behind every place that keeps secrets out of logs and chats: the
+// Redact log handler and the bot's own lines to the log chat. A nil *Scrubber
+// (no secrets) returns its input unchanged.
+type Scrubber struct{ r *strings.Replacer }
+
+// NewScrubber returns a scrubber for secrets; empty ones are ignored, and
+// with none it returns nil. Longer secrets are matched first, so a secret that
+// contains another is removed whole.
+func NewScrubber(secrets ...string) *Scrubber {
+	var list []string
+	for _, s := range secrets {
+		if s != "" && !slices.Contains(list, s) {
+			list = append(list, s)
+		}
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(list, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
+	pairs := make([]string, 0, 2*len(list))
+	for _, s := range list {
+		pairs = append(pairs, s, "[redacted]")
+	}
+	return &Scrubber{strings.NewReplacer(pairs...)}
+}
+
+// Replace returns s with every secret replaced.
+func (sc *Scrubber) Replace(s string) string {
+	if sc == nil {
+		return s
+	}
+	return sc.r.Replace(s)
+}
 
 // Redact returns a slog.Handler that replaces every occurrence of the given
 // secrets in a record's message and attributes (errors and values included) with
@@ -13,21 +50,20 @@ import (
 // a token inside a library's error message ("Post https://.../bot123:ABC/getMe")
 // never reaches a log. Empty secrets are ignored; with none, next is returned.
 func Redact(next slog.Handler, secrets ...string) slog.Handler {
-	var pairs []string
-	for _, s := range secrets {
-		if s != "" {
-			pairs = append(pairs, s, "[redacted]")
-		}
-	}
-	if len(pairs) == 0 {
+	return RedactWith(next, NewScrubber(secrets...))
+}
+
+// RedactWith is Redact with a Scrubber already made; with nil it returns next.
+func RedactWith(next slog.Handler, sc *Scrubber) slog.Handler {
+	if sc == nil {
 		return next
 	}
-	return &redactor{next: next, replace: strings.NewReplacer(pairs...)}
+	return &redactor{next: next, replace: sc}
 }
 
 type redactor struct {
 	next    slog.Handler
-	replace *strings.Replacer
+	replace *Scrubber
 }
 
 func (h *redactor) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
