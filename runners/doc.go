@@ -12,5 +12,9 @@
 //     associations, description), with captions split like a shell would and
 //     never expanded.
 //
+// Beside them, qc (runners/qc) reads the output of ORCA, Gaussian and xtb
+// into a Digest (termination, final energy, optimization, frequencies, wall
+// time, geometry file), for runners that understand the chemistry.
+//
 // Runners know nothing of the bot, the store or the schedulers.
 package runners

@@ -42,6 +42,8 @@ func TestFailures(t *testing.T) {
 			".... aborting the run"},
 		{"orca input error", cat(orca[:bytes.Index(orca, []byte("INPUT FILE"))], []byte("INPUT ERROR\n\nUNRECOGNIZED OR DUPLICATED KEYWORD(S) IN SIMPLE INPUT LINE\n    DEF2-SVPP\n\n[file orca_tools/qcmsg.cpp, line 394]: \n  .... aborting the run\n")),
 			"UNRECOGNIZED OR DUPLICATED KEYWORD(S) IN SIMPLE INPUT LINE"},
+		{"orca input error, last line", cat(orca[:bytes.Index(orca, []byte("INPUT FILE"))], []byte("INPUT ERROR\n")),
+			"INPUT ERROR"},
 		{"orca error then a normal line", cat(orcaCut, []byte("ORCA finished by error termination in SCF\n****ORCA TERMINATED NORMALLY****\n")),
 			"ORCA finished by error termination in SCF"},
 		{"gaussian error termination", cat(gaussCut, []byte(" Error termination via Lnk1e in /software/Gaussian16/g16/l502.exe at Wed Apr  4 10:19:28 2018.\n Job cpu time:       0 days  0 hours  0 minutes 50.1 seconds.\n")),
@@ -207,6 +209,23 @@ func TestHostile(t *testing.T) {
 				t.Errorf("%d lines skipped, want %d", d.SkippedLines, tc.skipped)
 			}
 		})
+	}
+}
+
+// TestDetectLimit: the banner is looked for in the first DetectLimit
+// bytes only (after a few warnings of the job's environment, say).
+func TestDetectLimit(t *testing.T) {
+	mp2 := readFixture(t, "gaussian16/water_mp2.log")
+	warning := []byte("warning: the MPI library could not bind the process to a core\n")
+	near := bytes.Repeat(warning, (DetectLimit-len(warning))/len(warning))
+	if d := parseBytes(t, cat(near, mp2), Unknown); d.Program != Gaussian || d.Termination != Normal {
+		t.Errorf("banner within the limit: %s %v", d.Program, d.Termination)
+	}
+	far := bytes.Repeat(warning, DetectLimit/len(warning)+1)
+	noSummary(t, parseBytes(t, cat(far, mp2), Unknown))
+	// a program named: no limit
+	if d := parseBytes(t, cat(far, mp2), Gaussian); d.Termination != Normal {
+		t.Errorf("named: %v", d.Termination)
 	}
 }
 

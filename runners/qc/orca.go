@@ -54,7 +54,9 @@ func (p *orcaParser) line(l []byte) {
 			return
 		}
 		p.inputError = false
-		p.fail(t)
+		if !bytes.HasPrefix(t, []byte("[file ")) {
+			p.d.TerminationLine = clean(t)
+		}
 		return
 	}
 	if p.inFreq {
@@ -93,6 +95,7 @@ func (p *orcaParser) line(l []byte) {
 		p.fail(t)
 	case bytes.Equal(bytes.TrimSpace(t), orcaInputError):
 		if p.d.Termination != Failed {
+			p.fail(t)
 			p.inputError = true
 		}
 	case bytes.HasPrefix(t, orcaFinal):
