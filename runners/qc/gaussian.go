@@ -6,11 +6,10 @@ import (
 	"time"
 )
 
-// Gaussian markers, as Gaussian 09 and 16 print them (Gaussian's own
-// description of the output and of its termination messages:
-// https://gaussian.com/techsupport/ and https://gaussian.com/opt/; the same
-// strings are read by cclib's Gaussian parser,
-// https://github.com/cclib/cclib/blob/master/cclib/parser/gaussianparser.py).
+// Gaussian markers, as Gaussian 09 and 16 print them (the outputs in
+// testdata; Gaussian's keywords: https://gaussian.com/opt/,
+// https://gaussian.com/freq/; the same strings are read by cclib's Gaussian
+// parser, https://github.com/cclib/cclib/blob/master/cclib/parser/gaussianparser.py).
 var (
 	gaussianBanner  = []byte("Entering Gaussian System") // first line of every output
 	gaussianBanner2 = []byte("This is part of the Gaussian(R)")
@@ -178,9 +177,6 @@ func (p *gaussianParser) routeDone() {
 	}) {
 		if w == "opt" || strings.HasPrefix(w, "opt=") || strings.HasPrefix(w, "opt(") {
 			p.isOpt = true
-			if p.d.Opt == nil {
-				p.d.Opt = &Optimization{}
-			}
 		}
 		m := strings.TrimPrefix(strings.TrimPrefix(w, "ro"), "u")
 		if m == w {
@@ -191,6 +187,10 @@ func (p *gaussianParser) routeDone() {
 				p.unread = true
 			}
 		}
+	}
+	if p.isOpt {
+		// a new optimization: nothing of an earlier step's carries over
+		p.d.Opt = &Optimization{}
 	}
 }
 

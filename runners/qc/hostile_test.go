@@ -83,6 +83,12 @@ func TestGaussianSteps(t *testing.T) {
 	if d.Termination != Unfinished || d.TerminationLine != "" || d.FinalEnergy != nil {
 		t.Errorf("opt then half an sp: %v %q %+v", d.Termination, d.TerminationLine, d.FinalEnergy)
 	}
+	// two optimizations: the second, cut before its first step, has not
+	// converged whatever the first did
+	d = parseBytes(t, cat(opt, cutBefore(t, opt, " Step number   1 out of")), Unknown)
+	if d.Termination != Unfinished || d.Opt == nil || d.Opt.Converged || d.Opt.Cycles != 0 {
+		t.Errorf("opt then a cut opt: %v %+v", d.Termination, d.Opt)
+	}
 	// an optimization that stopped (maximum number of steps)
 	cut := cutBefore(t, opt, " Optimization completed.")
 	d = parseBytes(t, cat(cut, []byte(" Optimization stopped.\n    -- Number of steps exceeded,  NStep= 100\n")), Unknown)

@@ -5,8 +5,8 @@ import (
 	"strings"
 )
 
-// xtb markers, as xtb 6.x prints them (source: https://github.com/grimme-lab/xtb,
-// src/prog/main.F90 and src/type/environment.f90; the manual,
+// xtb markers, as xtb 6.x prints them (source: https://github.com/grimme-lab/xtb;
+// the "[ERROR]" block is written by src/type/environment.f90; the manual:
 // https://xtb-docs.readthedocs.io/en/latest/). xtb writes its result to
 // standard output and the last word, "normal termination of xtb" or
 // "abnormal termination of xtb", to standard error: give Parse both (a
@@ -50,8 +50,10 @@ func (p *xtbParser) line(l []byte) {
 	if p.inError > 0 {
 		// "-2- reading geometry input 'bad.xyz' failed"
 		// "-1- Error: Atom number missmatch in xyz file"
-		// The numbers count the contexts of the error; -1- is its root
-		// cause, printed first or last depending on the xtb version.
+		// The block lists the errors logged, numbered in the order they
+		// were logged and printed from the highest number down
+		// (environment.f90, show): -1- is the first, the root cause; the
+		// highest is the message the run stopped with.
 		p.inError--
 		if bytes.HasPrefix(t, []byte("-1- ")) && !p.rootSet {
 			p.d.TerminationLine, p.rootSet = clean(t), true
