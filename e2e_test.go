@@ -392,12 +392,12 @@ func TestE2ESigterm(t *testing.T) {
 	}
 }
 
-// TestE2EKill9Sweep kills the daemon at random moments (REFERENCE.md §6.3: sweep
-// the kill point) while calculations go through every step: a new input comes
-// with each of the first restarts, each run lives a random 0–1.5 s, then a last
-// daemon runs everything to its end. The same invariants as TestE2EKill9 hold,
-// except that a message Telegram accepted just before a kill may be sent again
-// (the outbox is at least once; see sendWindow).
+// TestE2EKill9Sweep kills the daemon at random moments (sweeping the kill point;
+// see docs/ARCHITECTURE.md#crash-safety) while calculations go through every
+// step: a new input comes with each of the first restarts, each run lives a
+// random 0–1.5 s, then a last daemon runs everything to its end. The same
+// invariants as TestE2EKill9 hold, except that a message Telegram accepted just
+// before a kill may be sent again (the outbox is at least once; see sendWindow).
 func TestE2EKill9Sweep(t *testing.T) {
 	w := newWorld(t)
 	user := e2eUser(7501, "Sveta")

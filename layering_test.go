@@ -10,9 +10,11 @@ import (
 	"testing"
 )
 
-// forbidden lists, for each folder, the hpcbot packages its code must not import
-// (DESIGN.md: main → bot, scheduler, store, plugins; bot → scheduler, store;
-// scheduler → store, plugins; plugins and runners know nothing of the bot or the store).
+// forbidden lists, for each folder, the hpcbot packages its code must not import,
+// so that dependencies point one way (docs/ARCHITECTURE.md#layering): store knows
+// nothing of the rest; the scheduler never reaches the bot (only through its
+// Notifier interface); plugins and runners know nothing of the bot, the store or
+// the scheduler.
 var forbidden = map[string][]string{
 	"store":     {"hpcbot/bot", "hpcbot/scheduler", "hpcbot/plugins", "hpcbot/runners"},
 	"scheduler": {"hpcbot/bot", "hpcbot/runners"},
@@ -40,7 +42,7 @@ func TestLayering(t *testing.T) {
 				p, _ := strconv.Unquote(imp.Path.Value)
 				for _, b := range bad {
 					if p == b || strings.HasPrefix(p, b+"/") {
-						t.Errorf("%s imports %s: %s must not depend on it (DESIGN.md)", path, p, dir)
+						t.Errorf("%s imports %s: %s must not depend on it (docs/ARCHITECTURE.md#layering)", path, p, dir)
 					}
 				}
 			}

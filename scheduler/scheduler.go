@@ -29,7 +29,7 @@ const (
 	// ended before it is abandoned (it is redone after the restart).
 	DefaultStopGrace = 5 * time.Second
 	// TelegramUploadLimit is the Bot API's limit for a document the bot sends
-	// (50 MB, REFERENCE.md §1.2); larger results stay on the cluster.
+	// (50 MB, docs/FACTS.md#telegram-file-limits); larger results stay on the cluster.
 	TelegramUploadLimit = 50 * 1000 * 1000
 	// DefaultDiskReserve is the free space in download_path that fetching never uses.
 	DefaultDiskReserve  = 64 << 20

@@ -16,7 +16,7 @@ import (
 	"github.com/studio-b12/gowebdav"
 )
 
-// Defaults and Nextcloud's limits (REFERENCE.md §4.2).
+// Defaults and Nextcloud's limits (docs/FACTS.md#nextcloud-chunked-upload).
 const (
 	DefaultChunkThreshold = 10 << 20 // files from this size on use chunked upload v2
 	DefaultChunkSize      = 10 << 20 // the server's own default (files max_chunk_size)
@@ -194,7 +194,7 @@ type request struct {
 	url    string
 	header http.Header
 	body   io.Reader // nil for none
-	size   int64     // Content-Length of body; always sent (REFERENCE.md §4.2)
+	size   int64     // Content-Length of body; always sent (docs/FACTS.md#nextcloud-put-without-length)
 	// timeout is how long the request may go without progress (default IdleTimeout).
 	timeout time.Duration
 }
@@ -285,7 +285,8 @@ func (t ctxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // basicAuth is a gowebdav.Authenticator that sends Basic credentials with every
 // request and never asks for a second try: a 401 ends the call (brute-force
-// protection, REFERENCE.md §4.4). It prints without its password.
+// protection, docs/FACTS.md#nextcloud-brute-force-protection). It prints
+// without its password.
 type basicAuth struct{ user, password string }
 
 var _ gowebdav.Authenticator = (*basicAuth)(nil)

@@ -1,6 +1,6 @@
 // Package nextcloud delivers calculation results to a Nextcloud account: it
 // uploads a result folder over WebDAV and shares it as a public read-only link
-// through the OCS share API (REFERENCE.md §4).
+// through the OCS share API (docs/FACTS.md#nextcloud-share-api).
 //
 // Uploads stream from disk and never hold a whole file in memory. Files below
 // Options.ChunkThreshold (10 MiB) go in one PUT through

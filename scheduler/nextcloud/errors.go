@@ -69,7 +69,8 @@ var (
 
 // classify turns a non-success status into an error with a plugins.Kind:
 //   - 401 and 403 are KindAuth: never retried automatically, because every failed
-//     login counts towards Nextcloud's brute-force protection (REFERENCE.md §4.4);
+//     login counts towards Nextcloud's brute-force protection
+//     (docs/FACTS.md#nextcloud-brute-force-protection);
 //   - 404 is KindNotFound;
 //   - 507 and the other 4xx are KindPermanent (retrying cannot help);
 //   - 423 Locked, 429 and every other 5xx are KindTransient.

@@ -212,7 +212,7 @@ func (c *Client) UploadFile(ctx context.Context, localPath, remotePath string, p
 
 // put sends a small file in one PUT through gowebdav. WriteStreamWithLength
 // streams the reader with the given Content-Length (WriteStream would read a
-// non-seekable stream into memory first; REFERENCE.md §5).
+// non-seekable stream into memory first; docs/FACTS.md#gowebdav-streaming).
 func (c *Client) put(ctx context.Context, f *os.File, size int64, mtime time.Time, remote string) error {
 	wctx, w := watch(ctx, c.opts.IdleTimeout)
 	defer w.stop()

@@ -399,8 +399,8 @@ func (s *Server) serveFiles(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkPutLength refuses a PUT without Content-Length: behind php-fpm such an
-// upload can be stored as an empty file (REFERENCE.md §4.2), so a client that
-// sends one is wrong even where the server does not complain.
+// upload can be stored as an empty file (docs/FACTS.md#nextcloud-put-without-length),
+// so a client that sends one is wrong even where the server does not complain.
 func (s *Server) checkPutLength(w http.ResponseWriter, r *http.Request) bool {
 	if r.ContentLength < 0 {
 		sabreError(w, http.StatusLengthRequired, "Sabre\\DAV\\Exception", "hpcbot fake: PUT without Content-Length (php-fpm may store it as an empty file)")
