@@ -20,8 +20,8 @@ import (
 const (
 	DefaultChunkThreshold = 10 << 20 // files from this size on use chunked upload v2
 	DefaultChunkSize      = 10 << 20 // the server's own default (files max_chunk_size)
-	// MinChunkSize and MaxChunkSize bound every chunk but the last (chunking.rst:
-	// "The size of chunks must be between 5MB and 5GB (except for the last chunk)").
+	// MinChunkSize and MaxChunkSize bound every chunk but the last: 5 MB to 5 GB
+	// (docs/FACTS.md#nextcloud-chunked-upload).
 	MinChunkSize = 5 << 20
 	MaxChunkSize = 5 << 30
 	// MaxChunks is the highest chunk number Nextcloud accepts (names 1 to 10000).

@@ -20,7 +20,7 @@ import (
 
 const opShare = "share on cloud failed"
 
-// Share types and permissions of the OCS share API (ocs-share-api.rst).
+// Share types and permissions of the OCS share API (docs/FACTS.md#nextcloud-share-api).
 const (
 	shareTypeLink  = 3
 	permRead       = 1
@@ -164,7 +164,7 @@ func (s share) link(base string) string {
 // shares in its data. It accepts both envelopes, JSON and XML (a server or proxy
 // may ignore Accept), and both status conventions: OCS v1 answers statuscode 100
 // on success and HTTP 200 even for most failures, v2 answers 200 and mirrors
-// failures in the HTTP status (ocs-api-overview.rst).
+// failures in the HTTP status (docs/FACTS.md#nextcloud-share-api).
 func (c *Client) ocs(ctx context.Context, r request, p string) ([]share, error) {
 	if r.header == nil {
 		r.header = http.Header{}

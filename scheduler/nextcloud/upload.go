@@ -303,7 +303,7 @@ func (c *Client) uploadID(remote string, size int64, mtime time.Time, chunk int6
 	return "hpcbot-" + hex.EncodeToString(h.Sum(nil))[:32]
 }
 
-// putChunked is chunked upload v2 (developer_manual/client_apis/WebDAV/chunking.rst):
+// putChunked is chunked upload v2 (docs/FACTS.md#nextcloud-chunked-upload):
 // MKCOL the upload folder with a Destination header, PUT chunks named 00001.. in
 // order, each with Destination and OC-Total-Length (the server checks the quota
 // with it at once), then MOVE .file to assemble, with X-OC-Mtime.

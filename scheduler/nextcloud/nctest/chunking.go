@@ -13,7 +13,7 @@ import (
 )
 
 // serveUploads is chunked upload v2, /remote.php/dav/uploads/<user>/<id>/<n>, as
-// Nextcloud's developer manual describes it (client_apis/WebDAV/chunking.rst):
+// Nextcloud's developer manual describes it (docs/FACTS.md#nextcloud-chunked-upload):
 //   - MKCOL <id> with a Destination header creates the upload folder;
 //   - PUT <id>/<n> stores chunk n, a number from 1 to 10000; every request carries
 //     Destination; OC-Total-Length lets the server check the quota at once;

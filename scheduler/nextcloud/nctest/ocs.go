@@ -39,12 +39,12 @@ func (s *Server) Shares() []string {
 	return out
 }
 
-// serveOCS is the OCS share API (client_apis/OCS/ocs-share-api.rst) for public
+// serveOCS is the OCS share API (docs/FACTS.md#nextcloud-share-api) for public
 // links: GET /shares (with path, reshares, subfiles), POST /shares, GET and
 // DELETE /shares/<id>. Requests need OCS-APIRequest: true and Basic auth. The
 // answer is JSON when Accept asks for application/json or format=json, XML
 // otherwise; OCS v1 answers statuscode 100 and HTTP 200 (401 for a refused login),
-// v2 statuscode 200 and the HTTP status mirrors failures (ocs-api-overview.rst).
+// v2 statuscode 200 and the HTTP status mirrors failures.
 // Share creation is rate limited to 20 per 10 minutes per user and answers 429
 // beyond (#[UserRateLimit(limit: 20, period: 600)], nextcloud/server PR 50905),
 // with no Retry-After unless SetRetryAfter says otherwise.
@@ -404,7 +404,7 @@ func (s *Server) serveSharePage(w http.ResponseWriter, r *http.Request) {
 
 // servePublicDAV is read-only WebDAV on a share, /public.php/dav/files/<token>/
 // (Nextcloud 29 and later); a password-protected share wants the user
-// "anonymous" with the share password (client_apis/WebDAV/basic.rst).
+// "anonymous" with the share password (docs/FACTS.md#nextcloud-webdav-paths).
 func (s *Server) servePublicDAV(w http.ResponseWriter, r *http.Request) {
 	rest := strings.TrimPrefix(r.URL.Path, "/public.php/dav/files/")
 	tok, _, _ := strings.Cut(rest, "/")

@@ -202,7 +202,7 @@ func (s *Server) MaxBody() int64 { s.mu.Lock(); defer s.mu.Unlock(); return s.ma
 func (s *Server) AuthFailures() int { s.mu.Lock(); defer s.mu.Unlock(); return s.authFailures }
 
 // ExpireUploads removes every chunked-upload folder, as Nextcloud does after
-// 24 hours without activity (chunking.rst).
+// 24 hours without activity (docs/FACTS.md#nextcloud-chunked-upload).
 func (s *Server) ExpireUploads() {
 	entries, _ := os.ReadDir(s.upDir)
 	for _, e := range entries {
