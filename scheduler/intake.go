@@ -213,12 +213,12 @@ func (s *Scheduler) intake(ctx context.Context, c *clusterState, id uint64) {
 	}
 }
 
-// inputMissing handles a received calculation without its input file. The bot
-// creates the calculation before it downloads the input and wakes the scheduler
-// after, so a young calculation is simply not ready: it is looked at again
+// inputMissing handles a received calculation without its input file. A young
+// calculation may simply not be ready (a caller that creates the calculation
+// before it writes the input; the bot writes it first): it is looked at again
 // after the backoff, or at once when Wake says the input is there. Past the
-// input grace the input is lost (the bot died and Telegram will not deliver the
-// update again): error.
+// input grace the input is lost (never written, or removed from download_path):
+// error.
 func (s *Scheduler) inputMissing(ctx context.Context, calc store.Calculation, cause error) {
 	if s.now().Sub(calc.Created) < s.inputGrace {
 		if _, err := s.st.UpdateCalc(calc.ID, func(_ *store.Tx, c *store.Calculation) error {

@@ -35,7 +35,8 @@ const (
 	DefaultDiskReserve  = 64 << 20
 	DefaultHousekeeping = 24 * time.Hour
 	// DefaultInputGrace is how long a received calculation may wait for its input
-	// file (the bot downloads it after creating the calculation) before it is lost.
+	// file before it is lost. The bot writes the input before it creates the
+	// calculation; the grace covers callers that do it the other way round.
 	DefaultInputGrace       = time.Hour
 	defaultGiveUpAfter      = 72 * time.Hour
 	defaultRetention        = 30 * 24 * time.Hour
