@@ -10,7 +10,7 @@
 // (Telegram ids, update ids, times as Unix nanoseconds) are stored with the
 // sign bit flipped, so byte order equals numeric order.
 //
-// Buckets (schema version 2) and their keys:
+// Buckets (schema version 3) and their keys:
 //
 //	meta                  "schema_version" → uint64; "telegram_offset" → int64;
 //	                      "telegram_last_update_at" → int64 Unix ns
@@ -32,6 +32,7 @@
 //	outbox                key → OutItem
 //	outbox_pending        sequence → key, for messages not yet sent, in queue order
 //	kv                    string key → string value (small values of no record kind; kv.go lists the keys)
+//	groups                chat id → Group: groups an admin allowed or the bot refused (schema 3)
 //
 // Every hot path reads an index: a cluster's active jobs (the scheduler's
 // polls, ActiveJobs: no record decoded), calculations by state, by user and time (quota, /jobs, /status, usage), by update id

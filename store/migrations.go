@@ -35,6 +35,14 @@ var migrations = []func(*bolt.Tx) error{
 	// by cluster (what a poll cycle reads instead of whole records), built
 	// from the records of the active calculations.
 	buildActiveIndex,
+	// 3: groups, the groups admins allowed (where /access registers users) and
+	// those the bot refused.
+	func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bGroups); err != nil {
+			return fmt.Errorf("create bucket %s: %w", bGroups, err)
+		}
+		return nil
+	},
 }
 
 // LatestSchema is the schema version this binary writes.

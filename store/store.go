@@ -184,6 +184,7 @@ var (
 	bOutbox        = []byte("outbox")
 	bOutboxPending = []byte("outbox_pending")
 	bKV            = []byte("kv")
+	bGroups        = []byte("groups")
 )
 
 func (t *Tx) bucket(name []byte) *bolt.Bucket {
