@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"hpcbot/plugins"
+	"hpcbot/plugins/shellquote"
 	"hpcbot/scheduler"
 	"hpcbot/store"
 )
@@ -144,7 +145,7 @@ func parseUpd(s string) (f updFields, bad string, ok bool) {
 		key := strings.Join(strings.Fields(strings.ToLower(k)), " ")
 		v = strings.Join(strings.Fields(v), " ")
 		field, known := updKeys[key]
-		if !known || v == "" || len([]rune(v)) > maxUpdValue || strings.ContainsFunc(v, isControl) {
+		if !known || v == "" || len([]rune(v)) > maxUpdValue || strings.ContainsFunc(v, shellquote.Forbidden) {
 			return f, part, false
 		}
 		switch field {
@@ -161,8 +162,6 @@ func parseUpd(s string) (f updFields, bad string, ok bool) {
 	}
 	return f, "", true
 }
-
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // cmdUpd sets the sender's name and organization.
 func (b *Bot) cmdUpd(r *request) error {

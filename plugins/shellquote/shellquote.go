@@ -97,9 +97,12 @@ func isSeparator(r rune) bool {
 	return r == ' ' || r == '\t' || r == '\n' || r == '\r'
 }
 
-// forbidden reports whether r may not appear in a word: control characters
-// (C0, DEL, C1) and invisible format characters (zero-width, bidi controls).
-func forbidden(r rune) bool {
+// Forbidden reports whether r may not appear in a word: control characters
+// (C0, DEL, C1) and invisible format characters (Unicode category Cf:
+// zero-width, bidi controls), which would make a text read differently from
+// what it is. Other user-supplied text that is shown to people (names,
+// organizations) is checked with it too.
+func Forbidden(r rune) bool {
 	return unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r)
 }
 
@@ -131,7 +134,7 @@ func Split(s string) ([]string, error) {
 		case isSeparator(r):
 			flush()
 			i += size
-		case forbidden(r):
+		case Forbidden(r):
 			return nil, bad(r, i)
 		case r == '\\':
 			if i+1 >= len(s) {
@@ -143,7 +146,7 @@ func Split(s string) ([]string, error) {
 				// line continuation: removed, the word goes on
 			case n == '\r' && strings.HasPrefix(s[i+2:], "\n"):
 				nsize = 2 // a CRLF continuation
-			case forbidden(n):
+			case Forbidden(n):
 				return nil, bad(n, i+1)
 			default:
 				cur.WriteRune(n)
@@ -157,7 +160,7 @@ func Split(s string) ([]string, error) {
 			}
 			body := s[i+1 : i+1+end]
 			for j, q := range body {
-				if forbidden(q) {
+				if Forbidden(q) {
 					return nil, bad(q, i+1+j)
 				}
 			}
@@ -175,7 +178,7 @@ func Split(s string) ([]string, error) {
 					i++
 					break
 				}
-				if forbidden(q) {
+				if Forbidden(q) {
 					return nil, bad(q, i)
 				}
 				if q == '\\' && i+1 < len(s) && strings.IndexByte("\\\"$`", s[i+1]) >= 0 {
