@@ -316,6 +316,23 @@ func summary(calls []Call) string {
 func (s *Server) Push(u Update) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.pushUpdateLocked(u)
+}
+
+// PushBatch queues several updates at once, so that the next getUpdates
+// returns them together (as Telegram does with what piled up while the bot
+// was busy), and returns their update_ids.
+func (s *Server) PushBatch(us ...Update) []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]int64, len(us))
+	for i, u := range us {
+		ids[i] = s.pushUpdateLocked(u)
+	}
+	return ids
+}
+
+func (s *Server) pushUpdateLocked(u Update) int64 {
 	if u.UpdateID == 0 {
 		u.UpdateID = s.nextUpd
 	}

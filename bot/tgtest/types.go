@@ -71,6 +71,7 @@ type PhotoSize struct {
 type Message struct {
 	MessageID         int64           `json:"message_id"`
 	From              *User           `json:"from,omitempty"`
+	SenderChat        *Chat           `json:"sender_chat,omitempty"` // sent on behalf of a chat: an anonymous group admin, a channel
 	Chat              Chat            `json:"chat"`
 	Date              int64           `json:"date"`
 	EditDate          int64           `json:"edit_date,omitempty"`
