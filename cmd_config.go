@@ -159,10 +159,15 @@ func convertConfig(data []byte) (string, []string, error) {
 		}
 		kv("admins", "["+strings.Join(ids, ", ")+"]")
 	} else {
-		b.WriteString("# admins: numeric Telegram ids of the admins (a @username can be changed and taken\n# by someone else). Add yours: admins = [123456789]\n")
-		warn = append(warn, "bot.admins is empty: admins are recognised only by bot.admin_name; add their numeric Telegram ids to bot.admins")
+		b.WriteString("# admins: numeric Telegram ids of the admins; nobody else has admin rights. The bot\n# tells whoever writes to it their id. Add yours: admins = [123456789]\n")
+		msg := "bot.admins is empty: nobody has admin rights until you add the admins' numeric Telegram ids to bot.admins (the bot tells whoever writes to it their id)"
+		if lc.Bot.AdminName != nil && *lc.Bot.AdminName != "" {
+			msg += "; bot.admin_name " + *lc.Bot.AdminName + " is kept only as the contact shown to users and grants no rights"
+		}
+		warn = append(warn, msg)
 	}
 	if lc.Bot.AdminName != nil && *lc.Bot.AdminName != "" {
+		b.WriteString("# admin_name: the contact shown to users (\"write to ...\"); it grants no rights.\n")
 		kv("admin_name", tomlString(*lc.Bot.AdminName))
 	}
 	if lc.Bot.LogChatID != nil {

@@ -45,10 +45,6 @@ redone at the next start), and exits within 10 seconds.`,
 			return &configError{err}
 		}
 		defer closeLog()
-		if len(cfg.Bot.Admins) == 0 && cfg.Bot.AdminName != "" {
-			log.Warn("admins are recognised only by bot.admin_name, a username anyone can take once it is free; put their numeric Telegram ids in bot.admins", "admin_name", cfg.Bot.AdminName)
-		}
-
 		if cfg.FetchTime.Min < minPoliteFetch {
 			log.Warn("fetch_time below 10 s: every poll is a squeue (or qstat) on the cluster's controller, which HPC centres ask programs to keep to a minimum; AiiDA never polls more often than every 10 s", "fetch_time", cfg.FetchTime.Min)
 		}

@@ -78,6 +78,42 @@ func TestConvertDetails(t *testing.T) {
 	}
 }
 
+// TestConvertAdminNameIsContact: the original recognised its admin by
+// @username; the converted config keeps admin_name only as the contact shown
+// to users, makes nobody an admin, and the warning says to add the admin's
+// numeric id to bot.admins.
+func TestConvertAdminNameIsContact(t *testing.T) {
+	data, err := os.ReadFile("testdata/legacy/config_full_example.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, warnings, err := convertConfig(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clearEnv(t)
+	cfg, err := parseConfig(filepath.Join(t.TempDir(), "hpcbot.toml"), []byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Bot.AdminName != "@chem_admin" || len(cfg.Bot.Admins) != 0 {
+		t.Errorf("admin_name %q, admins %v; want the contact kept and no admin", cfg.Bot.AdminName, cfg.Bot.Admins)
+	}
+	found := false
+	for _, w := range warnings {
+		if strings.Contains(w, "bot.admins") && strings.Contains(w, "numeric Telegram id") &&
+			strings.Contains(w, "@chem_admin is kept only as the contact") && strings.Contains(w, "grants no rights") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no warning that admin_name is only a contact and bot.admins needs the admin's id: %q", warnings)
+	}
+	if !strings.Contains(out, "# admin_name: the contact shown to users") {
+		t.Errorf("the output does not say what admin_name is:\n%s", out)
+	}
+}
+
 func TestStorageURL(t *testing.T) {
 	for _, tt := range []struct {
 		host string

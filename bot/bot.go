@@ -157,8 +157,14 @@ func New(opts Options, st *store.Store, log *slog.Logger) (*Bot, error) {
 			b.log.Warn("the log chat became a supergroup; using its new id until bot.log_chat_id is updated", "chat", from, "new_chat", to)
 		}
 	}
-	if len(opts.Bot.Admins) == 0 && opts.Bot.AdminName == "" {
-		b.log.Warn("no admin configured (bot.admins): nobody can approve users or add the bot to groups")
+	if len(opts.Bot.Admins) == 0 {
+		// Admin rights come from ids alone: a @username can be given up and
+		// taken by anyone, so bot.admin_name only names the contact.
+		attrs := []any{}
+		if opts.Bot.AdminName != "" {
+			attrs = append(attrs, "admin_name", opts.Bot.AdminName)
+		}
+		b.log.Warn("bot.admins is empty, so nobody has admin rights (bot.admin_name is only the contact shown to users); the bot tells whoever writes to it their Telegram id: put the admins' ids in bot.admins and restart", attrs...)
 	}
 	return b, nil
 }
@@ -204,17 +210,11 @@ func (b *Bot) maxInput() (int64, bool) {
 	return b.opts.MaxFileSize, false
 }
 
-// isAdmin reports whether the Telegram user is an admin: by id, or by the
-// configured @username (kept for configurations converted from the original bot).
+// isAdmin reports whether the Telegram user is an admin: listed by id in
+// bot.admins. Nothing else makes an admin: a @username (bot.admin_name) can
+// be given up and taken by anyone, so it is only the contact shown to users.
 func (b *Bot) isAdmin(u *tele.User) bool {
-	if u == nil {
-		return false
-	}
-	if b.admins[u.ID] {
-		return true
-	}
-	name := strings.TrimPrefix(b.opts.Bot.AdminName, "@")
-	return name != "" && u.Username != "" && strings.EqualFold(u.Username, name)
+	return u != nil && !u.IsBot && b.admins[u.ID]
 }
 
 // adminContact is how messages name the admin (HTML): the configured

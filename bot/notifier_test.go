@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	tele "gopkg.in/telebot.v3"
+
 	"hpcbot/plugins"
 	"hpcbot/scheduler"
 	"hpcbot/store"
@@ -173,18 +175,25 @@ func TestRender(t *testing.T) {
 }
 
 func TestNewOptions(t *testing.T) {
-	// Only admin_name (main warns at startup): the name works.
-	b, _, _ := offlineBot(t, "info", func(o *Options) { o.Bot.Admins = nil; o.Bot.AdminName = "@Chem_Admin" })
-	if !b.isAdmin(teleUser(9, "chem_admin")) || b.isAdmin(teleUser(9, "someone")) || b.isAdmin(teleUser(9, "")) {
-		t.Error("admin by username")
+	// Only admin_name: it is the contact shown to users and makes nobody an
+	// admin (whoever holds the @username), and New warns that nobody is.
+	b, _, logs := offlineBot(t, "info", func(o *Options) { o.Bot.Admins = nil; o.Bot.AdminName = "@Chem_Admin" })
+	if b.isAdmin(teleUser(9, "chem_admin")) || b.isAdmin(teleUser(9, "Chem_Admin")) || b.isAdmin(teleUser(9, "")) {
+		t.Error("admin_name made an admin")
 	}
 	if got := b.adminContact("en"); got != "@Chem_Admin" {
 		t.Errorf("contact %q", got)
 	}
-	// By id; a username does not make an admin then.
-	b, _, _ = offlineBot(t, "info")
+	if !strings.Contains(logs.String(), "nobody has admin rights") {
+		t.Errorf("no warning that nobody is an admin:\n%s", logs)
+	}
+	// By id; a username does not make an admin, even beside listed ids.
+	b, _, _ = offlineBot(t, "info", func(o *Options) { o.Bot.AdminName = "@chem_admin" })
 	if !b.isAdmin(teleUser(1, "")) || b.isAdmin(teleUser(2, "chem_admin")) {
 		t.Error("admin by id")
+	}
+	if !b.isAdmin(teleUser(1, "anything")) || b.isAdmin(&tele.User{ID: 1, IsBot: true}) {
+		t.Error("admin by id, and a bot is never one")
 	}
 	// The public Bot API caps downloads at 20 MB whatever max_file_size says.
 	b, _, _ = offlineBot(t, "info", func(o *Options) { o.MaxFileSize = 100 << 20; o.Bot.APIURL = DefaultAPIURL })
