@@ -110,6 +110,10 @@ func TestConfigErrors(t *testing.T) {
 		{"bad fetch_time type", func(s string) string { return strings.Replace(s, "[120, 240]", `"often"`, 1) },
 			[]string{"fetch_time"}},
 		{"bad window", func(s string) string { return s + "[quota]\nwindow = \"a month\"\n" }, []string{"window", "not a duration"}},
+		{"group id not negative", func(s string) string {
+			return strings.Replace(s, "admins = [42]", "admins = [42]\ngroups = [-1001234567890, 42]", 1)
+		},
+			[]string{":9: bot.groups[1]: 42 is not a group id"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -116,6 +116,9 @@ func (b *Bot) wrap(what string, h func(*request) error) tele.HandlerFunc {
 				r.failed(fmt.Errorf("panic: %v", p))
 			}
 		}()
+		if b.ignored(r) {
+			return nil
+		}
 		if err := b.identify(r); err != nil {
 			r.log.Error("look up sender", "err", err)
 			r.failed(err)
@@ -156,6 +159,40 @@ func (b *Bot) newRequest(c tele.Context, what string) *request {
 	}
 	r.log = b.log.With(attrs...)
 	return r
+}
+
+// ignored reports whether the update is dropped unanswered (logged at debug):
+//
+//   - a message sent by a bot, or on behalf of a chat (sender_chat: an
+//     anonymous group admin, a channel posting in its discussion group), has
+//     no person behind it who could be registered or held to account;
+//   - anything from a group the bot refused (it left) but membership changes:
+//     updates Telegram had queued before the bot left change nothing.
+//
+// Membership changes and migrations are facts about a chat, not requests, and
+// are always handled (a bot that adds this one to a group is not an admin, so
+// the bot leaves).
+func (b *Bot) ignored(r *request) bool {
+	u := r.c.Update()
+	if u.MyChatMember != nil || (r.msg != nil && r.msg.MigrateTo != 0) {
+		return false
+	}
+	if (r.msg != nil && r.msg.SenderChat != nil) || (r.from != nil && r.from.IsBot) {
+		r.log.Debug("ignored: sent by a bot or on behalf of a chat", "chat", chatID(r.chat))
+		return true
+	}
+	if r.chat != nil && r.chat.Type != tele.ChatPrivate && b.groupState(r.chat.ID) == store.GroupRefused {
+		r.log.Debug("ignored: from a group the bot refused", "chat", r.chat.ID)
+		return true
+	}
+	return false
+}
+
+func chatID(c *tele.Chat) int64 {
+	if c == nil {
+		return 0
+	}
+	return c.ID
 }
 
 // identify loads the sender's user, refreshing the account's username,
@@ -266,12 +303,14 @@ func (b *Bot) registerAdmin(r *request) error {
 }
 
 // admin guards an admin command: a non-admin is refused (nothing changes) and
-// the log chat hears of the attempt.
+// the log chat hears of the attempt, once in a while per sender.
 func (b *Bot) admin(h func(*request) error) func(*request) error {
 	return func(r *request) error {
 		if !r.admin {
 			r.reply("auth.not_admin", P{"command": r.what})
-			b.toLogChat(slog.LevelWarn, r.logKey("unauthorized"), "log.unauthorized", P{"who": r.who(), "command": r.what})
+			if r.from != nil && b.notAdmin.allow(r.from.ID, b.now()) {
+				b.toLogChat(slog.LevelWarn, r.logKey("unauthorized"), "log.unauthorized", P{"who": r.who(), "command": r.what})
+			}
 			return nil
 		}
 		if !r.private() {

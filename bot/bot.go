@@ -74,6 +74,10 @@ const publicDownloadLimit = 20 << 20
 // sender at most.
 const unregisteredLogEvery = 10 * time.Minute
 
+// refusedLogEvery is how often the log chat hears of one sender's refused
+// attempts (admin commands, /access in a group that is not allowed) at most.
+const refusedLogEvery = 10 * time.Minute
+
 // replyTimeout bounds one reply to a user.
 const replyTimeout = 2 * time.Minute
 
@@ -86,6 +90,7 @@ type Bot struct {
 	lang     string
 	logLevel slog.Level
 	admins   map[int64]bool
+	groups   map[int64]bool // bot.groups
 	now      func() time.Time
 
 	// Set by Run.
@@ -98,6 +103,8 @@ type Bot struct {
 	logChatID atomic.Int64
 	rate      rateLimiter
 	quiet     throttle               // unregistered senders reach the log chat once in a while, not at every message
+	notAdmin  throttle               // so do one sender's refused admin commands
+	badGroup  throttle               // and one sender's /access in groups that are not allowed
 	sender    atomic.Pointer[Sender] // set while Run runs; Notify wakes its drainer
 	fwd       *logForwarder          // LogHandler's state
 	scrub     *plugins.Scrubber      // the secrets (Options.Secrets and the token); see redact
@@ -141,11 +148,17 @@ func New(opts Options, st *store.Store, log *slog.Logger) (*Bot, error) {
 		lang:     lang,
 		logLevel: level,
 		admins:   map[int64]bool{},
+		groups:   map[int64]bool{},
 		now:      time.Now,
 	}
 	for _, id := range opts.Bot.Admins {
 		b.admins[id] = true
 	}
+	for _, id := range opts.Bot.Groups {
+		b.groups[id] = true
+	}
+	b.notAdmin.every = refusedLogEvery
+	b.badGroup.every = refusedLogEvery
 	b.rate.perMinute = opts.Bot.SubmitsPerMinute
 	b.quiet.every = unregisteredLogEvery
 	b.logChatID.Store(opts.Bot.LogChatID)
@@ -405,6 +418,7 @@ func (b *Bot) routes() {
 	tb.Handle("/search", b.wrap("/search", b.admin(b.cmdSearch)))
 	tb.Handle("/alter_limit", b.wrap("/alter_limit", b.admin(b.cmdAlterLimit)))
 	tb.Handle("/stats", b.wrap("/stats", b.admin(b.cmdStats)))
+	tb.Handle("/groups", b.wrap("/groups", b.admin(b.cmdGroups)))
 	tb.Handle(tele.OnDocument, b.wrap("document", b.onDocument))
 	tb.Handle(tele.OnText, b.wrap("text", b.onOther))
 	tb.Handle(tele.OnMedia, b.wrap("media", b.onOther))
@@ -430,6 +444,7 @@ func commandList(lang string, admin bool) []tele.Command {
 		"search":      {"find users: /search last, first, org", "найти: /search фамилия, имя, орг."},
 		"alter_limit": {"change a limit: /alter_limit U N", "изменить лимит: /alter_limit U N"},
 		"stats":       {"usage chart", "диаграмма использования"},
+		"groups":      {"groups where /access works: /groups [add|remove ID]", "группы, где работает /access: /groups [add|remove ID]"},
 	}
 	i := 0
 	if lang == "ru" {
@@ -440,7 +455,7 @@ func commandList(lang string, admin bool) []tele.Command {
 		out = append(out, tele.Command{Text: c, Description: user[c][i]})
 	}
 	if admin {
-		for _, c := range []string{"approve", "block", "unblock", "list", "search", "alter_limit", "stats"} {
+		for _, c := range []string{"approve", "block", "unblock", "list", "search", "alter_limit", "stats", "groups"} {
 			out = append(out, tele.Command{Text: c, Description: adm[c][i]})
 		}
 	}

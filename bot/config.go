@@ -16,9 +16,14 @@ type Config struct {
 	Token     plugins.Secret `toml:"token"`
 	TokenFile string         `toml:"token_file"`
 	// APIURL is the Bot API server; a self-hosted telegram-bot-api lifts the file limits.
-	APIURL    string  `toml:"api_url"`
-	Admins    []int64 `toml:"admins"`
-	AdminName string  `toml:"admin_name"`
+	APIURL string `toml:"api_url"`
+	// Admins are the Telegram user ids with admin rights: nobody else has them.
+	Admins []int64 `toml:"admins"`
+	// AdminName is the contact shown to users ("write to @..."); it grants nothing.
+	AdminName string `toml:"admin_name"`
+	// Groups are group chat ids where /access registers users, besides the
+	// groups an admin added the bot to (/groups lists both).
+	Groups    []int64 `toml:"groups"`
 	LogChatID int64   `toml:"log_chat_id"`
 	// LogChatLevel filters what reaches the log chat: debug, info, warn, error.
 	LogChatLevel string `toml:"log_chat_level"`
@@ -63,6 +68,11 @@ func (c *Config) Validate() error {
 	for i, id := range c.Admins {
 		if id <= 0 {
 			errs = append(errs, fmt.Errorf("bot.admins[%d]: %d is not a Telegram user id (a positive number; the bot shows yours in /status)", i, id))
+		}
+	}
+	for i, id := range c.Groups {
+		if id >= 0 {
+			errs = append(errs, fmt.Errorf("bot.groups[%d]: %d is not a group id (group ids are negative, such as -1001234567890; the log chat names a group with its id)", i, id))
 		}
 	}
 	if c.AdminName != "" && !strings.HasPrefix(c.AdminName, "@") {

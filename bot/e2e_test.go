@@ -76,7 +76,8 @@ type env struct {
 type envOpt func(*Options)
 
 // newEnv starts the fake Bot API, the store, the scheduler and the bot, with
-// the admin, a user, a Russian-speaking user and a blocked user registered.
+// the admin, a user, a Russian-speaking user and a blocked user registered,
+// and groupChat allowed (bot.groups).
 func newEnv(t *testing.T, opts ...envOpt) *env {
 	t.Helper()
 	e := &env{t: t, srv: tgtest.New(t), logs: &syncBuffer{}, dl: t.TempDir()}
@@ -112,7 +113,7 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	o := Options{
 		Bot: Config{Token: plugins.Secret(e.srv.Token), APIURL: e.srv.URL, Admins: []int64{tgAdmin.ID},
-			LogChatID: logChat, LogChatLevel: "info", SubmitsPerMinute: 5},
+			Groups: []int64{groupChat.ID}, LogChatID: logChat, LogChatLevel: "info", SubmitsPerMinute: 5},
 		Quota:       QuotaConfig{NewUser: 2, Approved: 7, Window: plugins.Duration(720 * time.Hour)},
 		Language:    "en",
 		MaxFileSize: 4000,
@@ -387,7 +388,7 @@ func TestE2EHelp(t *testing.T) {
 	if cmds, ok := e.srv.Commands(tgtest.CommandScope{Type: "default"}, ""); !ok || len(cmds) != 6 {
 		t.Errorf("default menu: %v %v", cmds, ok)
 	}
-	if cmds, ok := e.srv.Commands(tgtest.CommandScope{Type: "chat", ChatID: tgAdmin.ID}, "ru"); !ok || len(cmds) != 13 {
+	if cmds, ok := e.srv.Commands(tgtest.CommandScope{Type: "chat", ChatID: tgAdmin.ID}, "ru"); !ok || len(cmds) != 14 {
 		t.Errorf("admin menu in Russian: %v %v", cmds, ok)
 	}
 }
@@ -1114,7 +1115,7 @@ func TestE2ECommandMatrix(t *testing.T) {
 		notAdmin = "Only admins may use"
 	)
 	adminCmds := []string{"/approve #" + uid, "/block #" + uid, "/unblock #" + uid, "/list", "/status #" + uid,
-		"/search Petrov", "/alter_limit #" + uid + " 3", "/stats"}
+		"/search Petrov", "/alter_limit #" + uid + " 3", "/stats", "/groups"}
 	type row struct {
 		cmd                          string
 		user, admin, stranger, block string

@@ -64,8 +64,9 @@ func (b *Bot) helpText(lang string, admin bool) string {
 	return sb.String()
 }
 
-// cmdAccess registers the sender of /access in a group with the new users'
-// quota, and tells them to continue in private.
+// cmdAccess registers the sender of /access in an allowed group with the new
+// users' quota, and tells them to continue in private. In any other group it
+// registers nobody (refuseAccess).
 func (b *Bot) cmdAccess(r *request) error {
 	name := r.from.FirstName
 	if r.private() {
@@ -73,6 +74,10 @@ func (b *Bot) cmdAccess(r *request) error {
 			return nil
 		}
 		r.reply("access.already", P{"name": name})
+		return nil
+	}
+	if b.groupState(r.chat.ID) != store.GroupAllowed {
+		b.refuseAccess(r)
 		return nil
 	}
 	if r.known {

@@ -215,6 +215,7 @@ func TestNewOptions(t *testing.T) {
 		{Bot: Config{Token: "nocolon"}},
 		{Bot: Config{Token: "1:x", APIURL: "ftp://x"}},
 		{Bot: Config{Token: "1:x"}, Quota: QuotaConfig{NewUser: -1}},
+		{Bot: Config{Token: "1:x", Groups: []int64{-100123, 500}}}, // group ids are negative
 	} {
 		if _, err := New(o, st, nil); err == nil {
 			t.Errorf("New accepted %+v", o)

@@ -13,7 +13,8 @@ type Group struct {
 	ChatID int64      `json:"chat_id"` // negative, as every group id
 	Title  string     `json:"title,omitempty"`
 	State  GroupState `json:"state"`
-	By     int64      `json:"by,omitempty"` // Telegram id of who added or removed the bot; 0 for hpcbot itself
+	By     int64      `json:"by,omitempty"`      // Telegram id of who added or removed the bot; 0 for hpcbot itself
+	ByName string     `json:"by_name,omitempty"` // how By was named then ("Ada (@ada, 42)"), for admins
 	At     time.Time  `json:"at"`
 	// From is the id the group had before it became a supergroup (0 when it
 	// never moved): the permission moved with it.
