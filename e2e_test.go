@@ -22,8 +22,8 @@ import (
 
 var acceptedRe = regexp.MustCompile(`Calculation <b>#(\d+)</b> accepted`)
 
-// TestE2EHappyPath: a chemist registers in a group (/access), the admin approves
-// them, they send a shell script; the real daemon submits it to the bed's Slurm,
+// TestE2EHappyPath: the admin adds the bot to the group, a chemist registers
+// there (/access), the admin approves them, they send a shell script; the real daemon submits it to the bed's Slurm,
 // brings the results back, puts them in the fake Nextcloud with one public link,
 // and tells the chemist once.
 func TestE2EHappyPath(t *testing.T) {
@@ -31,6 +31,7 @@ func TestE2EHappyPath(t *testing.T) {
 	w.start()
 	user := e2eUser(7201, "Ivan")
 
+	w.tg.Push(w.tg.MyChatMemberUpdate(e2eAdmin, e2eGroup, "left", "member"))
 	w.tg.PushText(user, e2eGroup, "/access")
 	w.until("the welcome in the group", 50*time.Millisecond, func() bool {
 		return sentHas(w.tg, e2eGroup.ID, "Welcome, Ivan")
