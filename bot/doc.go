@@ -20,11 +20,14 @@
 // Every handler is wrapped (Bot.wrap, auth.go): the request carries the
 // sender's registered user, if any, and language, and a panic or an error
 // becomes a generic answer plus a line in the log chat. Users register with
-// /access in a group the bot was added to by an admin, then work in a private
-// chat; commands of registered users pass needUser, admin commands pass
-// Bot.admin. Admins are the numeric ids in bot.admins (and, for configurations
-// converted from the original bot, the bot.admin_name username). A stranger
-// can read /help and is told how to ask for access, nothing more. onDocument (intake.go) checks an
+// /access in an allowed group (one an admin added the bot to, allowed with
+// /groups add, or listed in bot.groups; handlers_group.go), then work in a
+// private chat; commands of registered users pass needUser, admin commands pass
+// Bot.admin. Admins are the numeric ids in bot.admins and nobody else
+// (bot.admin_name is only the contact users are shown). Updates from a group
+// the bot refused, from bots and from anonymous senders change nothing. A
+// stranger can read /help and is told how to ask for access, nothing more.
+// onDocument (intake.go) checks an
 // input file's name, size, runner (Calculations.Route), quota and submission
 // rate, downloads it and creates its calculation once per update.
 //
