@@ -44,6 +44,18 @@ type HostOptions struct {
 	env []string // extra environment for plugin processes (tests)
 }
 
+// pluginEnvVars are the variables of hpcbot's environment a plugin process
+// gets: what a program needs to find its tools, its home and its locale, and
+// the SSH agent. Nothing else reaches it (hpcbot's own secrets, such as the bot
+// token, stay here); a cluster's password travels in Configure, and the
+// variable its key_passphrase_env names is added for that cluster's scheduler.
+var pluginEnvVars = []string{"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE",
+	"LC_NUMERIC", "LC_MESSAGES", "TZ", "TMPDIR", "SSH_AUTH_SOCK", "GOCOVERDIR"}
+
+// envUnixSocketDir tells go-plugin's server where to create its socket
+// (github.com/hashicorp/go-plugin, server.go: unixSocketConfigFromEnv).
+const envUnixSocketDir = "PLUGIN_UNIX_SOCKET_DIR"
+
 // Host starts plugin processes, one per cluster (and per runner of a cluster),
 // and restarts them when they exit. Its methods are safe for concurrent use.
 //
@@ -60,6 +72,8 @@ type Host struct {
 	keys   map[string]bool // clusters (and runners) started or starting
 	closed bool
 	wg     sync.WaitGroup // watch goroutines
+
+	sockDir string // the plugins' unix sockets, mode 0700; removed by Close
 }
 
 // NewHost returns a Host; it starts nothing until Scheduler or Runner is called.
@@ -85,7 +99,14 @@ func NewHost(opts HostOptions) (*Host, error) {
 	def(&opts.RestartMin, 100*time.Millisecond)
 	def(&opts.RestartMax, 30*time.Second)
 	opts.RestartMax = max(opts.RestartMax, opts.RestartMin)
-	return &Host{opts: opts, log: opts.Logger, keys: map[string]bool{}}, nil
+	// The plugins' sockets go into a folder only hpcbot's user can enter
+	// (os.MkdirTemp makes it 0700 whatever the umask), so another local user can
+	// neither connect to a plugin nor replace its socket.
+	sockDir, err := os.MkdirTemp("", "hpcbot-plugins-")
+	if err != nil {
+		return nil, fmt.Errorf("plugin host: socket folder: %w", err)
+	}
+	return &Host{opts: opts, log: opts.Logger, keys: map[string]bool{}, sockDir: sockDir}, nil
 }
 
 // Found is a drop-in plugin found in the plugin folder.
@@ -309,6 +330,9 @@ func (h *Host) Close() error {
 	}
 	wg.Wait()
 	h.wg.Wait()
+	if err := os.RemoveAll(h.sockDir); err != nil {
+		h.log.Warn("plugin host: remove the socket folder", "err", err)
+	}
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -67,9 +68,8 @@ func (p *proc) spawn(ctx context.Context) (*instance, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.h.opts.StartTimeout)
 	defer cancel()
 	cmd := exec.Command(p.path, p.args...)
-	// go-plugin adds the host's environment and the cookie.
-	cmd.Env = append(cmd.Env, p.h.opts.env...)
-	cmd.Env = append(cmd.Env, envHostPID+"="+strconv.Itoa(os.Getpid()))
+	// go-plugin adds the cookie (and, with SkipHostEnv, nothing of ours).
+	cmd.Env = p.env()
 	tl := &tail{}
 	hl := &slogHCLog{log: p.log}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
@@ -77,6 +77,7 @@ func (p *proc) spawn(ctx context.Context) (*instance, error) {
 		Plugins:          pluginSet(p.kind, nil, nil, ""),
 		Cmd:              cmd,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		SkipHostEnv:      true,
 		StartTimeout:     p.h.opts.StartTimeout,
 		Stderr:           tl,
 		SyncStderr:       &lineLogger{l: hl.Named("stderr").(*slogHCLog)},
@@ -85,7 +86,7 @@ func (p *proc) spawn(ctx context.Context) (*instance, error) {
 		// Configure carries credentials: the built-ins (go-plugin in Go, always)
 		// authenticate both ends with one-time certificates. A drop-in may be written
 		// in a language whose go-plugin has no AutoMTLS; it relies on the socket's
-		// owner-only permissions (hpcbot's umask).
+		// folder, which only hpcbot's user may enter (see env).
 		AutoMTLS: p.builtin,
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(maxMessage), grpc.MaxCallSendMsgSize(maxMessage))},
@@ -138,6 +139,27 @@ func (p *proc) spawn(ctx context.Context) (*instance, error) {
 	p.pluginName, p.version = name, version
 	p.mu.Unlock()
 	return inst, nil
+}
+
+// env is the plugin process's whole environment: pluginEnvVars from hpcbot's,
+// the passphrase variable the cluster's key_passphrase_env names (scheduler
+// plugins only), the socket folder, hpcbot's pid, and the tests' extras.
+func (p *proc) env() []string {
+	names := slices.Clone(pluginEnvVars)
+	p.mu.Lock()
+	c, ok := p.config.(Cluster)
+	p.mu.Unlock()
+	if ok && c.Connection.KeyPassEnv != "" {
+		names = append(names, c.Connection.KeyPassEnv)
+	}
+	var env []string
+	for _, k := range names {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	env = append(env, envUnixSocketDir+"="+p.h.sockDir, envHostPID+"="+strconv.Itoa(os.Getpid()))
+	return append(env, p.h.opts.env...)
 }
 
 // watch restarts the plugin each time its process exits, until close.

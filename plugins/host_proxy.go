@@ -1,6 +1,10 @@
 package plugins
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+)
 
 // schedulerProxy is the Scheduler the Host hands out: every call goes to the
 // plugin's current process with a deadline (see Host.deadline), and a call that
@@ -60,12 +64,27 @@ func (s *schedulerProxy) Cancel(ctx context.Context, job JobRef) error {
 	})
 }
 
+// Fetch refuses the whole result when the plugin names a file outside LocalDir
+// (an absolute path, or one with ".."): the core would otherwise read, send or
+// upload whatever that name points at.
 func (s *schedulerProxy) Fetch(ctx context.Context, req FetchRequest) (res FetchResult, err error) {
 	err = s.p.call(ctx, "Fetch", true, func(ctx context.Context, raw any) (err error) {
 		res, err = schedOf(raw).Fetch(ctx, req)
 		return err
 	})
-	return res, err
+	if err != nil {
+		return res, err
+	}
+	for _, f := range res.Files {
+		if !filepath.IsLocal(filepath.FromSlash(f)) {
+			s.p.log.Error("plugin's fetch result names a file outside the results folder; refusing the whole fetch",
+				"folder", req.Folder, "path", f)
+			return FetchResult{}, &Error{Kind: KindPermanent, Msg: fmt.Sprintf(
+				"%s plugin %q of cluster %s returned the unsafe file name %q (outside the results folder); nothing was taken",
+				s.p.kind, s.p.name, s.p.cluster, f)}
+		}
+	}
+	return res, nil
 }
 
 func (s *schedulerProxy) Cleanup(ctx context.Context, folder string) error {
