@@ -295,9 +295,11 @@ func (*memTransport) WriteFile(context.Context, string, []byte, fs.FileMode) err
 func (*memTransport) List(context.Context, string) ([]cluster.RemoteFile, error) {
 	return nil, errMemTransport
 }
-func (*memTransport) Get(context.Context, string, string) error { return errMemTransport }
-func (*memTransport) RemoveAll(context.Context, string) error   { return errMemTransport }
-func (*memTransport) Close() error                              { return nil }
+func (*memTransport) Get(context.Context, string, string, string, int64) (int64, error) {
+	return 0, errMemTransport
+}
+func (*memTransport) RemoveAll(context.Context, string) error { return errMemTransport }
+func (*memTransport) Close() error                            { return nil }
 
 var memCluster = plugins.Cluster{Label: "mem", Scheduler: "memslurm", UploadPath: "hpcbot-bench"}
 

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -19,6 +20,12 @@ const (
 	SkipTemporary      = "temporary file"
 	SkipTooLarge       = "too large"
 	SkipTotalCap       = "total size cap"
+	// SkipNotRegular: a symbolic link, a fifo or another special file. Fetch never
+	// follows a link: it could point anywhere on the cluster.
+	SkipNotRegular = "not a regular file (link or special file)"
+	// SkipGrew: the file grew past the size limits after it was listed; what
+	// was read of it is thrown away.
+	SkipGrew = "too large (grew while being fetched)"
 )
 
 // Own reports whether rel (slash-separated, relative to a calculation folder) is
@@ -37,9 +44,9 @@ func Own(rel string) bool {
 }
 
 // Select decides which listed files Fetch copies, in path order: hpcbot's own
-// files are dropped silently, *.tmp and files outside the whitelist are
-// skipped, then files above MaxSize, then (greedily) files that would take the
-// total past MaxTotal.
+// files are dropped silently, links and special files, *.tmp and files outside
+// the whitelist are skipped, then files above MaxSize, then (greedily) files
+// that would take the total past MaxTotal.
 func Select(files []RemoteFile, req plugins.FetchRequest) (take []RemoteFile, skipped []plugins.Skipped) {
 	sorted := append([]RemoteFile(nil), files...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
@@ -48,6 +55,8 @@ func Select(files []RemoteFile, req plugins.FetchRequest) (take []RemoteFile, sk
 		switch {
 		case Own(f.Path):
 			continue
+		case !f.Mode.IsRegular():
+			skipped = append(skipped, plugins.Skipped{Path: f.Path, Size: f.Size, Reason: SkipNotRegular})
 		case strings.HasSuffix(strings.ToLower(f.Path), ".tmp"):
 			skipped = append(skipped, plugins.Skipped{Path: f.Path, Size: f.Size, Reason: SkipTemporary})
 		case !whitelisted(f.Path, req):
@@ -113,7 +122,18 @@ func (s *Scheduler) Fetch(ctx context.Context, req plugins.FetchRequest) (plugin
 			return plugins.FetchResult{}, plugins.Errorf(plugins.KindPermanent, "fetch %s: remote listing gave unsafe path %q", req.Folder, f.Path)
 		}
 	}
-	if err := os.MkdirAll(req.LocalDir, 0o755); err != nil {
+	var slack int64 // what the selected files leave of MaxTotal
+	if req.MaxTotal > 0 {
+		slack = req.MaxTotal
+		for _, f := range take {
+			slack -= f.Size
+		}
+	}
+	if err := os.MkdirAll(req.LocalDir, LocalDirMode); err != nil {
+		return plugins.FetchResult{}, plugins.Errorf(plugins.KindPermanent, "fetch %s: %w", req.Folder, err)
+	}
+	// The folder may exist already (it held the input): results are private too.
+	if err := os.Chmod(req.LocalDir, LocalDirMode); err != nil {
 		return plugins.FetchResult{}, plugins.Errorf(plugins.KindPermanent, "fetch %s: %w", req.Folder, err)
 	}
 
@@ -122,11 +142,13 @@ func (s *Scheduler) Fetch(ctx context.Context, req plugins.FetchRequest) (plugin
 	defer cancel()
 	var (
 		wg    sync.WaitGroup
+		mu    sync.Mutex
 		once  sync.Once
 		first error
 		sem   = make(chan struct{}, s.fetchWorkers)
+		got   = make([]int64, len(take)) // bytes copied; -1: skipped after all
 	)
-	for _, f := range take {
+	for i, f := range take {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -135,9 +157,27 @@ func (s *Scheduler) Fetch(ctx context.Context, req plugins.FetchRequest) (plugin
 				return
 			}
 			local := filepath.Join(req.LocalDir, filepath.FromSlash(f.Path))
-			if err := tr.Get(ctx, path.Join(dir, f.Path), local); err != nil {
+			n, err := tr.Get(ctx, dir, f.Path, local, fetchLimit(req, f, slack))
+			var reason string
+			switch {
+			case errors.Is(err, ErrNotRegular):
+				reason = SkipNotRegular
+			case errors.Is(err, ErrTooLarge):
+				reason = SkipGrew
+			case err != nil:
 				once.Do(func() { first = fmt.Errorf("fetch %s: %w", f.Path, err); cancel() })
+				return
+			default:
+				got[i] = n
+				return
 			}
+			// Listed as a regular file of fitting size, it changed since: skip it
+			// (the user sees why), keep the others.
+			s.log.Warn("fetch: file skipped", "folder", req.Folder, "path", f.Path, "reason", reason, "err", err)
+			mu.Lock()
+			got[i] = -1
+			res.Skipped = append(res.Skipped, plugins.Skipped{Path: f.Path, Size: max(n, f.Size), Reason: reason})
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
@@ -147,9 +187,26 @@ func (s *Scheduler) Fetch(ctx context.Context, req plugins.FetchRequest) (plugin
 	if err := parent.Err(); err != nil {
 		return plugins.FetchResult{}, fmt.Errorf("fetch %s: %w", req.Folder, err)
 	}
-	for _, f := range take {
+	for i, f := range take {
+		if got[i] < 0 {
+			continue
+		}
 		res.Files = append(res.Files, f.Path)
-		res.Bytes += f.Size
+		res.Bytes += got[i]
 	}
+	sort.Slice(res.Skipped, func(i, j int) bool { return res.Skipped[i].Path < res.Skipped[j].Path })
 	return res, nil
+}
+
+// fetchLimit is how many bytes Get may copy of f: MaxSize, and no more than
+// f's listed size plus what is left of MaxTotal after every selected file.
+// A file that grew past it after the listing is skipped (SkipGrew).
+func fetchLimit(req plugins.FetchRequest, f RemoteFile, slack int64) int64 {
+	limit := req.MaxSize
+	if req.MaxTotal > 0 {
+		if t := f.Size + slack; limit <= 0 || t < limit {
+			limit = t
+		}
+	}
+	return limit
 }

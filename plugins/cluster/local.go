@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
 	"hpcbot/plugins"
@@ -186,7 +188,8 @@ func (t *LocalTransport) WriteFile(ctx context.Context, remotePath string, data 
 	return nil
 }
 
-// List returns every regular file below remoteDir (symbolic links are not followed).
+// List returns every regular file below remoteDir, and the symbolic links and
+// special files it meets (not followed).
 func (t *LocalTransport) List(ctx context.Context, remoteDir string) ([]RemoteFile, error) {
 	var files []RemoteFile
 	err := filepath.WalkDir(remoteDir, func(p string, d fs.DirEntry, err error) error {
@@ -196,10 +199,10 @@ func (t *LocalTransport) List(ctx context.Context, remoteDir string) ([]RemoteFi
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if !d.Type().IsRegular() {
+		if d.IsDir() {
 			return nil
 		}
-		info, err := d.Info()
+		info, err := d.Info() // an lstat: a link is reported as a link
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil // removed while we listed
@@ -219,22 +222,89 @@ func (t *LocalTransport) List(ctx context.Context, remoteDir string) ([]RemoteFi
 	return files, nil
 }
 
-// Get copies remotePath to localPath through a temp file.
-func (t *LocalTransport) Get(ctx context.Context, remotePath, localPath string) error {
+// Get copies remoteDir/rel to localPath. It opens the file through an os.Root
+// on remoteDir, so no link at or below remoteDir can lead outside it, refuses a
+// link as rel itself, and checks the opened file is regular (O_NONBLOCK: a fifo
+// swapped in cannot hang the open).
+func (t *LocalTransport) Get(ctx context.Context, remoteDir, rel, localPath string, limit int64) (int64, error) {
+	what := "get " + path.Join(remoteDir, rel)
 	if err := ctx.Err(); err != nil {
-		return plugins.Errorf(plugins.KindTransient, "get %s: %w", remotePath, err)
+		return 0, plugins.Errorf(plugins.KindTransient, "%s: %w", what, err)
 	}
-	info, err := os.Stat(remotePath)
+	if !filepath.IsLocal(filepath.FromSlash(rel)) {
+		return 0, plugins.Errorf(plugins.KindPermanent, "%s: not a path inside the folder", what)
+	}
+	root, err := os.OpenRoot(remoteDir)
 	if err != nil {
-		return fsErr("get "+remotePath, err)
+		return 0, fsErr(what, err)
 	}
-	if !info.Mode().IsRegular() {
-		return plugins.Errorf(plugins.KindPermanent, "get %s: not a regular file", remotePath)
+	defer root.Close()
+	notRegular := func(m fs.FileMode) error {
+		return &plugins.Error{Kind: plugins.KindPermanent, Msg: what + ": " + m.Type().String(), Err: ErrNotRegular}
 	}
-	if err := copyFile(remotePath, localPath, 0o644); err != nil {
-		return fsErr(fmt.Sprintf("get %s", remotePath), err)
+	// Each folder on the way and the file itself: no link.
+	name := ""
+	for _, el := range strings.Split(rel, "/") {
+		name = filepath.Join(name, el)
+		info, err := root.Lstat(name)
+		if err != nil {
+			return 0, rootErr(what, err)
+		}
+		if info.Mode()&fs.ModeSymlink != 0 || (name != filepath.FromSlash(rel) && !info.IsDir()) {
+			return 0, notRegular(info.Mode())
+		}
+		if name == filepath.FromSlash(rel) && !info.Mode().IsRegular() {
+			return 0, notRegular(info.Mode())
+		}
 	}
-	return nil
+	in, err := root.OpenFile(name, os.O_RDONLY|openNoBlockNoFollow, 0)
+	if err != nil {
+		return 0, rootErr(what, err)
+	}
+	defer in.Close()
+	if info, err := in.Stat(); err != nil {
+		return 0, fsErr(what, err)
+	} else if !info.Mode().IsRegular() {
+		return 0, notRegular(info.Mode())
+	}
+	n, err := ReceiveFile(localPath, limit, func(w io.Writer) error {
+		_, err := io.Copy(w, ctxReader{ctx, in})
+		return err
+	})
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return n, &plugins.Error{Kind: plugins.KindPermanent, Msg: what, Err: err}
+	case ctx.Err() != nil:
+		return n, plugins.Errorf(plugins.KindTransient, "%s: %w", what, ctx.Err())
+	case err != nil:
+		return n, fsErr(what, err)
+	}
+	return n, nil
+}
+
+// rootErr classifies an error of an os.Root operation: a link swapped in after
+// Get checked the path (os.Root refuses to leave the folder, and a link as the
+// last element fails O_NOFOLLOW with ELOOP) is ErrNotRegular, like one seen
+// before. os.Root's "path escapes from parent" error is not exported
+// (src/os/file.go: errPathEscapes), so it is recognised by its text.
+func rootErr(what string, err error) error {
+	if errors.Is(err, syscall.ELOOP) || strings.Contains(err.Error(), "path escapes from parent") {
+		return &plugins.Error{Kind: plugins.KindPermanent, Msg: what + ": a link", Err: errors.Join(ErrNotRegular, err)}
+	}
+	return fsErr(what, err)
+}
+
+// ctxReader stops a copy when ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
 }
 
 // RemoveAll removes remoteDir; a missing folder is not an error.

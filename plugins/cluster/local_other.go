@@ -5,3 +5,5 @@ package cluster
 import "os/exec"
 
 func setProcessGroup(*exec.Cmd) {}
+
+const openNoBlockNoFollow = 0

@@ -15,3 +15,6 @@ func setProcessGroup(c *exec.Cmd) {
 		return syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
 	}
 }
+
+// openNoBlockNoFollow: a fifo does not block the open, a link is not followed.
+const openNoBlockNoFollow = syscall.O_NONBLOCK | syscall.O_NOFOLLOW

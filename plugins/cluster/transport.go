@@ -17,7 +17,8 @@ type RunResult struct {
 	ExitCode int
 }
 
-// RemoteFile is one regular file found by List, Path relative to the listed folder.
+// RemoteFile is one file found by List, Path relative to the listed folder. Mode
+// tells a regular file from a symbolic link or a special file.
 type RemoteFile struct {
 	Path    string
 	Size    int64
@@ -40,11 +41,19 @@ type Transport interface {
 	PutDir(ctx context.Context, localDir, remoteDir string) error
 	// WriteFile writes data to a remote file atomically (temp file + rename), creating parents.
 	WriteFile(ctx context.Context, remotePath string, data []byte, perm fs.FileMode) error
-	// List returns every regular file below remoteDir, recursively.
+	// List returns every regular file below remoteDir, recursively, and the
+	// symbolic links and special files it meets (Mode says which; links are not
+	// followed, so Fetch can tell the user it skipped them). remoteDir itself may
+	// be a link to a folder.
 	List(ctx context.Context, remoteDir string) ([]RemoteFile, error)
-	// Get copies one remote file to localPath (parents created), writing to a temp
-	// name and renaming, so a crash leaves no half file under the final name.
-	Get(ctx context.Context, remotePath, localPath string) error
+	// Get copies the regular file rel (slash-separated, below remoteDir) to
+	// localPath through ReceiveFile: LocalFileMode, parents LocalDirMode, written
+	// to a temp name and renamed, so a crash leaves no half file under the final
+	// name. It never follows a symbolic link at or below remoteDir: a link or a
+	// special file there is an error wrapping ErrNotRegular. With limit > 0 a file
+	// of more than limit bytes is an error wrapping ErrTooLarge. It returns the
+	// bytes copied.
+	Get(ctx context.Context, remoteDir, rel, localPath string, limit int64) (int64, error)
 	// RemoveAll removes remoteDir and everything below it; a missing folder is not an error.
 	RemoveAll(ctx context.Context, remoteDir string) error
 	// Close releases connections.

@@ -80,7 +80,7 @@ func BenchmarkDownload64MiB(b *testing.B) {
 	b.SetBytes(benchSize)
 	b.ResetTimer()
 	for b.Loop() {
-		if err := c.Get(ctx, remote+"/data.bin", out); err != nil {
+		if _, err := c.Get(ctx, remote, "data.bin", out, 0); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -54,7 +55,7 @@ func TestDeadLinkNoticedByKeepalive(t *testing.T) {
 
 	// The same for a transfer: the link dies with the SFTP session open.
 	p.freeze()
-	err = c.Get(ctx, file, filepath.Join(t.TempDir(), "profile"))
+	_, err = c.Get(ctx, path.Dir(file), path.Base(file), filepath.Join(t.TempDir(), "profile"), 0)
 	switch {
 	case err == nil:
 		t.Fatal("a download went through a frozen link")
@@ -64,7 +65,7 @@ func TestDeadLinkNoticedByKeepalive(t *testing.T) {
 		t.Fatalf("want a transient keepalive error, got %v", err)
 	}
 	p.thaw()
-	if err := c.Get(ctx, file, filepath.Join(t.TempDir(), "profile")); err != nil {
+	if _, err := c.Get(ctx, path.Dir(file), path.Base(file), filepath.Join(t.TempDir(), "profile"), 0); err != nil {
 		t.Fatalf("download after the link came back: %v", err)
 	}
 	if s := c.Stats(); s.Handshakes != 3 || s.KeepaliveFailures != 2 {

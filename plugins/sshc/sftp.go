@@ -400,14 +400,14 @@ func (c *Client) List(ctx context.Context, remoteDir string) ([]cluster.RemoteFi
 					continue
 				}
 				r := path.Join(rel, name)
-				switch {
-				case e.Mode().IsRegular():
-					out = append(out, cluster.RemoteFile{Path: r, Size: e.Size(), Mode: e.Mode(), ModTime: e.ModTime()})
-				case e.IsDir():
+				if e.IsDir() {
 					if err := walk(path.Join(dir, name), r); err != nil {
 						return err
 					}
+					continue
 				}
+				// Regular files, and links and special files for Fetch to skip and report.
+				out = append(out, cluster.RemoteFile{Path: r, Size: e.Size(), Mode: e.Mode(), ModTime: e.ModTime()})
 			}
 			return nil
 		}
@@ -420,57 +420,60 @@ func (c *Client) List(ctx context.Context, remoteDir string) ([]cluster.RemoteFi
 	return out, nil
 }
 
-// Get copies one remote file to localPath, creating its parents. It writes a
-// temporary file beside localPath and renames it, so localPath is either the
-// old file or the whole new one. The download is pipelined (many SFTP read
-// requests in flight). The local file gets the remote permission bits, at
-// least owner read-write. A missing remote file is plugins.KindNotFound.
-func (c *Client) Get(ctx context.Context, remotePath, localPath string) error {
-	what := fmt.Sprintf("get %s:%s", c.name, remotePath)
-	return c.do(ctx, what, func(ctx context.Context, s *sftpSession) error {
-		p := s.abs(remotePath)
-		st, err := s.cl.Stat(p)
-		if err != nil {
-			return err
+// Get copies remoteDir/rel to localPath (see cluster.Transport). The download is
+// pipelined (many SFTP read requests in flight). rel and each folder on its way
+// below remoteDir are checked with lstat: a link there is refused, never
+// followed; the opened handle must be a regular file of the size lstat saw, or
+// at least not above limit. (SFTP has no open-without-following, so a link
+// swapped in between lstat and open can still be read, up to limit bytes, by the
+// cluster account that could read it anyway.) A missing remote file is
+// plugins.KindNotFound.
+func (c *Client) Get(ctx context.Context, remoteDir, rel, localPath string, limit int64) (int64, error) {
+	what := fmt.Sprintf("get %s:%s", c.name, path.Join(remoteDir, rel))
+	var n int64
+	err := c.do(ctx, what, func(ctx context.Context, s *sftpSession) error {
+		if !filepath.IsLocal(filepath.FromSlash(rel)) {
+			return plugins.Errorf(plugins.KindPermanent, "not a path inside the folder")
+		}
+		p := s.abs(remoteDir)
+		var st fs.FileInfo
+		for _, el := range strings.Split(rel, "/") {
+			p = path.Join(p, el)
+			var err error
+			if st, err = s.cl.Lstat(p); err != nil {
+				return err
+			}
+			if st.Mode()&fs.ModeSymlink != 0 {
+				return &plugins.Error{Kind: plugins.KindPermanent, Msg: p + " is a symbolic link", Err: cluster.ErrNotRegular}
+			}
 		}
 		if !st.Mode().IsRegular() {
-			return plugins.Errorf(plugins.KindPermanent, "%s is not a regular file", p)
+			return &plugins.Error{Kind: plugins.KindPermanent, Msg: p + " is " + st.Mode().Type().String(), Err: cluster.ErrNotRegular}
 		}
 		rf, err := s.cl.Open(p)
 		if err != nil {
 			return err
 		}
 		defer rf.Close()
-		dir := filepath.Dir(localPath)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return localError(err)
-		}
-		tmp, err := os.CreateTemp(dir, "."+filepath.Base(localPath)+".part-*")
-		if err != nil {
-			return localError(err)
-		}
-		done := false
-		defer func() {
-			if !done {
-				_ = tmp.Close()
-				_ = os.Remove(tmp.Name())
-			}
-		}()
-		if _, err := rf.WriteTo(ctxWriter{ctx, tmp}); err != nil {
+		if hst, err := rf.Stat(); err != nil {
 			return err
+		} else if !hst.Mode().IsRegular() {
+			return &plugins.Error{Kind: plugins.KindPermanent, Msg: p + " is " + hst.Mode().Type().String(), Err: cluster.ErrNotRegular}
 		}
-		if err := tmp.Chmod(st.Mode().Perm() | 0o600); err != nil {
-			return localError(err)
+		var copyErr error // the transfer's (remote, or ctxWriter's local) error
+		n, err = cluster.ReceiveFile(localPath, limit, func(w io.Writer) error {
+			_, copyErr = rf.WriteTo(ctxWriter{ctx, w})
+			return copyErr
+		})
+		switch {
+		case errors.Is(err, cluster.ErrTooLarge):
+			return &plugins.Error{Kind: plugins.KindPermanent, Msg: p, Err: err}
+		case err != nil && copyErr == nil:
+			return localError(err) // MkdirAll, CreateTemp, Rename on this host
 		}
-		if err := tmp.Close(); err != nil {
-			return localError(err)
-		}
-		if err := os.Rename(tmp.Name(), localPath); err != nil {
-			return localError(err)
-		}
-		done = true
-		return nil
+		return err
 	})
+	return n, err
 }
 
 // RemoveAll removes remoteDir and everything below it, without following

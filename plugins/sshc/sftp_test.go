@@ -8,12 +8,15 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"hpcbot/plugins"
+	"hpcbot/plugins/cluster"
 	"hpcbot/plugins/shellquote"
 )
 
@@ -109,7 +112,7 @@ func TestTransferTree(t *testing.T) {
 	out := t.TempDir()
 	for rel := range files {
 		dst := filepath.Join(out, "fetched", filepath.FromSlash(rel))
-		if err := c.Get(ctx, dir+"/"+rel, dst); err != nil {
+		if _, err := c.Get(ctx, dir, rel, dst, 0); err != nil {
 			t.Fatalf("Get %s: %v", rel, err)
 		}
 		if sum(t, dst) != sum(t, filepath.Join(local, filepath.FromSlash(rel))) {
@@ -170,16 +173,17 @@ func TestListDoesNotFollowLinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 1 || list[0].Path != "real/file.txt" {
-		t.Errorf("List = %+v, want only real/file.txt", list)
+	// Links and the fifo are reported (for Fetch to skip and say so), never followed.
+	if got, want := listed(list), []string{"again:L", "fifo:p", "loop:L", "real/alias:L", "real/file.txt:-", "root:L"}; !slices.Equal(got, want) {
+		t.Errorf("List = %v, want %v", got, want)
 	}
 	// A link AS the folder is followed: upload_path may be a link to scratch.
 	if r, err := c.Run(ctx, "cd "+rel+" && ln -s real top"); err != nil || r.ExitCode != 0 {
 		t.Fatalf("setup: %v %s", err, r.Stderr)
 	}
 	list, err = c.List(ctx, dir+"/top")
-	if err != nil || len(list) != 1 || list[0].Path != "file.txt" {
-		t.Errorf("List through a linked folder = %+v, %v; want file.txt", list, err)
+	if got, want := listed(list), []string{"alias:L", "file.txt:-"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("List through a linked folder = %v, %v; want %v", got, err, want)
 	}
 	// RemoveAll removes links, not what they point to.
 	if err := c.RemoveAll(ctx, dir); err != nil {
@@ -187,6 +191,64 @@ func TestListDoesNotFollowLinks(t *testing.T) {
 	}
 	if r, err := c.Run(ctx, "test -d / && echo ok"); err != nil || string(r.Stdout) != "ok\n" {
 		t.Fatalf("%v %q", err, r.Stdout)
+	}
+}
+
+// listed gives each listed path with the first letter of its mode (- regular, L link, p fifo).
+func listed(list []cluster.RemoteFile) []string {
+	var out []string
+	for _, f := range list {
+		out = append(out, f.Path+":"+f.Mode.String()[:1])
+	}
+	return out
+}
+
+// TestGetRefusesLinksAndCapsSize: Get never follows a link (as the file or as a
+// folder on its way), refuses a special file, and stops at its limit, leaving
+// nothing behind; what it writes here is 0600 in 0700 folders, whatever the
+// remote mode.
+func TestGetRefusesLinksAndCapsSize(t *testing.T) {
+	b := sshBed(t)
+	c := newClient(t, b.conn(), Options{})
+	ctx := ctxFor(t, time.Minute)
+	dir := remoteDir(t, c, "get")
+	if err := c.WriteFile(ctx, dir+"/real/big.out", make([]byte, 3<<20), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	rel := shellquote.Quote(strings.TrimPrefix(dir, "~/"))
+	if r, err := c.Run(ctx, "cd "+rel+" && ln -s /etc/passwd passwd.out && ln -s /etc etc && ln -s real inside && mkfifo fifo.out && chmod 777 real"); err != nil || r.ExitCode != 0 {
+		t.Fatalf("setup: %v %s", err, r.Stderr)
+	}
+	out := t.TempDir()
+	for _, name := range []string{"passwd.out", "etc/passwd", "inside/big.out", "fifo.out"} {
+		dst := filepath.Join(out, filepath.FromSlash(name))
+		n, err := c.Get(ctx, dir, name, dst, 0)
+		if !errors.Is(err, cluster.ErrNotRegular) || plugins.KindOf(err) != plugins.KindPermanent {
+			t.Errorf("Get %s: %d bytes, %v; want a permanent not-a-regular-file error", name, n, err)
+		}
+		if _, err := os.Lstat(dst); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Get %s left %s: %v", name, dst, err)
+		}
+	}
+	dst := filepath.Join(out, "sub", "big.out")
+	n, err := c.Get(ctx, dir, "real/big.out", dst, 1<<20)
+	if !errors.Is(err, cluster.ErrTooLarge) || plugins.KindOf(err) != plugins.KindPermanent {
+		t.Errorf("Get of 3 MiB under a 1 MiB limit: %d bytes, %v; want a permanent too-large error", n, err)
+	}
+	if n > 1<<20 {
+		t.Errorf("Get copied %d bytes under a 1 MiB limit", n)
+	}
+	if left, _ := filepath.Glob(filepath.Join(out, "sub", "*")); len(left) > 0 {
+		t.Errorf("a refused Get left %v", left)
+	}
+	n, err = c.Get(ctx, dir, "real/big.out", dst, 3<<20)
+	if err != nil || n != 3<<20 {
+		t.Fatalf("Get at exactly the limit: %d bytes, %v", n, err)
+	}
+	for p, want := range map[string]fs.FileMode{dst: 0o600, filepath.Dir(dst): 0o700 | fs.ModeDir} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode() != want {
+			t.Errorf("%s: mode %v (%v), want %v", p, fi.Mode(), err, want)
+		}
 	}
 }
 
@@ -224,10 +286,13 @@ func TestTransferErrors(t *testing.T) {
 		call func() error
 		kind plugins.Kind
 	}{
-		{"Get of a missing file", func() error { return c.Get(ctx, dir+"/missing", filepath.Join(t.TempDir(), "x")) }, plugins.KindNotFound},
+		{"Get of a missing file", func() error { _, err := c.Get(ctx, dir, "missing", filepath.Join(t.TempDir(), "x"), 0); return err }, plugins.KindNotFound},
 		{"List of a missing folder", func() error { _, err := c.List(ctx, dir+"/missing"); return err }, plugins.KindNotFound},
 		{"List of a file", func() error { _, err := c.List(ctx, dir+"/file"); return err }, plugins.KindPermanent},
-		{"Get of a folder", func() error { return c.Get(ctx, dir, filepath.Join(t.TempDir(), "x")) }, plugins.KindPermanent},
+		{"Get of a folder", func() error {
+			_, err := c.Get(ctx, path.Dir(dir), path.Base(dir), filepath.Join(t.TempDir(), "x"), 0)
+			return err
+		}, plugins.KindPermanent},
 		{"PutDir of a missing local folder", func() error { return c.PutDir(ctx, "/nonexistent/hpcbot", dir+"/x") }, plugins.KindPermanent},
 		{"PutDir below a file", func() error { return c.PutDir(ctx, t.TempDir(), dir+"/file/below") }, plugins.KindPermanent},
 		{"WriteFile where no one may write", func() error { return c.WriteFile(ctx, "/root/hpcbot-no", []byte("x"), 0) }, plugins.KindPermanent},
@@ -263,7 +328,7 @@ func TestTransferHonoursContext(t *testing.T) {
 	cancel()
 	out := filepath.Join(t.TempDir(), "big")
 	for name, err := range map[string]error{
-		"Get":    c.Get(cancelled, dir+"/big", out),
+		"Get":    func() error { _, err := c.Get(cancelled, dir, "big", out, 0); return err }(),
 		"PutDir": c.PutDir(cancelled, local, dir+"/again"),
 	} {
 		if !errors.Is(err, context.Canceled) || plugins.KindOf(err) != plugins.KindTransient {
