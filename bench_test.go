@@ -751,6 +751,7 @@ label = "here"
 scheduler = "local"
 upload_path = %q
 max_jobs = %d
+allow_same_user = true
 [[clusters.runners]]
 program = "sh"
 allowed_args = ["{}"]

@@ -42,6 +42,47 @@ type Cluster struct {
 	Flavor string `toml:"flavor"`
 	// Options are free-form settings for drop-in plugins.
 	Options map[string]string `toml:"options"`
+	// RunAs (local only) is the Unix user the calculations run as, and every
+	// command and file operation in upload_path with them: a job then cannot read
+	// hpcbot's token, store or control socket. hpcbot switches to it directly when
+	// it runs as root, else through `sudo -n -u RunAs`. Empty: hpcbot's own user,
+	// allowed only with AllowSameUser or when no program is an interpreter.
+	RunAs string `toml:"run_as"`
+	// AllowSameUser (local only) lets calculations run as hpcbot's own user even
+	// when a program is an interpreter (see Interpreter): every user of the
+	// cluster is then trusted with everything hpcbot can read.
+	AllowSameUser bool `toml:"allow_same_user"`
+}
+
+// interpreters are programs that run whatever code their input or arguments
+// hold. Names are matched without a trailing version (python3.11, lua5.4).
+var interpreters = map[string]bool{
+	"sh": true, "bash": true, "dash": true, "zsh": true, "ksh": true, "mksh": true, "csh": true, "tcsh": true,
+	"fish": true, "ash": true, "busybox": true, "env": true,
+	"python": true, "pypy": true, "perl": true, "ruby": true, "node": true, "nodejs": true, "deno": true, "bun": true,
+	"lua": true, "luajit": true, "rscript": true, "r": true, "php": true, "tclsh": true, "wish": true, "expect": true,
+	"awk": true, "gawk": true, "mawk": true, "nawk": true, "julia": true, "octave": true, "matlab": true,
+	"java": true, "jshell": true, "groovy": true, "scala": true, "pwsh": true, "osascript": true, "guile": true,
+	"sbcl": true, "racket": true, "ghci": true, "runghc": true, "ocaml": true, "erl": true, "escript": true, "elixir": true,
+	"gnuplot": true, "make": true, "xargs": true,
+}
+
+// Interpreter reports whether program (a name or a path) is an interpreter: a
+// shell, python, perl, ruby, node, lua, Rscript and the like, by its base name
+// without a trailing version ("/usr/bin/python3.11" is python). A calculation
+// started with one runs whatever code the user sent.
+func Interpreter(program string) bool {
+	base := program
+	if i := strings.LastIndexByte(base, '/'); i >= 0 {
+		base = base[i+1:]
+	}
+	base = strings.ToLower(base)
+	if interpreters[base] {
+		return true
+	}
+	// python3, python3.11, lua5.4, perl5.36, pypy3.9, ruby-3.2
+	trimmed := strings.TrimRight(base, "0123456789.-_")
+	return trimmed != base && interpreters[trimmed]
 }
 
 // RunnerRule is one `[[clusters.runners]]` entry: the original bot's rules for one program.

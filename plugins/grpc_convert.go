@@ -45,10 +45,12 @@ func clusterToPB(c Cluster) *pb.Cluster {
 			KnownHosts:       c.Connection.KnownHosts,
 			HostKey:          c.Connection.HostKey,
 		},
-		JobIdRegex: c.JobIDRegex,
-		MaxJobs:    clampInt32(c.MaxJobs),
-		Flavor:     c.Flavor,
-		Options:    c.Options,
+		JobIdRegex:    c.JobIDRegex,
+		MaxJobs:       clampInt32(c.MaxJobs),
+		Flavor:        c.Flavor,
+		Options:       c.Options,
+		RunAs:         c.RunAs,
+		AllowSameUser: c.AllowSameUser,
 	}
 }
 
@@ -68,10 +70,12 @@ func clusterFromPB(c *pb.Cluster) Cluster {
 			KnownHosts: conn.GetKnownHosts(),
 			HostKey:    conn.GetHostKey(),
 		},
-		JobIDRegex: c.GetJobIdRegex(),
-		MaxJobs:    int(c.GetMaxJobs()),
-		Flavor:     c.GetFlavor(),
-		Options:    nilIfEmpty(c.GetOptions()),
+		JobIDRegex:    c.GetJobIdRegex(),
+		MaxJobs:       int(c.GetMaxJobs()),
+		Flavor:        c.GetFlavor(),
+		Options:       nilIfEmpty(c.GetOptions()),
+		RunAs:         c.GetRunAs(),
+		AllowSameUser: c.GetAllowSameUser(),
 	}
 }
 

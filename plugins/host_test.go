@@ -58,10 +58,12 @@ func fullCluster(label string) Cluster {
 			KeyPath: "/etc/hpcbot/id_ed25519", KeyPassEnv: "HPCBOT_KEY_PASS",
 			KnownHosts: "/etc/hpcbot/known_hosts", HostKey: "ssh-ed25519 AAAAC3Nza...",
 		},
-		JobIDRegex: `Submitted batch job (\d+)`,
-		MaxJobs:    8,
-		Flavor:     "pro",
-		Options:    map[string]string{"partition": "short", "qos": "normal"},
+		JobIDRegex:    `Submitted batch job (\d+)`,
+		MaxJobs:       8,
+		Flavor:        "pro",
+		Options:       map[string]string{"partition": "short", "qos": "normal"},
+		RunAs:         "hpcbot-jobs",
+		AllowSameUser: true,
 	}
 }
 

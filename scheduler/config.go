@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"os"
+	"os/user"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -214,6 +217,7 @@ func (c *ClusterConfig) Validate(key string, dropIns []string) error {
 	if c.MaxJobs < 0 {
 		add("max_jobs", "must not be negative")
 	}
+	errs = append(errs, c.validateRunAs(key)...)
 	if len(c.Runners) == 0 {
 		add("runners", "no runners: add at least one [[clusters.runners]] with a program")
 	}
@@ -225,6 +229,58 @@ func (c *ClusterConfig) Validate(key string, dropIns []string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateRunAs checks run_as and allow_same_user: local only; run_as an
+// existing account other than root and hpcbot's own; without either, no runner's
+// program may be an interpreter (plugins.Interpreter), since a job of the local
+// scheduler runs as hpcbot's user and could read its token, store and socket.
+func (c *ClusterConfig) validateRunAs(key string) []error {
+	var errs []error
+	add := func(sub, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s.%s: %s", key, sub, fmt.Sprintf(format, args...)))
+	}
+	if c.Scheduler != "local" {
+		if c.RunAs != "" {
+			add("run_as", "is for the local scheduler only; on a cluster jobs run as connection.user")
+		}
+		if c.AllowSameUser {
+			add("allow_same_user", "is for the local scheduler only; remove it")
+		}
+		return errs
+	}
+	if c.RunAs != "" {
+		if c.AllowSameUser {
+			add("allow_same_user", "makes no sense with run_as = %q; remove one of them", c.RunAs)
+		}
+		u, err := lookupUser(c.RunAs)
+		switch {
+		case err != nil:
+			add("run_as", "%v; create the account (useradd --create-home %s) or name an existing one", err, c.RunAs)
+		case u.Uid == strconv.Itoa(os.Geteuid()):
+			add("run_as", "%q is hpcbot's own user; name another account, which cannot read hpcbot's files", c.RunAs)
+		case u.Uid == "0":
+			add("run_as", "%q is root; name an unprivileged account that only runs calculations", c.RunAs)
+		}
+		return errs
+	}
+	if c.AllowSameUser {
+		return errs
+	}
+	for i, r := range c.Runners {
+		if plugins.Interpreter(r.Program) {
+			add(fmt.Sprintf("runners[%d].program", i), "%q is an interpreter: on the local scheduler it would run any code a user sends as hpcbot's own user, who can read the bot's token and store. Set run_as = \"USER\" on this cluster (an account of its own for calculations), or allow_same_user = true if you trust every user of this cluster with that", r.Program)
+		}
+	}
+	return errs
+}
+
+// lookupUser finds an account by name or numeric id.
+func lookupUser(name string) (*user.User, error) {
+	if _, err := strconv.Atoi(name); err == nil {
+		return user.LookupId(name)
+	}
+	return user.Lookup(name)
 }
 
 // EnvLabel turns a cluster label into the part of an environment variable name:

@@ -185,7 +185,8 @@ accounting_wanted() {
 # ---------------------------------------------------------------- packages
 
 install_packages() {
-	local pkgs=(munge slurm-wlm openssh-server) missing=() p policy=
+	# sudo: the local scheduler's run_as tests switch to the test user through it.
+	local pkgs=(munge slurm-wlm openssh-server sudo) missing=() p policy=
 	if accounting_wanted; then pkgs+=(mariadb-server slurmdbd); fi
 	for p in "${pkgs[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

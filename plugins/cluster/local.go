@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"hpcbot/plugins"
+	"hpcbot/plugins/shellquote"
 )
 
 // LocalTransport is a Transport for this host: commands run through /bin/sh,
@@ -24,11 +25,18 @@ import (
 // Commands (and so the calculations the local plugin starts) do not inherit the
 // bot's environment, which may hold secrets (DESIGN.md: secrets may come from the
 // environment): they see a login-like environment made of LoginEnv's variables.
+//
+// With a run_as account (see NewLocalTransport) every command runs as that user,
+// and so does every file operation in upload_path (through commands: tar, cat,
+// find, rm), so the calculations and their files are the account's, and the
+// account cannot read hpcbot's.
 type LocalTransport struct {
 	// Shell runs commands; empty means /bin/sh.
 	Shell string
-	// Env is the commands' environment; nil means LoginEnv().
+	// Env is the commands' environment; nil means LoginEnv() (or, with an
+	// account, AccountEnv).
 	Env []string
+	as  *account // run_as; nil: hpcbot's own user
 }
 
 // loginVars are the variables a login shell would also have; nothing else of the
@@ -49,28 +57,73 @@ func LoginEnv() []string {
 
 var _ Transport = (*LocalTransport)(nil)
 
-// NewLocalTransport returns a LocalTransport; it fits New's newTransport.
-func NewLocalTransport(plugins.Cluster) (Transport, error) { return &LocalTransport{}, nil }
+// NewLocalTransport returns a LocalTransport; it fits New's newTransport. With
+// c.RunAs set it works as that account: directly when hpcbot runs as root, else
+// through `sudo -n -u RUN_AS` (the operator allows hpcbot's user that in sudoers).
+// The account must exist and be neither root nor hpcbot's own user.
+func NewLocalTransport(c plugins.Cluster) (Transport, error) {
+	if c.RunAs == "" {
+		return &LocalTransport{}, nil
+	}
+	if !runAsSupported {
+		return nil, plugins.Errorf(plugins.KindPermanent, "run_as is not supported on this system")
+	}
+	acc, err := lookupAccount(c.RunAs)
+	if err != nil {
+		return nil, plugins.Errorf(plugins.KindPermanent, "run_as: %w", err)
+	}
+	return &LocalTransport{as: acc}, nil
+}
 
 // Run runs cmd with sh -c in its own process group; when ctx ends the whole group
 // is killed (processes that detached with setsid are not in it and survive).
 func (t *LocalTransport) Run(ctx context.Context, cmd string) (RunResult, error) {
+	return t.exec(ctx, cmd, nil, nil)
+}
+
+// exec runs script as Run does, with stdin (nil: none) and stdout streamed to a
+// writer (nil: collected into the result).
+func (t *LocalTransport) exec(ctx context.Context, script string, stdin io.Reader, stdout io.Writer) (RunResult, error) {
 	sh := t.Shell
 	if sh == "" {
 		sh = "/bin/sh"
 	}
-	c := exec.CommandContext(ctx, sh, "-c", cmd)
-	var stdout, stderr bytes.Buffer
-	c.Stdout, c.Stderr = &stdout, &stderr
-	c.Env = t.Env
-	if c.Env == nil {
-		c.Env = LoginEnv()
+	env := t.Env
+	if env == nil {
+		env = LoginEnv()
+		if t.as != nil {
+			env = t.as.env(env)
+		}
 	}
-	setProcessGroup(c)
+	var c *exec.Cmd
+	switch {
+	case t.as == nil:
+		c = exec.CommandContext(ctx, sh, "-c", script)
+		c.Env = env
+		setProcessGroup(c)
+	case t.as.sudo:
+		// sudo resets the environment; env -i sets exactly ours.
+		argv := append([]string{"-n", "-u", t.as.name, "--", "env", "-i"}, env...)
+		c = exec.CommandContext(ctx, "sudo", append(argv, sh, "-c", script)...)
+		c.Dir = "/"
+		setSudoGroup(c)
+	default:
+		c = exec.CommandContext(ctx, sh, "-c", script)
+		c.Env = env
+		c.Dir = "/" // hpcbot's folder may be closed to the account
+		setProcessGroup(c)
+		setCredential(c, t.as)
+	}
+	var out, stderr bytes.Buffer
+	c.Stdout, c.Stderr = &out, &stderr
+	if stdout != nil {
+		c.Stdout = stdout
+	}
+	c.Stdin = stdin
 	// A background child that kept our pipes open must not hang Run.
 	c.WaitDelay = 5 * time.Second
 	err := c.Run()
-	res := RunResult{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	res := RunResult{Stdout: out.Bytes(), Stderr: stderr.Bytes()}
 	if ctx.Err() != nil {
 		return res, plugins.Errorf(plugins.KindTransient, "run: %w", ctx.Err())
 	}
@@ -104,6 +157,9 @@ func fsErr(op string, err error) error {
 
 // PutDir copies every regular file below localDir to remoteDir.
 func (t *LocalTransport) PutDir(ctx context.Context, localDir, remoteDir string) error {
+	if t.as != nil {
+		return t.putDirAs(ctx, localDir, remoteDir)
+	}
 	err := filepath.WalkDir(localDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -178,6 +234,9 @@ func (t *LocalTransport) WriteFile(ctx context.Context, remotePath string, data 
 	if err := ctx.Err(); err != nil {
 		return plugins.Errorf(plugins.KindTransient, "write %s: %w", remotePath, err)
 	}
+	if t.as != nil {
+		return t.writeFileAs(ctx, remotePath, data, perm)
+	}
 	err := writeAtomic(remotePath, perm, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
@@ -191,6 +250,9 @@ func (t *LocalTransport) WriteFile(ctx context.Context, remotePath string, data 
 // List returns every regular file below remoteDir, and the symbolic links and
 // special files it meets (not followed).
 func (t *LocalTransport) List(ctx context.Context, remoteDir string) ([]RemoteFile, error) {
+	if t.as != nil {
+		return t.listAs(ctx, remoteDir)
+	}
 	var files []RemoteFile
 	err := filepath.WalkDir(remoteDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -233,6 +295,9 @@ func (t *LocalTransport) Get(ctx context.Context, remoteDir, rel, localPath stri
 	}
 	if !filepath.IsLocal(filepath.FromSlash(rel)) {
 		return 0, plugins.Errorf(plugins.KindPermanent, "%s: not a path inside the folder", what)
+	}
+	if t.as != nil {
+		return t.getAs(ctx, what, remoteDir, rel, localPath, limit)
 	}
 	root, err := os.OpenRoot(remoteDir)
 	if err != nil {
@@ -311,6 +376,10 @@ func (r ctxReader) Read(p []byte) (int, error) {
 func (t *LocalTransport) RemoveAll(ctx context.Context, remoteDir string) error {
 	if err := ctx.Err(); err != nil {
 		return plugins.Errorf(plugins.KindTransient, "remove %s: %w", remoteDir, err)
+	}
+	if t.as != nil {
+		res, err := t.exec(ctx, "rm -rf -- "+shellquote.Quote(remoteDir), nil, nil)
+		return t.asErr("remove "+remoteDir, res, err)
 	}
 	if err := os.RemoveAll(remoteDir); err != nil {
 		return fsErr("remove "+remoteDir, err)

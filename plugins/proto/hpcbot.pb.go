@@ -264,15 +264,19 @@ func (x *Connection) GetHostKey() string {
 
 // Cluster mirrors plugins.Cluster.
 type Cluster struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Label         string                 `protobuf:"bytes,1,opt,name=label,proto3" json:"label,omitempty"`
-	Scheduler     string                 `protobuf:"bytes,2,opt,name=scheduler,proto3" json:"scheduler,omitempty"`
-	UploadPath    string                 `protobuf:"bytes,3,opt,name=upload_path,json=uploadPath,proto3" json:"upload_path,omitempty"`
-	Connection    *Connection            `protobuf:"bytes,4,opt,name=connection,proto3" json:"connection,omitempty"`
-	JobIdRegex    string                 `protobuf:"bytes,5,opt,name=job_id_regex,json=jobIdRegex,proto3" json:"job_id_regex,omitempty"`
-	MaxJobs       int32                  `protobuf:"varint,6,opt,name=max_jobs,json=maxJobs,proto3" json:"max_jobs,omitempty"`
-	Flavor        string                 `protobuf:"bytes,7,opt,name=flavor,proto3" json:"flavor,omitempty"`
-	Options       map[string]string      `protobuf:"bytes,8,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Label      string                 `protobuf:"bytes,1,opt,name=label,proto3" json:"label,omitempty"`
+	Scheduler  string                 `protobuf:"bytes,2,opt,name=scheduler,proto3" json:"scheduler,omitempty"`
+	UploadPath string                 `protobuf:"bytes,3,opt,name=upload_path,json=uploadPath,proto3" json:"upload_path,omitempty"`
+	Connection *Connection            `protobuf:"bytes,4,opt,name=connection,proto3" json:"connection,omitempty"`
+	JobIdRegex string                 `protobuf:"bytes,5,opt,name=job_id_regex,json=jobIdRegex,proto3" json:"job_id_regex,omitempty"`
+	MaxJobs    int32                  `protobuf:"varint,6,opt,name=max_jobs,json=maxJobs,proto3" json:"max_jobs,omitempty"`
+	Flavor     string                 `protobuf:"bytes,7,opt,name=flavor,proto3" json:"flavor,omitempty"`
+	Options    map[string]string      `protobuf:"bytes,8,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// local only: the Unix user calculations run as ("": hpcbot's own user).
+	RunAs string `protobuf:"bytes,9,opt,name=run_as,json=runAs,proto3" json:"run_as,omitempty"`
+	// local only: let calculations run as hpcbot's own user even with an interpreter as program.
+	AllowSameUser bool `protobuf:"varint,10,opt,name=allow_same_user,json=allowSameUser,proto3" json:"allow_same_user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -361,6 +365,20 @@ func (x *Cluster) GetOptions() map[string]string {
 		return x.Options
 	}
 	return nil
+}
+
+func (x *Cluster) GetRunAs() string {
+	if x != nil {
+		return x.RunAs
+	}
+	return ""
+}
+
+func (x *Cluster) GetAllowSameUser() bool {
+	if x != nil {
+		return x.AllowSameUser
+	}
+	return false
 }
 
 type ConfigureSchedulerRequest struct {
@@ -1906,7 +1924,7 @@ const file_hpcbot_proto_rawDesc = "" +
 	"\x12key_passphrase_env\x18\x06 \x01(\tR\x10keyPassphraseEnv\x12\x1f\n" +
 	"\vknown_hosts\x18\a \x01(\tR\n" +
 	"knownHosts\x12\x19\n" +
-	"\bhost_key\x18\b \x01(\tR\ahostKey\"\xf1\x02\n" +
+	"\bhost_key\x18\b \x01(\tR\ahostKey\"\xb0\x03\n" +
 	"\aCluster\x12\x14\n" +
 	"\x05label\x18\x01 \x01(\tR\x05label\x12\x1c\n" +
 	"\tscheduler\x18\x02 \x01(\tR\tscheduler\x12\x1f\n" +
@@ -1919,7 +1937,10 @@ const file_hpcbot_proto_rawDesc = "" +
 	"jobIdRegex\x12\x19\n" +
 	"\bmax_jobs\x18\x06 \x01(\x05R\amaxJobs\x12\x16\n" +
 	"\x06flavor\x18\a \x01(\tR\x06flavor\x12A\n" +
-	"\aoptions\x18\b \x03(\v2'.hpcbot.plugins.v1.Cluster.OptionsEntryR\aoptions\x1a:\n" +
+	"\aoptions\x18\b \x03(\v2'.hpcbot.plugins.v1.Cluster.OptionsEntryR\aoptions\x12\x15\n" +
+	"\x06run_as\x18\t \x01(\tR\x05runAs\x12&\n" +
+	"\x0fallow_same_user\x18\n" +
+	" \x01(\bR\rallowSameUser\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Q\n" +
