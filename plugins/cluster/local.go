@@ -33,8 +33,8 @@ import (
 type LocalTransport struct {
 	// Shell runs commands; empty means /bin/sh.
 	Shell string
-	// Env is the commands' environment; nil means LoginEnv() (or, with an
-	// account, AccountEnv).
+	// Env is the commands' environment; nil means LoginEnv(), with an account's
+	// HOME, USER and LOGNAME instead of hpcbot's (and no TMPDIR or SHELL).
 	Env []string
 	as  *account // run_as; nil: hpcbot's own user
 }
