@@ -57,7 +57,7 @@ redone at the next start), and exits within 10 seconds.`,
 		defer stop()
 
 		// Store.
-		if err := os.MkdirAll(cfg.DownloadPath, 0o750); err != nil {
+		if err := os.MkdirAll(cfg.DownloadPath, 0o700); err != nil {
 			return fmt.Errorf("download_path: %w", err)
 		}
 		st, err := store.Open(cfg.Store.Path, store.Options{})

@@ -720,6 +720,12 @@ func TestE2EDocumentAccepted(t *testing.T) {
 	if err != nil || !bytes.Equal(got, script) {
 		t.Errorf("downloaded input: %q %v", got, err)
 	}
+	// Only hpcbot's user may read what users send (a 0700 folder, a 0600 file).
+	for path, want := range map[string]os.FileMode{c.LocalDir: 0o700 | os.ModeDir, filepath.Join(c.LocalDir, "h2o.sh"): 0o600} {
+		if fi, err := os.Stat(path); err != nil || fi.Mode() != want {
+			t.Errorf("%s: mode %v (%v), want %v", path, fi.Mode(), err, want)
+		}
+	}
 	e.waitSent(tgUser.ID, fmt.Sprintf("Calculation <b>#%d</b> accepted: <code>sh</code> on loc", c.ID), fmt.Sprintf("/cancel %d", c.ID))
 	// The log chat gets the input itself, with who sent it and the exact command.
 	fwd := e.waitSent(logChat, fmt.Sprintf("#%d:", c.ID), "@ivan", "h2o.sh", "<code>sh ./h2o.sh</code>")

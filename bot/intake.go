@@ -237,7 +237,7 @@ func (b *Bot) download(ctx context.Context, f *tele.File, dir, name string, limi
 		src = resp.Body
 	}
 	defer src.Close()
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
 	tmp, err := os.CreateTemp(dir, ".download-*")

@@ -22,7 +22,7 @@ const zipDir = ".hpcbot-zip"
 // builds it again.
 func (s *Scheduler) zipResults(calc store.Calculation, files []string) (string, error) {
 	dir := filepath.Join(calc.LocalDir, zipDir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
 	base := strings.TrimSuffix(calc.InputName, filepath.Ext(calc.InputName))
