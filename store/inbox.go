@@ -90,30 +90,52 @@ func (s *Store) InboxPending() ([]InboxItem, error) {
 // InboxDone marks an update handled (dropping its raw JSON, keeping its id).
 // Marking it again is a no-op; an unknown id is ErrNotFound.
 func (s *Store) InboxDone(updateID int64) error {
-	err := s.update(func(t *Tx) error {
-		key := i64(updateID)
-		inbox := t.bucket(bInbox)
-		var it InboxItem
-		ok, err := getJSON(inbox, key, &it)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return ErrNotFound
-		}
-		if it.Done {
-			return nil
-		}
-		it.Done, it.DoneAt, it.Raw = true, t.now, nil
-		if err := putJSON(inbox, key, it); err != nil {
-			return err
-		}
-		return t.bucket(bInboxPending).Delete(key)
-	})
+	err := s.update(func(t *Tx) error { return t.inboxDone(updateID) })
 	if err != nil {
 		return fmt.Errorf("inbox done update %d: %w", updateID, err)
 	}
 	return nil
+}
+
+// InboxDoneAll marks several updates handled like InboxDone, in one
+// transaction (one disk sync): all of them, or none with an error.
+func (s *Store) InboxDoneAll(updateIDs []int64) error {
+	if len(updateIDs) == 0 {
+		return nil
+	}
+	err := s.update(func(t *Tx) error {
+		for _, id := range updateIDs {
+			if err := t.inboxDone(id); err != nil {
+				return fmt.Errorf("update %d: %w", id, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("inbox done: %w", err)
+	}
+	return nil
+}
+
+func (t *Tx) inboxDone(updateID int64) error {
+	key := i64(updateID)
+	inbox := t.bucket(bInbox)
+	var it InboxItem
+	ok, err := getJSON(inbox, key, &it)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrNotFound
+	}
+	if it.Done {
+		return nil
+	}
+	it.Done, it.DoneAt, it.Raw = true, t.now, nil
+	if err := putJSON(inbox, key, it); err != nil {
+		return err
+	}
+	return t.bucket(bInboxPending).Delete(key)
 }
 
 // InboxPrune forgets handled updates done before cutoff, but never those

@@ -61,6 +61,31 @@ func TestInbox(t *testing.T) {
 	}
 }
 
+func TestInboxDoneAll(t *testing.T) {
+	s, _ := openTest(t)
+	for id := int64(1); id <= 5; id++ {
+		if _, err := s.InboxPut(id, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.InboxDoneAll([]int64{2, 4}); err != nil {
+		t.Fatal(err)
+	}
+	if pend := pendingIDs(t, s); pend != "[1 3 5]" {
+		t.Fatalf("pending = %s", pend)
+	}
+	// An unknown id: nothing is marked.
+	if err := s.InboxDoneAll([]int64{1, 99}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("InboxDoneAll with an unknown id = %v", err)
+	}
+	if pend := pendingIDs(t, s); pend != "[1 3 5]" {
+		t.Fatalf("pending after the failed call = %s", pend)
+	}
+	if err := s.InboxDoneAll(nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func pendingIDs(t *testing.T, s *Store) string {
 	t.Helper()
 	items, err := s.InboxPending()
