@@ -44,6 +44,13 @@ import (
 //
 // Handlers run concurrently for different chats and one at a time, in order,
 // within a chat (a slow download for one user does not hold up the others).
+// One chat's work is bounded: at most MaxQueuedPerChat of its updates wait
+// for a handler; the excess is marked done at once, without a handler (one
+// transaction per getUpdates answer), and counted in the log when the chat's
+// queue has drained. So a chat that floods the bot faster than its handlers
+// run loses its excess, never replayed after a restart, while polling and
+// the other chats go on: the global bound MaxQueued, which stops polling,
+// cannot be filled by one chat.
 // "Done" means the handler function returned (or panicked: a panic is logged
 // with its stack and the update is not retried, so that it cannot crash the
 // bot at every restart). With telebot, handle is Bot.ProcessUpdate of a bot
@@ -64,6 +71,7 @@ type Poller struct {
 	mu      sync.Mutex
 	queues  map[int64][]pollItem // per chat, in update order
 	active  map[int64]bool       // chats with a worker
+	dropped map[int64]int        // per chat, updates dropped since its queue was last empty
 	queued  int                  // items in queues and in handlers
 	workers sync.WaitGroup
 	sem     chan struct{}
@@ -86,6 +94,10 @@ type PollerOptions struct {
 	Workers int
 	// MaxQueued stops polling while this many updates wait for a handler (default 1000).
 	MaxQueued int
+	// MaxQueuedPerChat is how many updates of one chat may wait for its
+	// handler; more are dropped (default 100). Keep it well below MaxQueued,
+	// so that one chat cannot stop polling for all.
+	MaxQueuedPerChat int
 	// RetryMin and RetryMax bound the backoff after a failed getUpdates (1 s, 30 s).
 	RetryMin, RetryMax time.Duration
 	// PruneEvery is how often handled updates are pruned (default 1 h).
@@ -109,6 +121,9 @@ func (o *PollerOptions) setDefaults() {
 	}
 	if o.MaxQueued <= 0 {
 		o.MaxQueued = 1000
+	}
+	if o.MaxQueuedPerChat <= 0 {
+		o.MaxQueuedPerChat = 100
 	}
 	if o.RetryMin <= 0 {
 		o.RetryMin = time.Second
@@ -150,11 +165,12 @@ func NewPoller(c *Client, st *store.Store, log *slog.Logger, opts PollerOptions)
 	}
 	return &Poller{
 		c: c, st: st, log: log, opts: opts,
-		queues: map[int64][]pollItem{},
-		active: map[int64]bool{},
-		sem:    make(chan struct{}, opts.Workers),
-		idle:   make(chan struct{}),
-		done:   make(chan struct{}),
+		queues:  map[int64][]pollItem{},
+		active:  map[int64]bool{},
+		dropped: map[int64]int{},
+		sem:     make(chan struct{}, opts.Workers),
+		idle:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 }
 
@@ -210,9 +226,13 @@ func (p *Poller) Run(ctx context.Context, handle func(tele.Update)) (err error) 
 	if len(pending) > 0 {
 		p.log.Info("handling updates left pending by the last run", "count", len(pending))
 	}
+	var drop []int64
 	for _, it := range pending {
-		p.dispatch(ctx, it.UpdateID, it.Raw, handle)
+		if !p.dispatch(ctx, it.UpdateID, it.Raw, handle) {
+			drop = append(drop, it.UpdateID)
+		}
 	}
+	p.markDropped(drop)
 
 	offset, last, err := p.st.Offset()
 	if err != nil {
@@ -269,13 +289,17 @@ func (p *Poller) Run(ctx context.Context, handle func(tele.Update)) (err error) 
 			continue
 		}
 		offset = next
+		drop = drop[:0]
 		for i, u := range ups {
 			if !inserted[i] {
 				p.log.Debug("update seen before; not handled again", "update", u.ID)
 				continue
 			}
-			p.dispatch(ctx, u.ID, u.Raw, handle)
+			if !p.dispatch(ctx, u.ID, u.Raw, handle) {
+				drop = append(drop, u.ID)
+			}
 		}
+		p.markDropped(drop)
 	}
 }
 
@@ -377,23 +401,40 @@ func updateChat(u *tele.Update) int64 {
 	return 0
 }
 
-// dispatch queues an update behind the others of its chat.
-func (p *Poller) dispatch(ctx context.Context, id int64, raw []byte, handle func(tele.Update)) {
+// dispatch queues an update behind the others of its chat. It reports false
+// for an update to drop (undecodable, or over its chat's MaxQueuedPerChat),
+// which the caller marks done.
+func (p *Poller) dispatch(ctx context.Context, id int64, raw []byte, handle func(tele.Update)) bool {
 	var u tele.Update
 	if err := json.Unmarshal(raw, &u); err != nil {
 		p.log.Error("cannot decode update; dropping it", "update", id, "err", err)
-		p.markDone(id)
-		return
+		return false
 	}
 	chat := updateChat(&u)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(p.queues[chat]) >= p.opts.MaxQueuedPerChat {
+		p.dropped[chat]++
+		if p.dropped[chat] == 1 {
+			p.log.Warn("a chat sends updates faster than they are handled; dropping its excess until its queue drains",
+				"chat", chat, "queued", len(p.queues[chat]), "update", id)
+		}
+		return false
+	}
 	p.queues[chat] = append(p.queues[chat], pollItem{id: id, upd: u})
 	p.queued++
 	if !p.active[chat] {
 		p.active[chat] = true
 		p.workers.Add(1)
 		go p.work(ctx, chat, handle)
+	}
+	return true
+}
+
+// markDropped marks dropped updates done, so that no restart hands them over.
+func (p *Poller) markDropped(ids []int64) {
+	if err := p.st.InboxDoneAll(ids); err != nil {
+		p.log.Error("cannot mark dropped updates handled; they will be handled after a restart", "count", len(ids), "err", err)
 	}
 }
 
@@ -408,6 +449,10 @@ func (p *Poller) work(ctx context.Context, chat int64, handle func(tele.Update))
 			p.queued -= len(q)
 			delete(p.queues, chat)
 			delete(p.active, chat)
+			if n := p.dropped[chat]; n > 0 {
+				delete(p.dropped, chat)
+				p.log.Warn("dropped updates of a chat that sent them faster than they were handled", "chat", chat, "dropped", n)
+			}
 			p.wakeIdleLocked()
 			p.mu.Unlock()
 			return

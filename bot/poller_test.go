@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -495,6 +496,93 @@ func TestPollerPanickingHandlerIsMarkedDone(t *testing.T) {
 	stop()
 	if p := pending(t, st); len(p) != 0 {
 		t.Fatalf("pending: %v", p)
+	}
+}
+
+// One chat floods the bot while its handler is stuck: 1,150 updates, more
+// than MaxQueued. Its queue holds MaxQueuedPerChat; the excess is marked done
+// without a handler (never replayed after a restart), and polling goes on
+// for the other chats: Bob is answered while Alice's handler still waits.
+// (Before the per-chat cap, polling stopped at MaxQueued and Bob waited.)
+func TestPollerFloodedChatDropsExcessOthersGoOn(t *testing.T) {
+	srv := tgtest.New(t)
+	path := filepath.Join(t.TempDir(), "hpcbot.db")
+	st := openTestStore(t, path)
+	const flood = 1150
+	var alice []int64
+	for i := range flood {
+		alice = append(alice, srv.PushText(tAlice, tgtest.Private(tAlice), fmt.Sprint("flood ", i)))
+	}
+	bob := srv.PushText(tBob, tgtest.Private(tBob), "/status")
+
+	var mu sync.Mutex
+	var handledAlice []int64
+	bobDone := make(chan struct{})
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	opts := testPollerOptions() // MaxQueued 1000, MaxQueuedPerChat 100: the defaults
+	p := NewPoller(NewClient(srv.URL, srv.Token, nil), st, log, opts)
+	stop := startPoller(t, p, func(u tele.Update) {
+		id := int64(u.ID)
+		if id == bob {
+			close(bobDone)
+			return
+		}
+		if id == alice[0] {
+			<-release
+		}
+		mu.Lock()
+		handledAlice = append(handledAlice, id)
+		mu.Unlock()
+	})
+	t.Cleanup(free) // runs before startPoller's stop, which waits for the handler
+	select {
+	case <-bobDone:
+	case <-time.After(tgtest.WaitTimeout): // a hang guard
+		t.Fatalf("Bob's update not handled while Alice's chat is flooded; pending %d", len(pending(t, st)))
+	}
+	polledPast(t, srv, bob)
+	waitFor(t, func() bool { return !slices.Contains(pending(t, st), bob) }) // marked after its handler returned
+	// Alice's handler is still stuck. Pending: what waits for her handler, a
+	// prefix of her updates; the rest is already marked done.
+	held := pending(t, st)
+	k := len(held)
+	const limit = 100 // PollerOptions' default MaxQueuedPerChat
+	if k < limit || k > limit+1 || !slices.Equal(held, alice[:k]) {
+		t.Fatalf("pending while Alice's handler waits: %d updates %v…, want her first %d or %d", k, held[:min(k, 3)], limit, limit+1)
+	}
+	free()
+	waitFor(t, func() bool { return len(pending(t, st)) == 0 })
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "dropped updates of a chat") })
+	mu.Lock()
+	got := slices.Clone(handledAlice)
+	mu.Unlock()
+	if !slices.Equal(got, alice[:k]) {
+		t.Fatalf("Alice's handled updates: %d, want her first %d in order", len(got), k)
+	}
+	if n := strings.Count(logs.String(), "dropping its excess"); n != 1 {
+		t.Errorf("the start of the drop logged %d times, want once", n)
+	}
+	if want := fmt.Sprintf("dropped=%d", flood-k); !strings.Contains(logs.String(), want) {
+		t.Errorf("the count of dropped updates (%s) not logged:\n%s", want, logs.String())
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A restart hands over nothing of the flood.
+	h := newHandled()
+	stop2 := startPoller(t, NewPoller(NewClient(srv.URL, srv.Token, nil), st, nil, testPollerOptions()), h.handle)
+	later := srv.PushText(tAlice, tgtest.Private(tAlice), "/help")
+	if id := h.next(t); id != later {
+		t.Fatalf("after the restart handled %d, want only the new update %d", id, later)
+	}
+	stop2()
+	if len(h.ids) != 1 {
+		t.Fatalf("after the restart handled %v", h.ids)
 	}
 }
 
