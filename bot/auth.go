@@ -63,17 +63,49 @@ func (r *request) reply(key string, p P) {
 	r.send(tr(r.lang, key, p))
 }
 
-// send sends an HTML text to the chat of the update. A failure is logged: the
-// user cannot be told about it anyway.
+// send queues an HTML text for the chat of the update and returns at once:
+// a handler never waits for Telegram's pace (1 message a second to a chat),
+// so a chat that is sent much to holds up neither its own next update nor
+// polling. The sender keeps the chat's messages in the order queued and logs
+// a failure (the user cannot be told about it anyway). A reply still queued
+// when the bot stops is lost, as a reply under way was before.
 func (r *request) send(text string) {
+	r.post(Outgoing{Text: text})
+}
+
+// post queues o for the chat of the update, like send.
+func (r *request) post(o Outgoing) {
 	if r.chat == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, replyTimeout)
-	defer cancel()
-	if err := r.b.out.Send(ctx, r.chat.ID, text); err != nil {
-		r.log.Warn("reply not delivered", "chat", r.chat.ID, "err", err)
+	o.ChatID = r.chat.ID
+	if err := r.b.out.Post(o); err != nil {
+		r.log.Warn("reply not queued", "chat", r.chat.ID, "err", err)
 	}
+}
+
+// mayRefuse tells whether the sender may be told now why they are refused,
+// and if so counts it: at most once per refuseEvery, so that a stranger (or a
+// blocked user) who floods the bot is answered once, not at every message.
+func (b *Bot) mayRefuse(r *request) bool {
+	if r.from == nil {
+		return true
+	}
+	if !b.refused.allow(r.from.ID, b.now()) {
+		r.log.Debug("refusal not repeated within its interval")
+		return false
+	}
+	return true
+}
+
+// refuse replies catalog message key when mayRefuse allows it, and says
+// whether it did.
+func (r *request) refuse(key string, p P) bool {
+	if !r.b.mayRefuse(r) {
+		return false
+	}
+	r.reply(key, p)
+	return true
 }
 
 // who names the sender for the log chat: "Ada Lovelace (@ada, 42)".
@@ -256,28 +288,37 @@ func (b *Bot) needUser(r *request) bool {
 		}
 	}
 	if !r.known {
+		b.refuseUnregistered(r, b.mayRefuse(r))
+		return false
+	}
+	if r.user.Blocked {
+		r.refuse("auth.blocked", P{"admin": b.adminContact(r.lang)})
+		return false
+	}
+	return true
+}
+
+// refuseUnregistered tells an unregistered sender how to get access (when
+// say: see mayRefuse), and the log chat who wrote (once per
+// unregisteredLogEvery).
+func (b *Bot) refuseUnregistered(r *request, say bool) {
+	if say {
 		var id int64
 		if r.from != nil {
 			id = r.from.ID
 		}
 		r.reply("auth.unregistered", P{"admin": b.adminContact(r.lang), "id": id})
-		text := ""
-		if r.msg != nil {
-			text = r.msg.Text
-			if r.msg.Document != nil {
-				text = r.msg.Document.FileName
-			}
-		}
-		if b.quiet.allow(r.from.ID, b.now()) {
-			b.toLogChat(slog.LevelWarn, r.logKey("unregistered"), "log.unregistered", P{"who": r.who(), "text": truncate(text, 200)})
-		}
-		return false
 	}
-	if r.user.Blocked {
-		r.reply("auth.blocked", P{"admin": b.adminContact(r.lang)})
-		return false
+	text := ""
+	if r.msg != nil {
+		text = r.msg.Text
+		if r.msg.Document != nil {
+			text = r.msg.Document.FileName
+		}
 	}
-	return true
+	if b.quiet.allow(r.from.ID, b.now()) {
+		b.toLogChat(slog.LevelWarn, r.logKey("unregistered"), "log.unregistered", P{"who": r.who(), "text": truncate(text, 200)})
+	}
 }
 
 // registerAdmin registers an admin writing for the first time, approved with
@@ -307,7 +348,9 @@ func (b *Bot) registerAdmin(r *request) error {
 func (b *Bot) admin(h func(*request) error) func(*request) error {
 	return func(r *request) error {
 		if !r.admin {
-			r.reply("auth.not_admin", P{"command": r.what})
+			// The sender hears why once per refuseEvery (r.refuse), the log
+			// chat once per refusedLogEvery.
+			r.refuse("auth.not_admin", P{"command": r.what})
 			if r.from != nil && b.notAdmin.allow(r.from.ID, b.now()) {
 				b.toLogChat(slog.LevelWarn, r.logKey("unauthorized"), "log.unauthorized", P{"who": r.who(), "command": r.what})
 			}

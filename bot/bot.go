@@ -78,8 +78,9 @@ const unregisteredLogEvery = 10 * time.Minute
 // attempts (admin commands, /access in a group that is not allowed) at most.
 const refusedLogEvery = 10 * time.Minute
 
-// replyTimeout bounds one reply to a user.
-const replyTimeout = 2 * time.Minute
+// refuseEvery is how often one sender is told at most that they may not do
+// what they asked (unregistered, blocked, not an admin).
+const refuseEvery = time.Minute
 
 // Bot is the Telegram front end. Create it with New, hand it to the scheduler
 // as its Notifier, then Run it.
@@ -105,6 +106,7 @@ type Bot struct {
 	quiet     throttle               // unregistered senders reach the log chat once in a while, not at every message
 	notAdmin  throttle               // so do one sender's refused admin commands
 	badGroup  throttle               // and one sender's /access in groups that are not allowed
+	refused   throttle               // and hear why they are refused once in a while (refuseEvery)
 	sender    atomic.Pointer[Sender] // set while Run runs; Notify wakes its drainer
 	fwd       *logForwarder          // LogHandler's state
 	scrub     *plugins.Scrubber      // the secrets (Options.Secrets and the token); see redact
@@ -161,6 +163,7 @@ func New(opts Options, st *store.Store, log *slog.Logger) (*Bot, error) {
 	b.badGroup.every = refusedLogEvery
 	b.rate.perMinute = opts.Bot.SubmitsPerMinute
 	b.quiet.every = unregisteredLogEvery
+	b.refused.every = refuseEvery
 	b.logChatID.Store(opts.Bot.LogChatID)
 	b.fwd = newLogForwarder(level, b.logChatID.Load, lang, b.redact)
 	if v, ok, err := st.Value(kvLogChat); err == nil && ok {

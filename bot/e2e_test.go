@@ -128,6 +128,8 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Each refusal is said here (TestRefusalsOncePerInterval tests the throttle).
+	b.refused.every = 0
 	e.bot = b
 
 	ctx := context.Background()
@@ -236,7 +238,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// handled waits until the update was stored and its handler has finished.
+// handled waits until the update was stored, its handler has finished, and
+// the replies handlers queued are sent (handlers do not wait for them).
 func (e *env) handled(id int64) {
 	e.t.Helper()
 	deadline := time.Now().Add(waitLimit)
@@ -246,13 +249,33 @@ func (e *env) handled(id int64) {
 			if err != nil {
 				e.t.Fatal(err)
 			}
-			if !slices.ContainsFunc(pending, func(it store.InboxItem) bool { return it.UpdateID == id }) {
+			if !slices.ContainsFunc(pending, func(it store.InboxItem) bool { return it.UpdateID == id }) &&
+				e.bot.out.repliesQueued() == 0 {
 				return
 			}
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	e.t.Fatalf("update %d not handled within %v", id, waitLimit)
+}
+
+// repliesQueued counts the messages queued by Post (not the outbox's) to
+// chats other than the log chat and not yet sent or given up.
+func (s *Sender) repliesQueued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for chat, q := range s.chats {
+		if chat == logChat {
+			continue
+		}
+		for _, j := range q.jobs {
+			if j.key == "" {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // say sends text from `from` in chat and waits until it has been handled; it

@@ -4,7 +4,9 @@ import (
 	"context"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,7 +25,7 @@ type floodEnv struct {
 	bot *Bot
 }
 
-func startFloodBot(tb testing.TB) *floodEnv {
+func startFloodBot(tb testing.TB, now func() time.Time) *floodEnv {
 	tb.Helper()
 	e := &floodEnv{srv: tgtest.New(tb)}
 	st, err := store.Open(filepath.Join(tb.TempDir(), "hpcbot.db"), store.Options{})
@@ -41,7 +43,11 @@ func startFloodBot(tb testing.TB) *floodEnv {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	if now != nil {
+		b.now = now
+	}
 	e.bot = b
+	e.register(tb, floodMarker)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -51,12 +57,147 @@ func startFloodBot(tb testing.TB) *floodEnv {
 	return e
 }
 
+// floodMarker is a registered user whose update marks "all pushed so far".
+var floodMarker = tgtest.User{ID: 9009, FirstName: "Mark", LanguageCode: "en"}
+
 // register registers a Telegram user (not approved, the default quota).
 func (e *floodEnv) register(tb testing.TB, u tgtest.User) {
 	tb.Helper()
 	if _, _, err := e.st.RegisterUser(store.TelegramAccount{TelegramID: u.ID, Username: u.Username,
 		DisplayName: u.FirstName, LanguageCode: u.LanguageCode}, 3); err != nil {
 		tb.Fatal(err)
+	}
+}
+
+// queuedTo is how many messages to a chat wait in the bot's sender.
+func (e *floodEnv) queuedTo(chat int64) int {
+	s := e.bot.out
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if q := s.chats[chat]; q != nil {
+		return len(q.jobs)
+	}
+	return 0
+}
+
+// drained waits until every update pushed so far is handled (or dropped)
+// and the outbox is empty.
+func (e *floodEnv) drained(t *testing.T) {
+	t.Helper()
+	last := e.srv.PushText(floodMarker, tgtest.Private(floodMarker), "/jobs")
+	polledPast(t, e.srv, last)
+	waitFor(t, func() bool {
+		in, err := e.st.InboxPending()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := e.st.OutboxPending()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(in) == 0 && len(out) == 0
+	})
+}
+
+// textsTo are the texts sent to a chat (sendMessage calls, answered or not).
+func textsTo(calls []tgtest.Call, chat int64) []string {
+	var out []string
+	want := strconv.FormatInt(chat, 10)
+	for _, c := range calls {
+		if c.Method == "sendMessage" && c.Params["chat_id"] == want {
+			out = append(out, c.Text())
+		}
+	}
+	return out
+}
+
+// An unregistered sender floods the bot with 1,500 messages, then a
+// registered user asks /status. Telegram lets the bot send one message a
+// second to the stranger; before, each refusal waited for that pace and
+// polling stopped at 1,000 waiting updates, so the user's answer came after
+// the stranger's 500th refusal or so (minutes). Now the user is answered
+// (the wait below is only a hang guard), the stranger hears the help and the
+// refusal once, and all 1,500 updates end marked done.
+func TestStrangerFloodDoesNotDelayUsers(t *testing.T) {
+	e := startFloodBot(t, nil)
+	stranger := tgtest.User{ID: 4004, FirstName: "Eve", LanguageCode: "de"}
+	e.register(t, tgUser)
+	e.flood(stranger, 1500)
+	e.srv.PushText(tgUser, tgtest.Private(tgUser), "/status")
+	calls := e.srv.Wait(t, func(calls []tgtest.Call) bool { return sentTo(calls, tgUser.ID) > 0 })
+	if got := textsTo(calls, tgUser.ID); !strings.Contains(got[0], "@ivan 2002") {
+		t.Errorf("the user's answer: %q", got[0])
+	}
+	if n := sentTo(calls, stranger.ID); n > 2 {
+		t.Errorf("the stranger had been sent %d messages when the user was answered, want the help and one refusal", n)
+	}
+	e.drained(t)
+	refusal := tr("en", "auth.unregistered", P{"admin": e.bot.adminContact("en"), "id": stranger.ID})
+	calls = e.srv.Calls("sendMessage")
+	got := textsTo(calls, stranger.ID)
+	if len(got) != 2 || got[1] != refusal || e.queuedTo(stranger.ID) != 0 {
+		t.Errorf("the stranger was sent %d messages (%d more queued), want the help and the refusal once: %.80q",
+			len(got), e.queuedTo(stranger.ID), got)
+	}
+	if n := sentTo(calls, logChat); n != 1 {
+		t.Errorf("the log chat was told %d times, want once: %.80q", n, textsTo(calls, logChat))
+	}
+}
+
+// Refusals are said once per refuseEvery to each sender: an unregistered
+// one (the help and how to get access, to /start; the refusal alone, to
+// anything else), a blocked one, a non-admin trying an admin command.
+func TestRefusalsOncePerInterval(t *testing.T) {
+	var skew atomic.Int64
+	e := startFloodBot(t, func() time.Time { return time.Now().Add(time.Duration(skew.Load())) })
+	stranger := tgtest.User{ID: 4004, FirstName: "Eve", LanguageCode: "de"}
+	blocked := tgtest.User{ID: 3003, FirstName: "Bob", LanguageCode: "en"}
+	e.register(t, tgUser)
+	e.register(t, blocked)
+	bu, _, _ := e.st.UserByTelegramID(blocked.ID)
+	if _, err := e.st.UpdateUser(bu.ID, func(_ *store.Tx, u *store.User) error { u.Blocked = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range []string{"/start", "hello", "/status", "/approve 1", "/help", "/jobs"} {
+		e.srv.PushText(stranger, tgtest.Private(stranger), text)
+	}
+	for range 4 {
+		e.srv.PushDocument(blocked, tgtest.Private(blocked), "x.sh", []byte("echo\n"), "")
+		e.srv.PushText(tgUser, tgtest.Private(tgUser), "/block 2")
+	}
+	e.drained(t)
+	waitFor(t, func() bool { return e.queuedTo(stranger.ID)+e.queuedTo(blocked.ID)+e.queuedTo(tgUser.ID) == 0 })
+	calls := e.srv.Calls("sendMessage")
+	unregistered := tr("en", "auth.unregistered", P{"admin": e.bot.adminContact("en"), "id": stranger.ID})
+	if got := textsTo(calls, stranger.ID); len(got) != 2 || got[1] != unregistered {
+		t.Errorf("the stranger was sent %d messages, want the help and one refusal: %.80q", len(got), got)
+	}
+	isBlocked := tr("en", "auth.blocked", P{"admin": e.bot.adminContact("en")})
+	if got := textsTo(calls, blocked.ID); len(got) != 1 || got[0] != isBlocked {
+		t.Errorf("the blocked user was sent %.80q, want one refusal", got)
+	}
+	notAdmin := tr("en", "auth.not_admin", P{"command": "/block"})
+	if got := textsTo(calls, tgUser.ID); len(got) != 1 || got[0] != notAdmin {
+		t.Errorf("the user trying /block was sent %.80q, want one refusal", got)
+	}
+	if n := strings.Count(strings.Join(textsTo(calls, logChat), "\n"), "/block"); n > 1 {
+		t.Errorf("the log chat heard of /block %d times", n)
+	}
+
+	// A refusal interval later, each is told again, once.
+	skew.Add(int64(refuseEvery))
+	for range 3 {
+		e.srv.PushText(stranger, tgtest.Private(stranger), "hello")
+		e.srv.PushDocument(blocked, tgtest.Private(blocked), "x.sh", []byte("echo\n"), "")
+	}
+	e.drained(t)
+	waitFor(t, func() bool { return e.queuedTo(stranger.ID)+e.queuedTo(blocked.ID) == 0 })
+	calls = e.srv.Calls("sendMessage")
+	if got := textsTo(calls, stranger.ID); len(got) != 3 || got[2] != unregistered {
+		t.Errorf("after the interval the stranger was sent %.80q, want one more refusal", got)
+	}
+	if got := textsTo(calls, blocked.ID); len(got) != 2 || got[1] != isBlocked {
+		t.Errorf("after the interval the blocked user was sent %.80q, want one more refusal", got)
 	}
 }
 
@@ -94,7 +235,7 @@ func BenchmarkReplyUnderFlood(b *testing.B) {
 		flood int
 	}{{"quiet", 0}, {"flood2000", 2000}} {
 		b.Run(tc.name, func(b *testing.B) {
-			e := startFloodBot(b)
+			e := startFloodBot(b, nil)
 			strangerMsgs := 0
 			b.ResetTimer()
 			b.StopTimer()

@@ -16,12 +16,18 @@ import (
 
 // cmdHelp answers /start and /help: what the bot does, every cluster with its
 // programs, and the commands (the admin's too, for an admin). An unregistered
-// sender in a private chat is also told how to get access.
+// sender in a private chat is also told how to get access; both at most once
+// per refuseEvery (mayRefuse).
 func (b *Bot) cmdHelp(r *request) error {
-	r.send(b.helpText(r.lang, r.admin))
 	if r.private() && !r.known && !r.admin {
-		b.needUser(r)
+		say := b.mayRefuse(r)
+		if say {
+			r.send(b.helpText(r.lang, false))
+		}
+		b.refuseUnregistered(r, say)
+		return nil
 	}
+	r.send(b.helpText(r.lang, r.admin))
 	return nil
 }
 

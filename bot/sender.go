@@ -310,7 +310,10 @@ func (s *Sender) Deliver(ctx context.Context, o Outgoing) error {
 	}
 }
 
-// Post queues o without waiting (for the log chat); failures are logged.
+// Post queues o and returns at once (replies to users, the log chat): the
+// error says only why it was not queued (ErrQueueFull, ErrSenderClosed,
+// ErrEmptyMessage). A failure to send it is logged; messages to one chat go
+// out in the order queued.
 func (s *Sender) Post(o Outgoing) error {
 	return s.enqueue(o, "", 0, func(error) {})
 }

@@ -2,7 +2,6 @@ package bot
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"image"
 	"image/color"
@@ -182,11 +181,7 @@ func (b *Bot) cmdStats(r *request) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, replyTimeout)
-	defer cancel()
-	if err := b.out.SendPhoto(ctx, r.chat.ID, "stats.png", pic, tr(r.lang, "stats.caption", P{"window": window})); err != nil {
-		r.log.Warn("stats chart not delivered", "err", err)
-	}
+	r.post(Outgoing{Files: []OutFile{{Photo: true, Name: "stats.png", Data: pic}}, Caption: tr(r.lang, "stats.caption", P{"window": window})})
 	r.send(table)
 	return nil
 }
