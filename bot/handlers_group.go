@@ -106,11 +106,13 @@ func (b *Bot) groupState(chatID int64) store.GroupState {
 }
 
 // refuseAccess answers /access in a group that is not allowed: nobody is
-// registered; the sender is told whom to ask, and the log chat (once in a
-// while per sender) how to allow the group.
+// registered; the sender is told whom to ask (once per refuseEvery, like every
+// refusal), and the log chat (once per refusedLogEvery per sender) how to allow
+// the group.
 func (b *Bot) refuseAccess(r *request) {
-	r.log.Warn("/access in a group that is not allowed; refused", "chat", r.chat.ID)
-	r.reply("access.group_not_allowed", P{"admin": b.adminContact(r.lang)})
+	if r.refuse("access.group_not_allowed", P{"admin": b.adminContact(r.lang)}) {
+		r.log.Warn("/access in a group that is not allowed; refused", "chat", r.chat.ID)
+	}
 	if r.from != nil && b.badGroup.allow(r.from.ID, b.now()) {
 		b.toLogChat(slog.LevelWarn, r.logKey("access_refused"), "log.access_refused", P{"who": r.who(), "chat": describeChat(r.chat), "id": r.chat.ID})
 	}
