@@ -31,6 +31,8 @@ type request struct {
 	admin  bool
 	log    *slog.Logger
 
+	replies int // replies queued so far (send's outbox keys)
+
 	known bool // registered
 	user  store.User
 	acc   store.TelegramAccount
@@ -66,14 +68,29 @@ func (r *request) reply(key string, p P) {
 // send queues an HTML text for the chat of the update and returns at once:
 // a handler never waits for Telegram's pace (1 message a second to a chat),
 // so a chat that is sent much to holds up neither its own next update nor
-// polling. The sender keeps the chat's messages in the order queued and logs
-// a failure (the user cannot be told about it anyway). A reply still queued
-// when the bot stops is lost, as a reply under way was before.
+// polling. The text goes to the store's outbox before the handler returns
+// (and so before its update is marked handled), under a key made of the update
+// id and the reply's number: a reply not yet sent when the bot stops or is
+// killed is sent after the restart, and handling the update again queues
+// nothing twice. The sender keeps a chat's messages in the order queued and
+// logs a failure (the user cannot be told about it anyway).
 func (r *request) send(text string) {
-	r.post(Outgoing{Text: text})
+	if r.chat == nil {
+		return
+	}
+	if r.update == 0 { // not from an update: nothing to key it by
+		r.post(Outgoing{Text: text})
+		return
+	}
+	r.replies++
+	key := fmt.Sprintf("update/%d/reply/%03d", r.update, r.replies)
+	if err := r.b.queue(key, store.OutMsg{ChatID: r.chat.ID, Kind: "reply", Params: map[string]string{paramText: text}}); err != nil {
+		r.log.Error("reply not queued", "chat", r.chat.ID, "err", err)
+	}
 }
 
-// post queues o for the chat of the update, like send.
+// post queues o for the chat of the update in memory (a chart, say): like
+// send, but lost if the bot stops before it is sent.
 func (r *request) post(o Outgoing) {
 	if r.chat == nil {
 		return

@@ -239,7 +239,8 @@ func (s *syncBuffer) String() string {
 }
 
 // handled waits until the update was stored, its handler has finished, and
-// the replies handlers queued are sent (handlers do not wait for them).
+// the replies it queued (in the outbox, or in memory) are sent: handlers do
+// not wait for them.
 func (e *env) handled(id int64) {
 	e.t.Helper()
 	deadline := time.Now().Add(waitLimit)
@@ -249,7 +250,13 @@ func (e *env) handled(id int64) {
 			if err != nil {
 				e.t.Fatal(err)
 			}
+			out, err := e.st.OutboxPending()
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			replies := fmt.Sprintf("update/%d/reply/", id)
 			if !slices.ContainsFunc(pending, func(it store.InboxItem) bool { return it.UpdateID == id }) &&
+				!slices.ContainsFunc(out, func(it store.OutItem) bool { return strings.HasPrefix(it.Key, replies) }) &&
 				e.bot.out.repliesQueued() == 0 {
 				return
 			}
@@ -1299,4 +1306,75 @@ func TestE2EUserBlockedTheBot(t *testing.T) {
 	e.quiesce() // the messages for the user are given up, not pending
 	want(t, e.private(tgRuUser, "/status"), "Расчёты: 0 из 3")
 	e.waitSent(logChat, fmt.Sprintf("#%d", c[0].ID), "finished")
+}
+
+// TestE2EReplyIsStoredBeforeItsUpdateIsDone: a handler does not wait for
+// Telegram, so its reply must be in the store before the update is marked
+// handled; otherwise a kill -9 in between would lose it (the update is not
+// handled again). Telegram refuses every message to the user here: the
+// update ends handled with its reply waiting in the outbox, handling the
+// update again queues no second reply, and once Telegram takes messages again
+// the reply arrives once.
+func TestE2EReplyIsStoredBeforeItsUpdateIsDone(t *testing.T) {
+	e := newEnv(t)
+	e.srv.Inject(tgtest.Fault{Method: "sendMessage", ChatID: tgUser.ID, Code: 500, Description: "Internal Server Error"})
+	u := e.srv.TextUpdate(tgUser, tgtest.Private(tgUser), "/status")
+	id := e.srv.Push(u)
+	u.UpdateID = id
+	replies := func() []store.OutItem {
+		out, err := e.st.OutboxPending()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mine []store.OutItem
+		for _, it := range out {
+			if strings.HasPrefix(it.Key, fmt.Sprintf("update/%d/reply/", id)) {
+				mine = append(mine, it)
+			}
+		}
+		return mine
+	}
+	deadline := time.Now().Add(waitLimit)
+	for {
+		pending, err := e.st.InboxPending()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(e.srv.Unconfirmed(), id) && !slices.ContainsFunc(pending, func(it store.InboxItem) bool { return it.UpdateID == id }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("update %d not handled", id)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	got := replies()
+	if len(got) != 1 || !strings.Contains(got[0].Msg.Params[paramText], "@ivan 2002") {
+		t.Fatalf("outbox after the update was handled: %+v, want the /status reply", got)
+	}
+	raw, err := json.Marshal(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tu tele.Update
+	if err := json.Unmarshal(raw, &tu); err != nil {
+		t.Fatal(err)
+	}
+	e.bot.tb.ProcessUpdate(tu) // as after a crash before the update was marked done
+	if n := len(replies()); n != 1 {
+		t.Errorf("%d replies queued after the handler ran twice, want 1", n)
+	}
+	e.srv.ClearFaults()
+	e.bot.wakeOut()
+	e.waitSent(tgUser.ID, "@ivan 2002")
+	e.quiesce()
+	n := 0
+	for _, c := range e.srv.Sent(tgUser.ID) {
+		if c.OK() && strings.Contains(c.Text(), "@ivan 2002") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the reply arrived %d times, want once", n)
+	}
 }
