@@ -67,7 +67,7 @@ type Options struct {
 }
 
 // publicDownloadLimit is what the public Bot API server lets a bot download
-// (getFile, REFERENCE.md §1.2); a local server has no limit.
+// (getFile, docs/FACTS.md#telegram-file-limits); a local server has no limit.
 const publicDownloadLimit = 20 << 20
 
 // unregisteredLogEvery is how often the log chat hears of one unregistered

@@ -18,7 +18,9 @@ import (
 )
 
 // Poller receives updates by long polling and hands each one to the handlers
-// exactly once, even across crashes (issue 4, REFERENCE.md §1.3–1.4).
+// until one handler run has finished, even across crashes (see point 3 for the
+// one case of a second run; docs/FACTS.md#telegram-getupdates-confirmation and
+// docs/FACTS.md#telebot-offset-handling).
 //
 // Telegram confirms an update when getUpdates is next called with a higher
 // offset, and telebot's LongPoller (like the other Go libraries) moves the

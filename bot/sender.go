@@ -77,7 +77,7 @@ var (
 var errDeferred = errors.New("telegram sender: deferred behind an earlier message")
 
 // SenderOptions tune a Sender; zero values take the defaults, which follow
-// Telegram's Bot FAQ (REFERENCE.md §1.1).
+// Telegram's Bot FAQ (docs/FACTS.md#telegram-rate-limits).
 type SenderOptions struct {
 	// PerChat messages a second to one chat, with bursts of PerChatBurst (1, 3).
 	PerChat      float64

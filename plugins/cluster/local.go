@@ -23,8 +23,9 @@ import (
 // scheduler plugin and tests of the generic code run anywhere.
 //
 // Commands (and so the calculations the local plugin starts) do not inherit the
-// bot's environment, which may hold secrets (DESIGN.md: secrets may come from the
-// environment): they see a login-like environment made of LoginEnv's variables.
+// bot's environment, which may hold secrets (the token and passwords may be given
+// as HPCBOT_* environment variables): they see a login-like environment made of
+// LoginEnv's variables.
 //
 // With a run_as account (see NewLocalTransport) every command runs as that user,
 // and so does every file operation in upload_path (through commands: tar, cat,
