@@ -619,7 +619,7 @@ func TestE2EAdminCommands(t *testing.T) {
 	if u := e.userByTG(tgRuUser.ID); !u.Blocked {
 		t.Error("not blocked")
 	}
-	e.waitSent(tgRuUser.ID, "Администратор заблокировал")
+	e.waitSent(tgRuUser.ID, "заблокирована администратором")
 	want(t, e.private(tgRuUser, "/upd имя: Маша"), "заблокирована")
 	want(t, e.private(tgAdmin, fmt.Sprint("/unblock ", e.ru.ID)), "is unblocked")
 	e.waitSent(tgRuUser.ID, "разблокирована")
@@ -840,7 +840,7 @@ func TestE2EDocumentRefused(t *testing.T) {
 	_, replies = e.sendFile(tgUser, "h2o.inp", []byte("! B3LYP\n"), "")
 	want(t, replies, "No program takes files ending in .inp", "/help")
 	_, replies = e.sendFile(tgUser, "big.sh", bytes.Repeat([]byte("#"), 5000), "")
-	want(t, replies, "The file is 5 kB, more than the limit of 4 kB")
+	want(t, replies, "The file is 4.9 kB, more than the limit of 3.9 kB")
 	if calcs := e.calcsOf(e.user); len(calcs) != 0 {
 		t.Fatalf("refused files created %d calculations", len(calcs))
 	}
@@ -881,7 +881,7 @@ func TestE2ESubmitRate(t *testing.T) {
 		_, _ = e.sendFile(tgAdmin, fmt.Sprintf("r%d.sh", i), []byte("echo\n"), "")
 	}
 	_, replies := e.sendFile(tgAdmin, "r3.sh", []byte("echo\n"), "")
-	want(t, replies, "more than 2 files in a minute", "Wait a minute")
+	want(t, replies, "at most 2 files a minute", "Wait a minute")
 	admin := e.userByTG(tgAdmin.ID)
 	if !admin.Approved || admin.Limit != 7 {
 		t.Errorf("the admin was registered as %+v", admin)

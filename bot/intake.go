@@ -69,7 +69,8 @@ func (b *Bot) onDocument(r *request) error {
 		if public {
 			key = "doc.too_big_public"
 		}
-		r.reply(key, P{"size": FormatSize(doc.FileSize), "limit": FormatSize(limit)})
+		size, lim := FormatSizes(r.lang, doc.FileSize, limit)
+		r.reply(key, P{"size": size, "limit": lim})
 		return nil
 	}
 	// A calculation already created from this update (the handler runs again
@@ -101,7 +102,7 @@ func (b *Bot) onDocument(r *request) error {
 		return nil
 	}
 	if !b.rate.allow(r.user.ID, b.now()) {
-		r.reply("doc.rate", P{"count": b.rate.perMinute})
+		r.reply("doc.rate", P{"files": CountFiles(r.lang, b.rate.perMinute)})
 		return nil
 	}
 
