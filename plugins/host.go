@@ -228,7 +228,7 @@ func (h *Host) Scheduler(ctx context.Context, c Cluster) (Scheduler, error) {
 // Runner starts the runner plugin called name for a cluster in a process of its
 // own, configures it with the rules, and returns a Runner like Scheduler does.
 // One per cluster and runner name.
-func (h *Host) Runner(ctx context.Context, cluster, name string, rules []RunnerRule) (Runner, error) {
+func (h *Host) Runner(ctx context.Context, cluster, name string, rules []RunnerRule) (FullRunner, error) {
 	p, err := h.start(ctx, PluginRunner, name, cluster, runnerConfig{cluster: cluster, rules: rules})
 	if err != nil {
 		return nil, err
