@@ -18,6 +18,7 @@ import (
 	"hpcbot/bot"
 	"hpcbot/plugins"
 	"hpcbot/runners/command"
+	"hpcbot/runners/qcrun"
 	"hpcbot/scheduler"
 	"hpcbot/store"
 )
@@ -282,6 +283,7 @@ func (c *Config) validate() error {
 		// Validate checks the command runner's rules and skips the others, but counts
 		// their associations, so it gets all of them (and the right indices).
 		add(command.Validate(key+".runners", cl.Runners))
+		add(qcrun.Validate(key+".runners", cl.Runners))
 	}
 	return errors.Join(errs...)
 }

@@ -92,6 +92,12 @@ func TestConfigErrors(t *testing.T) {
 		{"association twice", func(s string) string {
 			return s + "[[clusters.runners]]\nprogram = \"g16\"\nallowed_args = [\"{}\"]\nassociations = [\".inp\"]\n"
 		}, []string{"clusters[0].runners[1].associations", ".inp"}},
+		{"max_cores on the command runner", func(s string) string {
+			return strings.Replace(s, `associations = [".inp"]`, `associations = [".inp"]`+"\nmax_cores = 8", 1)
+		}, []string{"clusters[0].runners[0].max_cores: the command runner does not read inputs", `runner = "xtb", "orca" or "gaussian"`}},
+		{"bad max_memory", func(s string) string {
+			return s + "[[clusters.runners]]\nrunner = \"orca\"\nprogram = \"orca\"\nmax_memory = \"lots\"\n"
+		}, []string{`clusters[0].runners[1].max_memory: "lots" is not a size`, `"64GB"`}},
 		{"fetch_time min > max", func(s string) string { return strings.Replace(s, "[120, 240]", "[240, 120]", 1) },
 			[]string{":3: fetch_time: min 4m0s is greater than max 2m0s"}},
 		{"missing token", func(s string) string { return strings.Replace(s, `token = "123:abc"`, "", 1) },

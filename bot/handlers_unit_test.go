@@ -3,6 +3,7 @@ package bot
 import (
 	"bytes"
 	"image/png"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +155,37 @@ func TestRefusalText(t *testing.T) {
 			}
 			if code != plugins.RefuseNoInput && !strings.Contains(got, "$(rm -rf ~)&lt;b&gt;") {
 				t.Errorf("%s %s: detail missing: %s", lang, code, got)
+			}
+		}
+	}
+}
+
+// A Check refusal quotes the line and the limit; every one of its codes has
+// its own message (not the catch-all) in each language.
+func TestCheckRefusalText(t *testing.T) {
+	for _, ref := range []plugins.Refusal{
+		{Code: plugins.RefuseTooManyCores, Line: 3, Detail: "64", Limit: "16"},
+		{Code: plugins.RefuseTooMuchMemory, Line: 2, Detail: "64000", Limit: "32768"},
+		{Code: plugins.RefuseXYZCount, Line: 1, Detail: "5", Limit: "3"},
+		{Code: plugins.RefuseXYZAtom, Line: 4},
+		{Code: plugins.RefuseInputBinary, Line: 7},
+		{Code: plugins.RefuseCaptionCores, Detail: "8", Limit: "4"},
+		{Code: plugins.RefuseInputEncoding, Detail: "UTF-16", Line: 1},
+		{Code: plugins.RefuseInputEmpty},
+		{Code: plugins.RefuseXYZHeader, Line: 1},
+	} {
+		for _, lang := range Languages {
+			got := refusalText(lang, &ref)
+			if got == refusalText(lang, &plugins.Refusal{Code: "something_new", Detail: ref.Detail}) {
+				t.Errorf("%s %s: the catch-all message: %s", lang, ref.Code, got)
+			}
+			for _, want := range []string{ref.Detail, ref.Limit} {
+				if !strings.Contains(got, want) {
+					t.Errorf("%s %s: %q missing: %s", lang, ref.Code, want, got)
+				}
+			}
+			if ref.Line > 1 && !strings.Contains(got, strconv.Itoa(ref.Line)) {
+				t.Errorf("%s %s: line %d missing: %s", lang, ref.Code, ref.Line, got)
 			}
 		}
 	}

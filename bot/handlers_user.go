@@ -502,5 +502,5 @@ func refusalText(lang string, ref *plugins.Refusal) string {
 	if detail == "" {
 		detail = ref.Code
 	}
-	return tr(lang, key, P{"detail": truncate(detail, 100)})
+	return tr(lang, key, P{"detail": truncate(detail, 100), "line": ref.Line, "limit": truncate(ref.Limit, 40)})
 }

@@ -99,6 +99,12 @@ type RunnerRule struct {
 	// besides the global whitelists.
 	Results  []string `toml:"results"`
 	Failover *bool    `toml:"failover"`
+	// MaxCores and MaxMemory bound what an input may ask for (ORCA %pal and
+	// %maxcore, Gaussian %nprocshared and %mem): the xtb, orca and gaussian
+	// runners refuse an input above them. MaxMemory is a size such as "64GB"
+	// or "8000MB" (1 GB = 1024 MB, as Slurm counts). 0 and "": no limit.
+	MaxCores  int    `toml:"max_cores"`
+	MaxMemory string `toml:"max_memory"`
 }
 
 // Launch modes.

@@ -200,6 +200,8 @@ func ruleToPB(r RunnerRule) *pb.RunnerRule {
 		Resources:    r.Resources,
 		Results:      r.Results,
 		Failover:     r.Failover,
+		MaxCores:     clampInt32(r.MaxCores),
+		MaxMemory:    r.MaxMemory,
 	}
 }
 
@@ -215,6 +217,8 @@ func ruleFromPB(r *pb.RunnerRule) RunnerRule {
 		Resources:    nilIfEmpty(r.GetResources()),
 		Results:      r.GetResults(),
 		Failover:     r.Failover,
+		MaxCores:     int(r.GetMaxCores()),
+		MaxMemory:    r.GetMaxMemory(),
 	}
 }
 

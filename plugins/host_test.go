@@ -275,6 +275,7 @@ func TestRunnerRoundTrip(t *testing.T) {
 			Runner: "fake", Program: "orca", Launch: LaunchBatch, AllowedArgs: []string{`\S+\.inp`, "--v"},
 			DefaultArgs: []string{"{}"}, Associations: []string{".inp"}, Description: "ORCA 6",
 			Resources: map[string]string{"ntasks": "8"}, Results: []string{".gbw", "orca.out"}, Failover: boolp(true),
+			MaxCores: 16, MaxMemory: "64GB",
 		},
 		{Program: "xtb", Failover: boolp(false)},
 		{Program: "bare"}, // Failover nil: the core's default

@@ -48,6 +48,17 @@ const (
 	RefuseArgNotAllowed  = "arg_not_allowed" // an argument matches none of allowed_args
 	RefuseNoInput        = "no_input"        // the argv does not mention the input file ({})
 	RefuseBadCaption     = "bad_caption"     // the caption cannot be split (unbalanced quote, control char)
+
+	// Check's refusals of an input (protocol 2). Line is the input's line.
+	RefuseInputEmpty    = "input_empty"            // the file is empty or blank
+	RefuseInputEncoding = "input_encoding"         // Detail: "UTF-16" or "UTF-8 with BOM"; save as plain UTF-8
+	RefuseInputBinary   = "input_binary"           // a zero byte on Line: not a text file
+	RefuseXYZHeader     = "input_xyz_header"       // an .xyz whose first line is not the atom count
+	RefuseXYZCount      = "input_xyz_count"        // Detail: the count on line 1; Limit: the atom lines found
+	RefuseXYZAtom       = "input_xyz_atom"         // Line is not "element x y z"
+	RefuseTooManyCores  = "input_too_many_cores"   // Detail: the cores Line asks for; Limit: max_cores
+	RefuseTooMuchMemory = "input_too_much_memory"  // Detail: the MB the input asks for (Line); Limit: max_memory in MB
+	RefuseCaptionCores  = "caption_too_many_cores" // Detail: the cores the caption asks for; Limit: max_cores
 )
 
 // Refusal is returned by Runner.Plan (and Checker.Check) when the file or
@@ -58,7 +69,8 @@ type Refusal struct {
 	Detail string
 	// Line is the input's line a Check refusal is about (1-based); 0: none.
 	Line int
-	// Limit is the configured limit a Check refusal quotes ("16", "8 GB"); "": none.
+	// Limit is the number a Check refusal compares with: the configured limit
+	// ("16"), or the count found (RefuseXYZCount); "": none.
 	Limit string
 }
 

@@ -1295,7 +1295,9 @@ type RunnerRule struct {
 	Description   string                 `protobuf:"bytes,7,opt,name=description,proto3" json:"description,omitempty"`
 	Resources     map[string]string      `protobuf:"bytes,8,rep,name=resources,proto3" json:"resources,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Results       []string               `protobuf:"bytes,9,rep,name=results,proto3" json:"results,omitempty"`
-	Failover      *bool                  `protobuf:"varint,10,opt,name=failover,proto3,oneof" json:"failover,omitempty"` // absent: the core's default
+	Failover      *bool                  `protobuf:"varint,10,opt,name=failover,proto3,oneof" json:"failover,omitempty"`             // absent: the core's default
+	MaxCores      int32                  `protobuf:"varint,11,opt,name=max_cores,json=maxCores,proto3" json:"max_cores,omitempty"`   // 0: no limit
+	MaxMemory     string                 `protobuf:"bytes,12,opt,name=max_memory,json=maxMemory,proto3" json:"max_memory,omitempty"` // "64GB", "8000MB"; "": no limit
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1398,6 +1400,20 @@ func (x *RunnerRule) GetFailover() bool {
 		return *x.Failover
 	}
 	return false
+}
+
+func (x *RunnerRule) GetMaxCores() int32 {
+	if x != nil {
+		return x.MaxCores
+	}
+	return 0
+}
+
+func (x *RunnerRule) GetMaxMemory() string {
+	if x != nil {
+		return x.MaxMemory
+	}
+	return ""
 }
 
 type ConfigureRunnerRequest struct {
@@ -2546,7 +2562,7 @@ const file_hpcbot_proto_rawDesc = "" +
 	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\x124\n" +
 	"\askipped\x18\x03 \x03(\v2\x1a.hpcbot.plugins.v1.SkippedR\askipped\"(\n" +
 	"\x0eCleanupRequest\x12\x16\n" +
-	"\x06folder\x18\x01 \x01(\tR\x06folder\"\xb4\x03\n" +
+	"\x06folder\x18\x01 \x01(\tR\x06folder\"\xf0\x03\n" +
 	"\n" +
 	"RunnerRule\x12\x16\n" +
 	"\x06runner\x18\x01 \x01(\tR\x06runner\x12\x18\n" +
@@ -2559,7 +2575,10 @@ const file_hpcbot_proto_rawDesc = "" +
 	"\tresources\x18\b \x03(\v2,.hpcbot.plugins.v1.RunnerRule.ResourcesEntryR\tresources\x12\x18\n" +
 	"\aresults\x18\t \x03(\tR\aresults\x12\x1f\n" +
 	"\bfailover\x18\n" +
-	" \x01(\bH\x00R\bfailover\x88\x01\x01\x1a<\n" +
+	" \x01(\bH\x00R\bfailover\x88\x01\x01\x12\x1b\n" +
+	"\tmax_cores\x18\v \x01(\x05R\bmaxCores\x12\x1d\n" +
+	"\n" +
+	"max_memory\x18\f \x01(\tR\tmaxMemory\x1a<\n" +
 	"\x0eResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\v\n" +
