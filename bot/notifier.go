@@ -107,6 +107,7 @@ func (b *Bot) notificationText(lang string, n scheduler.Notification) string {
 		}
 		base["outcome"], base["exit"], base["runtime"] = stateName(lang, outcome), exit, runtime
 		lines := []string{tr(lang, "calc.finished", base)}
+		lines = append(lines, digestLines(lang, c.Digest)...)
 		if n.Code != "" {
 			lines = append(lines, reasonText(lang, n.Code))
 		}
@@ -127,6 +128,62 @@ func (b *Bot) notificationText(lang string, n scheduler.Notification) string {
 		return joinLines(lines...)
 	}
 	return tr(lang, "calc.resumed", base)
+}
+
+// programNames are the programs' names as their authors write them.
+var programNames = map[string]string{"orca": "ORCA", "gaussian": "Gaussian", "xtb": "xtb"}
+
+// digestLines render a runner's summary of the results: how the program
+// ended, its final energy as printed, the optimization, the frequencies, the
+// wall time it reports and the final geometry file. Nil: nothing.
+func digestLines(lang string, d *store.Digest) []string {
+	if d == nil {
+		return nil
+	}
+	prog := programNames[d.Program]
+	if prog == "" {
+		prog = d.Program
+	}
+	var lines []string
+	switch d.Termination {
+	case store.DigestNormal:
+		lines = append(lines, tr(lang, "calc.digest_normal", P{"program": prog}))
+	case store.DigestFailed:
+		lines = append(lines, tr(lang, "calc.digest_failed", P{"program": prog, "line": truncate(d.TerminationLine, 300)}))
+	case store.DigestUnfinished:
+		lines = append(lines, tr(lang, "calc.digest_unfinished", P{"program": prog}))
+	default:
+		return nil
+	}
+	switch {
+	case d.Energy != "" && d.EnergyMethod != "":
+		lines = append(lines, tr(lang, "calc.digest_energy_method", P{"energy": d.Energy, "method": d.EnergyMethod}))
+	case d.Energy != "":
+		lines = append(lines, tr(lang, "calc.digest_energy", P{"energy": d.Energy}))
+	}
+	if d.Optimization {
+		cycles := plural(lang, int64(d.OptCycles), "cycle", "cycles", "цикл", "цикла", "циклов")
+		key := "calc.digest_opt_not_converged"
+		if d.OptConverged {
+			key = "calc.digest_opt_converged"
+		}
+		lines = append(lines, tr(lang, key, P{"cycles": cycles}))
+	}
+	if d.Frequencies > 0 && d.LowestFrequency != "" {
+		if d.Imaginary == 0 {
+			lines = append(lines, tr(lang, "calc.digest_no_imaginary", P{"lowest": d.LowestFrequency}))
+		} else {
+			count := plural(lang, int64(d.Imaginary), "imaginary frequency", "imaginary frequencies", "мнимая частота", "мнимые частоты", "мнимых частот")
+			lines = append(lines, tr(lang, "calc.digest_imaginary", P{"count": count, "lowest": d.LowestFrequency}))
+		}
+	}
+	if d.WallSeconds > 0 {
+		lines = append(lines, tr(lang, "calc.digest_walltime", P{"time": FormatDuration(lang, time.Duration(d.WallSeconds)*time.Second)}))
+	}
+	if d.GeometryFile != "" {
+		lines = append(lines, tr(lang, "calc.digest_geometry", P{"file": d.GeometryFile}))
+	}
+	return lines
 }
 
 // reasonText is the user's explanation of a scheduler code.

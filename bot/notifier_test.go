@@ -324,3 +324,44 @@ func TestLogChatRemovesEverySecret(t *testing.T) {
 		}
 	}
 }
+
+// The finish message shows the runner's digest in the user's language: how
+// the program ended (its own line when it failed), the energy as printed, the
+// optimization's cycles, the imaginary frequencies and the wall time.
+func TestFinishMessageShowsTheDigest(t *testing.T) {
+	zero := 0
+	calc := store.Calculation{ID: 7, InputName: "water.xyz", Cluster: "hpc", JobID: "99", ExitCode: &zero}
+	ok := &store.Digest{Program: "orca", Termination: store.DigestNormal, Energy: "-76.026765747", EnergyMethod: "SCF",
+		Optimization: true, OptConverged: true, OptCycles: 5, Frequencies: 3, Imaginary: 2, LowestFrequency: "-123.45",
+		WallSeconds: 3723, GeometryFile: "water.xyz"}
+	failed := &store.Digest{Program: "xtb", Termination: store.DigestFailed, TerminationLine: "-1- Error: Atom number <missmatch>"}
+	cases := []struct {
+		lang  string
+		d     *store.Digest
+		parts []string
+	}{
+		{"en", ok, []string{"ORCA: normal termination.", "Final energy (SCF) -76.026765747 Eh.", "converged in 5 cycles",
+			"2 imaginary frequencies, the lowest -123.45 cm⁻¹", "wall time of 1 h 02 min", "Final geometry: water.xyz"}},
+		{"ru", ok, []string{"ORCA: нормальное завершение.", "Итоговая энергия (SCF) -76.026765747 Eh.", "сошлась за 5 циклов",
+			"2 мнимые частоты, самая низкая -123.45 см⁻¹", "время работы 1 ч 02 мин"}},
+		{"en", failed, []string{"xtb stopped with an error: <code>-1- Error: Atom number &lt;missmatch&gt;</code>"}},
+		{"ru", failed, []string{"Программа xtb остановилась с ошибкой: <code>-1- Error: Atom number &lt;missmatch&gt;</code>"}},
+		{"ru", &store.Digest{Program: "gaussian", Termination: store.DigestUnfinished, Optimization: true, OptCycles: 21, Frequencies: 9, LowestFrequency: "12.5"},
+			[]string{"Программа Gaussian не завершилась нормально", "не сошлась за 21 цикл.", "Мнимых частот нет, самая низкая частота 12.5 см⁻¹"}},
+	}
+	b, _, _ := offlineBot(t, "info")
+	for _, c := range cases {
+		calc.Digest = c.d
+		text := b.notificationText(c.lang, scheduler.Notification{Event: scheduler.EventFinished, Calc: calc, Outcome: store.StateSucceeded})
+		for _, p := range c.parts {
+			if !strings.Contains(text, p) {
+				t.Errorf("%s: lacks %q:\n%s", c.lang, p, text)
+			}
+		}
+	}
+	calc.Digest = nil
+	text := b.notificationText("en", scheduler.Notification{Event: scheduler.EventFinished, Calc: calc, Outcome: store.StateSucceeded})
+	if strings.Contains(text, "termination") || strings.Contains(text, "energy") {
+		t.Errorf("no digest, yet a summary:\n%s", text)
+	}
+}

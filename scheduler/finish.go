@@ -146,6 +146,7 @@ func (s *Scheduler) finish(ctx context.Context, id uint64) {
 // gives a delivery with files skipped ("total size cap") rather than a broken one.
 func (s *Scheduler) fetch(ctx context.Context, calc store.Calculation) bool {
 	if calc.JobID == "" { // cancelled before submission: nothing ran
+		calc.Digest = nil
 		return s.retrieved(calc, plugins.FetchResult{}, "no job, nothing to fetch")
 	}
 	c := s.byLabel[calc.Cluster]
@@ -192,6 +193,7 @@ func (s *Scheduler) fetch(ctx context.Context, calc store.Calculation) bool {
 		}
 		return false
 	}
+	calc.Digest = s.digest(ctx, c, calc, res)
 	return s.retrieved(calc, res, fmt.Sprintf("%d files, %d bytes, %d skipped", len(res.Files), res.Bytes, len(res.Skipped)))
 }
 
@@ -208,6 +210,7 @@ func (s *Scheduler) retrieved(calc store.Calculation, res plugins.FetchResult, n
 			return errStale
 		}
 		setD(c, dFiles, string(files))
+		c.Digest = calc.Digest
 		if len(skipped) > 0 {
 			setD(c, dSkipped, string(sk))
 		}
@@ -413,6 +416,10 @@ func (s *Scheduler) finishedNotice(calc store.Calculation) Notification {
 	_ = json.Unmarshal([]byte(calc.Delivery[dSkipped]), &n.Skipped)
 	if n.Code == "" && calc.Delivery[dOutcome] == outcomeUnknown {
 		n.Code = CodeOutcomeUnknown
+	}
+	if n.Outcome == store.StateSucceeded && calc.Digest != nil && calc.Digest.Termination == store.DigestFailed {
+		// Exit code 0, but the program's own output says it failed.
+		n.Outcome = store.StateFailed
 	}
 	if n.Outcome != store.StateSucceeded {
 		n.Tail = s.tail(calc)

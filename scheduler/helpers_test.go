@@ -310,6 +310,12 @@ func (b *bed) addLocal(label string, maxJobs int) { b.addLocalRules(label, maxJo
 // addLocalRules adds a `local` cluster with these runner rules.
 func (b *bed) addLocalRules(label string, maxJobs int, rules []plugins.RunnerRule) {
 	b.t.Helper()
+	b.addLocalRunner(label, maxJobs, rules, command.New())
+}
+
+// addLocalRunner adds a `local` cluster whose runner r is configured with rules.
+func (b *bed) addLocalRunner(label string, maxJobs int, rules []plugins.RunnerRule, r plugins.Runner) {
+	b.t.Helper()
 	ctx := context.Background()
 	pc := plugins.Cluster{Label: label, Scheduler: "local", UploadPath: b.t.TempDir(), MaxJobs: maxJobs}
 	real := detached.NewLocal(cluster.WithLostGrace(2*time.Second), cluster.WithSubmitWait(time.Second), cluster.WithLogger(slog.New(slog.DiscardHandler)))
@@ -317,7 +323,6 @@ func (b *bed) addLocalRules(label string, maxJobs int, rules []plugins.RunnerRul
 		b.t.Fatal(err)
 	}
 	b.t.Cleanup(func() { real.Close() })
-	r := command.New()
 	if err := r.Configure(ctx, label, rules); err != nil {
 		b.t.Fatal(err)
 	}

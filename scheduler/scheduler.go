@@ -80,8 +80,10 @@ type Scheduler struct {
 	claims     sync.Map // calc id → struct{}: one goroutine works on it
 	woken      sync.Map // calc id → struct{}: Wake said its input is there
 	inputGrace time.Duration
-	finishKick chan struct{}
-	running    atomic.Bool
+	// digestTimeout bounds a runner's Digest after fetch.
+	digestTimeout time.Duration
+	finishKick    chan struct{}
+	running       atomic.Bool
 
 	infoMu sync.Mutex
 	infos  map[string][]plugins.RunnerInfo // cluster → Info of each runner, once learnt
@@ -233,6 +235,7 @@ func New(cfg Config, st *store.Store, schedulers map[string]plugins.Scheduler, r
 		freeSpace:       freeSpace,
 		housekeeping:    DefaultHousekeeping,
 		inputGrace:      DefaultInputGrace,
+		digestTimeout:   DefaultDigestTimeout,
 		finishKick:      make(chan struct{}, 1),
 		infos:           map[string][]plugins.RunnerInfo{},
 	}

@@ -54,7 +54,39 @@ type Calculation struct {
 	WaitingSince time.Time         `json:"waiting_since,omitzero"`  // first failure of the current step
 	WaitNotified bool              `json:"wait_notified,omitempty"` // the user was told it waits
 	Delivery     map[string]string `json:"delivery,omitempty"`      // progress of uploads (chunk ids, ...)
+
+	// Digest is the runner's summary of the results, taken after fetch; nil:
+	// none (a runner without Digest, no summary, or Digest failed). Older
+	// records have none: no schema step is needed.
+	Digest *Digest `json:"digest,omitempty"`
 }
+
+// Digest is a runner's summary of a calculation's results (plugins.Digest,
+// kept here so that the store knows nothing of plugins). Text fields are as the
+// program printed them.
+type Digest struct {
+	Program         string `json:"program,omitempty"`
+	Version         string `json:"version,omitempty"`
+	Termination     string `json:"termination"` // "normal", "failed", "unfinished"
+	TerminationLine string `json:"termination_line,omitempty"`
+	Energy          string `json:"energy,omitempty"` // Eh, as printed
+	EnergyMethod    string `json:"energy_method,omitempty"`
+	Optimization    bool   `json:"optimization,omitempty"`
+	OptConverged    bool   `json:"opt_converged,omitempty"`
+	OptCycles       int    `json:"opt_cycles,omitempty"`
+	Frequencies     int    `json:"frequencies,omitempty"`
+	Imaginary       int    `json:"imaginary,omitempty"`
+	LowestFrequency string `json:"lowest_frequency,omitempty"` // cm⁻¹, as printed
+	WallSeconds     int64  `json:"wall_seconds,omitempty"`
+	GeometryFile    string `json:"geometry_file,omitempty"`
+}
+
+// Digest terminations.
+const (
+	DigestNormal     = "normal"
+	DigestFailed     = "failed"
+	DigestUnfinished = "unfinished"
+)
 
 // Subject is how events and outbox keys name the calculation: "calc/42".
 func (c Calculation) Subject() string { return fmt.Sprintf("calc/%d", c.ID) }

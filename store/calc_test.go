@@ -485,3 +485,27 @@ func TestUsageByOrg(t *testing.T) {
 		t.Errorf("orgs = %v, want %s", gotOrgs, want)
 	}
 }
+
+// A digest is stored with its calculation and read back whole; a calculation
+// stored without one (as every record before digests) reads back with none.
+func TestCalcDigestStored(t *testing.T) {
+	s, clk := openTest(t)
+	u := newUser(t, s, 5)
+	c, err := s.CreateCalculation(Calculation{UserID: u.ID, InputName: "water.xyz", UpdateID: 1}, time.Hour, clk.t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Calc(c.ID); err != nil || got.Digest != nil {
+		t.Fatalf("new calculation: digest %+v, %v", got.Digest, err)
+	}
+	want := Digest{Program: "xtb", Version: "6.5.1", Termination: DigestFailed, TerminationLine: "-1- Error: Atom number missmatch in xyz file",
+		Energy: "-5.070544374389", Optimization: true, OptConverged: true, OptCycles: 4, Frequencies: 3, Imaginary: 1,
+		LowestFrequency: "-12.34", WallSeconds: 61, GeometryFile: "xtbopt.xyz"}
+	if _, err := s.UpdateCalc(c.ID, func(_ *Tx, c *Calculation) error { c.Digest = &want; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Calc(c.ID)
+	if err != nil || got.Digest == nil || *got.Digest != want {
+		t.Errorf("digest read back %+v, %v; want %+v", got.Digest, err, want)
+	}
+}
