@@ -91,6 +91,9 @@ func (b *Bot) notificationText(lang string, n scheduler.Notification) string {
 		return tr(lang, "calc.cancelled", base)
 	case scheduler.EventError:
 		base["reason"] = reasonText(lang, n.Code)
+		if n.Refusal != nil {
+			return tr(lang, "calc.refused", P{"id": c.ID, "file": c.InputName, "reason": HTML(refusalText(lang, n.Refusal))})
+		}
 		return joinLines(tr(lang, "calc.error", base), tailText(lang, n.Tail))
 	case scheduler.EventFinished:
 		outcome := n.Outcome

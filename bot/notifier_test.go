@@ -365,3 +365,20 @@ func TestFinishMessageShowsTheDigest(t *testing.T) {
 		t.Errorf("no digest, yet a summary:\n%s", text)
 	}
 }
+
+// An input the runner refused before upload: the user reads the refusal, with
+// its line and limit, not a generic error.
+func TestRefusedInputMessage(t *testing.T) {
+	b, _, _ := offlineBot(t, "info")
+	calc := store.Calculation{ID: 9, InputName: "big.inp"}
+	n := scheduler.Notification{Event: scheduler.EventError, Calc: calc, Code: scheduler.CodeInputRefused,
+		Refusal: &plugins.Refusal{Code: plugins.RefuseTooManyCores, Line: 3, Detail: "64", Limit: "16"}}
+	for lang, want := range map[string]string{
+		"en": "Calculation <b>#9</b> (big.inp) was not started. Line 3 asks for 64 cores, and this cluster allows at most 16.",
+		"ru": "Расчёт <b>#9</b> (big.inp) не запущен. В строке 3 указано число ядер 64, а на этом кластере можно не больше 16.",
+	} {
+		if got := b.notificationText(lang, n); !strings.Contains(got, want) {
+			t.Errorf("%s: %q lacks %q", lang, got, want)
+		}
+	}
+}

@@ -32,6 +32,7 @@ const (
 	CodeFetchFailed        = "fetch_failed"        // results could not be brought back (disk full, ...)
 	CodeInputMissing       = "input_missing"       // the input file vanished from download_path
 	CodeOutcomeUnknown     = "outcome_unknown"     // the job ended but its exit status is unknown
+	CodeInputRefused       = "input_refused"       // the runner's Check refused the input; Notification.Refusal says why
 )
 
 // Notification is one message for the user who owns the calculation (and the log chat).
@@ -49,7 +50,10 @@ type Notification struct {
 	// (an error text); the user-facing text comes from Code.
 	Code   string
 	Reason string
-	Since  time.Time // waiting: since when
+	// Refusal: error with CodeInputRefused: the runner's refusal, for the
+	// user's message in their language (the line and the fix).
+	Refusal *plugins.Refusal
+	Since   time.Time // waiting: since when
 	// Outcome: finished: how the job ended (succeeded, failed, cancelled,
 	// timed_out); Calc.State is already "delivered" by then. A job whose end the
 	// cluster could not tell is failed with Code outcome_unknown, never succeeded.

@@ -126,6 +126,9 @@ func (s *Scheduler) intake(ctx context.Context, c *clusterState, id uint64) {
 			s.inputMissing(ctx, calc, err)
 			return
 		}
+		if !s.checkInput(sctx, c, &calc) {
+			return
+		}
 		err := c.sched.Stage(sctx, plugins.StageRequest{CalcID: id, LocalDir: calc.LocalDir, Folder: calc.Folder})
 		c.health(err)
 		if err != nil {

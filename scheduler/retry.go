@@ -185,12 +185,13 @@ func (s *Scheduler) toError(ctx context.Context, calc store.Calculation, code, r
 // tellError queues EventError for a calculation in error and records that it did.
 func (s *Scheduler) tellError(ctx context.Context, c store.Calculation) {
 	n := Notification{
-		Key:    notifyKey(c, EventError),
-		Event:  EventError,
-		Calc:   c,
-		Code:   c.Delivery[dErrorCode],
-		Reason: c.Error,
-		Tail:   s.tail(c),
+		Key:     notifyKey(c, EventError),
+		Event:   EventError,
+		Calc:    c,
+		Code:    c.Delivery[dErrorCode],
+		Reason:  c.Error,
+		Refusal: refusalOf(c),
+		Tail:    s.tail(c),
 	}
 	if err := s.notifier.Notify(ctx, n); err != nil {
 		s.log.Warn("notify error", "calc", c.ID, "err", err)
