@@ -20,6 +20,10 @@
 // A caption may name the program by its program value, by the runner's name
 // or by the program's base name: `orca {}` runs /opt/orca/orca_submit.
 //
+// Plan also asks for the files the program writes (ORCA <stem>.out, .log and
+// .xyz; Gaussian <stem>.log and .out; xtb xtbopt.xyz, xtbopt.log and
+// xtblast.xyz) whatever the global whitelists say.
+//
 // # Check (before upload)
 //
 // Every input: an empty (or blank) file, a byte order mark (UTF-8 or UTF-16)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
+	"strings"
 
 	"hpcbot/plugins"
 	"hpcbot/runners/command"
@@ -57,6 +59,33 @@ func (r *Runner) Info(ctx context.Context) (plugins.RunnerInfo, error) {
 	info, err := r.Runner.Info(ctx)
 	info.Version = Version
 	return info, err
+}
+
+// Plan is the command runner's plan, plus the files the program writes that
+// Digest and the user want back, whatever the global whitelists say: ORCA
+// <stem>.out, <stem>.log and <stem>.xyz (its final geometry), Gaussian
+// <stem>.log and <stem>.out, xtb xtbopt.xyz, xtbopt.log and xtblast.xyz.
+func (r *Runner) Plan(ctx context.Context, req plugins.PlanRequest) (plugins.Plan, error) {
+	p, err := r.Runner.Plan(ctx, req)
+	if err != nil {
+		return p, err
+	}
+	stem := strings.TrimSuffix(req.FileName, path.Ext(req.FileName))
+	var files []string
+	switch r.prog {
+	case qc.ORCA:
+		files = []string{stem + ".out", stem + ".log", stem + ".xyz"}
+	case qc.Gaussian:
+		files = []string{stem + ".log", stem + ".out"}
+	case qc.XTB:
+		files = []string{"xtbopt.xyz", "xtbopt.log", "xtblast.xyz"}
+	}
+	for _, f := range files {
+		if !slices.Contains(p.Files, f) {
+			p.Files = append(p.Files, f)
+		}
+	}
+	return p, nil
 }
 
 // limits are a rule's max_cores and max_memory (MiB); 0: none.

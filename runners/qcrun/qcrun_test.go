@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,6 +66,15 @@ func TestCaptionNamesTheProgram(t *testing.T) {
 		if !errors.As(err, &ref) || ref.Code != code {
 			t.Errorf("caption %q: %v, want refusal %s", caption, err, code)
 		}
+	}
+	p, err := r.Plan(context.Background(), plugins.PlanRequest{FileName: "h2o.inp", Caption: "orca {}"})
+	if err != nil || !slices.Equal(p.Files, []string{"h2o.out", "h2o.log", "h2o.xyz"}) {
+		t.Errorf("ORCA's result files: %q, %v", p.Files, err)
+	}
+	x := configured(t, XTB, xtbRule())
+	p, err = x.Plan(context.Background(), plugins.PlanRequest{FileName: "w.xyz", Caption: "xtb {} --opt"})
+	if err != nil || !slices.Contains(p.Files, "xtbopt.xyz") {
+		t.Errorf("xtb's result files: %q, %v", p.Files, err)
 	}
 	info, err := r.Info(context.Background())
 	if err != nil || info.Name != ORCA || len(info.Programs) != 1 {
