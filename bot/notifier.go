@@ -155,6 +155,8 @@ func digestLines(lang string, d *store.Digest) []string {
 		lines = append(lines, tr(lang, "calc.digest_failed", P{"program": prog, "line": truncate(d.TerminationLine, 300)}))
 	case store.DigestUnfinished:
 		lines = append(lines, tr(lang, "calc.digest_unfinished", P{"program": prog}))
+	case store.DigestNone:
+		return []string{tr(lang, "calc.digest_none", P{"program": prog})}
 	default:
 		return nil
 	}

@@ -359,6 +359,13 @@ func TestFinishMessageShowsTheDigest(t *testing.T) {
 			}
 		}
 	}
+	calc.Digest = &store.Digest{Program: "gaussian", Termination: store.DigestNone}
+	for lang, want := range map[string]string{"en": "No summary: the output of Gaussian was not found or not recognised.",
+		"ru": "Сводки нет: вывод программы Gaussian не найден или не распознан."} {
+		if text := b.notificationText(lang, scheduler.Notification{Event: scheduler.EventFinished, Calc: calc, Outcome: store.StateSucceeded}); !strings.Contains(text, want) {
+			t.Errorf("%s: lacks %q:\n%s", lang, want, text)
+		}
+	}
 	calc.Digest = nil
 	text := b.notificationText("en", scheduler.Notification{Event: scheduler.EventFinished, Calc: calc, Outcome: store.StateSucceeded})
 	if strings.Contains(text, "termination") || strings.Contains(text, "energy") {

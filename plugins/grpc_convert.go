@@ -325,7 +325,7 @@ func digestRequestFromPB(r *pb.DigestRequest) DigestRequest {
 }
 
 func digestToPB(d Digest) *pb.Digest {
-	if !d.HasSummary() {
+	if !d.HasSummary() && d.Termination != TerminationNone {
 		return nil
 	}
 	return &pb.Digest{
@@ -342,6 +342,8 @@ func digestToPB(d Digest) *pb.Digest {
 func digestFromPB(d *pb.Digest) Digest {
 	switch d.GetTermination() {
 	case TerminationNormal, TerminationFailed, TerminationUnfinished:
+	case TerminationNone:
+		return Digest{Program: d.GetProgram(), Termination: TerminationNone}
 	default:
 		return Digest{}
 	}

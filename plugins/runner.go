@@ -123,15 +123,19 @@ type DigestRequest struct {
 	ExitCode  *int   // nil when unknown
 }
 
-// Termination values of a Digest. The zero value, "", is "no summary".
+// Termination values of a Digest. The zero value, "", is no digest at all (the
+// runner does not summarize); TerminationNone is a runner that read the results
+// and found nothing it could summarize ("no summary").
 const (
 	TerminationNormal     = "normal"
 	TerminationFailed     = "failed"     // TerminationLine is the program's error line
 	TerminationUnfinished = "unfinished" // the output stops without a termination line
+	TerminationNone       = "none"       // no summary: the output was missing or not recognised
 )
 
 // Digest is a short summary of a calculation's results, as the program printed
-// them: never reformatted, never guessed. Termination "" means no summary.
+// them: never reformatted, never guessed. Termination "" means no digest,
+// TerminationNone no summary; only the other values carry one.
 type Digest struct {
 	Program         string
 	Version         string
@@ -149,8 +153,14 @@ type Digest struct {
 	GeometryFile    string // a plain file name among the results, or ""
 }
 
-// HasSummary reports whether the digest says anything.
-func (d Digest) HasSummary() bool { return d.Termination != "" }
+// HasSummary reports whether the digest summarizes the results.
+func (d Digest) HasSummary() bool {
+	switch d.Termination {
+	case TerminationNormal, TerminationFailed, TerminationUnfinished:
+		return true
+	}
+	return false
+}
 
 // Checker is implemented by runners that read the input before it is uploaded
 // (protocol 2). Check returns a *Refusal (and no other error) when the input
@@ -160,8 +170,9 @@ type Checker interface {
 }
 
 // Digester is implemented by runners that summarize a finished calculation
-// (protocol 2). A runner that cannot summarize returns a zero Digest and no
-// error; an error means the runner itself failed.
+// (protocol 2). A runner that read the results and cannot summarize them
+// returns Termination TerminationNone (the user reads "no summary"); an error
+// means the runner itself failed (the delivery goes on without a digest).
 type Digester interface {
 	Digest(ctx context.Context, req DigestRequest) (Digest, error)
 }

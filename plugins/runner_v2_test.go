@@ -62,6 +62,12 @@ func TestRunnerCheckAndDigestRoundTrip(t *testing.T) {
 	if err != nil || gotD.HasSummary() {
 		t.Errorf("unknown termination: got %+v, %v; want no summary", gotD, err)
 	}
+	// No summary crosses as such, and nothing else with it.
+	result(t, dir, "Digest", Digest{Program: "orca", Termination: TerminationNone, Energy: "-1.0"})
+	gotD, err = r.Digest(ctx, dreq)
+	if err != nil || gotD != (Digest{Program: "orca", Termination: TerminationNone}) {
+		t.Errorf("no summary: got %+v, %v", gotD, err)
+	}
 	// A runner error reaches the host with its kind.
 	perm := KindPermanent
 	reply(t, dir, "Digest", fakeReply{Kind: &perm, Msg: "cannot read"})

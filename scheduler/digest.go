@@ -68,7 +68,7 @@ func (s *Scheduler) digest(ctx context.Context, c *clusterState, calc store.Calc
 		s.log.Warn("digest failed; delivering without a summary", "calc", calc.ID, "runner", calc.Runner, "err", err)
 		return nil
 	}
-	if !d.HasSummary() {
+	if !d.HasSummary() && d.Termination != plugins.TerminationNone {
 		return nil
 	}
 	return &store.Digest{

@@ -90,6 +90,18 @@ func TestDigestFailedOverridesExitCodeZero(t *testing.T) {
 	}
 }
 
+// An output the runner does not recognise is stored as "no summary", and the
+// exit code decides the outcome.
+func TestDigestNoSummary(t *testing.T) {
+	b := newBed(t, func(b *bed) { b.addLocalRunner("loc", 4, xtbAsSh, qcrun.New(qcrun.XTB)) })
+	b.start()
+	c := b.submit("hello.sh", "echo hello\n", "")
+	n := finished(b, c.ID)
+	if n.Outcome != store.StateSucceeded || n.Calc.Digest == nil || n.Calc.Digest.Termination != store.DigestNone {
+		t.Errorf("outcome %s, digest %+v; want succeeded with no summary", n.Outcome, n.Calc.Digest)
+	}
+}
+
 // badDigester is an xtb runner whose Digest blocks past its deadline, panics
 // or fails.
 type badDigester struct {

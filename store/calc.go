@@ -67,7 +67,7 @@ type Calculation struct {
 type Digest struct {
 	Program         string `json:"program,omitempty"`
 	Version         string `json:"version,omitempty"`
-	Termination     string `json:"termination"` // "normal", "failed", "unfinished"
+	Termination     string `json:"termination"` // "normal", "failed", "unfinished", "none"
 	TerminationLine string `json:"termination_line,omitempty"`
 	Energy          string `json:"energy,omitempty"` // Eh, as printed
 	EnergyMethod    string `json:"energy_method,omitempty"`
@@ -86,6 +86,7 @@ const (
 	DigestNormal     = "normal"
 	DigestFailed     = "failed"
 	DigestUnfinished = "unfinished"
+	DigestNone       = "none" // the runner found nothing to summarize: "no summary"
 )
 
 // Subject is how events and outbox keys name the calculation: "calc/42".

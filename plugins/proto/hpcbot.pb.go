@@ -2266,7 +2266,9 @@ type Digest struct {
 	Program string                 `protobuf:"bytes,1,opt,name=program,proto3" json:"program,omitempty"` // "orca", "gaussian", "xtb", ...
 	Version string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"` // as printed
 	// termination: "normal", "failed" (termination_line is the program's own
-	// error line) or "unfinished" (the output stops without a termination line).
+	// error line), "unfinished" (the output stops without a termination line),
+	// or "none": the runner read the results and found nothing it could
+	// summarize (the user reads "no summary"; every other field is ignored).
 	Termination     string `protobuf:"bytes,3,opt,name=termination,proto3" json:"termination,omitempty"`
 	TerminationLine string `protobuf:"bytes,4,opt,name=termination_line,json=terminationLine,proto3" json:"termination_line,omitempty"`
 	Energy          string `protobuf:"bytes,5,opt,name=energy,proto3" json:"energy,omitempty"`                                 // final energy in hartree as printed; "" when not certain
@@ -2413,7 +2415,7 @@ func (x *Digest) GetGeometryFile() string {
 
 type DigestReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Digest        *Digest                `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"` // absent: no summary
+	Digest        *Digest                `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"` // absent: this runner does not summarize results
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

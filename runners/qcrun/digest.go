@@ -14,8 +14,9 @@ import (
 )
 
 // Digest finds the program's output among the fetched files and summarizes
-// it with runners/qc (see the package comment); no output recognised: no
-// summary. An error is only a failure to read, or the deadline.
+// it with runners/qc (see the package comment); no output recognised:
+// TerminationNone ("no summary"). An error is only a failure to read, or the
+// deadline.
 func (r *Runner) Digest(ctx context.Context, req plugins.DigestRequest) (plugins.Digest, error) {
 	stem := strings.TrimSuffix(req.InputFile, path.Ext(req.InputFile))
 	have := func(name string) bool { return name != "" && slices.Contains(req.Files, name) }
@@ -46,7 +47,7 @@ func (r *Runner) Digest(ctx context.Context, req plugins.DigestRequest) (plugins
 			return toDigest(d, r.prog, stem, have), nil
 		}
 	}
-	return plugins.Digest{}, nil
+	return plugins.Digest{Program: string(r.prog), Termination: plugins.TerminationNone}, nil
 }
 
 // parse streams the named files, in order, through qc.Parse. A file that

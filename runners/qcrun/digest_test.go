@@ -137,7 +137,7 @@ func TestDigestUnfinishedAndNoSummary(t *testing.T) {
 		t.Errorf("cut output: %+v, %v", d, err)
 	}
 	d, err = r.Digest(context.Background(), plugins.DigestRequest{Dir: dir, Files: []string{"other.out"}, InputFile: "other.inp"})
-	if err != nil || d.HasSummary() {
+	if err != nil || d.HasSummary() || d.Termination != plugins.TerminationNone || d.Program != "orca" {
 		t.Errorf("not an ORCA output: %+v, %v", d, err)
 	}
 	// Names not fetched are not read even when the file is there.
