@@ -16,9 +16,11 @@ import (
 // ProtocolVersion is the version of hpcbot's plugin protocol (proto/hpcbot.proto)
 // that this build speaks; it also speaks every version down to
 // MinProtocolVersion. The host offers them all and the plugin picks the highest
-// it speaks (go-plugin's VersionedPlugins); a plugin announcing any other
-// version is refused at start with both versions named. Version 2 added the
-// runner calls Check and Digest.
+// it speaks (go-plugin's VersionedPlugins: the host lists its versions in
+// PLUGIN_PROTOCOL_VERSIONS, the plugin picks the highest match, see
+// https://pkg.go.dev/github.com/hashicorp/go-plugin/examples/negotiated); a
+// plugin announcing any other version is refused at start with both versions
+// named. Version 2 added the runner calls Check and Digest.
 const (
 	ProtocolVersion    = 2
 	MinProtocolVersion = 1
