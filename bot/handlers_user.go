@@ -425,16 +425,13 @@ func (b *Bot) jobLine(lang string, c store.Calculation) string {
 // timeLayout is how /jobs shows times.
 const timeLayout = "2006-01-02 15:04"
 
-// jobOutcome is how and when the calculation's job ended (its last ended
-// state), or when it went to error.
+// jobOutcome is how and when the calculation's job ended (store's Outcome),
+// or when it went to error.
 func jobOutcome(c store.Calculation) (store.State, time.Time, bool) {
-	for i := len(c.History) - 1; i >= 0; i-- {
-		h := c.History[i]
-		if h.State.Ended() || (h.State == store.StateError && i == len(c.History)-1) {
-			return h.State, h.At, true
-		}
+	if n := len(c.History); n > 0 && c.History[n-1].State == store.StateError {
+		return store.StateError, c.History[n-1].At, true
 	}
-	return "", time.Time{}, false
+	return c.Outcome()
 }
 
 func stateName(lang string, s store.State) string { return tr(lang, "state."+string(s), nil) }

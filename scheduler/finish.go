@@ -406,8 +406,9 @@ func (s *Scheduler) notifyFinished(ctx context.Context, calc store.Calculation) 
 // finishedNotice builds the last message of a calculation from its record, so a
 // redo after a crash builds the same one.
 func (s *Scheduler) finishedNotice(calc store.Calculation) Notification {
+	state, _, _ := calc.Outcome()
 	n := Notification{Key: notifyKey(calc, EventFinished), Event: EventFinished, Calc: calc,
-		Outcome: outcome(calc), Link: calc.ShareLink, Where: calc.Delivery[dWhere], Code: calc.Delivery[dCode]}
+		Outcome: state, Link: calc.ShareLink, Where: calc.Delivery[dWhere], Code: calc.Delivery[dCode]}
 	if calc.JobID == "" {
 		n.Key, n.Event = notifyKey(calc, EventCancelled), EventCancelled
 		return n
@@ -417,24 +418,10 @@ func (s *Scheduler) finishedNotice(calc store.Calculation) Notification {
 	if n.Code == "" && calc.Delivery[dOutcome] == outcomeUnknown {
 		n.Code = CodeOutcomeUnknown
 	}
-	if n.Outcome == store.StateSucceeded && calc.Digest != nil && calc.Digest.Termination == store.DigestFailed {
-		// Exit code 0, but the program's own output says it failed.
-		n.Outcome = store.StateFailed
-	}
 	if n.Outcome != store.StateSucceeded {
 		n.Tail = s.tail(calc)
 	}
 	return n
-}
-
-// outcome is the state the job ended in, from the history.
-func outcome(calc store.Calculation) store.State {
-	for i := len(calc.History) - 1; i >= 0; i-- {
-		if calc.History[i].State.Ended() {
-			return calc.History[i].State
-		}
-	}
-	return ""
 }
 
 // cleanup removes the calculation's remote folder when its cluster asks for it,

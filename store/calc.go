@@ -102,6 +102,23 @@ func (c Calculation) Submitted() bool {
 	return false
 }
 
+// Outcome is how the calculation's job ended and when: its last ended state
+// (succeeded, failed, cancelled, timed_out), except that a success whose
+// program's own output says it failed (Digest) is failed. ok is false while the
+// job has not ended. Every message and listing of an outcome uses this.
+func (c Calculation) Outcome() (state State, at time.Time, ok bool) {
+	for i := len(c.History) - 1; i >= 0; i-- {
+		if h := c.History[i]; h.State.Ended() {
+			state, at, ok = h.State, h.At, true
+			break
+		}
+	}
+	if state == StateSucceeded && c.Digest != nil && c.Digest.Termination == DigestFailed {
+		state = StateFailed
+	}
+	return state, at, ok
+}
+
 // CountsForQuota is the quota rule: every calculation counts, except one that
 // ended in error or was cancelled before it was ever submitted (it used no
 // cluster time; the user is not charged for our failure or their quick

@@ -509,3 +509,26 @@ func TestCalcDigestStored(t *testing.T) {
 		t.Errorf("digest read back %+v, %v; want %+v", got.Digest, err, want)
 	}
 }
+
+// TestCalcOutcome: how a job ended comes from its last ended state, and a
+// success whose program says it failed (the digest) is a failure, for every
+// message and listing alike.
+func TestCalcOutcome(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	c := Calculation{History: []Transition{{State: StateReceived, At: t0}, {State: StateRunning, At: t0.Add(time.Minute)}}}
+	if _, _, ok := c.Outcome(); ok {
+		t.Error("a running job has an outcome")
+	}
+	c.History = append(c.History, Transition{State: StateSucceeded, At: t0.Add(time.Hour)}, Transition{State: StateRetrieved, At: t0.Add(2 * time.Hour)})
+	if s, at, ok := c.Outcome(); !ok || s != StateSucceeded || !at.Equal(t0.Add(time.Hour)) {
+		t.Errorf("Outcome = %s %v %v", s, at, ok)
+	}
+	c.Digest = &Digest{Termination: DigestNormal}
+	if s, _, _ := c.Outcome(); s != StateSucceeded {
+		t.Errorf("normal digest: %s", s)
+	}
+	c.Digest = &Digest{Termination: DigestFailed, TerminationLine: "ORCA finished by error termination in SCF"}
+	if s, _, _ := c.Outcome(); s != StateFailed {
+		t.Errorf("exit 0 with a failed digest: %s, want failed", s)
+	}
+}
