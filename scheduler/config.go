@@ -232,9 +232,9 @@ func (c *ClusterConfig) Validate(key string, dropIns []string) error {
 }
 
 // validateRunAs checks run_as and allow_same_user: local only; run_as an
-// existing account other than root and hpcbot's own; without either, no runner's
-// program may be an interpreter (plugins.Interpreter), since a job of the local
-// scheduler runs as hpcbot's user and could read its token, store and socket.
+// existing account other than root and hpcbot's own; without either, every
+// runner's program must be plugins.HarmlessAsBotUser, since a job of the local
+// scheduler then runs as hpcbot's user and could read its token, store and socket.
 func (c *ClusterConfig) validateRunAs(key string) []error {
 	var errs []error
 	add := func(sub, format string, args ...any) {
@@ -268,8 +268,8 @@ func (c *ClusterConfig) validateRunAs(key string) []error {
 		return errs
 	}
 	for i, r := range c.Runners {
-		if plugins.Interpreter(r.Program) {
-			add(fmt.Sprintf("runners[%d].program", i), "%q is an interpreter: on the local scheduler it would run any code a user sends as hpcbot's own user, who can read the bot's token and store. Set run_as = \"USER\" on this cluster (an account of its own for calculations), or allow_same_user = true if you trust every user of this cluster with that", r.Program)
+		if !plugins.HarmlessAsBotUser(r.Program) {
+			add(fmt.Sprintf("runners[%d].program", i), "%q would run as hpcbot's own user on the local scheduler, who can read the bot's token and store; a program that can run code a user sends (a shell, an interpreter, a wrapper such as timeout or mpirun, and chemistry programs: Gaussian's External, ORCA's ProgExt) could read them too, and without run_as only counting and checksum tools (wc, md5sum, sha256sum, ...) may run. Set run_as = \"USER\" on this cluster (an account of its own for calculations), or allow_same_user = true if you trust every user of this cluster with everything hpcbot can read", r.Program)
 		}
 	}
 	return errs
