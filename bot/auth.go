@@ -13,6 +13,7 @@ import (
 	tele "gopkg.in/telebot.v3"
 
 	"hpcbot/plugins"
+	"hpcbot/plugins/shellquote"
 	"hpcbot/store"
 )
 
@@ -132,7 +133,7 @@ func describeUser(u *tele.User) string {
 	if u == nil {
 		return "?"
 	}
-	name := strings.TrimSpace(u.FirstName + " " + u.LastName)
+	name := displayName(u)
 	if name == "" {
 		name = "?"
 	}
@@ -275,9 +276,22 @@ func accountOf(u *tele.User) store.TelegramAccount {
 	return store.TelegramAccount{
 		TelegramID:   u.ID,
 		Username:     u.Username,
-		DisplayName:  strings.TrimSpace(u.FirstName + " " + u.LastName),
+		DisplayName:  displayName(u),
 		LanguageCode: u.LanguageCode,
 	}
+}
+
+// displayName is the name a person gave Telegram, without the control and
+// invisible format characters (bidi overrides, zero-width) that /upd refuses:
+// a stranger cannot make a log chat line read as if someone else wrote it.
+func displayName(u *tele.User) string {
+	name := strings.Map(func(r rune) rune {
+		if shellquote.Forbidden(r) {
+			return -1
+		}
+		return r
+	}, u.FirstName+" "+u.LastName)
+	return strings.Join(strings.Fields(name), " ")
 }
 
 // logKey is an outbox key for a log chat line caused by this update: handling
@@ -294,7 +308,9 @@ func (r *request) logKey(kind string) string {
 // others are told why not; the log chat hears of unregistered senders.
 func (b *Bot) needUser(r *request) bool {
 	if !r.private() {
-		r.reply("hint.private", P{"command": r.what})
+		// In a group, one sender is answered once per refuseEvery: a member
+		// cannot bury the group's other replies under their own.
+		r.refuse("hint.private", P{"command": r.what})
 		return false
 	}
 	if !r.known && r.admin {
@@ -374,7 +390,7 @@ func (b *Bot) admin(h func(*request) error) func(*request) error {
 			return nil
 		}
 		if !r.private() {
-			r.reply("hint.private", P{"command": r.what})
+			r.refuse("hint.private", P{"command": r.what})
 			return nil
 		}
 		return h(r)

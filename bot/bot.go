@@ -104,6 +104,7 @@ type Bot struct {
 	logChatID atomic.Int64
 	rate      rateLimiter
 	quiet     throttle               // unregistered senders reach the log chat once in a while, not at every message
+	dropNote  throttle               // a user whose updates the poller dropped is told once in a while
 	notAdmin  throttle               // so do one sender's refused admin commands
 	badGroup  throttle               // and one sender's /access in groups that are not allowed
 	refused   throttle               // and hear why they are refused once in a while (refuseEvery)
@@ -163,6 +164,7 @@ func New(opts Options, st *store.Store, log *slog.Logger) (*Bot, error) {
 	b.badGroup.every = refusedLogEvery
 	b.rate.perMinute = opts.Bot.SubmitsPerMinute
 	b.quiet.every = unregisteredLogEvery
+	b.dropNote.every = unregisteredLogEvery
 	b.refused.every = refuseEvery
 	b.logChatID.Store(opts.Bot.LogChatID)
 	b.fwd = newLogForwarder(level, b.logChatID.Load, lang, b.redact)
@@ -275,7 +277,7 @@ func (b *Bot) Run(ctx context.Context, calcs Calculations) error {
 	}
 	apiURL := strings.TrimRight(b.opts.Bot.APIURL, "/")
 	client := NewClient(apiURL, string(b.opts.Bot.Token), hc)
-	b.poller = NewPoller(client, b.st, b.log.With("component", "poller"), PollerOptions{Timeout: b.opts.PollTimeout})
+	b.poller = NewPoller(client, b.st, b.log.With("component", "poller"), PollerOptions{Timeout: b.opts.PollTimeout, OnDropped: b.tellDropped})
 	tb, err := tele.NewBot(tele.Settings{
 		URL:         apiURL,
 		Token:       string(b.opts.Bot.Token),

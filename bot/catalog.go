@@ -130,6 +130,11 @@ func CountFiles(lang string, n int) string {
 	return plural(lang, int64(n), "file", "files", "файл", "файла", "файлов")
 }
 
+// CountMessages says how many messages, in lang: "1 message", "12 сообщений".
+func CountMessages(lang string, n int) string {
+	return plural(lang, int64(n), "message", "messages", "сообщение", "сообщения", "сообщений")
+}
+
 // FormatDuration is a run time: "2 h 05 min", "3 min 07 s", "12 s".
 func FormatDuration(lang string, d time.Duration) string {
 	d = d.Round(time.Second)

@@ -27,6 +27,9 @@ func (b *Bot) cmdHelp(r *request) error {
 		b.refuseUnregistered(r, say)
 		return nil
 	}
+	if !r.private() && !b.mayRefuse(r) {
+		return nil // in a group, once per refuseEvery for one sender (see needUser)
+	}
 	r.send(b.helpText(r.lang, r.admin))
 	return nil
 }
@@ -478,7 +481,7 @@ func (b *Bot) cmdCancel(r *request) error {
 func (b *Bot) onOther(r *request) error {
 	if !r.private() {
 		if r.msg != nil && strings.HasPrefix(r.msg.Text, "/") {
-			r.reply("hint.help", nil)
+			r.refuse("hint.help", nil)
 		}
 		return nil
 	}

@@ -254,6 +254,29 @@ func (b *Bot) queue(key string, msg store.OutMsg) error {
 	return nil
 }
 
+// tellDropped is the poller's OnDropped: a registered user whose updates in
+// their private chat came faster than they were handled, and were dropped, is
+// told so (at most once per unregisteredLogEvery), so that a lost file is sent
+// again rather than waited for. Strangers and groups are not told.
+func (b *Bot) tellDropped(chat, sender int64, n int) {
+	if chat != sender || chat <= 0 {
+		return
+	}
+	acc, err := b.st.AccountByTelegramID(sender)
+	if err != nil || !b.dropNote.allow(sender, b.now()) {
+		return
+	}
+	lang := b.lang
+	if l := SupportedLanguage(acc.LanguageCode); l != "" {
+		lang = l
+	}
+	key := fmt.Sprintf("dropped/%d/%d", chat, b.now().UnixNano())
+	text := tr(lang, "poll.dropped", P{"messages": CountMessages(lang, n)})
+	if err := b.queue(key, store.OutMsg{ChatID: chat, Kind: "poll.dropped", Params: map[string]string{paramText: text}}); err != nil {
+		b.log.Error("queue the dropped-updates notice", "chat", chat, "err", err)
+	}
+}
+
 // toLogChat queues catalog message key for the log chat, in the bot's
 // language, when level passes log_chat_level. dedup is the outbox key (so that
 // handling an update again does not repeat the line); "" makes a fresh one.

@@ -3,6 +3,7 @@ package bot
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -387,5 +388,25 @@ func TestRefusedInputMessage(t *testing.T) {
 		if got := b.notificationText(lang, n); !strings.Contains(got, want) {
 			t.Errorf("%s: %q lacks %q", lang, got, want)
 		}
+	}
+}
+
+// TestTellDropped: a registered user whose updates the poller dropped is told,
+// in their language, once in a while; strangers and groups are not.
+func TestTellDropped(t *testing.T) {
+	b, st, _ := offlineBot(t, "info")
+	if _, _, err := st.RegisterUser(store.TelegramAccount{TelegramID: 77, LanguageCode: "ru"}, 5); err != nil {
+		t.Fatal(err)
+	}
+	b.tellDropped(77, 77, 185)
+	b.tellDropped(77, 77, 3)     // again within the interval: not told twice
+	b.tellDropped(88, 88, 50)    // a stranger
+	b.tellDropped(-500, 77, 120) // in a group
+	var texts []string
+	for _, msg := range outbox(t, st) {
+		texts = append(texts, fmt.Sprint(msg.ChatID, ": ", msg.Params[paramText]))
+	}
+	if len(texts) != 1 || !strings.HasPrefix(texts[0], "77: ") || !strings.Contains(texts[0], "пропущено 185 сообщений") {
+		t.Errorf("queued %q, want one notice to 77 in Russian", texts)
 	}
 }
