@@ -301,3 +301,15 @@ func TestThrottle(t *testing.T) {
 		}
 	}
 }
+
+// TestDisplayNameDropsInvisibleCharacters: a name with a bidi override or a
+// zero-width space reads in the log chat as what it is.
+func TestDisplayNameDropsInvisibleCharacters(t *testing.T) {
+	u := &tele.User{ID: 5, FirstName: "Eve\u202e", LastName: "\u200bAdmin\u2066 \n"}
+	if got := describeUser(u); got != "Eve Admin (5)" {
+		t.Errorf("describeUser = %q", got)
+	}
+	if got := accountOf(u).DisplayName; got != "Eve Admin" {
+		t.Errorf("DisplayName = %q", got)
+	}
+}
