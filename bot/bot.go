@@ -13,6 +13,7 @@ import (
 
 	tele "gopkg.in/telebot.v3"
 
+	"hpcbot/internal/backoff"
 	"hpcbot/plugins"
 	"hpcbot/scheduler"
 	"hpcbot/store"
@@ -363,10 +364,9 @@ func (b *Bot) render(it store.OutItem) (Outgoing, error) {
 func (b *Bot) followMigration(from, to int64) { b.moveLogChat(from, to) }
 
 // connect asks getMe until it answers: network errors and 5xx are retried with
-// backoff, a refused token ends Run.
+// backoff (1 s doubling to 30 s, with jitter), a refused token ends Run.
 func (b *Bot) connect(ctx context.Context) error {
-	delay := time.Second
-	for {
+	for fails := 1; ; fails++ {
 		me, err := b.getMe()
 		if err == nil {
 			b.tb.Me = me
@@ -379,13 +379,11 @@ func (b *Bot) connect(ctx context.Context) error {
 		if errors.Is(err, tele.ErrUnauthorized) || errors.Is(err, tele.ErrNotFound) {
 			return fmt.Errorf("bot: the Bot API refused the token: check bot.token")
 		}
-		b.log.Warn("cannot reach the Bot API; retrying", "err", err, "retry_in", delay)
-		select {
-		case <-ctx.Done():
+		wait := backoff.Delay(time.Second, 30*time.Second, fails)
+		b.log.Warn("cannot reach the Bot API; retrying", "err", err, "retry_in", wait)
+		if backoff.Sleep(ctx, wait) != nil {
 			return nil
-		case <-time.After(delay):
 		}
-		delay = min(delay*2, 30*time.Second)
 	}
 }
 

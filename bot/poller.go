@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"runtime/debug"
 	"sync"
@@ -14,6 +13,7 @@ import (
 
 	tele "gopkg.in/telebot.v3"
 
+	"hpcbot/internal/backoff"
 	"hpcbot/store"
 )
 
@@ -255,7 +255,7 @@ func (p *Poller) Run(ctx context.Context, handle func(tele.Update)) (err error) 
 
 	p.prune()
 	nextPrune := p.opts.Now().Add(p.opts.PruneEvery)
-	delay := time.Duration(0)
+	fails := 0 // consecutive failures, for the backoff
 	for {
 		if err := p.waitRoom(ctx); err != nil {
 			return nil
@@ -272,13 +272,13 @@ func (p *Poller) Run(ctx context.Context, handle func(tele.Update)) (err error) 
 			if errors.Is(err, ErrUnauthorized) {
 				return err
 			}
-			wait := p.retryDelay(err, &delay)
-			if !sleepCtx(ctx, wait) {
+			wait := p.retryDelay(err, &fails)
+			if backoff.Sleep(ctx, wait) != nil {
 				return nil
 			}
 			continue
 		}
-		delay = 0
+		fails = 0
 		if len(ups) == 0 {
 			continue
 		}
@@ -289,10 +289,10 @@ func (p *Poller) Run(ctx context.Context, handle func(tele.Update)) (err error) 
 		inserted, err := p.st.InboxPutBatch(ups, next)
 		if err != nil {
 			// Not stored: keep the offset, so Telegram sends them again.
-			delay = nextBackoff(delay, p.opts.RetryMin, p.opts.RetryMax)
-			wait := jitter(delay)
+			fails++
+			wait := backoff.Delay(p.opts.RetryMin, p.opts.RetryMax, fails)
 			p.log.Error("cannot store updates in the inbox; they stay unconfirmed and come again", "retry_in", wait, "err", err)
-			if !sleepCtx(ctx, wait) {
+			if backoff.Sleep(ctx, wait) != nil {
 				return nil
 			}
 			continue
@@ -313,15 +313,15 @@ func (p *Poller) Run(ctx context.Context, handle func(tele.Update)) (err error) 
 }
 
 // retryDelay logs a failed poll and says how long to wait: retry_after for a
-// 429, else the next step of the backoff in *delay.
-func (p *Poller) retryDelay(err error, delay *time.Duration) time.Duration {
+// 429, else the backoff after one more failure in *fails.
+func (p *Poller) retryDelay(err error, fails *int) time.Duration {
 	var ae *APIError
 	if errors.As(err, &ae) && ae.Code == http.StatusTooManyRequests && ae.RetryAfter > 0 {
 		p.log.Warn("telegram asks to wait before polling again", "retry_after", ae.RetryAfter, "err", err)
 		return ae.RetryAfter
 	}
-	*delay = nextBackoff(*delay, p.opts.RetryMin, p.opts.RetryMax)
-	wait := jitter(*delay)
+	*fails++
+	wait := backoff.Delay(p.opts.RetryMin, p.opts.RetryMax, *fails)
 	switch {
 	case errors.As(err, &ae) && ae.Code == http.StatusConflict:
 		p.log.Warn("another process is polling with this bot token (409 Conflict); is a second hpcbot running? Telegram delivers each update to one of them only",
@@ -330,37 +330,6 @@ func (p *Poller) retryDelay(err error, delay *time.Duration) time.Duration {
 		p.log.Warn("getUpdates failed; retrying", "retry_in", wait, "err", err)
 	}
 	return wait
-}
-
-// nextBackoff doubles d within [lo, hi].
-func nextBackoff(d, lo, hi time.Duration) time.Duration {
-	if d < lo {
-		return lo
-	}
-	return min(2*d, hi)
-}
-
-// jitter spreads d over [d/2, d], so that restarted bots do not retry in step.
-func jitter(d time.Duration) time.Duration {
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-// sleepCtx waits d and reports false if ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 func (p *Poller) prune() {

@@ -12,6 +12,7 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"hpcbot/internal/backoff"
 	"hpcbot/store"
 )
 
@@ -493,7 +494,6 @@ func (s *Sender) logFailure(j *sendJob, err error) {
 // sendPart makes one API call, pacing it and retrying as the type says.
 func (s *Sender) sendPart(q *chatQueue, j *sendJob, p sendPart) error {
 	attempts, floods := 0, 0
-	var delay time.Duration
 	for {
 		if err := s.pace(q, j.out.ChatID); err != nil {
 			return err
@@ -533,10 +533,9 @@ func (s *Sender) sendPart(q *chatQueue, j *sendJob, p sendPart) error {
 			if attempts >= s.opts.Attempts {
 				return err
 			}
-			delay = nextBackoff(delay, s.opts.RetryMin, s.opts.RetryMax)
-			wait := jitter(delay)
+			wait := backoff.Delay(s.opts.RetryMin, s.opts.RetryMax, attempts)
 			s.log.Warn("telegram send failed; retrying", "chat", j.out.ChatID, "retry_in", wait, "err", err)
-			if !sleepCtx(s.ctx, wait) {
+			if backoff.Sleep(s.ctx, wait) != nil {
 				return s.ctx.Err()
 			}
 		default:
@@ -551,7 +550,7 @@ func (s *Sender) pace(q *chatQueue, chatID int64) error {
 	s.mu.Lock()
 	wait := time.Until(q.blockedUntil)
 	s.mu.Unlock()
-	if !sleepCtx(s.ctx, wait) {
+	if backoff.Sleep(s.ctx, wait) != nil {
 		return s.ctx.Err()
 	}
 	s.mu.Lock()
@@ -561,7 +560,7 @@ func (s *Sender) pace(q *chatQueue, chatID int64) error {
 		wait = max(wait, q.group.reserve(now))
 	}
 	s.mu.Unlock()
-	if !sleepCtx(s.ctx, wait) {
+	if backoff.Sleep(s.ctx, wait) != nil {
 		return s.ctx.Err()
 	}
 	// The global slot is taken only now, so that chats released together
@@ -569,7 +568,7 @@ func (s *Sender) pace(q *chatQueue, chatID int64) error {
 	s.mu.Lock()
 	wait = s.global.reserve(time.Now())
 	s.mu.Unlock()
-	if !sleepCtx(s.ctx, wait) {
+	if backoff.Sleep(s.ctx, wait) != nil {
 		return s.ctx.Err()
 	}
 	return nil

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"time"
 
+	"hpcbot/internal/backoff"
 	"hpcbot/plugins"
 	"hpcbot/store"
 )
@@ -62,16 +62,10 @@ func clearWait(c *store.Calculation) {
 }
 
 // backoff is the wait before retry number attempts (1, 2, ...): exponential from
-// backoffBase, capped at backoffMax, with "equal jitter" (half fixed, half random)
-// so that calculations waiting on one cluster do not retry in lockstep.
+// backoffBase, capped at backoffMax, with jitter so that calculations waiting
+// on one cluster do not retry in lockstep.
 func (s *Scheduler) backoff(attempts int) time.Duration {
-	d := s.backoffBase
-	for i := 1; i < attempts && d < s.backoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, s.backoffMax)
-	half := d / 2
-	return half + rand.N(half+1)
+	return backoff.Delay(s.backoffBase, s.backoffMax, attempts)
 }
 
 // retryLater records a transient failure of the step of calc's state: one more
