@@ -560,7 +560,7 @@ func BenchmarkSubmitSlurmInProcess(b *testing.B) {
 	cleanupSubmits(b, env, variant)
 	quiet := slog.New(slog.DiscardHandler)
 	s := cluster.New(slurm.NewDialect(), func(c plugins.Cluster) (cluster.Transport, error) {
-		return sshc.New(c.Connection, sshc.Options{Logger: quiet}) // slurm.SSHTransport, without the log lines
+		return sshc.New(c.Connection, sshc.Options{Logger: quiet}) // sshc.Transport, without the log lines
 	}, cluster.WithLogger(quiet))
 	b.Cleanup(func() { s.Close() })
 	if err := s.Configure(context.Background(), bedCluster(env, variant)); err != nil {

@@ -58,6 +58,12 @@ type Client struct {
 
 var _ cluster.Transport = (*Client)(nil)
 
+// Transport opens the cluster's connection with sshc's defaults; it is the
+// transport the SSH schedulers (slurm, pbs, ssh) give cluster.New.
+func Transport(c plugins.Cluster) (cluster.Transport, error) {
+	return New(c.Connection, Options{})
+}
+
 // New checks cfg (host key source, credential) and returns a Client. It does not
 // connect: the first call dials. Errors are plugins.KindPermanent for an
 // incomplete or unreadable configuration and plugins.KindAuth for a key that
