@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"hpcbot/bot/tgtest"
-	"hpcbot/scheduler"
 	"hpcbot/store"
 )
 
@@ -193,18 +192,5 @@ associations = [".txt"]
 	os.WriteFile(cfgPath, []byte("[store]\npath = \"copy.db\"\n"+text), 0o600)
 	if code, out, errs := runMain(t, "check", "--config", cfgPath); !strings.Contains(out, "store "+backup+": ok") {
 		t.Errorf("check of the copy: exit %d: %s %s", code, out, errs)
-	}
-}
-
-// TestBuiltinsMatchConfig: every scheduler the config accepts as built in is served
-// by this binary, and nothing else is.
-func TestBuiltinsMatchConfig(t *testing.T) {
-	for _, name := range scheduler.BuiltinSchedulers() {
-		if builtins.Schedulers[name] == nil {
-			t.Errorf("scheduler %q is accepted by the config but not built in", name)
-		}
-	}
-	if len(builtins.Schedulers) != len(scheduler.BuiltinSchedulers()) {
-		t.Errorf("built-in schedulers %d, config knows %d", len(builtins.Schedulers), len(scheduler.BuiltinSchedulers()))
 	}
 }

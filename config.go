@@ -196,7 +196,7 @@ func (c *Config) setDefaults() {
 		for j := range cl.Runners {
 			r := &cl.Runners[j]
 			if r.Runner == "" {
-				r.Runner = "command"
+				r.Runner = command.Name
 			}
 			if r.Launch == "" {
 				r.Launch = plugins.LaunchBatch
@@ -267,12 +267,13 @@ func (c *Config) validate() error {
 	add(c.Bot.Validate())
 	add(c.Quota.Validate())
 	add(c.Storage.Validate())
+	builtinSchedulers := builtins.Names(plugins.PluginScheduler)
 	dropIns := discoverDropIns(c.PluginDir, "scheduler")
 	seen := map[string]int{}
 	for i := range c.Clusters {
 		cl := &c.Clusters[i]
 		key := fmt.Sprintf("clusters[%d]", i)
-		add(cl.Validate(key, dropIns))
+		add(cl.Validate(key, builtinSchedulers, dropIns))
 		if cl.Label != "" {
 			if j, ok := seen[strings.ToLower(cl.Label)]; ok {
 				add(fmt.Errorf("%s.label: %q is already the label of clusters[%d]; labels must be unique", key, cl.Label, j))

@@ -39,7 +39,7 @@ func startPlugins(ctx context.Context, cfg *Config, log *slog.Logger) (*startedP
 			continue
 		}
 		sp.schedulers[cl.Label] = s
-		for _, kind := range runnerKinds(cl.Runners) {
+		for _, kind := range plugins.RunnerKinds(cl.Runners) {
 			var rules []plugins.RunnerRule
 			for _, r := range cl.Runners {
 				if r.Runner == kind {
@@ -59,19 +59,6 @@ func startPlugins(ctx context.Context, cfg *Config, log *slog.Logger) (*startedP
 		return nil, err
 	}
 	return sp, nil
-}
-
-// runnerKinds lists the runner plugins a cluster's rules name, in first-use order.
-func runnerKinds(rules []plugins.RunnerRule) []string {
-	var kinds []string
-	seen := map[string]bool{}
-	for _, r := range rules {
-		if !seen[r.Runner] {
-			seen[r.Runner] = true
-			kinds = append(kinds, r.Runner)
-		}
-	}
-	return kinds
 }
 
 // checkPlugins starts every plugin, prints its version and runs its own check.

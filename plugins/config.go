@@ -74,6 +74,21 @@ func HarmlessAsBotUser(program string) bool {
 	return harmlessAsBotUser[path.Base(program)]
 }
 
+// RunnerKinds lists the runner plugins rules name, in first-use order: the
+// host starts one runner per kind and cluster in this order, and the scheduler
+// numbers a cluster's runners by it.
+func RunnerKinds(rules []RunnerRule) []string {
+	var kinds []string
+	seen := map[string]bool{}
+	for _, r := range rules {
+		if !seen[r.Runner] {
+			seen[r.Runner] = true
+			kinds = append(kinds, r.Runner)
+		}
+	}
+	return kinds
+}
+
 // RunnerRule is one `[[clusters.runners]]` entry: the original bot's rules for one program.
 type RunnerRule struct {
 	Runner       string            `toml:"runner"` // runner plugin that handles it; default "command"

@@ -200,7 +200,7 @@ func (h *Host) command(kind, name string) (path string, args []string, builtin b
 	}
 	return "", nil, false, &Error{Kind: KindPermanent, Msg: fmt.Sprintf(
 		"no %s plugin %q: the built-in ones are %s, %s", kind, name,
-		orNone(h.opts.Builtins.names(kind)), where)}
+		orNone(h.opts.Builtins.Names(kind)), where)}
 }
 
 func orNone(names []string) string {

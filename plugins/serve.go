@@ -40,7 +40,9 @@ func (r Registry) has(kind, name string) bool {
 	return false
 }
 
-func (r Registry) names(kind string) []string {
+// Names lists the names the registry serves for a kind (PluginScheduler,
+// PluginRunner), sorted.
+func (r Registry) Names(kind string) []string {
 	var names []string
 	switch kind {
 	case PluginScheduler:
@@ -121,7 +123,7 @@ func serve(kind, name string, reg Registry, versions []int) error {
 	}
 	if !reg.has(kind, name) {
 		return fmt.Errorf("plugin serve: no built-in %s plugin %q (built in: %s)",
-			kind, name, strings.Join(reg.names(kind), ", "))
+			kind, name, strings.Join(reg.Names(kind), ", "))
 	}
 	hl, log := pluginLoggers(name)
 	var sets map[int]goplugin.PluginSet

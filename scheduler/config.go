@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/user"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -170,17 +171,12 @@ func (f FetchTime) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Built-in scheduler plugins.
-var builtinSchedulers = []string{"slurm", "pbs", "ssh", "local"}
-
-// BuiltinSchedulers lists the scheduler plugins served by the hpcbot binary itself.
-func BuiltinSchedulers() []string { return append([]string(nil), builtinSchedulers...) }
-
 var labelRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
 
 // Validate reports every problem of one cluster entry; key is its config path
-// ("clusters[0]"). dropIns are the scheduler plugins found in the plugin folder.
-func (c *ClusterConfig) Validate(key string, dropIns []string) error {
+// ("clusters[0]"). builtins are the scheduler plugins the hpcbot binary serves
+// itself, dropIns those found in the plugin folder.
+func (c *ClusterConfig) Validate(key string, builtins, dropIns []string) error {
 	var errs []error
 	add := func(sub, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s.%s: %s", key, sub, fmt.Sprintf(format, args...)))
@@ -190,11 +186,11 @@ func (c *ClusterConfig) Validate(key string, dropIns []string) error {
 	} else if !labelRE.MatchString(c.Label) {
 		add("label", "%q may hold only letters, digits, _ and -", c.Label)
 	}
-	known := append(BuiltinSchedulers(), dropIns...)
+	known := slices.Concat(builtins, dropIns)
 	if c.Scheduler == "" {
 		add("scheduler", "missing; one of %s", strings.Join(known, ", "))
 	} else if !contains(known, c.Scheduler) {
-		add("scheduler", "%q is not a built-in scheduler (%s) nor a drop-in plugin hpcbot-scheduler-%s in plugin_dir", c.Scheduler, strings.Join(BuiltinSchedulers(), ", "), c.Scheduler)
+		add("scheduler", "%q is not a built-in scheduler (%s) nor a drop-in plugin hpcbot-scheduler-%s in plugin_dir", c.Scheduler, strings.Join(builtins, ", "), c.Scheduler)
 	}
 	if c.UploadPath == "" {
 		add("upload_path", "missing; the folder on the cluster where calculations run, e.g. \"/home/user/hpcbot\"")

@@ -61,7 +61,7 @@ func TestValidateRunAs(t *testing.T) {
 		{"sh on slurm", cluster("slurm", "", false, "sh"), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.c.Validate("clusters[0]", nil)
+			err := tc.c.Validate("clusters[0]", []string{"local", "pbs", "slurm", "ssh"}, nil)
 			if len(tc.want) == 0 {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
