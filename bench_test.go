@@ -22,12 +22,12 @@ import (
 	"time"
 
 	"hpcbot/bot/tgtest"
+	"hpcbot/internal/testbed"
 	"hpcbot/plugins"
 	"hpcbot/plugins/cluster"
 	"hpcbot/plugins/shellquote"
 	"hpcbot/plugins/slurm"
 	"hpcbot/plugins/sshc"
-	"hpcbot/plugins/testbed"
 	"hpcbot/runners/command"
 	"hpcbot/scheduler"
 	"hpcbot/store"

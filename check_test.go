@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"hpcbot/plugins/testbed"
+	"hpcbot/internal/testbed"
 )
 
 func testbedConfig(env testbed.SSHEnv, hostKeyLine string) string {

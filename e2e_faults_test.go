@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"hpcbot/bot/tgtest"
+	"hpcbot/internal/testbed"
 	"hpcbot/plugins/shellquote"
-	"hpcbot/plugins/testbed"
 	"hpcbot/scheduler/nextcloud/nctest"
 	"hpcbot/store"
 )

@@ -23,8 +23,8 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"hpcbot/bot/tgtest"
+	"hpcbot/internal/testbed"
 	"hpcbot/plugins/shellquote"
-	"hpcbot/plugins/testbed"
 	"hpcbot/scheduler/nextcloud/nctest"
 	"hpcbot/store"
 )

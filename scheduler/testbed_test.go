@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"hpcbot/internal/testbed"
 	"hpcbot/plugins"
 	"hpcbot/plugins/cluster"
 	"hpcbot/plugins/shellquote"
 	"hpcbot/plugins/slurm"
-	"hpcbot/plugins/testbed"
 	"hpcbot/runners/command"
 	"hpcbot/store"
 )

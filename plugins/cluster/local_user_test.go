@@ -12,8 +12,8 @@ import (
 	"syscall"
 	"testing"
 
+	"hpcbot/internal/testbed"
 	"hpcbot/plugins"
-	"hpcbot/plugins/testbed"
 )
 
 // runAsAccount is the test bed's user (scripts/testbed.sh creates it), for

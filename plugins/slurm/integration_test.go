@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"hpcbot/internal/testbed"
 	"hpcbot/plugins"
 	"hpcbot/plugins/cluster"
 	"hpcbot/plugins/slurm"
 	"hpcbot/plugins/sshc"
-	"hpcbot/plugins/testbed"
 )
 
 // noAccounting is the Slurm dialect on a cluster without slurmdbd: its sacct reads
