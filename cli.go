@@ -21,12 +21,11 @@ type subcommand struct {
 
 // options carries what the flags set, and where output goes.
 type options struct {
-	config    string
-	orgs      string
-	noPlugins bool
-	args      []string
-	stdout    io.Writer
-	stderr    io.Writer
+	config string
+	orgs   string
+	args   []string
+	stdout io.Writer
+	stderr io.Writer
 }
 
 var commands = []*subcommand{cmdRun, cmdMigrate, cmdCheck, cmdBackup, cmdConfig, cmdVersion, cmdPlugin}

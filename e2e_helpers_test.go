@@ -376,13 +376,6 @@ func (w *world) remote(cmd string) string {
 	return out
 }
 
-// remoteFolders lists the calculation folders under upload_path.
-func (w *world) remoteFolders() []string {
-	w.t.Helper()
-	out := w.remote("ls -1 " + shellquote.Quote(w.upload) + " 2>/dev/null; true")
-	return strings.Fields(out)
-}
-
 // spinUntil runs a shell loop on the bed, in upload_path, that repeats body
 // without pausing until body exits (printing what it saw), and returns that
 // output: the test reacts within milliseconds of what body looks for.

@@ -75,10 +75,7 @@ func TestSenderSplitsLongTexts(t *testing.T) {
 		}
 		lines = append(lines, strings.Split(strings.NewReplacer("<pre>", "", "</pre>", "").Replace(c.Text()), "\n")...)
 	}
-	var want []string
-	for _, l := range strings.Split(strings.NewReplacer("<pre>", "", "</pre>", "").Replace(text), "\n") {
-		want = append(want, l)
-	}
+	want := strings.Split(strings.NewReplacer("<pre>", "", "</pre>", "").Replace(text), "\n")
 	if !slices.Equal(nonEmpty(lines), nonEmpty(want)) {
 		t.Fatal("the pieces do not add up to the text")
 	}

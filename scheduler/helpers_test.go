@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -25,12 +24,11 @@ import (
 const waitLimit = 90 * time.Second
 
 // notifier is the bot's side of the contract: it keeps the first message of each
-// key and counts every call, and can be told to refuse.
+// key and counts every call.
 type notifier struct {
 	mu    sync.Mutex
 	calls map[string]int
 	got   []Notification
-	fail  error
 }
 
 func newNotifier() *notifier { return &notifier{calls: map[string]int{}} }
@@ -38,17 +36,12 @@ func newNotifier() *notifier { return &notifier{calls: map[string]int{}} }
 func (n *notifier) Notify(_ context.Context, m Notification) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.fail != nil {
-		return n.fail
-	}
 	n.calls[m.Key]++
 	if n.calls[m.Key] == 1 {
 		n.got = append(n.got, m)
 	}
 	return nil
 }
-
-func (n *notifier) setFail(err error) { n.mu.Lock(); n.fail = err; n.mu.Unlock() }
 
 // of returns the messages of calc id with event ev.
 func (n *notifier) of(id uint64, ev Event) []Notification {
@@ -517,9 +510,4 @@ func testLogger(t *testing.T) *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
 	}
 	return slog.New(slog.DiscardHandler)
-}
-
-func isKind(err error, k plugins.Kind) bool {
-	var pe *plugins.Error
-	return errors.As(err, &pe) && pe.Kind == k
 }

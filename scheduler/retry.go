@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"hpcbot/internal/backoff"
-	"hpcbot/plugins"
 	"hpcbot/store"
 )
 
@@ -210,15 +209,4 @@ func codeText(code string) string {
 		return "results could not be fetched"
 	}
 	return "waiting"
-}
-
-// clusterCode is the Code for a failure of a cluster step, by its kind.
-func clusterCode(err error, permanent string) string {
-	switch plugins.KindOf(err) {
-	case plugins.KindAuth:
-		return CodeAuthFailed
-	case plugins.KindTransient:
-		return CodeClusterUnreachable
-	}
-	return permanent
 }
