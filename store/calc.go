@@ -313,52 +313,62 @@ func (s *Store) UpdateCalc(id uint64, mutate func(*Tx, *Calculation) error) (Cal
 func (s *Store) changeCalc(id uint64, to *State, note string, mutate func(*Tx, *Calculation) error) (Calculation, error) {
 	var c Calculation
 	err := s.update(func(t *Tx) error {
-		old, err := t.calc(id)
-		if err != nil {
-			return err
-		}
-		target := old.State
-		if to != nil {
-			target = *to
-		}
-		moving := target != old.State
-		if moving && !CanTransition(old.State, target) {
-			return fmt.Errorf("calc %d: %s -> %s: %w", id, old.State, target, ErrBadTransition)
-		}
-		c = old
-		c.History = slices.Clone(old.History)
-		if moving && old.State == StateError && target == StateReceived {
-			c.Error, c.Attempts, c.NextTry, c.WaitingSince, c.WaitNotified = "", 0, time.Time{}, time.Time{}, false
-		}
-		if mutate != nil {
-			if err := mutate(t, &c); err != nil {
-				return err
-			}
-		}
-		if c.ID != old.ID || c.UserID != old.UserID || c.UpdateID != old.UpdateID ||
-			!c.Created.Equal(old.Created) || c.State != old.State || len(c.History) != len(old.History) {
-			return fmt.Errorf("calc %d: mutate changed ID, UserID, UpdateID, Created, State or History: %w", id, ErrInvalid)
-		}
-		if moving {
-			c.State = target
-			c.History = append(c.History, Transition{State: target, At: t.now, Note: note})
-			switch {
-			case target == StateError:
-				if c.Error == "" {
-					c.Error = note
-				}
-				if _, err := t.AddEvent(Event{Action: ActionCalcError, Subject: c.Subject(), Detail: c.Error}); err != nil {
-					return err
-				}
-			case old.State == StateError:
-				if _, err := t.AddEvent(Event{Action: ActionCalcRetry, Subject: c.Subject(), Detail: note}); err != nil {
-					return err
-				}
-			}
-		}
-		return t.putCalc(c, &old)
+		var err error
+		c, err = t.changeCalc(id, to, note, mutate)
+		return err
 	})
 	if err != nil {
+		return Calculation{}, err
+	}
+	return c, nil
+}
+
+// changeCalc is Transition (to not nil) or UpdateCalc (to nil) inside t.
+func (t *Tx) changeCalc(id uint64, to *State, note string, mutate func(*Tx, *Calculation) error) (Calculation, error) {
+	old, err := t.calc(id)
+	if err != nil {
+		return Calculation{}, err
+	}
+	target := old.State
+	if to != nil {
+		target = *to
+	}
+	moving := target != old.State
+	if moving && !CanTransition(old.State, target) {
+		return Calculation{}, fmt.Errorf("calc %d: %s -> %s: %w", id, old.State, target, ErrBadTransition)
+	}
+	c := old
+	c.History = slices.Clone(old.History)
+	if moving && old.State == StateError && target == StateReceived {
+		c.Error, c.Attempts, c.NextTry, c.WaitingSince, c.WaitNotified = "", 0, time.Time{}, time.Time{}, false
+	}
+	if mutate != nil {
+		if err := mutate(t, &c); err != nil {
+			return Calculation{}, err
+		}
+	}
+	if c.ID != old.ID || c.UserID != old.UserID || c.UpdateID != old.UpdateID ||
+		!c.Created.Equal(old.Created) || c.State != old.State || len(c.History) != len(old.History) {
+		return Calculation{}, fmt.Errorf("calc %d: mutate changed ID, UserID, UpdateID, Created, State or History: %w", id, ErrInvalid)
+	}
+	if moving {
+		c.State = target
+		c.History = append(c.History, Transition{State: target, At: t.now, Note: note})
+		switch {
+		case target == StateError:
+			if c.Error == "" {
+				c.Error = note
+			}
+			if _, err := t.AddEvent(Event{Action: ActionCalcError, Subject: c.Subject(), Detail: c.Error}); err != nil {
+				return Calculation{}, err
+			}
+		case old.State == StateError:
+			if _, err := t.AddEvent(Event{Action: ActionCalcRetry, Subject: c.Subject(), Detail: note}); err != nil {
+				return Calculation{}, err
+			}
+		}
+	}
+	if err := t.putCalc(c, &old); err != nil {
 		return Calculation{}, err
 	}
 	return c, nil
