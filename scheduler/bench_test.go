@@ -262,7 +262,7 @@ func seedRunning(b *testing.B, n int) string {
 		for _, to := range []store.State{store.StateStaged, store.StateSubmitted, store.StateRunning} {
 			if _, err := st.Transition(c.ID, to, "", func(_ *store.Tx, c *store.Calculation) error {
 				c.JobID, c.RawState = fmt.Sprint(1000+c.ID), "R"
-				c.Delivery = map[string]string{dAccepted: "1"}
+				c.Progress.Accepted = true
 				return nil
 			}); err != nil {
 				b.Fatal(err)

@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"maps"
 	"path/filepath"
@@ -12,10 +11,6 @@ import (
 	"hpcbot/plugins/shellquote"
 	"hpcbot/store"
 )
-
-// dRefusal holds the runner's Check refusal (JSON of plugins.Refusal) of a
-// calculation in error with CodeInputRefused, for the user's message.
-const dRefusal = "refusal"
 
 // checkInput asks the calculation's runner to read the input before it is
 // staged. It reports whether intake goes on: false when the runner refused
@@ -38,12 +33,11 @@ func (s *Scheduler) checkInput(ctx context.Context, c *clusterState, calc *store
 	res, err := ch.Check(ctx, req)
 	var ref *plugins.Refusal
 	if errors.As(err, &ref) {
-		b, _ := json.Marshal(ref)
 		if _, err := s.st.UpdateCalc(calc.ID, func(_ *store.Tx, c *store.Calculation) error {
 			if c.State != store.StateReceived {
 				return errStale
 			}
-			setD(c, dRefusal, string(b))
+			c.Progress.Refusal = &store.InputRefusal{Code: ref.Code, Detail: ref.Detail, Line: ref.Line, Limit: ref.Limit}
 			return nil
 		}); err != nil {
 			return false
@@ -106,13 +100,9 @@ func inputResources(scheduler string, rule map[string]string, in plugins.InputRe
 
 // refusalOf is the Check refusal stored with a calculation in error, or nil.
 func refusalOf(c store.Calculation) *plugins.Refusal {
-	s := c.Delivery[dRefusal]
-	if s == "" {
+	r := c.Progress.Refusal
+	if r == nil || r.Code == "" {
 		return nil
 	}
-	var ref plugins.Refusal
-	if json.Unmarshal([]byte(s), &ref) != nil || ref.Code == "" {
-		return nil
-	}
-	return &ref
+	return &plugins.Refusal{Code: r.Code, Detail: r.Detail, Line: r.Line, Limit: r.Limit}
 }

@@ -17,8 +17,8 @@ func TestCheckRefusesBeforeStaging(t *testing.T) {
 	for name, body := range map[string]string{"empty.sh": " \n", "utf16.sh": "\xFF\xFEe\x00c\x00h\x00o\x00"} {
 		c := b.submit(name, body, "")
 		got := b.waitError(c.ID)
-		if got.Delivery[dErrorCode] != CodeInputRefused {
-			t.Errorf("%s: error code %q, want %s", name, got.Delivery[dErrorCode], CodeInputRefused)
+		if got.Progress.ErrorCode != CodeInputRefused {
+			t.Errorf("%s: error code %q, want %s", name, got.Progress.ErrorCode, CodeInputRefused)
 		}
 		ns := b.notes.of(c.ID, EventError)
 		if len(ns) != 1 || ns[0].Refusal == nil {

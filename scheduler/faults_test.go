@@ -40,7 +40,7 @@ func TestFailoverAndIndependentClusters(t *testing.T) {
 		t.Fatalf("routed to %s", late.Cluster)
 	}
 	d := b.waitState(late.ID, store.StateNotified)
-	if d.Cluster != "second" || d.Delivery[dFailoverFrom] != "first" {
+	if d.Cluster != "second" || d.Progress.FailoverFrom != "first" {
 		t.Fatalf("no failover: %+v", d)
 	}
 	if !strings.Contains(history(d), "after failover from first") {
@@ -274,15 +274,15 @@ func TestChunkedUploadResumesAfterRestart(t *testing.T) {
 	}
 	b.stop()
 	mid, _ := b.st.Calc(c.ID)
-	state, err := nextcloud.DecodeUploadState(mid.Delivery[dUpload])
+	state, err := nextcloud.DecodeUploadState(mid.Progress.Upload)
 	if err != nil || mid.State != store.StateRetrieved || state["big.dat"].ChunksDone != 1 {
 		t.Fatalf("after the stop: %s, upload state %+v (%v)", history(mid), state, err)
 	}
 	b.nc.ReleaseAll()
 	b.start()
 	d := b.waitState(c.ID, store.StateNotified)
-	if d.Delivery[dUpload] != "" {
-		t.Fatalf("upload state left behind: %q", d.Delivery[dUpload])
+	if d.Progress.Upload != nil {
+		t.Fatalf("upload state left behind: %s", d.Progress.Upload)
 	}
 	chunk1 := 0
 	for _, r := range b.nc.Requests() {

@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -198,21 +197,19 @@ func (s *Scheduler) fetch(ctx context.Context, calc store.Calculation) bool {
 }
 
 func (s *Scheduler) retrieved(calc store.Calculation, res plugins.FetchResult, note string) bool {
-	files, _ := json.Marshal(res.Files)
 	skipped := make([]string, len(res.Skipped))
 	for i, sk := range res.Skipped {
 		skipped[i] = fmt.Sprintf("%s: %s", sk.Path, sk.Reason)
 	}
-	sk, _ := json.Marshal(skipped)
 	before := calc
 	after, err := s.st.Transition(calc.ID, store.StateRetrieved, note, func(_ *store.Tx, c *store.Calculation) error {
 		if c.State != calc.State {
 			return errStale
 		}
-		setD(c, dFiles, string(files))
+		c.Progress.Files = res.Files
 		c.Digest = calc.Digest
 		if len(skipped) > 0 {
-			setD(c, dSkipped, string(sk))
+			c.Progress.Skipped = skipped
 		}
 		clearWait(c)
 		return nil
@@ -253,7 +250,7 @@ func (s *Scheduler) deliverCloud(ctx context.Context, calc store.Calculation) bo
 		s.toError(ctx, calc, CodeFetchFailed, fmt.Sprintf("the local results folder is gone: %v", err))
 		return false
 	}
-	state, err := nextcloud.DecodeUploadState(calc.Delivery[dUpload])
+	state, err := nextcloud.DecodeUploadState(calc.Progress.Upload)
 	if err != nil {
 		s.log.Warn("upload state unreadable; starting the upload over", "calc", calc.ID, "err", err)
 		state = nextcloud.UploadState{}
@@ -263,7 +260,7 @@ func (s *Scheduler) deliverCloud(ctx context.Context, calc store.Calculation) bo
 	defer done()
 	save := func(st nextcloud.UploadState) error {
 		_, err := s.st.UpdateCalc(calc.ID, func(_ *store.Tx, c *store.Calculation) error {
-			setD(c, dUpload, st.Encode())
+			c.Progress.Upload = st.Encode()
 			return nil
 		})
 		return err
@@ -294,7 +291,7 @@ func (s *Scheduler) deliverCloud(ctx context.Context, calc store.Calculation) bo
 	}
 	return s.delivered(calc, "uploaded to the cloud", func(c *store.Calculation) {
 		c.ShareLink = link
-		setD(c, dUpload, "")
+		c.Progress.Upload = nil
 	})
 }
 
@@ -302,11 +299,9 @@ func (s *Scheduler) deliverCloud(ctx context.Context, calc store.Calculation) bo
 // several; above the Bot API's upload limit none, and the user is told where the
 // results are on the cluster (Code too_large).
 func (s *Scheduler) deliverFiles(ctx context.Context, calc store.Calculation) bool {
-	var rel []string
-	_ = json.Unmarshal([]byte(calc.Delivery[dFiles]), &rel)
 	var files []string
 	var total int64
-	for _, r := range rel {
+	for _, r := range calc.Progress.Files {
 		if r == calc.InputName {
 			continue // the user has it
 		}
@@ -338,11 +333,8 @@ func (s *Scheduler) deliverFiles(ctx context.Context, calc store.Calculation) bo
 		code, where = CodeTooLarge, s.remoteWhere(calc)
 		files = nil
 	}
-	send, _ := json.Marshal(files)
 	return s.delivered(calc, fmt.Sprintf("%d files for the bot to send", len(files)), func(c *store.Calculation) {
-		setD(c, dSend, string(send))
-		setD(c, dCode, code)
-		setD(c, dWhere, where)
+		c.Progress.Send, c.Progress.Code, c.Progress.Where = files, code, where
 	})
 }
 
@@ -408,14 +400,13 @@ func (s *Scheduler) notifyFinished(ctx context.Context, calc store.Calculation) 
 func (s *Scheduler) finishedNotice(calc store.Calculation) Notification {
 	state, _, _ := calc.Outcome()
 	n := Notification{Key: notifyKey(calc, EventFinished), Event: EventFinished, Calc: calc,
-		Outcome: state, Link: calc.ShareLink, Where: calc.Delivery[dWhere], Code: calc.Delivery[dCode]}
+		Outcome: state, Link: calc.ShareLink, Where: calc.Progress.Where, Code: calc.Progress.Code}
 	if calc.JobID == "" {
 		n.Key, n.Event = notifyKey(calc, EventCancelled), EventCancelled
 		return n
 	}
-	_ = json.Unmarshal([]byte(calc.Delivery[dSend]), &n.Files)
-	_ = json.Unmarshal([]byte(calc.Delivery[dSkipped]), &n.Skipped)
-	if n.Code == "" && calc.Delivery[dOutcome] == outcomeUnknown {
+	n.Files, n.Skipped = calc.Progress.Send, calc.Progress.Skipped
+	if n.Code == "" && calc.Progress.OutcomeUnknown {
 		n.Code = CodeOutcomeUnknown
 	}
 	if n.Outcome != store.StateSucceeded {
@@ -429,7 +420,7 @@ func (s *Scheduler) finishedNotice(calc store.Calculation) Notification {
 // effort: housekeeping tries again.
 func (s *Scheduler) cleanup(ctx context.Context, calc store.Calculation) {
 	c := s.byLabel[calc.Cluster]
-	if c == nil || !c.cfg.Cleanup || calc.Delivery[dCleaned] != "" || calc.Delivery[dCode] == CodeTooLarge || !calc.Submitted() {
+	if c == nil || !c.cfg.Cleanup || calc.Progress.Cleaned || calc.Progress.Code == CodeTooLarge || !calc.Submitted() {
 		return
 	}
 	sctx, done := s.stepContext(ctx)
@@ -441,7 +432,7 @@ func (s *Scheduler) cleanup(ctx context.Context, calc store.Calculation) {
 		return
 	}
 	if _, err := s.st.UpdateCalc(calc.ID, func(_ *store.Tx, c *store.Calculation) error {
-		setD(c, dCleaned, "1")
+		c.Progress.Cleaned = true
 		return nil
 	}); err != nil {
 		s.log.Error("record cleanup", "calc", calc.ID, "err", err)
@@ -492,7 +483,7 @@ func (s *Scheduler) retellErrors(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if c.Delivery[dErrorNotified] == "" {
+		if !c.Progress.ErrorNotified {
 			s.tellError(ctx, c)
 		}
 	}

@@ -480,7 +480,7 @@ func (b *bed) waitError(id uint64) store.Calculation {
 	var c store.Calculation
 	until(b.t, func() string { return "error notice recorded" }, func() bool {
 		c, _ = b.st.Calc(id)
-		return c.Delivery[dErrorNotified] == "1"
+		return c.Progress.ErrorNotified
 	})
 	return c
 }

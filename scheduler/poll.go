@@ -33,7 +33,7 @@ func (s *Scheduler) pollPass(ctx context.Context, c *clusterState) time.Duration
 	defer done()
 	// Redo what a crash may have cut short: the accepted notice, a cancel request.
 	for _, j := range jobs {
-		if j.Delivery[dAccepted] != "" && j.Delivery[dCancel] != cancelReq {
+		if j.Accepted && j.Cancel != store.CancelRequested {
 			continue
 		}
 		calc, ok := s.activeCalc(c, j)
@@ -41,7 +41,7 @@ func (s *Scheduler) pollPass(ctx context.Context, c *clusterState) time.Duration
 			continue
 		}
 		s.tellAccepted(ctx, calc)
-		if calc.Delivery[dCancel] == cancelReq {
+		if calc.Progress.Cancel == store.CancelRequested {
 			s.cancelJob(sctx, c, calc)
 		}
 	}
@@ -255,13 +255,13 @@ func (s *Scheduler) apply(ctx context.Context, j store.ActiveJob, js plugins.Job
 				c.ExitCode = &code
 			}
 			if unknown {
-				setD(c, dOutcome, outcomeUnknown)
+				c.Progress.OutcomeUnknown = true
 			}
 			if !js.Started.IsZero() {
-				setD(c, dStarted, js.Started.UTC().Format(time.RFC3339))
+				c.Progress.Started = js.Started.UTC()
 			}
 			if !js.Ended.IsZero() {
-				setD(c, dEnded, js.Ended.UTC().Format(time.RFC3339))
+				c.Progress.Ended = js.Ended.UTC()
 			}
 		}
 		return nil

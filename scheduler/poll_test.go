@@ -53,7 +53,7 @@ func pollWorld(t *testing.T, n int, poll *hookPoll) (*Scheduler, *store.Store, [
 		for _, to := range []store.State{store.StateStaged, store.StateSubmitted, store.StateRunning} {
 			if _, err := st.Transition(c.ID, to, "", func(_ *store.Tx, c *store.Calculation) error {
 				c.JobID, c.RawState = fmt.Sprint(1000+c.ID), "R"
-				c.Delivery = map[string]string{dAccepted: "1"}
+				c.Progress.Accepted = true
 				return nil
 			}); err != nil {
 				t.Fatal(err)

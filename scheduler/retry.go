@@ -4,56 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"time"
 
 	"hpcbot/internal/backoff"
 	"hpcbot/store"
 )
 
-// Keys of Calculation.Delivery, the scheduler's durable bookkeeping besides the
-// store's own fields. Each is written in the transaction of the step it records.
-const (
-	dCancel        = "cancel"         // "requested" by the user; "sent" once the plugin accepted it
-	dAccepted      = "accepted"       // "1": EventAccepted was queued
-	dFailoverFrom  = "failover_from"  // the cluster the calculation left at intake, and why
-	dFiles         = "files"          // JSON list of fetched result files, relative to LocalDir
-	dSkipped       = "skipped"        // JSON list of "path: reason" for files not fetched
-	dOutcome       = "outcome"        // "unknown": the job ended but its exit status is unknown
-	dStarted       = "started"        // job start as the plugin saw it (RFC 3339)
-	dEnded         = "ended"          // job end as the plugin saw it (RFC 3339)
-	dUpload        = "upload"         // nextcloud.UploadState of an upload in progress
-	dSend          = "send"           // JSON list of local files the bot sends as documents
-	dCode          = "code"           // Notification.Code of the finish (too_large)
-	dWhere         = "where"          // too_large: where the results are on the cluster
-	dErrorCode     = "error_code"     // Code of the error state
-	dErrorNotified = "error_notified" // "1": EventError was queued
-	dCleaned       = "cleaned"        // "1": the remote folder was removed
-	cancelReq      = "requested"
-	cancelSent     = "sent"
-	outcomeUnknown = "unknown"
-)
-
 // errStale: the calculation moved on (another goroutine, a cancel) since it was read.
 var errStale = errors.New("calculation changed meanwhile")
-
-// setD sets Delivery[k] = v on c without touching the map c shares with the
-// record it was read from ("" deletes the key).
-func setD(c *store.Calculation, k, v string) {
-	m := maps.Clone(c.Delivery)
-	if m == nil {
-		m = map[string]string{}
-	}
-	if v == "" {
-		delete(m, k)
-	} else {
-		m[k] = v
-	}
-	if len(m) == 0 {
-		m = nil
-	}
-	c.Delivery = m
-}
 
 // clearWait resets the retry bookkeeping of a step that succeeded.
 func clearWait(c *store.Calculation) {
@@ -160,8 +118,7 @@ func (s *Scheduler) toError(ctx context.Context, calc store.Calculation, code, r
 			return errStale
 		}
 		c.Error = reason
-		setD(c, dErrorCode, code)
-		setD(c, dErrorNotified, "")
+		c.Progress.ErrorCode, c.Progress.ErrorNotified = code, false
 		c.NextTry = time.Time{}
 		return nil
 	})
@@ -181,7 +138,7 @@ func (s *Scheduler) tellError(ctx context.Context, c store.Calculation) {
 		Key:     notifyKey(c, EventError),
 		Event:   EventError,
 		Calc:    c,
-		Code:    c.Delivery[dErrorCode],
+		Code:    c.Progress.ErrorCode,
 		Reason:  c.Error,
 		Refusal: refusalOf(c),
 		Tail:    s.tail(c),
@@ -191,7 +148,7 @@ func (s *Scheduler) tellError(ctx context.Context, c store.Calculation) {
 		return
 	}
 	if _, err := s.st.UpdateCalc(c.ID, func(_ *store.Tx, c *store.Calculation) error {
-		setD(c, dErrorNotified, "1")
+		c.Progress.ErrorNotified = true
 		return nil
 	}); err != nil {
 		s.log.Error("record error notice", "calc", c.ID, "err", err)

@@ -73,7 +73,7 @@ func TestSlurmEndToEnd(t *testing.T) {
 	}
 	until(t, func() string { return "remote folder cleaned" }, func() bool {
 		got, _ := b.st.Calc(c.ID)
-		return got.Delivery[dCleaned] == "1"
+		return got.Progress.Cleaned
 	})
 	b.stop()
 	if _, err := testbed.Output(env.Dial(t), "rm -rf "+shellquote.Quote(upload)); err != nil {

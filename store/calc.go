@@ -49,11 +49,11 @@ type Calculation struct {
 	History []Transition `json:"history,omitempty"`
 
 	// Scheduler bookkeeping.
-	Attempts     int               `json:"attempts,omitempty"`      // failed tries of the current step
-	NextTry      time.Time         `json:"next_try,omitzero"`       // do not retry before
-	WaitingSince time.Time         `json:"waiting_since,omitzero"`  // first failure of the current step
-	WaitNotified bool              `json:"wait_notified,omitempty"` // the user was told it waits
-	Delivery     map[string]string `json:"delivery,omitempty"`      // progress of uploads (chunk ids, ...)
+	Attempts     int       `json:"attempts,omitempty"`      // failed tries of the current step
+	NextTry      time.Time `json:"next_try,omitzero"`       // do not retry before
+	WaitingSince time.Time `json:"waiting_since,omitzero"`  // first failure of the current step
+	WaitNotified bool      `json:"wait_notified,omitempty"` // the user was told it waits
+	Progress     Progress  `json:"progress,omitzero"`       // what the steps got done (see Progress)
 
 	// Digest is the runner's summary of the results, taken after fetch; nil:
 	// none (a runner without Digest, no summary, or Digest failed). Older
