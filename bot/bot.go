@@ -41,6 +41,9 @@ type Calculations interface {
 	LocalDir(folder string) string
 	Wake(calcID uint64)
 	Cancel(ctx context.Context, calcID uint64) error
+	// Redeliver tries the delivery of a calculation in delivery_failed again
+	// (scheduler.ErrNotHeld for one in another state).
+	Redeliver(ctx context.Context, calcID uint64) error
 }
 
 var _ Calculations = (*scheduler.Scheduler)(nil)
@@ -422,6 +425,7 @@ func (b *Bot) routes() {
 	tb.Handle("/alter_limit", b.wrap("/alter_limit", b.admin(b.cmdAlterLimit)))
 	tb.Handle("/stats", b.wrap("/stats", b.admin(b.cmdStats)))
 	tb.Handle("/groups", b.wrap("/groups", b.admin(b.cmdGroups)))
+	tb.Handle("/redeliver", b.wrap("/redeliver", b.admin(b.cmdRedeliver)))
 	tb.Handle(tele.OnDocument, b.wrap("document", b.onDocument))
 	tb.Handle(tele.OnText, b.wrap("text", b.onOther))
 	tb.Handle(tele.OnMedia, b.wrap("media", b.onOther))
@@ -448,6 +452,7 @@ func commandList(lang string, admin bool) []tele.Command {
 		"alter_limit": {"change a limit: /alter_limit U N", "изменить лимит: /alter_limit U N"},
 		"stats":       {"usage chart", "диаграмма использования"},
 		"groups":      {"groups where /access works: /groups [add|remove ID]", "группы, где работает /access: /groups [add|remove ID]"},
+		"redeliver":   {"deliver held results again: /redeliver N", "доставить сохранённые результаты снова: /redeliver N"},
 	}
 	i := 0
 	if lang == "ru" {
@@ -458,7 +463,7 @@ func commandList(lang string, admin bool) []tele.Command {
 		out = append(out, tele.Command{Text: c, Description: user[c][i]})
 	}
 	if admin {
-		for _, c := range []string{"approve", "block", "unblock", "list", "search", "alter_limit", "stats", "groups"} {
+		for _, c := range []string{"approve", "block", "unblock", "list", "search", "alter_limit", "redeliver", "stats", "groups"} {
 			out = append(out, tele.Command{Text: c, Description: adm[c][i]})
 		}
 	}

@@ -418,7 +418,7 @@ func TestE2EHelp(t *testing.T) {
 	if cmds, ok := e.srv.Commands(tgtest.CommandScope{Type: "default"}, ""); !ok || len(cmds) != 6 {
 		t.Errorf("default menu: %v %v", cmds, ok)
 	}
-	if cmds, ok := e.srv.Commands(tgtest.CommandScope{Type: "chat", ChatID: tgAdmin.ID}, "ru"); !ok || len(cmds) != 14 {
+	if cmds, ok := e.srv.Commands(tgtest.CommandScope{Type: "chat", ChatID: tgAdmin.ID}, "ru"); !ok || len(cmds) != 15 {
 		t.Errorf("admin menu in Russian: %v %v", cmds, ok)
 	}
 }

@@ -59,10 +59,21 @@ func (b *Bot) Notify(ctx context.Context, n scheduler.Notification) error {
 		level = slog.LevelError
 	case scheduler.EventWaiting:
 		level = slog.LevelWarn
+	case scheduler.EventDeliveryFailed:
+		level = slog.LevelWarn
+		if n.Code == scheduler.CodeCloudRefused {
+			level = slog.LevelError
+		}
 	}
 	if chat := b.logChatID.Load(); chat != 0 && level >= b.logLevel {
 		var line string
-		if n.Code != "" && (n.Event == scheduler.EventError || n.Event == scheduler.EventWaiting || n.Reason != "") {
+		if n.Event == scheduler.EventDeliveryFailed {
+			key := "log.delivery_failed"
+			if n.Code == scheduler.CodeCloudRefused {
+				key = "log.delivery_held"
+			}
+			line = tr(b.lang, key, P{"id": c.ID, "who": who, "reason": truncate(n.Reason, 500)})
+		} else if n.Code != "" && (n.Event == scheduler.EventError || n.Event == scheduler.EventWaiting || n.Reason != "") {
 			line = tr(b.lang, "log.calc_error", P{"id": c.ID, "who": who, "code": n.Code, "reason": truncate(n.Reason, 500)})
 		} else {
 			line = tr(b.lang, "log.calc", P{"id": c.ID, "who": who, "event": HTML(b.notificationText(b.lang, n))})
@@ -89,6 +100,13 @@ func (b *Bot) notificationText(lang string, n scheduler.Notification) string {
 		return tr(lang, "calc.resumed", base)
 	case scheduler.EventCancelled:
 		return tr(lang, "calc.cancelled", base)
+	case scheduler.EventDeliveryFailed:
+		base["outcome"] = stateName(lang, n.Outcome)
+		if n.Code == scheduler.CodeCloudRefused {
+			return tr(lang, "calc.delivery_held", base)
+		}
+		base["reason"] = reasonText(lang, n.Code)
+		return tr(lang, "calc.delivery_failed", base)
 	case scheduler.EventError:
 		base["reason"] = reasonText(lang, n.Code)
 		if n.Refusal != nil {

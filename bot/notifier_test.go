@@ -109,6 +109,10 @@ func TestNotify(t *testing.T) {
 		{scheduler.Notification{Key: "k6", Event: scheduler.EventFinished, Calc: calc, Outcome: store.StateFailed, Code: scheduler.CodeTooLarge, Where: "/scratch/42"},
 			[]string{"слишком велики", "остались на hpc в /scratch/42"}},
 		{scheduler.Notification{Key: "k7", Event: scheduler.EventError, Calc: calc, Code: "brand_new_code"}, []string{"непредвиденная проблема"}},
+		{scheduler.Notification{Key: "k8", Event: scheduler.EventDeliveryFailed, Calc: calc, Outcome: store.StateSucceeded, Code: scheduler.CodeCloudUnavailable, Reason: "503 Service Unavailable"},
+			[]string{"закончился: успешно. Результаты сохранены у бота", "облачное хранилище недоступно. Я продолжаю попытки"}},
+		{scheduler.Notification{Key: "k9", Event: scheduler.EventDeliveryFailed, Calc: calc, Outcome: store.StateSucceeded, Code: scheduler.CodeCloudRefused, Reason: "401 Unauthorized"},
+			[]string{"закончился: успешно. Результаты сохранены у бота", "не приняло учётные данные бота. Администраторы уже знают"}},
 	}
 	for _, c := range cases {
 		if err := b.Notify(ctx, c.n); err != nil {
@@ -126,6 +130,14 @@ func TestNotify(t *testing.T) {
 	}
 	if l := outbox(t, st)["k2/log"].Params[paramText]; !strings.Contains(l, "submit_rejected: sbatch: error: invalid partition") {
 		t.Errorf("error log line: %s", l)
+	}
+	// The log chat says what to fix: retried, or held for the admin.
+	if l := outbox(t, st)["k8/log"].Params[paramText]; !strings.Contains(l, "503 Service Unavailable") || !strings.Contains(l, "/redeliver 42") {
+		t.Errorf("delivery failed log line: %s", l)
+	}
+	if l := outbox(t, st)["k9/log"].Params[paramText]; !strings.Contains(l, "401 Unauthorized") || !strings.Contains(l, "storage.password") ||
+		!strings.Contains(l, "/redeliver 42") {
+		t.Errorf("delivery held log line: %s", l)
 	}
 }
 

@@ -19,9 +19,9 @@ import (
 )
 
 // finishStates are the states the finisher moves on: the job ended (fetch),
-// retrieved (deliver), delivered (notify).
+// retrieved and delivery_failed (deliver), delivered (notify).
 var finishStates = []store.State{store.StateSucceeded, store.StateFailed, store.StateCancelled,
-	store.StateTimedOut, store.StateRetrieved, store.StateDelivered}
+	store.StateTimedOut, store.StateRetrieved, store.StateDeliveryFailed, store.StateDelivered}
 
 // finishLoop hands calculations whose job ended to a pool of workers that fetch,
 // deliver and notify them. It looks at the store when a poll saw a job end, when
@@ -83,6 +83,9 @@ func (s *Scheduler) dispatchFinish(ctx context.Context, work chan<- finishJob) t
 	}
 	next := finishSafetyNet
 	for _, c := range calcs {
+		if c.State == store.StateDeliveryFailed && c.Progress.DeliveryHeld {
+			continue // waits for an admin
+		}
 		if wait := c.NextTry.Sub(s.now()); wait > 0 {
 			next = min(next, wait)
 			continue
@@ -119,14 +122,14 @@ func (s *Scheduler) finish(ctx context.Context, id uint64) {
 			s.log.Error("read calculation", "calc", id, "err", err)
 			return
 		}
-		if calc.NextTry.After(s.now()) {
+		if calc.NextTry.After(s.now()) || (calc.State == store.StateDeliveryFailed && calc.Progress.DeliveryHeld) {
 			return
 		}
 		var ok bool
 		switch {
 		case calc.State.Ended():
 			ok = s.fetch(ctx, calc)
-		case calc.State == store.StateRetrieved:
+		case calc.State == store.StateRetrieved, calc.State == store.StateDeliveryFailed:
 			ok = s.deliver(ctx, calc)
 		case calc.State == store.StateDelivered:
 			ok = s.notifyFinished(ctx, calc)
@@ -278,14 +281,8 @@ func (s *Scheduler) deliverCloud(ctx context.Context, calc store.Calculation) bo
 		link, err = nextcloud.ShareFolderLink(link, sub)
 	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return false
-		}
-		if plugins.IsTransient(err) {
-			wait, _ := nextcloud.RetryAfter(err)
-			s.retryLater(ctx, calc, CodeCloudUnavailable, err, wait)
-		} else {
-			s.toError(ctx, calc, CodeCloudRefused, err.Error())
+		if ctx.Err() == nil {
+			s.deliveryFailed(ctx, calc, err)
 		}
 		return false
 	}
@@ -349,11 +346,12 @@ func (s *Scheduler) remoteWhere(calc store.Calculation) string {
 func (s *Scheduler) delivered(calc store.Calculation, note string, set func(*store.Calculation)) bool {
 	before := calc
 	after, err := s.st.Transition(calc.ID, store.StateDelivered, note, func(_ *store.Tx, c *store.Calculation) error {
-		if c.State != store.StateRetrieved {
+		if c.State != calc.State {
 			return errStale
 		}
 		set(c)
 		clearWait(c)
+		c.Progress.DeliveryHeld = false
 		return nil
 	})
 	if err != nil {
@@ -363,7 +361,9 @@ func (s *Scheduler) delivered(calc store.Calculation, note string, set func(*sto
 		return false
 	}
 	s.log.Info("results delivered", "calc", calc.ID, "user", calc.UserID, "link", after.ShareLink != "")
-	s.tellResumed(context.Background(), before, after)
+	if before.State != store.StateDeliveryFailed { // after a failed delivery the finished notice says it all
+		s.tellResumed(context.Background(), before, after)
+	}
 	return true
 }
 

@@ -297,6 +297,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		return errors.New("scheduler: Run called twice")
 	}
 	s.orphans()
+	s.releaseHolds()
 	var wg sync.WaitGroup
 	start := func(name string, loop func(context.Context)) {
 		wg.Add(1)

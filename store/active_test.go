@@ -71,7 +71,7 @@ func TestActiveIndexFollowsChanges(t *testing.T) {
 	u := newUser(t, s, 1000)
 	// "a" and "a\x00b"-like labels must not see each other's entries; "" too.
 	clusters := []string{"loc", "lo", "loc2", "", "x"}
-	rng := rand.New(rand.NewPCG(1, 2))
+	rng := rand.New(rand.NewPCG(2, 3))
 	var ids []uint64
 	for i := range 40 {
 		c, err := s.CreateCalculation(Calculation{UserID: u.ID, InputName: "in.inp", Folder: fmt.Sprintf("f%d", i),

@@ -188,6 +188,8 @@ func pathTo(s State) []State {
 			p = append(p, StateNotified)
 		}
 		return p
+	case StateDeliveryFailed:
+		return []State{StateStaged, StateSubmitted, StateSucceeded, StateRetrieved, StateDeliveryFailed}
 	case StateError:
 		return []State{StateError}
 	}
@@ -212,7 +214,8 @@ func TestTransitionTable(t *testing.T) {
 	add(StateFailed, StateRetrieved)
 	add(StateCancelled, StateRetrieved)
 	add(StateTimedOut, StateRetrieved)
-	add(StateRetrieved, StateDelivered)
+	add(StateRetrieved, StateDelivered, StateDeliveryFailed)
+	add(StateDeliveryFailed, StateDelivered)
 	add(StateDelivered, StateNotified)
 	for _, st := range States {
 		if st != StateNotified && st != StateError {

@@ -36,9 +36,12 @@ type Progress struct {
 	// Nextcloud client encodes it (scheduler/nextcloud.UploadState); the store
 	// does not read it.
 	Upload json.RawMessage `json:"upload,omitempty"`
-	Send   []string        `json:"send,omitempty"`  // local files the bot sends as documents
-	Code   string          `json:"code,omitempty"`  // the finish's notice code (too_large)
-	Where  string          `json:"where,omitempty"` // too_large: where the results are on the cluster
+	// DeliveryHeld: in StateDeliveryFailed, the cloud refused the bot's
+	// credentials; no retry until an admin's /redeliver or a restart.
+	DeliveryHeld bool     `json:"delivery_held,omitempty"`
+	Send         []string `json:"send,omitempty"`  // local files the bot sends as documents
+	Code         string   `json:"code,omitempty"`  // the finish's notice code (too_large)
+	Where        string   `json:"where,omitempty"` // too_large: where the results are on the cluster
 
 	ErrorCode     string        `json:"error_code,omitempty"`     // why the calculation is in error
 	Refusal       *InputRefusal `json:"refusal,omitempty"`        // input_refused: what the runner's Check said
