@@ -79,6 +79,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	o.args = fs.Args()
+	// Flags end at the first argument (`config convert --help`): a help flag
+	// after it still asks for help.
+	for _, a := range o.args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			printHelp(stdout, c, fs)
+			return 0
+		}
+	}
 	return exitCode(stderr, c.name, c.run(o))
 }
 

@@ -64,7 +64,15 @@ func (e *configError) Unwrap() error { return e.err }
 
 // loadConfig reads, defaults, applies the environment to and validates the file.
 // Every problem is reported at once, one line each, naming the key and its line.
-func loadConfig(path string) (*Config, error) {
+// The bot token may be missing: the commands that need it (run, check) load
+// with loadConfigWithToken.
+func loadConfig(path string) (*Config, error) { return loadConfigFor(path, false) }
+
+// loadConfigWithToken is loadConfig for the commands that talk to Telegram:
+// a missing or malformed bot token is one of the problems reported.
+func loadConfigWithToken(path string) (*Config, error) { return loadConfigFor(path, true) }
+
+func loadConfigFor(path string, needToken bool) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -72,14 +80,17 @@ func loadConfig(path string) (*Config, error) {
 		}
 		return nil, &configError{fmt.Errorf("read config: %w", err)}
 	}
-	cfg, err := parseConfig(path, data)
+	cfg, err := parseConfigFor(path, data, needToken)
 	if err != nil {
 		return nil, &configError{err}
 	}
 	return cfg, nil
 }
 
-func parseConfig(path string, data []byte) (*Config, error) {
+// parseConfig parses and validates a configuration whose token may be missing.
+func parseConfig(path string, data []byte) (*Config, error) { return parseConfigFor(path, data, false) }
+
+func parseConfigFor(path string, data []byte, needToken bool) (*Config, error) {
 	cfg := &Config{path: path}
 	md, err := toml.Decode(string(data), cfg)
 	if err != nil {
@@ -101,6 +112,11 @@ func parseConfig(path string, data []byte) (*Config, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		problems = append(problems, err)
+	}
+	if needToken {
+		if err := cfg.Bot.ValidateToken(); err != nil {
+			problems = append(problems, err)
+		}
 	}
 	if len(problems) == 0 {
 		return cfg, nil
@@ -264,7 +280,7 @@ func (c *Config) validate() error {
 		add(errors.New("give_up_after: must not be negative"))
 	}
 	add(c.Store.Validate())
-	add(c.Bot.Validate())
+	add(c.Bot.ValidateWithoutToken())
 	add(c.Quota.Validate())
 	add(c.Storage.Validate())
 	builtinSchedulers := builtins.Names(plugins.PluginScheduler)

@@ -124,7 +124,7 @@ func TestConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clearEnv(t)
-			_, err := loadConfig(writeConfig(t, tt.edit(validConfig)))
+			_, err := loadConfigWithToken(writeConfig(t, tt.edit(validConfig)))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -145,7 +145,7 @@ func TestConfigErrors(t *testing.T) {
 func TestConfigAllProblemsAtOnce(t *testing.T) {
 	clearEnv(t)
 	bad := strings.NewReplacer(`token = "123:abc"`, "", "[120, 240]", "[240, 120]", `"slurm"`, `"lsf"`).Replace(validConfig)
-	_, err := loadConfig(writeConfig(t, bad))
+	_, err := loadConfigWithToken(writeConfig(t, bad))
 	if err == nil {
 		t.Fatal("no error")
 	}

@@ -62,24 +62,24 @@ func startPlugins(ctx context.Context, cfg *Config, log *slog.Logger) (*startedP
 }
 
 // checkPlugins starts every plugin, prints its version and runs its own check.
-// It returns the number of failures.
-func checkPlugins(o *options, cfg *Config) int {
+// It returns the names of what failed ("plugins", "cluster hpc").
+func checkPlugins(o *options, cfg *Config) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(o.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	log = slog.New(plugins.Redact(log.Handler(), cfg.Secrets()...))
 	sp, err := startPlugins(ctx, cfg, log)
 	if err != nil {
-		fmt.Fprintf(o.stdout, "plugins: %v\n", err)
-		return 1
+		fmt.Fprintf(o.stdout, "plugins: FAILED: %v\n", err)
+		return []string{"plugins"}
 	}
 	defer sp.host.Close()
-	failed := 0
+	var failed []string
 	for _, cl := range cfg.Clusters {
 		res, err := sp.schedulers[cl.Label].Check(ctx)
 		if err != nil {
 			fmt.Fprintf(o.stdout, "cluster %s (%s): FAILED: %v\n", cl.Label, cl.Scheduler, err)
-			failed++
+			failed = append(failed, "cluster "+cl.Label)
 			continue
 		}
 		fmt.Fprintf(o.stdout, "cluster %s (%s): reachable: %s", cl.Label, cl.Scheduler, res.Scheduler)
@@ -91,7 +91,7 @@ func checkPlugins(o *options, cfg *Config) int {
 			info, err := r.Info(ctx)
 			if err != nil {
 				fmt.Fprintf(o.stdout, "  runner: FAILED: %v\n", err)
-				failed++
+				failed = append(failed, "runners of "+cl.Label)
 				continue
 			}
 			for _, p := range info.Programs {

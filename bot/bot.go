@@ -97,6 +97,8 @@ type Bot struct {
 	admins   map[int64]bool
 	groups   map[int64]bool // bot.groups
 	now      func() time.Time
+	// connectMin and connectMax bound the pause between two getMe tries at start.
+	connectMin, connectMax time.Duration
 
 	// Set by Run.
 	tb     *tele.Bot
@@ -157,6 +159,9 @@ func New(opts Options, st *store.Store, log *slog.Logger) (*Bot, error) {
 		admins:   map[int64]bool{},
 		groups:   map[int64]bool{},
 		now:      time.Now,
+
+		connectMin: time.Second,
+		connectMax: 30 * time.Second,
 	}
 	for _, id := range opts.Bot.Admins {
 		b.admins[id] = true
@@ -366,25 +371,38 @@ func (b *Bot) render(it store.OutItem) (Outgoing, error) {
 // learns it from Telegram's answer: the log chat moves with it.
 func (b *Bot) followMigration(from, to int64) { b.moveLogChat(from, to) }
 
+// connectReportEvery is how often connect says that the Bot API still cannot
+// be reached: one clear line a minute, not one per try.
+const connectReportEvery = time.Minute
+
 // connect asks getMe until it answers: network errors and 5xx are retried with
-// backoff (1 s doubling to 30 s, with jitter), a refused token ends Run.
+// backoff (connectMin doubling up to connectMax, with jitter) and reported
+// once a minute; a refused token ends Run at once.
 func (b *Bot) connect(ctx context.Context) error {
-	for fails := 1; ; fails++ {
+	var report throttle
+	report.every = connectReportEvery
+	since := b.now()
+	for tries := 0; ; tries++ {
 		me, err := b.getMe()
 		if err == nil {
 			b.tb.Me = me
+			if tries > 0 {
+				b.log.Info("the Bot API answers again", "tries", tries+1, "since", since.Format(time.RFC3339))
+			}
 			return nil
 		}
 		var te *tele.Error
 		if errors.As(err, &te) && (te.Code == http.StatusUnauthorized || te.Code == http.StatusNotFound) {
-			return fmt.Errorf("bot: the Bot API refused the token (%d %s): check bot.token", te.Code, te.Description)
+			return fmt.Errorf("bot: the Bot API refused the token (%d %s): check bot.token; @BotFather shows or revokes it", te.Code, te.Description)
 		}
 		if errors.Is(err, tele.ErrUnauthorized) || errors.Is(err, tele.ErrNotFound) {
-			return fmt.Errorf("bot: the Bot API refused the token: check bot.token")
+			return fmt.Errorf("bot: the Bot API refused the token: check bot.token; @BotFather shows or revokes it")
 		}
-		wait := backoff.Delay(time.Second, 30*time.Second, fails)
-		b.log.Warn("cannot reach the Bot API; retrying", "err", err, "retry_in", wait)
-		if backoff.Sleep(ctx, wait) != nil {
+		if report.allow(0, b.now()) {
+			b.log.Warn(fmt.Sprintf("cannot reach the Bot API at %s; retrying until it answers (this line repeats once a minute)", b.opts.Bot.APIURL),
+				"tries", tries+1, "since", since.Format(time.RFC3339), "err", err)
+		}
+		if backoff.Sleep(ctx, backoff.Delay(b.connectMin, b.connectMax, tries+1)) != nil {
 			return nil
 		}
 	}

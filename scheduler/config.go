@@ -3,6 +3,7 @@ package scheduler
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"hpcbot/plugins"
+	"hpcbot/scheduler/nextcloud"
 )
 
 // Config is what the scheduler needs from hpcbot.toml (top-level keys, [storage]
@@ -70,6 +72,19 @@ type StorageConfig struct {
 
 // Enabled reports whether results go to Nextcloud.
 func (s StorageConfig) Enabled() bool { return s.URL != "" }
+
+// Client returns the Nextcloud client of this configuration.
+func (s StorageConfig) Client(log *slog.Logger) (*nextcloud.Client, error) {
+	return nextcloud.New(nextcloud.Options{
+		URL:             s.URL,
+		User:            s.User,
+		Password:        string(s.Password),
+		BasePath:        s.BasePath,
+		ShareExpireDays: s.ShareExpireDays,
+		SharePassword:   string(s.SharePassword),
+		Logger:          log,
+	})
+}
 
 // SetDefaults fills in what the operator left out.
 func (s *StorageConfig) SetDefaults() {

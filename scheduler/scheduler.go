@@ -270,15 +270,7 @@ func New(cfg Config, st *store.Store, schedulers map[string]plugins.Scheduler, r
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
 	if cfg.Storage.Enabled() && s.nc == nil {
-		s.nc, err = nextcloud.New(nextcloud.Options{
-			URL:             cfg.Storage.URL,
-			User:            cfg.Storage.User,
-			Password:        string(cfg.Storage.Password),
-			BasePath:        cfg.Storage.BasePath,
-			ShareExpireDays: cfg.Storage.ShareExpireDays,
-			SharePassword:   string(cfg.Storage.SharePassword),
-			Logger:          log.With("component", "nextcloud"),
-		})
+		s.nc, err = cfg.Storage.Client(log.With("component", "nextcloud"))
 		if err != nil {
 			return nil, fmt.Errorf("scheduler: storage: %w", err)
 		}
