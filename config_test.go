@@ -116,6 +116,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad fetch_time type", func(s string) string { return strings.Replace(s, "[120, 240]", `"often"`, 1) },
 			[]string{"fetch_time"}},
 		{"bad window", func(s string) string { return s + "[quota]\nwindow = \"a month\"\n" }, []string{"window", "not a duration"}},
+		{"negative fallback_after", func(s string) string {
+			return s + "[storage]\nurl = \"https://cloud.example.org\"\nuser = \"u\"\npassword = \"p\"\nfallback_after = \"-1h\"\n"
+		}, []string{"storage.fallback_after: must not be negative"}},
 		{"group id not negative", func(s string) string {
 			return strings.Replace(s, "admins = [42]", "admins = [42]\ngroups = [-1001234567890, 42]", 1)
 		},

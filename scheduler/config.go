@@ -68,6 +68,9 @@ type StorageConfig struct {
 	// ShareExpireDays sets an expiry on new public links (0: none).
 	ShareExpireDays int            `toml:"share_expire_days"`
 	SharePassword   plugins.Secret `toml:"share_password"`
+	// FallbackAfter: when the cloud has not taken a calculation's results for
+	// this long, they are sent as Telegram files instead (0: never).
+	FallbackAfter plugins.Duration `toml:"fallback_after"`
 }
 
 // Enabled reports whether results go to Nextcloud.
@@ -119,6 +122,9 @@ func (s *StorageConfig) Validate() error {
 	}
 	if s.ShareExpireDays < 0 {
 		errs = append(errs, errors.New("storage.share_expire_days: must not be negative"))
+	}
+	if s.FallbackAfter < 0 {
+		errs = append(errs, errors.New("storage.fallback_after: must not be negative (0: never send the results as Telegram files instead)"))
 	}
 	return errors.Join(errs...)
 }

@@ -83,7 +83,7 @@ func (s *Scheduler) dispatchFinish(ctx context.Context, work chan<- finishJob) t
 	}
 	next := finishSafetyNet
 	for _, c := range calcs {
-		if c.State == store.StateDeliveryFailed && c.Progress.DeliveryHeld {
+		if c.State == store.StateDeliveryFailed && c.Progress.DeliveryHeld && c.NextTry.IsZero() {
 			continue // waits for an admin
 		}
 		if wait := c.NextTry.Sub(s.now()); wait > 0 {
@@ -122,7 +122,7 @@ func (s *Scheduler) finish(ctx context.Context, id uint64) {
 			s.log.Error("read calculation", "calc", id, "err", err)
 			return
 		}
-		if calc.NextTry.After(s.now()) || (calc.State == store.StateDeliveryFailed && calc.Progress.DeliveryHeld) {
+		if calc.NextTry.After(s.now()) || (calc.State == store.StateDeliveryFailed && calc.Progress.DeliveryHeld && calc.NextTry.IsZero()) {
 			return
 		}
 		var ok bool
@@ -232,7 +232,11 @@ func (s *Scheduler) retrieved(calc store.Calculation, res plugins.FetchResult, n
 // folder and a public link, or the files for the bot to send.
 func (s *Scheduler) deliver(ctx context.Context, calc store.Calculation) bool {
 	if s.nc != nil && calc.JobID != "" {
-		return s.deliverCloud(ctx, calc)
+		if !s.fallbackDue(calc) {
+			return s.deliverCloud(ctx, calc)
+		}
+		s.log.Warn("the cloud has not taken the results for longer than storage.fallback_after; sending them as Telegram files",
+			"calc", calc.ID, "since", calc.WaitingSince.Format(time.RFC3339), "fallback_after", time.Duration(s.cfg.Storage.FallbackAfter))
 	}
 	return s.deliverFiles(ctx, calc)
 }

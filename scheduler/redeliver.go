@@ -41,6 +41,15 @@ func (s *Scheduler) deliveryFailed(ctx context.Context, calc store.Calculation, 
 		if !held {
 			c.NextTry = now.Add(max(s.backoff(c.Attempts), wait))
 		}
+		if fb := time.Duration(s.cfg.Storage.FallbackAfter); fb > 0 {
+			at := c.WaitingSince.Add(fb)
+			if at.Before(now) {
+				at = now
+			}
+			if c.NextTry.IsZero() || at.Before(c.NextTry) {
+				c.NextTry = at // then fallbackDue sends Telegram files
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -82,6 +91,14 @@ func (s *Scheduler) deliveryFailed(ctx context.Context, calc store.Calculation, 
 	}); err != nil && !errors.Is(err, errStale) {
 		s.log.Error("record delivery failure notice", "calc", c.ID, "err", err)
 	}
+}
+
+// fallbackDue reports whether a calculation in delivery_failed has waited for
+// the cloud longer than storage.fallback_after: its results go as Telegram
+// files instead.
+func (s *Scheduler) fallbackDue(calc store.Calculation) bool {
+	fb := time.Duration(s.cfg.Storage.FallbackAfter)
+	return fb > 0 && calc.State == store.StateDeliveryFailed && !calc.WaitingSince.IsZero() && !s.now().Before(calc.WaitingSince.Add(fb))
 }
 
 // Redeliver tries the delivery of a calculation in delivery_failed again at

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"hpcbot/plugins"
 	"hpcbot/store"
@@ -112,5 +113,43 @@ func TestRedeliverAfterPasswordReset(t *testing.T) {
 	}
 	if fin := b.notes.of(c.ID, EventFinished); len(fin) != 1 || fin[0].Link != d.ShareLink {
 		t.Fatalf("finished notices %+v", fin)
+	}
+}
+
+// TestFallbackToTelegramFiles: with storage.fallback_after set, results the
+// cloud has not taken for that long (here: a refused password, held) are sent
+// as Telegram files instead; nothing reaches the cloud.
+func TestFallbackToTelegramFiles(t *testing.T) {
+	b := newBed(t, withCloud("per_calculation"))
+	b.cfg.Storage.Password = plugins.Secret("wrong-password")
+	b.cfg.Storage.FallbackAfter = plugins.Duration(time.Millisecond)
+	b.start()
+	c := b.submit("ok.sh", "echo r > r.txt", "")
+	d := b.waitState(c.ID, store.StateNotified, store.StateError)
+	if d.State != store.StateNotified || d.ShareLink != "" || !strings.Contains(history(d), string(store.StateDeliveryFailed)) {
+		t.Fatalf("%s %q link %q", history(d), d.Error, d.ShareLink)
+	}
+	fin := b.notes.of(c.ID, EventFinished)
+	if len(fin) != 1 || len(fin[0].Files) != 1 || fin[0].Link != "" {
+		t.Fatalf("finished notices %+v", fin)
+	}
+	if df := b.notes.of(c.ID, EventDeliveryFailed); len(df) != 1 || df[0].Code != CodeCloudRefused {
+		t.Fatalf("delivery failed notices %+v", df)
+	}
+	if sh := b.nc.Shares(); len(sh) != 0 {
+		t.Fatalf("shares %v", sh)
+	}
+}
+
+// TestNoFallbackByDefault: without fallback_after the held results wait for
+// an admin and are never sent as files.
+func TestNoFallbackByDefault(t *testing.T) {
+	b := newBed(t, withCloud("per_calculation"))
+	b.cfg.Storage.Password = plugins.Secret("wrong-password")
+	b.start()
+	c := b.submit("ok.sh", "echo r > r.txt", "")
+	d := b.waitHeld(c.ID, 1)
+	if !d.NextTry.IsZero() || len(b.notes.of(c.ID, EventFinished)) != 0 {
+		t.Fatalf("held calc: next try %v, finished %+v", d.NextTry, b.notes.of(c.ID, EventFinished))
 	}
 }
