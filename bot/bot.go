@@ -346,6 +346,8 @@ func (b *Bot) Run(ctx context.Context, calcs Calculations) error {
 func (b *Bot) senderOptions() SenderOptions {
 	o := b.opts.sender
 	o.OnMigrate = b.followMigration
+	o.Merge = func(chat int64) bool { return chat != 0 && chat == b.logChatID.Load() }
+	o.Language = b.lang
 	return o
 }
 
@@ -353,7 +355,7 @@ func (b *Bot) senderOptions() SenderOptions {
 // when it was queued, and its files (or the Telegram file it names).
 func (b *Bot) render(it store.OutItem) (Outgoing, error) {
 	text := it.Msg.Params[paramText]
-	o := Outgoing{ChatID: it.Msg.ChatID, Text: text}
+	o := Outgoing{ChatID: it.Msg.ChatID, Text: text, At: it.Msg.Created}
 	if id := it.Msg.Params[paramFileID]; id != "" {
 		o.Text, o.Caption = "", text
 		o.Files = append(o.Files, OutFile{FileID: id})
