@@ -107,16 +107,17 @@ type Bot struct {
 	poller *Poller
 	ctx    context.Context
 
-	logChatID atomic.Int64
-	rate      rateLimiter
-	quiet     throttle               // unregistered senders reach the log chat once in a while, not at every message
-	dropNote  throttle               // a user whose updates the poller dropped is told once in a while
-	notAdmin  throttle               // so do one sender's refused admin commands
-	badGroup  throttle               // and one sender's /access in groups that are not allowed
-	refused   throttle               // and hear why they are refused once in a while (refuseEvery)
-	sender    atomic.Pointer[Sender] // set while Run runs; Notify wakes its drainer
-	fwd       *logForwarder          // LogHandler's state
-	scrub     *plugins.Scrubber      // the secrets (Options.Secrets and the token); see redact
+	logChatID  atomic.Int64
+	rate       rateLimiter
+	quiet      throttle               // unregistered senders reach the log chat once in a while, not at every message
+	dropNote   throttle               // a user whose updates the poller dropped is told once in a while
+	notAdmin   throttle               // so do one sender's refused admin commands
+	badGroup   throttle               // and one sender's /access in groups that are not allowed
+	refused    throttle               // and hear why they are refused once in a while (refuseEvery)
+	refusedLog throttle               // the log chat hears of one sender's refusals once per refuseEvery, with a count
+	sender     atomic.Pointer[Sender] // set while Run runs; Notify wakes its drainer
+	fwd        *logForwarder          // LogHandler's state
+	scrub      *plugins.Scrubber      // the secrets (Options.Secrets and the token); see redact
 
 	mu      sync.Mutex
 	running bool
@@ -175,6 +176,7 @@ func New(opts Options, st *store.Store, log *slog.Logger) (*Bot, error) {
 	b.quiet.every = unregisteredLogEvery
 	b.dropNote.every = unregisteredLogEvery
 	b.refused.every = refuseEvery
+	b.refusedLog.every = refuseEvery
 	b.logChatID.Store(opts.Bot.LogChatID)
 	b.fwd = newLogForwarder(level, b.logChatID.Load, lang, b.redact)
 	if v, ok, err := st.Value(kvLogChat); err == nil && ok {
