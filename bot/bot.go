@@ -448,6 +448,8 @@ func (b *Bot) routes() {
 	tb.Handle("/stats", b.wrap("/stats", b.admin(b.cmdStats)))
 	tb.Handle("/groups", b.wrap("/groups", b.admin(b.cmdGroups)))
 	tb.Handle("/redeliver", b.wrap("/redeliver", b.admin(b.cmdRedeliver)))
+	tb.Handle("/user", b.wrap("/user", b.admin(b.cmdUser)))
+	tb.Handle("/org", b.wrap("/org", b.admin(b.cmdOrg)))
 	tb.Handle(tele.OnDocument, b.wrap("document", b.onDocument))
 	tb.Handle(tele.OnText, b.wrap("text", b.onOther))
 	tb.Handle(tele.OnMedia, b.wrap("media", b.onOther))
@@ -458,12 +460,13 @@ func (b *Bot) routes() {
 // commands lists the command menu (setMyCommands) for users and for admins.
 func commandList(lang string, admin bool) []tele.Command {
 	user := map[string][2]string{
-		"help":   {"what I can do, clusters and programs", "что я умею, кластеры и программы"},
-		"status": {"your name, organization and limit", "ваше имя, организация и лимит"},
-		"jobs":   {"your recent calculations", "ваши последние расчёты"},
-		"cancel": {"stop a calculation: /cancel N", "остановить расчёт: /cancel N"},
-		"upd":    {"tell your name and organization", "указать имя и организацию"},
-		"access": {"register (in the group)", "зарегистрироваться (в группе)"},
+		"help":     {"what I can do, clusters and programs", "что я умею, кластеры и программы"},
+		"status":   {"your name, organization and limit", "ваше имя, организация и лимит"},
+		"jobs":     {"your recent calculations", "ваши последние расчёты"},
+		"jobs_all": {"your recent calculations; /jobs all: everyone's active ones", "ваши последние расчёты; /jobs all: активные расчёты всех"},
+		"cancel":   {"stop a calculation: /cancel N", "остановить расчёт: /cancel N"},
+		"upd":      {"tell your name and organization", "указать имя и организацию"},
+		"access":   {"register (in the group)", "зарегистрироваться (в группе)"},
 	}
 	adm := map[string][2]string{
 		"approve":     {"approve a user: /approve U", "подтвердить пользователя: /approve U"},
@@ -475,6 +478,8 @@ func commandList(lang string, admin bool) []tele.Command {
 		"stats":       {"usage chart", "диаграмма использования"},
 		"groups":      {"groups where /access works: /groups [add|remove ID]", "группы, где работает /access: /groups [add|remove ID]"},
 		"redeliver":   {"deliver held results again: /redeliver N", "доставить сохранённые результаты снова: /redeliver N"},
+		"user":        {"correct a user: /user U name|org …", "исправить данные: /user U name|org …"},
+		"org":         {"organizations: /org list, /org add", "организации: /org list, /org add"},
 	}
 	i := 0
 	if lang == "ru" {
@@ -482,10 +487,14 @@ func commandList(lang string, admin bool) []tele.Command {
 	}
 	var out []tele.Command
 	for _, c := range []string{"help", "status", "jobs", "cancel", "upd", "access"} {
-		out = append(out, tele.Command{Text: c, Description: user[c][i]})
+		d := user[c][i]
+		if admin && c == "jobs" {
+			d = user["jobs_all"][i]
+		}
+		out = append(out, tele.Command{Text: c, Description: d})
 	}
 	if admin {
-		for _, c := range []string{"approve", "block", "unblock", "list", "search", "alter_limit", "redeliver", "stats", "groups"} {
+		for _, c := range []string{"approve", "block", "unblock", "list", "search", "alter_limit", "redeliver", "stats", "groups", "user", "org"} {
 			out = append(out, tele.Command{Text: c, Description: adm[c][i]})
 		}
 	}
