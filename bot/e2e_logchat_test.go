@@ -45,6 +45,12 @@ func TestE2ERefusalsReachTheLogChat(t *testing.T) {
 	}
 	e.sendFile(tgAdmin, "r5.sh", []byte("echo\n"), "")
 	e.waitSent(logChat, "Refused", "@ada_admin", "r5.sh", "more than 4 files in a minute")
+	// Someone else's calculation; an approved user changing their own data.
+	calcs := e.calcsOf(e.user)
+	e.private(tgRuUser, fmt.Sprintf("/cancel %d", calcs[0].ID))
+	e.waitSent(logChat, "Refused", "@masha", fmt.Sprintf("/cancel %d", calcs[0].ID), "no calculation")
+	e.private(tgAdmin, "/upd first name: <i>Eve</i>")
+	e.waitSent(logChat, "Refused", "@ada_admin", "/upd first name: &lt;i&gt;Eve&lt;/i&gt;", "approved")
 	for _, text := range e.logTexts() {
 		if strings.Contains(text, "$(rm -rf ~) <b>") {
 			t.Errorf("the caption reached the log chat unescaped: %s", text)

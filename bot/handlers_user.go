@@ -188,7 +188,7 @@ func (b *Bot) cmdUpd(r *request) error {
 		return nil
 	}
 	if r.user.Approved {
-		r.reply("upd.approved", P{"admin": b.adminContact(r.lang)})
+		r.refused("upd.approved", P{"admin": b.adminContact(r.lang)}, "")
 		return nil
 	}
 	f, bad, ok := parseUpd(arg)
@@ -453,7 +453,11 @@ func (b *Bot) cmdCancel(r *request) error {
 		return nil
 	}
 	c, err := b.st.Calc(id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && c.UserID != r.user.ID && !r.admin) {
+	if err == nil && c.UserID != r.user.ID && !r.admin {
+		r.refused("cancel.not_found", P{"id": id}, "") // someone else's
+		return nil
+	}
+	if errors.Is(err, store.ErrNotFound) {
 		r.reply("cancel.not_found", P{"id": id})
 		return nil
 	}
