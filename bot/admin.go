@@ -110,22 +110,13 @@ func (b *Bot) changeUser(r *request, ref, action string, fn func(*store.User) er
 }
 
 // cmdApprove: /approve U. The user gets the approved quota. An approved user
-// is left as is; a user who has not given their name and organization is not
-// approved (approved users can no longer change them).
+// is left as is. When the user has not given their name or organization the
+// admin is told what is missing and how to set it (approved users can no
+// longer change them with /upd).
 func (b *Bot) cmdApprove(r *request) error {
 	u, ok := b.changeUser(r, firstWord(r.payload()), actionApprove, func(u *store.User) error {
 		if u.Approved {
 			return &refusal{key: "approve.already"}
-		}
-		var missing []string
-		if u.FirstName == "" || u.LastName == "" {
-			missing = append(missing, tr(r.lang, "approve.missing_name", nil))
-		}
-		if u.Org == "" {
-			missing = append(missing, tr(r.lang, "approve.missing_org", nil))
-		}
-		if len(missing) > 0 {
-			return &refusal{key: "approve.missing", p: P{"missing": strings.Join(missing, tr(r.lang, "approve.missing_and", nil))}}
 		}
 		u.Approved = true
 		if u.Limit < b.opts.Quota.Approved {
@@ -137,6 +128,16 @@ func (b *Bot) cmdApprove(r *request) error {
 		return nil
 	}
 	r.reply("approve.done", P{"id": u.ID, "name": userName(u), "calcs": CountCalcs(r.lang, u.Limit), "window": FormatWindow(r.lang, b.window())})
+	var missing []string
+	if u.FirstName == "" || u.LastName == "" {
+		missing = append(missing, tr(r.lang, "approve.missing_name", nil))
+	}
+	if u.Org == "" {
+		missing = append(missing, tr(r.lang, "approve.missing_org", nil))
+	}
+	if len(missing) > 0 {
+		r.reply("approve.missing", P{"id": u.ID, "missing": HTML(strings.Join(missing, tr(r.lang, "approve.missing_and", nil)))})
+	}
 	b.tellUser(r, u, "approve.notify")
 	b.toLogChat(slog.LevelInfo, r.logKey("approve"), "log.approve", P{"admin": r.who(), "id": u.ID, "name": userName(u)})
 	return nil

@@ -608,14 +608,19 @@ func TestE2EAdminCommands(t *testing.T) {
 	}
 	e.waitSent(logChat, "tried /approve without being an admin", "@eve")
 
-	// /approve of a user who has not given name and organization says what
-	// is missing; the admin sets them (/user), adding the organization (/org).
-	want(t, e.private(tgAdmin, "/approve #"+uid), "has not given their first and last name and their organization", "/user "+uid+" name")
-	want(t, e.private(tgAdmin, "/user #"+uid+" name Ivan Petrov"), "User #"+uid+" is now Ivan Petrov")
-	want(t, e.private(tgAdmin, "/approve #"+uid), "has not given their organization yet")
-	if u := e.userByTG(tgUser.ID); u.Approved {
-		t.Fatal("approved without an organization")
+	// /approve; the user is told. The admin hears what the user has not
+	// given, and sets it (/user), adding the organization (/org).
+	replies := e.private(tgAdmin, "/approve #"+uid)
+	want(t, replies, "User #"+uid, "is approved: 7 calculations in 30 days")
+	want(t, replies, "has not given their first and last name and their organization", "/user "+uid+" name")
+	if u := e.userByTG(tgUser.ID); !u.Approved || u.Limit != 7 {
+		t.Errorf("approved user: %+v", u)
 	}
+	e.waitSent(tgUser.ID, "You are approved", "7 calculations in 30 days")
+	e.waitSent(logChat, "approved user #"+uid)
+	// Again: said so, nobody told.
+	want(t, e.private(tgAdmin, "/approve @ivan"), "is already approved; nothing changed")
+	want(t, e.private(tgAdmin, "/user #"+uid+" name Ivan Petrov"), "User #"+uid+" is now Ivan Petrov")
 	want(t, e.private(tgAdmin, "/user @ivan org nosuch"), "no organization with the label nosuch")
 	want(t, e.private(tgAdmin, "/user @ivan"), "/user #7 name First Last")
 	want(t, e.private(tgAdmin, "/org"), "/org add LABEL Name [PARENT]")
@@ -625,23 +630,22 @@ func TestE2EAdminCommands(t *testing.T) {
 	want(t, e.private(tgAdmin, "/org list"), "<code>qc-lab</code> Laboratory of Quantum Chemistry (part of Institute of Physical Chemistry)", "<code>spbu</code>")
 	e.waitSent(logChat, "added the organization qc-lab")
 	want(t, e.private(tgAdmin, "/user @ivan org qc-lab"), "now belongs to Laboratory of Quantum Chemistry")
+	if u := e.userByTG(tgUser.ID); userName(u) != "Ivan Petrov" || u.Org != "qc-lab" {
+		t.Errorf("corrected user: %+v", u)
+	}
+	// A user who gave everything is approved without a word about it.
+	want(t, e.private(tgRuUser, "/upd имя: Маша, фамилия: Иванова, организация: ipc"), "Сохранено")
+	for _, r := range e.private(tgAdmin, "/approve @masha") {
+		if strings.Contains(r, "has not given") {
+			t.Errorf("a complete user: %s", r)
+		}
+	}
 	// The admin's own organization.
 	want(t, e.private(tgAdmin, "/status"), "Ada Admin")
 	want(t, e.private(tgAdmin, "/user @ada_admin org msu"), "now belongs to Moscow State University")
-
-	// /approve by #id, id and @username; the user is told.
-	want(t, e.private(tgAdmin, "/approve #"+uid), "User #"+uid, "is approved: 7 calculations in 30 days")
-	if u := e.userByTG(tgUser.ID); !u.Approved || u.Limit != 7 {
-		t.Errorf("approved user: %+v", u)
-	}
-	e.waitSent(tgUser.ID, "You are approved", "7 calculations in 30 days")
-	e.waitSent(logChat, "approved user #"+uid)
-	want(t, e.private(tgAdmin, "/approve"), "#N, N or @username")
 	want(t, e.private(tgAdmin, "/approve @nobody"), "There is no user @nobody")
 	want(t, e.private(tgAdmin, "/approve #999"), "There is no user #999")
 	want(t, e.private(tgAdmin, "/approve <b>"), "There is no user &lt;b&gt;")
-	// Again: said so, nobody told.
-	want(t, e.private(tgAdmin, "/approve @ivan"), "is already approved; nothing changed")
 
 	// Admins cannot be blocked, the sender least of all.
 	want(t, e.private(tgAdmin, "/block @ada_admin"), "You cannot block yourself")
@@ -695,7 +699,7 @@ func TestE2EAdminCommands(t *testing.T) {
 
 	// /status U, /list, /search
 	want(t, e.private(tgAdmin, "/status @ivan"), "<b>#"+uid+"</b>", "approved", "0 of 40")
-	replies := e.private(tgAdmin, "/list")
+	replies = e.private(tgAdmin, "/list")
 	want(t, replies, "#"+uid, "0/40 ✓")
 	for _, r := range replies {
 		if strings.Contains(r, "bob_blocked") || strings.Contains(r, fmt.Sprintf("#%d ", e.blocked.ID)) {
