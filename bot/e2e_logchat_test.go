@@ -44,7 +44,7 @@ func TestE2ERefusalsReachTheLogChat(t *testing.T) {
 		e.sendFile(tgAdmin, fmt.Sprintf("r%d.sh", i), []byte("echo\n"), "")
 	}
 	e.sendFile(tgAdmin, "r5.sh", []byte("echo\n"), "")
-	e.waitSent(logChat, "Refused", "@ada_admin", "r5.sh", "more than 4 files in a minute")
+	e.waitSent(logChat, "Refused", "@ada_admin", "r5.sh", "at most 4 files a minute")
 	// Someone else's calculation; an approved user changing their own data.
 	calcs := e.calcsOf(e.user)
 	e.private(tgRuUser, fmt.Sprintf("/cancel %d", calcs[0].ID))
