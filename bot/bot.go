@@ -40,6 +40,11 @@ type Calculations interface {
 	LocalDir(folder string) string
 	Wake(calcID uint64)
 	Cancel(ctx context.Context, calcID uint64) error
+	// Drain, Undrain and DrainState: a cluster's maintenance state (/drain,
+	// /undrain); scheduler.ErrUnknownCluster (wrapped) for an unknown label.
+	Drain(label, reason, by string) error
+	Undrain(label string) error
+	DrainState(label string) (scheduler.DrainState, error)
 }
 
 var _ Calculations = (*scheduler.Scheduler)(nil)
@@ -422,6 +427,9 @@ func (b *Bot) routes() {
 	tb.Handle("/alter_limit", b.wrap("/alter_limit", b.admin(b.cmdAlterLimit)))
 	tb.Handle("/stats", b.wrap("/stats", b.admin(b.cmdStats)))
 	tb.Handle("/groups", b.wrap("/groups", b.admin(b.cmdGroups)))
+	tb.Handle("/clusters", b.wrap("/clusters", b.admin(b.cmdClusters)))
+	tb.Handle("/drain", b.wrap("/drain", b.admin(b.cmdDrain)))
+	tb.Handle("/undrain", b.wrap("/undrain", b.admin(b.cmdUndrain)))
 	tb.Handle(tele.OnDocument, b.wrap("document", b.onDocument))
 	tb.Handle(tele.OnText, b.wrap("text", b.onOther))
 	tb.Handle(tele.OnMedia, b.wrap("media", b.onOther))
@@ -448,6 +456,9 @@ func commandList(lang string, admin bool) []tele.Command {
 		"alter_limit": {"change a limit: /alter_limit U N", "изменить лимит: /alter_limit U N"},
 		"stats":       {"usage chart", "диаграмма использования"},
 		"groups":      {"groups where /access works: /groups [add|remove ID]", "группы, где работает /access: /groups [add|remove ID]"},
+		"clusters":    {"clusters and their state", "кластеры и их состояние"},
+		"drain":       {"close a cluster for maintenance: /drain LABEL [reason]", "закрыть кластер на обслуживание: /drain LABEL [причина]"},
+		"undrain":     {"open a drained cluster: /undrain LABEL", "снова открыть кластер: /undrain LABEL"},
 	}
 	i := 0
 	if lang == "ru" {
@@ -458,7 +469,7 @@ func commandList(lang string, admin bool) []tele.Command {
 		out = append(out, tele.Command{Text: c, Description: user[c][i]})
 	}
 	if admin {
-		for _, c := range []string{"approve", "block", "unblock", "list", "search", "alter_limit", "stats", "groups"} {
+		for _, c := range []string{"approve", "block", "unblock", "list", "search", "alter_limit", "stats", "groups", "clusters", "drain", "undrain"} {
 			out = append(out, tele.Command{Text: c, Description: adm[c][i]})
 		}
 	}

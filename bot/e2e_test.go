@@ -418,7 +418,7 @@ func TestE2EHelp(t *testing.T) {
 	if cmds, ok := e.srv.Commands(tgtest.CommandScope{Type: "default"}, ""); !ok || len(cmds) != 6 {
 		t.Errorf("default menu: %v %v", cmds, ok)
 	}
-	if cmds, ok := e.srv.Commands(tgtest.CommandScope{Type: "chat", ChatID: tgAdmin.ID}, "ru"); !ok || len(cmds) != 14 {
+	if cmds, ok := e.srv.Commands(tgtest.CommandScope{Type: "chat", ChatID: tgAdmin.ID}, "ru"); !ok || len(cmds) != 17 {
 		t.Errorf("admin menu in Russian: %v %v", cmds, ok)
 	}
 }
@@ -1151,7 +1151,7 @@ func TestE2ECommandMatrix(t *testing.T) {
 		notAdmin = "Only admins may use"
 	)
 	adminCmds := []string{"/approve #" + uid, "/block #" + uid, "/unblock #" + uid, "/list", "/status #" + uid,
-		"/search Petrov", "/alter_limit #" + uid + " 3", "/stats", "/groups"}
+		"/search Petrov", "/alter_limit #" + uid + " 3", "/stats", "/groups", "/clusters", "/drain loc", "/undrain loc"}
 	type row struct {
 		cmd                          string
 		user, admin, stranger, block string

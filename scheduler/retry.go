@@ -30,6 +30,7 @@ const (
 	dErrorCode     = "error_code"     // Code of the error state
 	dErrorNotified = "error_notified" // "1": EventError was queued
 	dCleaned       = "cleaned"        // "1": the remote folder was removed
+	dDrained       = "drained"        // held on a drained cluster since (RFC 3339); cleared when it goes on
 	cancelReq      = "requested"
 	cancelSent     = "sent"
 	outcomeUnknown = "unknown"

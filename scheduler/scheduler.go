@@ -101,7 +101,8 @@ type clusterState struct {
 	failing   bool      // the last call failed for an infrastructure reason
 	downSince time.Time // first failed poll of the current outage
 	pollFails int
-	fetching  int // delivery workers fetching from this cluster now
+	fetching  int         // delivery workers fetching from this cluster now
+	drain     drainRecord // maintenance state (drain.go)
 }
 
 // fetchSlot takes one of n fetch slots; false when all are taken.
@@ -137,11 +138,12 @@ func (c *clusterState) health(err error) {
 	}
 }
 
-// usable reports whether the cluster is worth sending a calculation to now.
+// usable reports whether the cluster is worth sending a calculation to now:
+// not drained, not refusing our login, not failing.
 func (c *clusterState) usable() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.authErr == "" && !c.failing
+	return c.authErr == "" && !c.failing && !c.drain.Drained
 }
 
 // Option tunes a Scheduler.
@@ -264,6 +266,9 @@ func New(cfg Config, st *store.Store, schedulers map[string]plugins.Scheduler, r
 		s.byLabel[cc.Label] = c
 	}
 	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
+	if err := s.loadDrains(); err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
 	if cfg.Storage.Enabled() && s.nc == nil {

@@ -18,12 +18,13 @@ import (
 	"hpcbot/store"
 )
 
-// One calculation end to end against the test bed: a batch job on the real
-// Slurm over SSH, its results fetched back and delivered to the fake Nextcloud.
-func TestSlurmEndToEnd(t *testing.T) {
+// newSlurmBed is a bed whose one cluster, "bed", is the test bed's Slurm over
+// SSH (its scheduler behind a fault injector), with results going to the fake
+// Nextcloud; upload is its folder on the cluster, removed when the test ends.
+func newSlurmBed(t *testing.T) (b *bed, upload string) {
 	env := testbed.Slurm(t)
 	ctx := context.Background()
-	upload := path.Join("hpcbot-scheduler-test", time.Now().Format("20060102-150405.000000000"))
+	upload = path.Join("hpcbot-scheduler-test", time.Now().Format("20060102-150405.000000000"))
 	pc := plugins.Cluster{Label: "bed", Scheduler: "slurm", UploadPath: upload,
 		Connection: plugins.Connection{Host: env.Host, Port: env.Port, User: env.User, KeyPath: env.KeyPath, KnownHosts: env.KnownHosts}}
 	sched := slurm.New(cluster.WithLogger(testLogger(t)), cluster.WithLostGrace(time.Minute))
@@ -36,13 +37,25 @@ func TestSlurmEndToEnd(t *testing.T) {
 	if err := r.Configure(ctx, "bed", rules); err != nil {
 		t.Fatal(err)
 	}
-	b := newBed(t, withCloud("per_calculation"), func(b *bed) {
+	b = newBed(t, withCloud("per_calculation"), func(b *bed) {
 		f := newFaulty(sched)
 		b.faults["bed"], b.scheds["bed"], b.uploads["bed"] = f, f, upload
 		b.runners["bed"] = []plugins.Runner{r}
 		b.cfg.Clusters = []ClusterConfig{{Cluster: pc, Runners: rules, Cleanup: true}}
 	})
 	b.cfg.FetchTime = FetchTime{Min: time.Second, Max: 2 * time.Second}
+	t.Cleanup(func() {
+		if _, err := testbed.Output(env.Dial(t), "rm -rf "+shellquote.Quote(upload)); err != nil {
+			t.Logf("remove %s: %v", upload, err)
+		}
+	})
+	return b, upload
+}
+
+// One calculation end to end against the test bed: a batch job on the real
+// Slurm over SSH, its results fetched back and delivered to the fake Nextcloud.
+func TestSlurmEndToEnd(t *testing.T) {
+	b, _ := newSlurmBed(t)
 	b.start()
 	c := b.submit("water.sh", "echo \"energy -76.4 on $(hostname)\" > water.log\necho progress\necho warning >&2\n", "")
 	d := b.waitState(c.ID, store.StateNotified, store.StateError)
@@ -76,7 +89,4 @@ func TestSlurmEndToEnd(t *testing.T) {
 		return got.Delivery[dCleaned] == "1"
 	})
 	b.stop()
-	if _, err := testbed.Output(env.Dial(t), "rm -rf "+shellquote.Quote(upload)); err != nil {
-		t.Logf("remove %s: %v", upload, err)
-	}
 }

@@ -1,0 +1,102 @@
+package bot
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"hpcbot/scheduler"
+)
+
+// Cluster operations for admins: /clusters shows each cluster's state, /drain
+// closes one for maintenance (nothing new is submitted to it; its jobs are
+// followed to the end) and /undrain opens it again.
+
+// maxDrainReason bounds the reason an admin gives /drain (it is shown to users).
+const maxDrainReason = 300
+
+// cmdClusters lists every cluster: usable or refusing the login, drained or not.
+func (b *Bot) cmdClusters(r *request) error {
+	infos := b.calcs.Clusters()
+	lines := []string{tr(r.lang, "clusters.header", nil)}
+	for _, ci := range infos {
+		state := tr(r.lang, "clusters.ok", nil)
+		if !ci.Usable {
+			state = tr(r.lang, "clusters.refused", P{"reason": truncate(b.redact(ci.Reason), 300)})
+		}
+		lines = append(lines, tr(r.lang, "clusters.line", P{"label": ci.Label, "scheduler": ci.Scheduler, "state": HTML(state)}))
+		if d := ci.Drain; d.Drained {
+			lines = append(lines, tr(r.lang, "clusters.drained", P{"since": d.Since.Local().Format(timeLayout), "by": d.By}))
+			if d.Reason != "" {
+				lines = append(lines, tr(r.lang, "clusters.drained_reason", P{"reason": d.Reason}))
+			}
+		}
+	}
+	r.send(strings.Join(lines, "\n"))
+	return nil
+}
+
+// cmdDrain closes a cluster for maintenance: /drain LABEL [reason].
+func (b *Bot) cmdDrain(r *request) error {
+	label, reason, _ := strings.Cut(strings.TrimSpace(r.payload()), " ")
+	reason = strings.Join(strings.Fields(reason), " ")
+	if label == "" {
+		r.reply("drain.usage", P{"labels": b.clusterLabels()})
+		return nil
+	}
+	if rs := []rune(reason); len(rs) > maxDrainReason {
+		reason = string(rs[:maxDrainReason]) + "…"
+	}
+	err := b.calcs.Drain(label, reason, r.who())
+	if errors.Is(err, scheduler.ErrUnknownCluster) {
+		r.reply("drain.unknown", P{"label": label, "labels": b.clusterLabels()})
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("drain %s: %w", label, err)
+	}
+	r.reply("drain.done", P{"label": label})
+	key := "log.drained"
+	if reason == "" {
+		key = "log.drained_no_reason"
+	}
+	b.toLogChat(slog.LevelWarn, r.logKey("drain"), key, P{"who": r.who(), "label": label, "reason": reason})
+	return nil
+}
+
+// cmdUndrain opens a drained cluster again: /undrain LABEL.
+func (b *Bot) cmdUndrain(r *request) error {
+	label := strings.TrimSpace(r.payload())
+	if label == "" || strings.ContainsAny(label, " \t\n") {
+		r.reply("undrain.usage", P{"labels": b.clusterLabels()})
+		return nil
+	}
+	d, err := b.calcs.DrainState(label)
+	if errors.Is(err, scheduler.ErrUnknownCluster) {
+		r.reply("drain.unknown", P{"label": label, "labels": b.clusterLabels()})
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("undrain %s: %w", label, err)
+	}
+	if !d.Drained {
+		r.reply("undrain.not_drained", P{"label": label})
+		return nil
+	}
+	if err := b.calcs.Undrain(label); err != nil {
+		return fmt.Errorf("undrain %s: %w", label, err)
+	}
+	r.reply("undrain.done", P{"label": label})
+	b.toLogChat(slog.LevelWarn, r.logKey("undrain"), "log.undrained", P{"who": r.who(), "label": label})
+	return nil
+}
+
+// clusterLabels lists the configured clusters' labels: "hpc1, hpc2".
+func (b *Bot) clusterLabels() string {
+	var labels []string
+	for _, ci := range b.calcs.Clusters() {
+		labels = append(labels, ci.Label)
+	}
+	return strings.Join(labels, ", ")
+}
