@@ -18,7 +18,8 @@ import (
 )
 
 // The control socket lets one-shot commands reach a running daemon, which holds
-// the store's exclusive lock: `hpcbot backup` asks `hpcbot run` to write the copy.
+// the store's exclusive lock: `hpcbot backup` asks `hpcbot run` to write the copy,
+// `hpcbot report` asks it for the figures.
 // It is a Unix socket beside the store file, mode 0600, so only the bot's own
 // user (and root) can use it.
 
@@ -53,6 +54,7 @@ func serveControl(ctx context.Context, st *store.Store, storePath string, log *s
 		log.Info("backup written", "file", file)
 		fmt.Fprintln(w, "ok")
 	})
+	mux.HandleFunc("GET /report", func(w http.ResponseWriter, r *http.Request) { serveReport(w, r, st) })
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	stop := func() {
@@ -73,22 +75,47 @@ type backupStore interface {
 // openForBackup opens the store read-only, or, when a running daemon holds it,
 // returns a handle that asks the daemon through its control socket.
 func openForBackup(path string) (backupStore, error) {
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("store %s: %w (run `hpcbot migrate` to create it)", path, err)
-	}
-	st, err := store.Open(path, store.Options{ReadOnly: true, LockTimeout: time.Second, AllowOldSchema: true})
-	if err == nil {
-		return st, nil
-	}
-	if !errors.Is(err, store.ErrLocked) {
+	st, sock, err := openOrControl(path, "backup")
+	if err != nil {
 		return nil, err
 	}
-	sock := controlSocket(path)
+	if st != nil {
+		return st, nil
+	}
+	return &remoteBackup{sock: sock}, nil
+}
+
+// openOrControl opens the store read-only; when a running daemon holds it, it
+// returns the daemon's control socket instead (st nil), for what (a backup, a
+// report) to be asked of the daemon.
+func openOrControl(path, what string) (st *store.Store, sock string, err error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, "", fmt.Errorf("store %s: %w (run `hpcbot migrate` to create it)", path, err)
+	}
+	st, err = store.Open(path, store.Options{ReadOnly: true, LockTimeout: time.Second, AllowOldSchema: true})
+	if err == nil {
+		return st, "", nil
+	}
+	if !errors.Is(err, store.ErrLocked) {
+		return nil, "", err
+	}
+	sock = controlSocket(path)
 	if c, derr := net.DialTimeout("unix", sock, time.Second); derr == nil {
 		c.Close()
-		return &remoteBackup{sock: sock}, nil
+		return nil, sock, nil
 	}
-	return nil, fmt.Errorf("%w; its control socket %s does not answer, so the backup cannot be taken through it either: stop the other process or try again", err, sock)
+	return nil, "", fmt.Errorf("%w; its control socket %s does not answer, so the %s cannot be taken through it either: stop the other process or try again", err, sock, what)
+}
+
+// controlClient is an HTTP client that talks to the daemon on its control socket.
+func controlClient(sock string, timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}},
+	}
 }
 
 // remoteBackup asks a running daemon to write the backup.
@@ -99,14 +126,7 @@ func (r *remoteBackup) BackupFile(file string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	client := &http.Client{
-		Timeout: 30 * time.Minute,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", r.sock)
-		}},
-	}
-	resp, err := client.Post("http://hpcbot/backup?file="+url.QueryEscape(abs), "text/plain", nil)
+	resp, err := controlClient(r.sock, 30*time.Minute).Post("http://hpcbot/backup?file="+url.QueryEscape(abs), "text/plain", nil)
 	if err != nil {
 		return 0, fmt.Errorf("ask the running hpcbot through %s: %w", r.sock, err)
 	}

@@ -84,6 +84,11 @@ type JobStatus struct {
 	Reason   string // the scheduler's reason or a human note
 	Started  time.Time
 	Ended    time.Time
+	// The scheduler's own accounting of an ended job, where it keeps one
+	// (Slurm: sacct ElapsedRaw and AllocCPUS): wall time and CPUs allocated; 0
+	// when unknown. hpcbot stores them once, when the job ends.
+	Elapsed   time.Duration
+	AllocCPUs int
 }
 
 // FetchRequest asks to copy result files from the cluster.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"hpcbot/plugins/testbed"
 	"hpcbot/store"
 )
 
@@ -181,7 +182,7 @@ func TestDrainedByConfiguration(t *testing.T) {
 // the cluster is drained, a restart while drained loses nothing and submits
 // nothing, and after /undrain both calculations run and are delivered.
 func TestSlurmDrainEndToEnd(t *testing.T) {
-	b, _ := newSlurmBed(t)
+	b, _ := newSlurmBed(t, testbed.Slurm(t), nil)
 	s := b.start()
 	if err := s.Drain("bed", "filesystem check", "admin"); err != nil {
 		t.Fatal(err)

@@ -215,6 +215,9 @@ func (s *Scheduler) apply(ctx context.Context, j store.ActiveJob, js plugins.Job
 			if !js.Ended.IsZero() {
 				setD(c, dEnded, js.Ended.UTC().Format(time.RFC3339))
 			}
+			if to.Ended() {
+				c.Usage = jobUsage(*c, js, s.now())
+			}
 		}
 		return nil
 	}

@@ -21,8 +21,8 @@ import (
 // newSlurmBed is a bed whose one cluster, "bed", is the test bed's Slurm over
 // SSH (its scheduler behind a fault injector), with results going to the fake
 // Nextcloud; upload is its folder on the cluster, removed when the test ends.
-func newSlurmBed(t *testing.T) (b *bed, upload string) {
-	env := testbed.Slurm(t)
+// Its runner runs *.sh with bash, asking sbatch for resources.
+func newSlurmBed(t *testing.T, env testbed.SSHEnv, resources map[string]string) (b *bed, upload string) {
 	ctx := context.Background()
 	upload = path.Join("hpcbot-scheduler-test", time.Now().Format("20060102-150405.000000000"))
 	pc := plugins.Cluster{Label: "bed", Scheduler: "slurm", UploadPath: upload,
@@ -32,7 +32,8 @@ func newSlurmBed(t *testing.T) (b *bed, upload string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sched.Close() })
-	rules := []plugins.RunnerRule{{Runner: "command", Program: "bash", AllowedArgs: []string{"{}"}, Associations: []string{".sh"}}}
+	rules := []plugins.RunnerRule{{Runner: "command", Program: "bash", AllowedArgs: []string{"{}"}, Associations: []string{".sh"},
+		Resources: resources}}
 	r := command.New()
 	if err := r.Configure(ctx, "bed", rules); err != nil {
 		t.Fatal(err)
@@ -55,7 +56,7 @@ func newSlurmBed(t *testing.T) (b *bed, upload string) {
 // One calculation end to end against the test bed: a batch job on the real
 // Slurm over SSH, its results fetched back and delivered to the fake Nextcloud.
 func TestSlurmEndToEnd(t *testing.T) {
-	b, _ := newSlurmBed(t)
+	b, _ := newSlurmBed(t, testbed.Slurm(t), nil)
 	b.start()
 	c := b.submit("water.sh", "echo \"energy -76.4 on $(hostname)\" > water.log\necho progress\necho warning >&2\n", "")
 	d := b.waitState(c.ID, store.StateNotified, store.StateError)
@@ -89,4 +90,40 @@ func TestSlurmEndToEnd(t *testing.T) {
 		return got.Delivery[dCleaned] == "1"
 	})
 	b.stop()
+}
+
+// Usage against the test bed's accounting: a job asking for 2 tasks records,
+// when it ends, sacct's ElapsedRaw × AllocCPUS, and the usage report's
+// core-hours are exactly that.
+func TestSlurmUsageFromAccounting(t *testing.T) {
+	env := testbed.SlurmAccounting(t)
+	b, _ := newSlurmBed(t, env, map[string]string{"ntasks": "2"})
+	b.start()
+	c := b.submit("sleep.sh", "sleep 3\necho done > done.log\n", "")
+	d := b.waitState(c.ID, store.StateNotified, store.StateError)
+	if d.State != store.StateNotified {
+		t.Fatalf("%s: %s", history(d), d.Error)
+	}
+	out, err := testbed.Output(env.Dial(t), "sacct -X --noheader --parsable2 -j "+shellquote.Quote(d.JobID)+" -o ElapsedRaw,AllocCPUS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var elapsed int64
+	var cpus int
+	if n, _ := fmt.Sscanf(strings.ReplaceAll(strings.TrimSpace(out), "|", " "), "%d %d", &elapsed, &cpus); n != 2 || cpus != 2 || elapsed < 3 {
+		t.Fatalf("sacct says %q", out)
+	}
+	u := d.Usage
+	if u == nil || u.Source != store.UsageAccounting || u.WallSeconds != elapsed || u.Cores != cpus {
+		t.Fatalf("stored usage %+v, sacct %d s × %d", u, elapsed, cpus)
+	}
+	rows, err := b.st.Report(d.Created.Add(-time.Hour), d.Created.Add(time.Hour), "org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := float64(elapsed*int64(cpus)) / 3600
+	if len(rows) != 1 || rows[0].Key != "ipc" || rows[0].CoreHoursAccounting != want || rows[0].CoreHoursEstimate != 0 ||
+		rows[0].Outcomes["succeeded"] != 1 {
+		t.Fatalf("report %+v, want %.4f core-hours from accounting for ipc", rows, want)
+	}
 }

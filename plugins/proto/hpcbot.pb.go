@@ -850,14 +850,18 @@ type JobStatus struct {
 	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	// One of pending, running, succeeded, failed, cancelled, timed_out,
 	// finished_unknown, lost (plugins.State).
-	State         string                 `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
-	Raw           string                 `protobuf:"bytes,3,opt,name=raw,proto3" json:"raw,omitempty"`
-	ExitCode      *int32                 `protobuf:"varint,4,opt,name=exit_code,json=exitCode,proto3,oneof" json:"exit_code,omitempty"` // absent when unknown
-	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
-	Started       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=started,proto3" json:"started,omitempty"` // absent when unknown
-	Ended         *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=ended,proto3" json:"ended,omitempty"`     // absent when unknown
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	State    string                 `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	Raw      string                 `protobuf:"bytes,3,opt,name=raw,proto3" json:"raw,omitempty"`
+	ExitCode *int32                 `protobuf:"varint,4,opt,name=exit_code,json=exitCode,proto3,oneof" json:"exit_code,omitempty"` // absent when unknown
+	Reason   string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	Started  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=started,proto3" json:"started,omitempty"` // absent when unknown
+	Ended    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=ended,proto3" json:"ended,omitempty"`     // absent when unknown
+	// The scheduler's accounting of an ended job (Slurm: sacct ElapsedRaw and
+	// AllocCPUS); 0 when it keeps none.
+	ElapsedSeconds int64 `protobuf:"varint,8,opt,name=elapsed_seconds,json=elapsedSeconds,proto3" json:"elapsed_seconds,omitempty"`
+	AllocCpus      int32 `protobuf:"varint,9,opt,name=alloc_cpus,json=allocCpus,proto3" json:"alloc_cpus,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *JobStatus) Reset() {
@@ -937,6 +941,20 @@ func (x *JobStatus) GetEnded() *timestamppb.Timestamp {
 		return x.Ended
 	}
 	return nil
+}
+
+func (x *JobStatus) GetElapsedSeconds() int64 {
+	if x != nil {
+		return x.ElapsedSeconds
+	}
+	return 0
+}
+
+func (x *JobStatus) GetAllocCpus() int32 {
+	if x != nil {
+		return x.AllocCpus
+	}
+	return 0
 }
 
 type PollReply struct {
@@ -1977,7 +1995,7 @@ const file_hpcbot_proto_rawDesc = "" +
 	"\x06folder\x18\x03 \x01(\tR\x06folder\x12\x16\n" +
 	"\x06launch\x18\x04 \x01(\tR\x06launch\"<\n" +
 	"\vPollRequest\x12-\n" +
-	"\x04jobs\x18\x01 \x03(\v2\x19.hpcbot.plugins.v1.JobRefR\x04jobs\"\xfa\x01\n" +
+	"\x04jobs\x18\x01 \x03(\v2\x19.hpcbot.plugins.v1.JobRefR\x04jobs\"\xc2\x02\n" +
 	"\tJobStatus\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x10\n" +
@@ -1985,7 +2003,10 @@ const file_hpcbot_proto_rawDesc = "" +
 	"\texit_code\x18\x04 \x01(\x05H\x00R\bexitCode\x88\x01\x01\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x124\n" +
 	"\astarted\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x120\n" +
-	"\x05ended\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x05endedB\f\n" +
+	"\x05ended\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x05ended\x12'\n" +
+	"\x0felapsed_seconds\x18\b \x01(\x03R\x0eelapsedSeconds\x12\x1d\n" +
+	"\n" +
+	"alloc_cpus\x18\t \x01(\x05R\tallocCpusB\f\n" +
 	"\n" +
 	"_exit_code\"E\n" +
 	"\tPollReply\x128\n" +
