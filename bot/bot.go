@@ -45,6 +45,8 @@ type Calculations interface {
 	Drain(label, reason, by string) error
 	Undrain(label string) error
 	DrainState(label string) (scheduler.DrainState, error)
+	// Health reports each cluster's health for /clusters.
+	Health() ([]scheduler.ClusterHealth, error)
 }
 
 var _ Calculations = (*scheduler.Scheduler)(nil)

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"hpcbot/scheduler"
+	"hpcbot/store"
 )
 
 // Cluster operations for admins: /clusters shows each cluster's state, /drain
@@ -16,22 +18,58 @@ import (
 // maxDrainReason bounds the reason an admin gives /drain (it is shown to users).
 const maxDrainReason = 300
 
-// cmdClusters lists every cluster: usable or refusing the login, drained or not.
+// cmdClusters shows each cluster's health: reachable or since when not, the
+// last poll and how long it took, calculations by state, submissions and
+// plugin restarts since the start, drained or not.
 func (b *Bot) cmdClusters(r *request) error {
 	infos := b.calcs.Clusters()
+	health, err := b.calcs.Health()
+	if err != nil {
+		return fmt.Errorf("cluster health: %w", err)
+	}
+	byLabel := map[string]scheduler.ClusterHealth{}
+	for _, h := range health {
+		byLabel[h.Label] = h
+	}
 	lines := []string{tr(r.lang, "clusters.header", nil)}
 	for _, ci := range infos {
+		h := byLabel[ci.Label]
 		state := tr(r.lang, "clusters.ok", nil)
-		if !ci.Usable {
+		switch {
+		case !ci.Usable:
 			state = tr(r.lang, "clusters.refused", P{"reason": truncate(b.redact(ci.Reason), 300)})
+		case !h.Reachable && !h.DownSince.IsZero():
+			state = tr(r.lang, "clusters.down", P{"since": h.DownSince.Local().Format(timeLayout)})
 		}
-		lines = append(lines, tr(r.lang, "clusters.line", P{"label": ci.Label, "scheduler": ci.Scheduler, "state": HTML(state)}))
+		lines = append(lines, "", tr(r.lang, "clusters.line", P{"label": ci.Label, "scheduler": ci.Scheduler, "state": HTML(state)}))
 		if d := ci.Drain; d.Drained {
 			lines = append(lines, tr(r.lang, "clusters.drained", P{"since": d.Since.Local().Format(timeLayout), "by": d.By}))
 			if d.Reason != "" {
 				lines = append(lines, tr(r.lang, "clusters.drained_reason", P{"reason": d.Reason}))
 			}
 		}
+		if h.LastPoll.IsZero() {
+			lines = append(lines, tr(r.lang, "clusters.no_poll", nil))
+		} else {
+			key := "clusters.poll"
+			if h.LastPollError != "" {
+				key = "clusters.poll_failed"
+			}
+			lines = append(lines, tr(r.lang, key, P{"at": h.LastPoll.Local().Format("15:04:05"),
+				"took": pollTook(r.lang, h.LastPollDuration)}))
+		}
+		var counts []string
+		for _, st := range store.States {
+			if n := h.Calcs[st]; n > 0 {
+				counts = append(counts, fmt.Sprintf("%s %d", stateName(r.lang, st), n))
+			}
+		}
+		if len(counts) == 0 {
+			lines = append(lines, tr(r.lang, "clusters.no_calcs", nil))
+		} else {
+			lines = append(lines, tr(r.lang, "clusters.calcs", P{"counts": strings.Join(counts, ", ")}))
+		}
+		lines = append(lines, tr(r.lang, "clusters.since_start", P{"submissions": h.Submissions, "restarts": h.PluginRestarts}))
 	}
 	r.send(strings.Join(lines, "\n"))
 	return nil
@@ -99,4 +137,15 @@ func (b *Bot) clusterLabels() string {
 		labels = append(labels, ci.Label)
 	}
 	return strings.Join(labels, ", ")
+}
+
+// pollTook is a poll's duration: "0.4 s", "12.0 s", "3 min 07 s".
+func pollTook(lang string, d time.Duration) string {
+	if d >= time.Minute {
+		return FormatDuration(lang, d)
+	}
+	if lang == "ru" {
+		return strings.Replace(fmt.Sprintf("%.1f с", d.Seconds()), ".", ",", 1)
+	}
+	return fmt.Sprintf("%.1f s", d.Seconds())
 }

@@ -17,7 +17,8 @@ func TestE2EDrainUndrain(t *testing.T) {
 	want(t, e.private(tgAdmin, "/undrain loc"), "Cluster loc is not drained.")
 	want(t, e.private(tgAdmin, "/drain loc new <b>disks</b>"), "Cluster loc is drained")
 	e.waitSent(logChat, "drained cluster loc for maintenance. Reason: new &lt;b&gt;disks&lt;/b&gt;")
-	want(t, e.private(tgAdmin, "/clusters"), "<b>loc</b> (local): working", "drained for maintenance since", "reason: new &lt;b&gt;disks&lt;/b&gt;")
+	want(t, e.private(tgAdmin, "/clusters"), "<b>loc</b> (local): working", "drained for maintenance since", "reason: new &lt;b&gt;disks&lt;/b&gt;",
+		"not polled yet", "no calculations under way", "since the start: 0 submitted, 0 plugin restarts")
 
 	e.sendFile(tgUser, "h2o.sh", []byte("echo ok > result.out\n"), "")
 	c := e.calcsOf(e.user)[0]
@@ -27,11 +28,14 @@ func TestE2EDrainUndrain(t *testing.T) {
 		t.Fatalf("calculation on a drained cluster: %s, job %q", got.State, got.JobID)
 	}
 
+	want(t, e.private(tgAdmin, "/clusters"), "calculations: received 1")
 	want(t, e.private(tgAdmin, "/undrain loc"), "Cluster loc takes calculations again")
 	waitState(t, e.st, c.ID, store.StateNotified)
 	e.waitSent(tgUser.ID, fmt.Sprintf("Calculation <b>#%d</b> (h2o.sh) goes on.", c.ID))
 	e.waitSent(logChat, "opened cluster loc again.")
-	if r := e.private(tgAdmin, "/clusters"); len(r) != 1 || containsAll(r[0], "drained") {
+	r := e.private(tgAdmin, "/clusters")
+	if len(r) != 1 || containsAll(r[0], "drained") {
 		t.Fatalf("/clusters after undrain: %q", r)
 	}
+	want(t, r, "last poll at ", "since the start: 1 submitted")
 }

@@ -213,6 +213,9 @@ func (s *Scheduler) intake(ctx context.Context, c *clusterState, id uint64) {
 		log.Error("record submitted", "job", res.JobID, "err", err)
 		return
 	}
+	c.mu.Lock()
+	c.submissions++
+	c.mu.Unlock()
 	log.Info("submitted", "job", res.JobID, "existing", res.Existing)
 	s.tellResumed(ctx, before, calc)
 	s.tellAccepted(ctx, calc)

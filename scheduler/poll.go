@@ -49,11 +49,13 @@ func (s *Scheduler) pollPass(ctx context.Context, c *clusterState) time.Duration
 	for i, j := range jobs {
 		refs[i] = plugins.JobRef{CalcID: j.ID, JobID: j.JobID, Folder: j.Folder, Launch: j.Launch}
 	}
+	began := time.Now()
 	statuses, err := c.sched.Poll(sctx, refs)
 	if err == nil && len(statuses) != len(refs) {
 		err = plugins.Errorf(plugins.KindTransient, "poll: %d answers for %d jobs", len(statuses), len(refs))
 	}
 	c.health(err)
+	c.polled(began, err)
 	if err != nil {
 		if ctx.Err() != nil {
 			return next

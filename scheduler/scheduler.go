@@ -85,6 +85,8 @@ type Scheduler struct {
 
 	infoMu sync.Mutex
 	infos  map[string][]plugins.RunnerInfo // cluster → Info of each runner, once learnt
+
+	pluginRestarts func(cluster string) int // nil: not known
 }
 
 // clusterState is one cluster: its plugins, its worker's wake-up channels and
@@ -103,6 +105,12 @@ type clusterState struct {
 	pollFails int
 	fetching  int         // delivery workers fetching from this cluster now
 	drain     drainRecord // maintenance state (drain.go)
+	// Health figures (health.go).
+	failSince   time.Time // first failed call of the current failure; zero while it answers
+	lastPoll    time.Time // end of the last poll
+	lastPollDur time.Duration
+	lastPollErr string
+	submissions uint64 // jobs submitted since the start
 }
 
 // fetchSlot takes one of n fetch slots; false when all are taken.
@@ -130,11 +138,17 @@ func (c *clusterState) health(err error) {
 	defer c.mu.Unlock()
 	switch {
 	case err == nil:
-		c.authErr, c.failing = "", false
+		c.authErr, c.failing, c.failSince = "", false, time.Time{}
 	case plugins.KindOf(err) == plugins.KindAuth:
 		c.authErr = err.Error()
+		if c.failSince.IsZero() {
+			c.failSince = time.Now()
+		}
 	case plugins.IsTransient(err):
 		c.failing = true
+		if c.failSince.IsZero() {
+			c.failSince = time.Now()
+		}
 	}
 }
 
@@ -184,6 +198,12 @@ func WithFreeSpace(f func(dir string) (int64, error)) Option {
 
 // WithInputGrace sets how long a received calculation may lack its input file.
 func WithInputGrace(d time.Duration) Option { return func(s *Scheduler) { s.inputGrace = d } }
+
+// WithPluginRestarts tells Health how often a cluster's plugin processes were
+// restarted (the plugin host knows).
+func WithPluginRestarts(f func(cluster string) int) Option {
+	return func(s *Scheduler) { s.pluginRestarts = f }
+}
 
 // WithHousekeeping sets how often old local folders are removed (default daily).
 func WithHousekeeping(every time.Duration) Option {
