@@ -456,7 +456,7 @@ func commandList(lang string, admin bool) []tele.Command {
 		"list":        {"users and usage: /list [all]", "пользователи и расчёты: /list [all]"},
 		"search":      {"find users: /search last, first, org", "найти: /search фамилия, имя, орг."},
 		"alter_limit": {"change a limit: /alter_limit U N", "изменить лимит: /alter_limit U N"},
-		"stats":       {"usage chart", "диаграмма использования"},
+		"stats":       {"calculations and core-hours: /stats [7d|90d|YYYY-MM]", "расчёты и ядро-часы: /stats [7d|90d|ГГГГ-ММ]"},
 		"groups":      {"groups where /access works: /groups [add|remove ID]", "группы, где работает /access: /groups [add|remove ID]"},
 		"clusters":    {"clusters and their state", "кластеры и их состояние"},
 		"drain":       {"close a cluster for maintenance: /drain LABEL [reason]", "закрыть кластер на обслуживание: /drain LABEL [причина]"},
