@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"hpcbot/plugins"
 	"hpcbot/scheduler"
 )
 
@@ -43,6 +44,12 @@ var (
 		"Jobs submitted to the cluster since hpcbot started.", []string{"cluster"}, nil)
 	descRestarts = prometheus.NewDesc("hpcbot_cluster_plugin_restarts_total",
 		"Restarts of the cluster's plugin processes since hpcbot started.", []string{"cluster"}, nil)
+	descHandshakes = prometheus.NewDesc("hpcbot_cluster_ssh_handshakes",
+		"SSH handshakes with the cluster in the window (1h, 24h; shorter since the start).", []string{"cluster", "window"}, nil)
+	descCommands = prometheus.NewDesc("hpcbot_cluster_remote_commands",
+		"Remote commands run on the cluster in the window.", []string{"cluster", "window"}, nil)
+	descFailedLogins = prometheus.NewDesc("hpcbot_cluster_failed_logins",
+		"Logins the cluster refused in the window.", []string{"cluster", "window"}, nil)
 	descCalcs = prometheus.NewDesc("hpcbot_calculations",
 		"Calculations of the cluster in each state that is not final.", []string{"cluster", "state"}, nil)
 )
@@ -52,7 +59,7 @@ type healthCollector struct{ src healthSource }
 
 func (c healthCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUp, descDownSince, descDrained, descLastPoll, descPollDuration,
-		descPollOK, descSubmissions, descRestarts, descCalcs} {
+		descPollOK, descSubmissions, descRestarts, descHandshakes, descCommands, descFailedLogins, descCalcs} {
 		ch <- d
 	}
 }
@@ -84,6 +91,13 @@ func (c healthCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descSubmissions, prometheus.CounterValue, float64(h.Submissions), l)
 		ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(h.PluginRestarts), l)
+		if h.TrafficKnown {
+			for w, v := range map[string]plugins.TransportStats{"1h": h.TrafficHour, "24h": h.TrafficDay} {
+				ch <- prometheus.MustNewConstMetric(descHandshakes, prometheus.GaugeValue, float64(v.Handshakes), l, w)
+				ch <- prometheus.MustNewConstMetric(descCommands, prometheus.GaugeValue, float64(v.Commands), l, w)
+				ch <- prometheus.MustNewConstMetric(descFailedLogins, prometheus.GaugeValue, float64(v.AuthFailures), l, w)
+			}
+		}
 		for st, n := range h.Calcs {
 			ch <- prometheus.MustNewConstMetric(descCalcs, prometheus.GaugeValue, float64(n), l, string(st))
 		}

@@ -52,6 +52,8 @@ associations = [".txt"]
 		t.Fatal(err)
 	}
 	defer run.Process.Kill()
+	// Scraped until the first poll tick has asked the plugin for its traffic
+	// (through the plugin protocol's Stats call).
 	var body string
 	for i := 0; ; i++ {
 		resp, err := http.Get("http://" + addr + "/metrics")
@@ -59,7 +61,9 @@ associations = [".txt"]
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			body = string(b)
-			break
+			if strings.Contains(body, "hpcbot_cluster_ssh_handshakes") {
+				break
+			}
 		}
 		if i > 600 {
 			t.Fatalf("no metrics endpoint: %v; stderr: %s", err, runErr.String())
@@ -72,6 +76,9 @@ associations = [".txt"]
 		`hpcbot_calculations{cluster="here",state="received"} 0`,
 		`hpcbot_cluster_submissions_total{cluster="here"} 0`,
 		`hpcbot_cluster_plugin_restarts_total{cluster="here"} 0`,
+		`hpcbot_cluster_ssh_handshakes{cluster="here",window="1h"} 0`,
+		`hpcbot_cluster_remote_commands{cluster="here",window="24h"} 0`,
+		`hpcbot_cluster_failed_logins{cluster="here",window="24h"} 0`,
 		"go_goroutines ",
 		"process_resident_memory_bytes ",
 	} {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"hpcbot/plugins"
 	"hpcbot/scheduler"
 	"hpcbot/store"
 )
@@ -70,6 +71,9 @@ func (b *Bot) cmdClusters(r *request) error {
 			lines = append(lines, tr(r.lang, "clusters.calcs", P{"counts": strings.Join(counts, ", ")}))
 		}
 		lines = append(lines, tr(r.lang, "clusters.since_start", P{"submissions": h.Submissions, "restarts": h.PluginRestarts}))
+		if h.TrafficKnown {
+			lines = append(lines, tr(r.lang, "clusters.traffic", P{"hour": trafficText(r.lang, h.TrafficHour), "day": trafficText(r.lang, h.TrafficDay)}))
+		}
 	}
 	r.send(strings.Join(lines, "\n"))
 	return nil
@@ -148,4 +152,13 @@ func pollTook(lang string, d time.Duration) string {
 		return strings.Replace(fmt.Sprintf("%.1f с", d.Seconds()), ".", ",", 1)
 	}
 	return fmt.Sprintf("%.1f s", d.Seconds())
+}
+
+// trafficText is "2 handshakes, 14 commands, 0 refused logins".
+func trafficText(lang string, t plugins.TransportStats) string {
+	return strings.Join([]string{
+		plural(lang, t.Handshakes, "handshake", "handshakes", "подключение", "подключения", "подключений"),
+		plural(lang, t.Commands, "command", "commands", "команда", "команды", "команд"),
+		plural(lang, t.AuthFailures, "refused login", "refused logins", "отказ во входе", "отказа во входе", "отказов во входе"),
+	}, ", ")
 }

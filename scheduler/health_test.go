@@ -2,7 +2,9 @@ package scheduler
 
 import (
 	"testing"
+	"time"
 
+	"hpcbot/plugins"
 	"hpcbot/store"
 )
 
@@ -44,5 +46,31 @@ func TestHealth(t *testing.T) {
 	hs, _ := s.Health()
 	if h = hs[0]; !h.Reachable || !h.DownSince.IsZero() || h.Calcs[store.StateRunning] != 0 {
 		t.Fatalf("after the outage %+v", h)
+	}
+}
+
+// The traffic log sums across plugin restarts and windows by sample time.
+func TestTrafficLog(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var l trafficLog
+	st := func(h, c, a int64) plugins.TransportStats {
+		return plugins.TransportStats{Handshakes: h, Commands: c, AuthFailures: a}
+	}
+	l.add(t0, st(1, 5, 0))
+	l.add(t0.Add(2*time.Hour), st(2, 20, 1))
+	l.add(t0.Add(3*time.Hour), st(1, 3, 0)) // restarted: counts from 0 again
+	now := t0.Add(3 * time.Hour)
+	if got := l.since(now.Add(-time.Hour)); got != st(1, 3, 0) {
+		t.Errorf("last hour %+v", got)
+	}
+	if got := l.since(now.Add(-24 * time.Hour)); got != st(3, 23, 1) {
+		t.Errorf("since the start %+v", got)
+	}
+	l.add(t0.Add(26*time.Hour), st(2, 4, 0))
+	if len(l.samples) != 3 || !l.samples[0].at.Equal(t0.Add(2*time.Hour)) { // the day's start and after
+		t.Errorf("pruned to %+v", l.samples)
+	}
+	if got := l.since(t0.Add(2 * time.Hour)); got != st(2, 4, 0) {
+		t.Errorf("last day %+v", got)
 	}
 }

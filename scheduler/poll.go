@@ -21,6 +21,7 @@ import (
 // cut short, and when the poll fails past its grace.
 func (s *Scheduler) pollPass(ctx context.Context, c *clusterState) time.Duration {
 	next := s.cfg.FetchTime.Next()
+	s.sampleTraffic(ctx, c)
 	jobs, err := s.st.ActiveJobs(c.label())
 	if err != nil {
 		s.log.Error("read calculations", "cluster", c.label(), "err", err)

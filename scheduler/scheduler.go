@@ -111,6 +111,7 @@ type clusterState struct {
 	lastPollDur time.Duration
 	lastPollErr string
 	submissions uint64 // jobs submitted since the start
+	traffic     trafficLog
 }
 
 // fetchSlot takes one of n fetch slots; false when all are taken.

@@ -127,3 +127,30 @@ func TestSlurmUsageFromAccounting(t *testing.T) {
 		t.Fatalf("report %+v, want %.4f core-hours from accounting for ipc", rows, want)
 	}
 }
+
+// The plugin's SSH traffic reaches Health: handshakes and remote commands in
+// the last hour and day, as the plugin's own client counted them.
+func TestSlurmTrafficInHealth(t *testing.T) {
+	b, _ := newSlurmBed(t, testbed.Slurm(t), nil)
+	s := b.start()
+	c := b.submit("t.sh", "echo t > t.log\n", "")
+	b.waitState(c.ID, store.StateNotified)
+	want := b.faults["bed"].Scheduler.(plugins.StatsReporter)
+	var h ClusterHealth
+	until(t, func() string { return fmt.Sprintf("traffic in Health %+v", h) }, func() bool {
+		hs, err := s.Health()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h = hs[0]
+		now, err := want.TransportStats(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Health lags the plugin by at most a poll tick.
+		return h.TrafficKnown && h.TrafficDay == now
+	})
+	if h.TrafficDay.Handshakes < 1 || h.TrafficDay.Commands < 2 || h.TrafficDay.AuthFailures != 0 || h.TrafficHour != h.TrafficDay {
+		t.Fatalf("traffic %+v / %+v", h.TrafficHour, h.TrafficDay)
+	}
+}

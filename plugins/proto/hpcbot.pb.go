@@ -1249,6 +1249,102 @@ func (x *FetchReply) GetSkipped() []*Skipped {
 	return nil
 }
 
+type StatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsRequest) Reset() {
+	*x = StatsRequest{}
+	mi := &file_hpcbot_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsRequest) ProtoMessage() {}
+
+func (x *StatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hpcbot_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
+func (*StatsRequest) Descriptor() ([]byte, []int) {
+	return file_hpcbot_proto_rawDescGZIP(), []int{19}
+}
+
+type StatsReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Handshakes    int64                  `protobuf:"varint,1,opt,name=handshakes,proto3" json:"handshakes,omitempty"`                         // SSH handshakes started
+	Commands      int64                  `protobuf:"varint,2,opt,name=commands,proto3" json:"commands,omitempty"`                             // remote commands run
+	AuthFailures  int64                  `protobuf:"varint,3,opt,name=auth_failures,json=authFailures,proto3" json:"auth_failures,omitempty"` // logins the cluster refused
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsReply) Reset() {
+	*x = StatsReply{}
+	mi := &file_hpcbot_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsReply) ProtoMessage() {}
+
+func (x *StatsReply) ProtoReflect() protoreflect.Message {
+	mi := &file_hpcbot_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsReply.ProtoReflect.Descriptor instead.
+func (*StatsReply) Descriptor() ([]byte, []int) {
+	return file_hpcbot_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *StatsReply) GetHandshakes() int64 {
+	if x != nil {
+		return x.Handshakes
+	}
+	return 0
+}
+
+func (x *StatsReply) GetCommands() int64 {
+	if x != nil {
+		return x.Commands
+	}
+	return 0
+}
+
+func (x *StatsReply) GetAuthFailures() int64 {
+	if x != nil {
+		return x.AuthFailures
+	}
+	return 0
+}
+
 type CleanupRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Folder        string                 `protobuf:"bytes,1,opt,name=folder,proto3" json:"folder,omitempty"`
@@ -1258,7 +1354,7 @@ type CleanupRequest struct {
 
 func (x *CleanupRequest) Reset() {
 	*x = CleanupRequest{}
-	mi := &file_hpcbot_proto_msgTypes[19]
+	mi := &file_hpcbot_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1270,7 +1366,7 @@ func (x *CleanupRequest) String() string {
 func (*CleanupRequest) ProtoMessage() {}
 
 func (x *CleanupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[19]
+	mi := &file_hpcbot_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1283,7 +1379,7 @@ func (x *CleanupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CleanupRequest.ProtoReflect.Descriptor instead.
 func (*CleanupRequest) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{19}
+	return file_hpcbot_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CleanupRequest) GetFolder() string {
@@ -1312,7 +1408,7 @@ type RunnerRule struct {
 
 func (x *RunnerRule) Reset() {
 	*x = RunnerRule{}
-	mi := &file_hpcbot_proto_msgTypes[20]
+	mi := &file_hpcbot_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1324,7 +1420,7 @@ func (x *RunnerRule) String() string {
 func (*RunnerRule) ProtoMessage() {}
 
 func (x *RunnerRule) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[20]
+	mi := &file_hpcbot_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1337,7 +1433,7 @@ func (x *RunnerRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunnerRule.ProtoReflect.Descriptor instead.
 func (*RunnerRule) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{20}
+	return file_hpcbot_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RunnerRule) GetRunner() string {
@@ -1420,7 +1516,7 @@ type ConfigureRunnerRequest struct {
 
 func (x *ConfigureRunnerRequest) Reset() {
 	*x = ConfigureRunnerRequest{}
-	mi := &file_hpcbot_proto_msgTypes[21]
+	mi := &file_hpcbot_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1432,7 +1528,7 @@ func (x *ConfigureRunnerRequest) String() string {
 func (*ConfigureRunnerRequest) ProtoMessage() {}
 
 func (x *ConfigureRunnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[21]
+	mi := &file_hpcbot_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1541,7 @@ func (x *ConfigureRunnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRunnerRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRunnerRequest) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{21}
+	return file_hpcbot_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ConfigureRunnerRequest) GetCluster() string {
@@ -1470,7 +1566,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_hpcbot_proto_msgTypes[22]
+	mi := &file_hpcbot_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1578,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[22]
+	mi := &file_hpcbot_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1495,7 +1591,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{22}
+	return file_hpcbot_proto_rawDescGZIP(), []int{24}
 }
 
 type ProgramInfo struct {
@@ -1512,7 +1608,7 @@ type ProgramInfo struct {
 
 func (x *ProgramInfo) Reset() {
 	*x = ProgramInfo{}
-	mi := &file_hpcbot_proto_msgTypes[23]
+	mi := &file_hpcbot_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1524,7 +1620,7 @@ func (x *ProgramInfo) String() string {
 func (*ProgramInfo) ProtoMessage() {}
 
 func (x *ProgramInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[23]
+	mi := &file_hpcbot_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1537,7 +1633,7 @@ func (x *ProgramInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgramInfo.ProtoReflect.Descriptor instead.
 func (*ProgramInfo) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{23}
+	return file_hpcbot_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ProgramInfo) GetProgram() string {
@@ -1593,7 +1689,7 @@ type InfoReply struct {
 
 func (x *InfoReply) Reset() {
 	*x = InfoReply{}
-	mi := &file_hpcbot_proto_msgTypes[24]
+	mi := &file_hpcbot_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1605,7 +1701,7 @@ func (x *InfoReply) String() string {
 func (*InfoReply) ProtoMessage() {}
 
 func (x *InfoReply) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[24]
+	mi := &file_hpcbot_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1618,7 +1714,7 @@ func (x *InfoReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoReply.ProtoReflect.Descriptor instead.
 func (*InfoReply) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{24}
+	return file_hpcbot_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *InfoReply) GetName() string {
@@ -1652,7 +1748,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_hpcbot_proto_msgTypes[25]
+	mi := &file_hpcbot_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1664,7 +1760,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[25]
+	mi := &file_hpcbot_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1677,7 +1773,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{25}
+	return file_hpcbot_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PlanRequest) GetFileName() string {
@@ -1709,7 +1805,7 @@ type Plan struct {
 
 func (x *Plan) Reset() {
 	*x = Plan{}
-	mi := &file_hpcbot_proto_msgTypes[26]
+	mi := &file_hpcbot_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1721,7 +1817,7 @@ func (x *Plan) String() string {
 func (*Plan) ProtoMessage() {}
 
 func (x *Plan) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[26]
+	mi := &file_hpcbot_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1734,7 +1830,7 @@ func (x *Plan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Plan.ProtoReflect.Descriptor instead.
 func (*Plan) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{26}
+	return file_hpcbot_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Plan) GetProgram() string {
@@ -1798,7 +1894,7 @@ type Refusal struct {
 
 func (x *Refusal) Reset() {
 	*x = Refusal{}
-	mi := &file_hpcbot_proto_msgTypes[27]
+	mi := &file_hpcbot_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1810,7 +1906,7 @@ func (x *Refusal) String() string {
 func (*Refusal) ProtoMessage() {}
 
 func (x *Refusal) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[27]
+	mi := &file_hpcbot_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1823,7 +1919,7 @@ func (x *Refusal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Refusal.ProtoReflect.Descriptor instead.
 func (*Refusal) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{27}
+	return file_hpcbot_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Refusal) GetCode() string {
@@ -1853,7 +1949,7 @@ type PlanReply struct {
 
 func (x *PlanReply) Reset() {
 	*x = PlanReply{}
-	mi := &file_hpcbot_proto_msgTypes[28]
+	mi := &file_hpcbot_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1865,7 +1961,7 @@ func (x *PlanReply) String() string {
 func (*PlanReply) ProtoMessage() {}
 
 func (x *PlanReply) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[28]
+	mi := &file_hpcbot_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1878,7 +1974,7 @@ func (x *PlanReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanReply.ProtoReflect.Descriptor instead.
 func (*PlanReply) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{28}
+	return file_hpcbot_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PlanReply) GetOutcome() isPlanReply_Outcome {
@@ -2030,7 +2126,15 @@ const file_hpcbot_proto_rawDesc = "" +
 	"FetchReply\x12\x14\n" +
 	"\x05files\x18\x01 \x03(\tR\x05files\x12\x14\n" +
 	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\x124\n" +
-	"\askipped\x18\x03 \x03(\v2\x1a.hpcbot.plugins.v1.SkippedR\askipped\"(\n" +
+	"\askipped\x18\x03 \x03(\v2\x1a.hpcbot.plugins.v1.SkippedR\askipped\"\x0e\n" +
+	"\fStatsRequest\"m\n" +
+	"\n" +
+	"StatsReply\x12\x1e\n" +
+	"\n" +
+	"handshakes\x18\x01 \x01(\x03R\n" +
+	"handshakes\x12\x1a\n" +
+	"\bcommands\x18\x02 \x01(\x03R\bcommands\x12#\n" +
+	"\rauth_failures\x18\x03 \x01(\x03R\fauthFailures\"(\n" +
 	"\x0eCleanupRequest\x12\x16\n" +
 	"\x06folder\x18\x01 \x01(\tR\x06folder\"\xb4\x03\n" +
 	"\n" +
@@ -2087,7 +2191,7 @@ const file_hpcbot_proto_rawDesc = "" +
 	"\tPlanReply\x12-\n" +
 	"\x04plan\x18\x01 \x01(\v2\x17.hpcbot.plugins.v1.PlanH\x00R\x04plan\x126\n" +
 	"\arefusal\x18\x02 \x01(\v2\x1a.hpcbot.plugins.v1.RefusalH\x00R\arefusalB\t\n" +
-	"\aoutcome2\xa5\x05\n" +
+	"\aoutcome2\xee\x05\n" +
 	"\tScheduler\x12M\n" +
 	"\aVersion\x12!.hpcbot.plugins.v1.VersionRequest\x1a\x1f.hpcbot.plugins.v1.VersionReply\x12S\n" +
 	"\tConfigure\x12,.hpcbot.plugins.v1.ConfigureSchedulerRequest\x1a\x18.hpcbot.plugins.v1.Empty\x12G\n" +
@@ -2097,7 +2201,8 @@ const file_hpcbot_proto_rawDesc = "" +
 	"\x04Poll\x12\x1e.hpcbot.plugins.v1.PollRequest\x1a\x1c.hpcbot.plugins.v1.PollReply\x12D\n" +
 	"\x06Cancel\x12 .hpcbot.plugins.v1.CancelRequest\x1a\x18.hpcbot.plugins.v1.Empty\x12G\n" +
 	"\x05Fetch\x12\x1f.hpcbot.plugins.v1.FetchRequest\x1a\x1d.hpcbot.plugins.v1.FetchReply\x12F\n" +
-	"\aCleanup\x12!.hpcbot.plugins.v1.CleanupRequest\x1a\x18.hpcbot.plugins.v1.Empty2\xb5\x02\n" +
+	"\aCleanup\x12!.hpcbot.plugins.v1.CleanupRequest\x1a\x18.hpcbot.plugins.v1.Empty\x12G\n" +
+	"\x05Stats\x12\x1f.hpcbot.plugins.v1.StatsRequest\x1a\x1d.hpcbot.plugins.v1.StatsReply2\xb5\x02\n" +
 	"\x06Runner\x12M\n" +
 	"\aVersion\x12!.hpcbot.plugins.v1.VersionRequest\x1a\x1f.hpcbot.plugins.v1.VersionReply\x12P\n" +
 	"\tConfigure\x12).hpcbot.plugins.v1.ConfigureRunnerRequest\x1a\x18.hpcbot.plugins.v1.Empty\x12D\n" +
@@ -2116,7 +2221,7 @@ func file_hpcbot_proto_rawDescGZIP() []byte {
 	return file_hpcbot_proto_rawDescData
 }
 
-var file_hpcbot_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_hpcbot_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_hpcbot_proto_goTypes = []any{
 	(*Empty)(nil),                     // 0: hpcbot.plugins.v1.Empty
 	(*VersionRequest)(nil),            // 1: hpcbot.plugins.v1.VersionRequest
@@ -2137,39 +2242,41 @@ var file_hpcbot_proto_goTypes = []any{
 	(*FetchRequest)(nil),              // 16: hpcbot.plugins.v1.FetchRequest
 	(*Skipped)(nil),                   // 17: hpcbot.plugins.v1.Skipped
 	(*FetchReply)(nil),                // 18: hpcbot.plugins.v1.FetchReply
-	(*CleanupRequest)(nil),            // 19: hpcbot.plugins.v1.CleanupRequest
-	(*RunnerRule)(nil),                // 20: hpcbot.plugins.v1.RunnerRule
-	(*ConfigureRunnerRequest)(nil),    // 21: hpcbot.plugins.v1.ConfigureRunnerRequest
-	(*InfoRequest)(nil),               // 22: hpcbot.plugins.v1.InfoRequest
-	(*ProgramInfo)(nil),               // 23: hpcbot.plugins.v1.ProgramInfo
-	(*InfoReply)(nil),                 // 24: hpcbot.plugins.v1.InfoReply
-	(*PlanRequest)(nil),               // 25: hpcbot.plugins.v1.PlanRequest
-	(*Plan)(nil),                      // 26: hpcbot.plugins.v1.Plan
-	(*Refusal)(nil),                   // 27: hpcbot.plugins.v1.Refusal
-	(*PlanReply)(nil),                 // 28: hpcbot.plugins.v1.PlanReply
-	nil,                               // 29: hpcbot.plugins.v1.Cluster.OptionsEntry
-	nil,                               // 30: hpcbot.plugins.v1.SubmitRequest.ResourcesEntry
-	nil,                               // 31: hpcbot.plugins.v1.RunnerRule.ResourcesEntry
-	nil,                               // 32: hpcbot.plugins.v1.Plan.ResourcesEntry
-	(*timestamppb.Timestamp)(nil),     // 33: google.protobuf.Timestamp
+	(*StatsRequest)(nil),              // 19: hpcbot.plugins.v1.StatsRequest
+	(*StatsReply)(nil),                // 20: hpcbot.plugins.v1.StatsReply
+	(*CleanupRequest)(nil),            // 21: hpcbot.plugins.v1.CleanupRequest
+	(*RunnerRule)(nil),                // 22: hpcbot.plugins.v1.RunnerRule
+	(*ConfigureRunnerRequest)(nil),    // 23: hpcbot.plugins.v1.ConfigureRunnerRequest
+	(*InfoRequest)(nil),               // 24: hpcbot.plugins.v1.InfoRequest
+	(*ProgramInfo)(nil),               // 25: hpcbot.plugins.v1.ProgramInfo
+	(*InfoReply)(nil),                 // 26: hpcbot.plugins.v1.InfoReply
+	(*PlanRequest)(nil),               // 27: hpcbot.plugins.v1.PlanRequest
+	(*Plan)(nil),                      // 28: hpcbot.plugins.v1.Plan
+	(*Refusal)(nil),                   // 29: hpcbot.plugins.v1.Refusal
+	(*PlanReply)(nil),                 // 30: hpcbot.plugins.v1.PlanReply
+	nil,                               // 31: hpcbot.plugins.v1.Cluster.OptionsEntry
+	nil,                               // 32: hpcbot.plugins.v1.SubmitRequest.ResourcesEntry
+	nil,                               // 33: hpcbot.plugins.v1.RunnerRule.ResourcesEntry
+	nil,                               // 34: hpcbot.plugins.v1.Plan.ResourcesEntry
+	(*timestamppb.Timestamp)(nil),     // 35: google.protobuf.Timestamp
 }
 var file_hpcbot_proto_depIdxs = []int32{
 	3,  // 0: hpcbot.plugins.v1.Cluster.connection:type_name -> hpcbot.plugins.v1.Connection
-	29, // 1: hpcbot.plugins.v1.Cluster.options:type_name -> hpcbot.plugins.v1.Cluster.OptionsEntry
+	31, // 1: hpcbot.plugins.v1.Cluster.options:type_name -> hpcbot.plugins.v1.Cluster.OptionsEntry
 	4,  // 2: hpcbot.plugins.v1.ConfigureSchedulerRequest.cluster:type_name -> hpcbot.plugins.v1.Cluster
-	30, // 3: hpcbot.plugins.v1.SubmitRequest.resources:type_name -> hpcbot.plugins.v1.SubmitRequest.ResourcesEntry
+	32, // 3: hpcbot.plugins.v1.SubmitRequest.resources:type_name -> hpcbot.plugins.v1.SubmitRequest.ResourcesEntry
 	11, // 4: hpcbot.plugins.v1.PollRequest.jobs:type_name -> hpcbot.plugins.v1.JobRef
-	33, // 5: hpcbot.plugins.v1.JobStatus.started:type_name -> google.protobuf.Timestamp
-	33, // 6: hpcbot.plugins.v1.JobStatus.ended:type_name -> google.protobuf.Timestamp
+	35, // 5: hpcbot.plugins.v1.JobStatus.started:type_name -> google.protobuf.Timestamp
+	35, // 6: hpcbot.plugins.v1.JobStatus.ended:type_name -> google.protobuf.Timestamp
 	13, // 7: hpcbot.plugins.v1.PollReply.statuses:type_name -> hpcbot.plugins.v1.JobStatus
 	11, // 8: hpcbot.plugins.v1.CancelRequest.job:type_name -> hpcbot.plugins.v1.JobRef
 	17, // 9: hpcbot.plugins.v1.FetchReply.skipped:type_name -> hpcbot.plugins.v1.Skipped
-	31, // 10: hpcbot.plugins.v1.RunnerRule.resources:type_name -> hpcbot.plugins.v1.RunnerRule.ResourcesEntry
-	20, // 11: hpcbot.plugins.v1.ConfigureRunnerRequest.rules:type_name -> hpcbot.plugins.v1.RunnerRule
-	23, // 12: hpcbot.plugins.v1.InfoReply.programs:type_name -> hpcbot.plugins.v1.ProgramInfo
-	32, // 13: hpcbot.plugins.v1.Plan.resources:type_name -> hpcbot.plugins.v1.Plan.ResourcesEntry
-	26, // 14: hpcbot.plugins.v1.PlanReply.plan:type_name -> hpcbot.plugins.v1.Plan
-	27, // 15: hpcbot.plugins.v1.PlanReply.refusal:type_name -> hpcbot.plugins.v1.Refusal
+	33, // 10: hpcbot.plugins.v1.RunnerRule.resources:type_name -> hpcbot.plugins.v1.RunnerRule.ResourcesEntry
+	22, // 11: hpcbot.plugins.v1.ConfigureRunnerRequest.rules:type_name -> hpcbot.plugins.v1.RunnerRule
+	25, // 12: hpcbot.plugins.v1.InfoReply.programs:type_name -> hpcbot.plugins.v1.ProgramInfo
+	34, // 13: hpcbot.plugins.v1.Plan.resources:type_name -> hpcbot.plugins.v1.Plan.ResourcesEntry
+	28, // 14: hpcbot.plugins.v1.PlanReply.plan:type_name -> hpcbot.plugins.v1.Plan
+	29, // 15: hpcbot.plugins.v1.PlanReply.refusal:type_name -> hpcbot.plugins.v1.Refusal
 	1,  // 16: hpcbot.plugins.v1.Scheduler.Version:input_type -> hpcbot.plugins.v1.VersionRequest
 	5,  // 17: hpcbot.plugins.v1.Scheduler.Configure:input_type -> hpcbot.plugins.v1.ConfigureSchedulerRequest
 	6,  // 18: hpcbot.plugins.v1.Scheduler.Check:input_type -> hpcbot.plugins.v1.CheckRequest
@@ -2178,26 +2285,28 @@ var file_hpcbot_proto_depIdxs = []int32{
 	12, // 21: hpcbot.plugins.v1.Scheduler.Poll:input_type -> hpcbot.plugins.v1.PollRequest
 	15, // 22: hpcbot.plugins.v1.Scheduler.Cancel:input_type -> hpcbot.plugins.v1.CancelRequest
 	16, // 23: hpcbot.plugins.v1.Scheduler.Fetch:input_type -> hpcbot.plugins.v1.FetchRequest
-	19, // 24: hpcbot.plugins.v1.Scheduler.Cleanup:input_type -> hpcbot.plugins.v1.CleanupRequest
-	1,  // 25: hpcbot.plugins.v1.Runner.Version:input_type -> hpcbot.plugins.v1.VersionRequest
-	21, // 26: hpcbot.plugins.v1.Runner.Configure:input_type -> hpcbot.plugins.v1.ConfigureRunnerRequest
-	22, // 27: hpcbot.plugins.v1.Runner.Info:input_type -> hpcbot.plugins.v1.InfoRequest
-	25, // 28: hpcbot.plugins.v1.Runner.Plan:input_type -> hpcbot.plugins.v1.PlanRequest
-	2,  // 29: hpcbot.plugins.v1.Scheduler.Version:output_type -> hpcbot.plugins.v1.VersionReply
-	0,  // 30: hpcbot.plugins.v1.Scheduler.Configure:output_type -> hpcbot.plugins.v1.Empty
-	7,  // 31: hpcbot.plugins.v1.Scheduler.Check:output_type -> hpcbot.plugins.v1.CheckReply
-	0,  // 32: hpcbot.plugins.v1.Scheduler.Stage:output_type -> hpcbot.plugins.v1.Empty
-	10, // 33: hpcbot.plugins.v1.Scheduler.Submit:output_type -> hpcbot.plugins.v1.SubmitReply
-	14, // 34: hpcbot.plugins.v1.Scheduler.Poll:output_type -> hpcbot.plugins.v1.PollReply
-	0,  // 35: hpcbot.plugins.v1.Scheduler.Cancel:output_type -> hpcbot.plugins.v1.Empty
-	18, // 36: hpcbot.plugins.v1.Scheduler.Fetch:output_type -> hpcbot.plugins.v1.FetchReply
-	0,  // 37: hpcbot.plugins.v1.Scheduler.Cleanup:output_type -> hpcbot.plugins.v1.Empty
-	2,  // 38: hpcbot.plugins.v1.Runner.Version:output_type -> hpcbot.plugins.v1.VersionReply
-	0,  // 39: hpcbot.plugins.v1.Runner.Configure:output_type -> hpcbot.plugins.v1.Empty
-	24, // 40: hpcbot.plugins.v1.Runner.Info:output_type -> hpcbot.plugins.v1.InfoReply
-	28, // 41: hpcbot.plugins.v1.Runner.Plan:output_type -> hpcbot.plugins.v1.PlanReply
-	29, // [29:42] is the sub-list for method output_type
-	16, // [16:29] is the sub-list for method input_type
+	21, // 24: hpcbot.plugins.v1.Scheduler.Cleanup:input_type -> hpcbot.plugins.v1.CleanupRequest
+	19, // 25: hpcbot.plugins.v1.Scheduler.Stats:input_type -> hpcbot.plugins.v1.StatsRequest
+	1,  // 26: hpcbot.plugins.v1.Runner.Version:input_type -> hpcbot.plugins.v1.VersionRequest
+	23, // 27: hpcbot.plugins.v1.Runner.Configure:input_type -> hpcbot.plugins.v1.ConfigureRunnerRequest
+	24, // 28: hpcbot.plugins.v1.Runner.Info:input_type -> hpcbot.plugins.v1.InfoRequest
+	27, // 29: hpcbot.plugins.v1.Runner.Plan:input_type -> hpcbot.plugins.v1.PlanRequest
+	2,  // 30: hpcbot.plugins.v1.Scheduler.Version:output_type -> hpcbot.plugins.v1.VersionReply
+	0,  // 31: hpcbot.plugins.v1.Scheduler.Configure:output_type -> hpcbot.plugins.v1.Empty
+	7,  // 32: hpcbot.plugins.v1.Scheduler.Check:output_type -> hpcbot.plugins.v1.CheckReply
+	0,  // 33: hpcbot.plugins.v1.Scheduler.Stage:output_type -> hpcbot.plugins.v1.Empty
+	10, // 34: hpcbot.plugins.v1.Scheduler.Submit:output_type -> hpcbot.plugins.v1.SubmitReply
+	14, // 35: hpcbot.plugins.v1.Scheduler.Poll:output_type -> hpcbot.plugins.v1.PollReply
+	0,  // 36: hpcbot.plugins.v1.Scheduler.Cancel:output_type -> hpcbot.plugins.v1.Empty
+	18, // 37: hpcbot.plugins.v1.Scheduler.Fetch:output_type -> hpcbot.plugins.v1.FetchReply
+	0,  // 38: hpcbot.plugins.v1.Scheduler.Cleanup:output_type -> hpcbot.plugins.v1.Empty
+	20, // 39: hpcbot.plugins.v1.Scheduler.Stats:output_type -> hpcbot.plugins.v1.StatsReply
+	2,  // 40: hpcbot.plugins.v1.Runner.Version:output_type -> hpcbot.plugins.v1.VersionReply
+	0,  // 41: hpcbot.plugins.v1.Runner.Configure:output_type -> hpcbot.plugins.v1.Empty
+	26, // 42: hpcbot.plugins.v1.Runner.Info:output_type -> hpcbot.plugins.v1.InfoReply
+	30, // 43: hpcbot.plugins.v1.Runner.Plan:output_type -> hpcbot.plugins.v1.PlanReply
+	30, // [30:44] is the sub-list for method output_type
+	16, // [16:30] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
 	16, // [16:16] is the sub-list for extension extendee
 	0,  // [0:16] is the sub-list for field type_name
@@ -2209,8 +2318,8 @@ func file_hpcbot_proto_init() {
 		return
 	}
 	file_hpcbot_proto_msgTypes[13].OneofWrappers = []any{}
-	file_hpcbot_proto_msgTypes[20].OneofWrappers = []any{}
-	file_hpcbot_proto_msgTypes[28].OneofWrappers = []any{
+	file_hpcbot_proto_msgTypes[22].OneofWrappers = []any{}
+	file_hpcbot_proto_msgTypes[30].OneofWrappers = []any{
 		(*PlanReply_Plan)(nil),
 		(*PlanReply_Refusal)(nil),
 	}
@@ -2220,7 +2329,7 @@ func file_hpcbot_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hpcbot_proto_rawDesc), len(file_hpcbot_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   33,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
