@@ -50,16 +50,24 @@ var (
 		"Remote commands run on the cluster in the window.", []string{"cluster", "window"}, nil)
 	descFailedLogins = prometheus.NewDesc("hpcbot_cluster_failed_logins",
 		"Logins the cluster refused in the window.", []string{"cluster", "window"}, nil)
+	descDeliveries = prometheus.NewDesc("hpcbot_cluster_deliveries_total",
+		"Results of the cluster's calculations delivered since hpcbot started.", []string{"cluster"}, nil)
+	descSendErrors = prometheus.NewDesc("hpcbot_telegram_send_errors_total",
+		"Bot API sends that failed since hpcbot started (each retry counts).", nil, nil)
 	descCalcs = prometheus.NewDesc("hpcbot_calculations",
 		"Calculations of the cluster in each state that is not final.", []string{"cluster", "state"}, nil)
 )
 
-// healthCollector turns scheduler.Health into metrics at each scrape.
-type healthCollector struct{ src healthSource }
+// healthCollector turns scheduler.Health and the bot's send errors into
+// metrics at each scrape.
+type healthCollector struct {
+	src        healthSource
+	sendErrors func() int64
+}
 
 func (c healthCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUp, descDownSince, descDrained, descLastPoll, descPollDuration,
-		descPollOK, descSubmissions, descRestarts, descHandshakes, descCommands, descFailedLogins, descCalcs} {
+		descPollOK, descSubmissions, descRestarts, descHandshakes, descCommands, descFailedLogins, descDeliveries, descSendErrors, descCalcs} {
 		ch <- d
 	}
 }
@@ -77,6 +85,7 @@ func (c healthCollector) Collect(ch chan<- prometheus.Metric) {
 		return 0
 	}
 	ts := func(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+	ch <- prometheus.MustNewConstMetric(descSendErrors, prometheus.CounterValue, float64(c.sendErrors()))
 	for _, h := range hs {
 		l := h.Label
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, b(h.Reachable), l)
@@ -90,6 +99,7 @@ func (c healthCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descPollOK, prometheus.GaugeValue, b(h.LastPollError == ""), l)
 		}
 		ch <- prometheus.MustNewConstMetric(descSubmissions, prometheus.CounterValue, float64(h.Submissions), l)
+		ch <- prometheus.MustNewConstMetric(descDeliveries, prometheus.CounterValue, float64(h.Deliveries), l)
 		ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(h.PluginRestarts), l)
 		if h.TrafficKnown {
 			for w, v := range map[string]plugins.TransportStats{"1h": h.TrafficHour, "24h": h.TrafficDay} {
@@ -106,12 +116,12 @@ func (c healthCollector) Collect(ch chan<- prometheus.Metric) {
 
 // metricsHandler is the /metrics handler: hpcbot's figures, the Go runtime's
 // and the process's.
-func metricsHandler(src healthSource) (http.Handler, error) {
+func metricsHandler(src healthSource, sendErrors func() int64) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	if err := errors.Join(
 		reg.Register(collectors.NewGoCollector()),
 		reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})),
-		reg.Register(healthCollector{src}),
+		reg.Register(healthCollector{src, sendErrors}),
 	); err != nil {
 		return nil, err
 	}
@@ -119,8 +129,8 @@ func metricsHandler(src healthSource) (http.Handler, error) {
 }
 
 // serveMetrics serves /metrics on addr until the returned stop is called.
-func serveMetrics(addr string, src healthSource, log *slog.Logger) (func(), error) {
-	h, err := metricsHandler(src)
+func serveMetrics(addr string, src healthSource, sendErrors func() int64, log *slog.Logger) (func(), error) {
+	h, err := metricsHandler(src, sendErrors)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}

@@ -77,6 +77,8 @@ associations = [".txt"]
 		`hpcbot_cluster_submissions_total{cluster="here"} 0`,
 		`hpcbot_cluster_plugin_restarts_total{cluster="here"} 0`,
 		`hpcbot_cluster_ssh_handshakes{cluster="here",window="1h"} 0`,
+		`hpcbot_cluster_deliveries_total{cluster="here"} 0`,
+		"hpcbot_telegram_send_errors_total ",
 		`hpcbot_cluster_remote_commands{cluster="here",window="24h"} 0`,
 		`hpcbot_cluster_failed_logins{cluster="here",window="24h"} 0`,
 		"go_goroutines ",

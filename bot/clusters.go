@@ -134,6 +134,15 @@ func (b *Bot) cmdUndrain(r *request) error {
 	return nil
 }
 
+// SendErrors counts the Bot API sends that failed since the start (for the
+// metrics endpoint); 0 before Run.
+func (b *Bot) SendErrors() int64 {
+	if s := b.sender.Load(); s != nil {
+		return s.SendErrors()
+	}
+	return 0
+}
+
 // clusterLabels lists the configured clusters' labels: "hpc1, hpc2".
 func (b *Bot) clusterLabels() string {
 	var labels []string

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"hpcbot/bot/tgtest"
 	"hpcbot/store"
 )
 
@@ -40,4 +41,18 @@ func TestE2EDrainUndrain(t *testing.T) {
 	want(t, r, "last poll at ", "since the start: 1 submitted",
 		// The local cluster has no SSH; its plugin says so through the Stats call.
 		"SSH in the last hour: 0 handshakes, 0 commands, 0 refused logins; in the last day: 0 handshakes")
+}
+
+// Failed Bot API sends are counted for the metrics endpoint.
+func TestE2ESendErrorsCounted(t *testing.T) {
+	e := newEnv(t)
+	if n := e.bot.SendErrors(); n != 0 {
+		t.Fatalf("%d send errors before any", n)
+	}
+	e.srv.Inject(tgtest.Blocked(tgUser.ID))
+	e.private(tgUser, "/status")
+	e.quiesce()
+	if n := e.bot.SendErrors(); n < 1 {
+		t.Fatalf("a refused send was not counted (%d)", n)
+	}
 }

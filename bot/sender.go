@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -222,6 +223,8 @@ type Sender struct {
 	wake   chan struct{}
 
 	drainMu sync.Mutex // one outbox pass, or one worker's finishing, at a time
+
+	sendErrors atomic.Int64 // Bot API calls that failed (each retry counts)
 
 	mu       sync.Mutex
 	chats    map[int64]*chatQueue
@@ -507,6 +510,7 @@ func (s *Sender) sendPart(q *chatQueue, j *sendJob, p sendPart) error {
 		if err == nil {
 			return nil
 		}
+		s.sendErrors.Add(1)
 		var ae *APIError
 		switch {
 		case s.ctx.Err() != nil:
@@ -544,6 +548,9 @@ func (s *Sender) sendPart(q *chatQueue, j *sendJob, p sendPart) error {
 		}
 	}
 }
+
+// SendErrors counts the Bot API calls that failed since the start (each retry counts).
+func (s *Sender) SendErrors() int64 { return s.sendErrors.Load() }
 
 // pace waits until the chat may receive: its 429 wait, its bucket, its
 // group's bucket, then the global bucket.

@@ -367,6 +367,11 @@ func (s *Scheduler) delivered(calc store.Calculation, note string, set func(*sto
 		}
 		return false
 	}
+	if c := s.byLabel[calc.Cluster]; c != nil {
+		c.mu.Lock()
+		c.deliveries++
+		c.mu.Unlock()
+	}
 	s.log.Info("results delivered", "calc", calc.ID, "user", calc.UserID, "link", after.ShareLink != "")
 	s.tellResumed(context.Background(), before, after)
 	return true

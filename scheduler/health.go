@@ -25,6 +25,7 @@ type ClusterHealth struct {
 	// (received … delivered).
 	Calcs          map[store.State]int
 	Submissions    uint64 // jobs submitted since the start
+	Deliveries     uint64 // results delivered since the start
 	PluginRestarts int    // restarts of its plugin processes since the start
 	// Traffic to the cluster (SSH handshakes, remote commands, refused logins)
 	// in the last hour and day, or since the start when that is shorter;
@@ -152,7 +153,7 @@ func (s *Scheduler) Health() ([]ClusterHealth, error) {
 		}
 		h.AuthError = c.authErr
 		h.LastPoll, h.LastPollDuration, h.LastPollError = c.lastPoll, c.lastPollDur, c.lastPollErr
-		h.Submissions = c.submissions
+		h.Submissions, h.Deliveries = c.submissions, c.deliveries
 		if n := len(c.traffic.samples); n > 0 {
 			now := c.traffic.samples[n-1].at
 			h.TrafficKnown = true

@@ -44,7 +44,7 @@ func TestHealth(t *testing.T) {
 	b.release(c)
 	b.waitState(c.ID, store.StateNotified)
 	hs, _ := s.Health()
-	if h = hs[0]; !h.Reachable || !h.DownSince.IsZero() || h.Calcs[store.StateRunning] != 0 {
+	if h = hs[0]; !h.Reachable || !h.DownSince.IsZero() || h.Calcs[store.StateRunning] != 0 || h.Deliveries != 1 {
 		t.Fatalf("after the outage %+v", h)
 	}
 }

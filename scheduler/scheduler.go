@@ -111,6 +111,7 @@ type clusterState struct {
 	lastPollDur time.Duration
 	lastPollErr string
 	submissions uint64 // jobs submitted since the start
+	deliveries  uint64 // results delivered since the start
 	traffic     trafficLog
 }
 
