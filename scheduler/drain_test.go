@@ -214,3 +214,22 @@ func TestSlurmDrainEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// A drain stops new submissions only: a job already on the cluster is polled,
+// fetched and delivered as usual.
+func TestDrainKeepsFollowingJobs(t *testing.T) {
+	b := newBed(t)
+	s := b.start()
+	c := b.submit("run.sh", waitScript("echo done > done.out"), "")
+	b.waitState(c.ID, store.StateRunning)
+	if err := s.Drain("loc", "", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	b.release(c)
+	if d := b.waitState(c.ID, store.StateNotified, store.StateError); d.State != store.StateNotified {
+		t.Fatalf("%s: %s", history(d), d.Error)
+	}
+	if len(b.notes.of(c.ID, EventFinished)) != 1 || len(b.notes.of(c.ID, EventWaiting)) != 0 {
+		t.Fatal("the running job was not delivered as usual")
+	}
+}
