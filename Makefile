@@ -12,8 +12,7 @@ test:
 	scripts/test.sh
 
 lint:
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
-	$(GO) vet ./...
+	scripts/lint.sh
 
 testbed:
 	scripts/testbed.sh start

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -22,12 +21,12 @@ import (
 	"time"
 
 	"hpcbot/bot/tgtest"
+	"hpcbot/internal/testbed"
 	"hpcbot/plugins"
 	"hpcbot/plugins/cluster"
 	"hpcbot/plugins/shellquote"
 	"hpcbot/plugins/slurm"
 	"hpcbot/plugins/sshc"
-	"hpcbot/plugins/testbed"
 	"hpcbot/runners/command"
 	"hpcbot/scheduler"
 	"hpcbot/store"
@@ -560,7 +559,7 @@ func BenchmarkSubmitSlurmInProcess(b *testing.B) {
 	cleanupSubmits(b, env, variant)
 	quiet := slog.New(slog.DiscardHandler)
 	s := cluster.New(slurm.NewDialect(), func(c plugins.Cluster) (cluster.Transport, error) {
-		return sshc.New(c.Connection, sshc.Options{Logger: quiet}) // slurm.SSHTransport, without the log lines
+		return sshc.New(c.Connection, sshc.Options{Logger: quiet}) // sshc.Transport, without the log lines
 	}, cluster.WithLogger(quiet))
 	b.Cleanup(func() { s.Close() })
 	if err := s.Configure(context.Background(), bedCluster(env, variant)); err != nil {
@@ -948,12 +947,10 @@ func seedNotified(b *testing.B, n int) string {
 				switch to {
 				case store.StateSucceeded, store.StateFailed:
 					c.ExitCode = &code
-					c.Delivery = map[string]string{"accepted": "1", "started": created.UTC().Format(time.RFC3339),
-						"ended": created.Add(3 * time.Hour).UTC().Format(time.RFC3339)}
+					c.Progress = store.Progress{Accepted: true, Started: created.UTC(), Ended: created.Add(3 * time.Hour).UTC()}
 				case store.StateRetrieved:
-					d := maps.Clone(c.Delivery)
-					d["files"] = fmt.Sprintf(`["opt%d.out","opt%d.xyz","opt%d.gbw","slurm-%d.out"]`, i, i, i, 700000+i)
-					c.Delivery = d
+					c.Progress.Files = []string{fmt.Sprintf("opt%d.out", i), fmt.Sprintf("opt%d.xyz", i), fmt.Sprintf("opt%d.gbw", i),
+						fmt.Sprintf("slurm-%d.out", 700000+i)}
 				case store.StateDelivered:
 					c.ShareLink = fmt.Sprintf("https://cloud.example.org/s/%016x", uint64(i)*0x9e3779b97f4a7c15)
 				}

@@ -9,6 +9,7 @@ import (
 	"hpcbot/plugins/pbs"
 	"hpcbot/plugins/slurm"
 	"hpcbot/runners/command"
+	"hpcbot/runners/qcrun"
 )
 
 // builtins are the plugins served by this executable (`hpcbot plugin serve`).
@@ -21,6 +22,9 @@ var builtins = plugins.Registry{
 		"pbs":   func(l *slog.Logger) plugins.Scheduler { return pbs.NewScheduler(cluster.WithLogger(l)) },
 	},
 	Runners: map[string]func(*slog.Logger) plugins.Runner{
-		"command": func(*slog.Logger) plugins.Runner { return command.New() },
+		"command":      func(*slog.Logger) plugins.Runner { return command.New() },
+		qcrun.XTB:      func(*slog.Logger) plugins.Runner { return qcrun.New(qcrun.XTB) },
+		qcrun.ORCA:     func(*slog.Logger) plugins.Runner { return qcrun.New(qcrun.ORCA) },
+		qcrun.Gaussian: func(*slog.Logger) plugins.Runner { return qcrun.New(qcrun.Gaussian) },
 	},
 }

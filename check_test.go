@@ -12,13 +12,15 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"hpcbot/plugins/testbed"
+	"hpcbot/bot/tgtest"
+	"hpcbot/internal/testbed"
 )
 
-func testbedConfig(env testbed.SSHEnv, hostKeyLine string) string {
+func testbedConfig(tg *tgtest.Server, env testbed.SSHEnv, hostKeyLine string) string {
 	return fmt.Sprintf(`
 [bot]
-token = "123:abc"
+token = %q
+api_url = %q
 [[clusters]]
 label = "tb"
 scheduler = "slurm"
@@ -34,7 +36,7 @@ known_hosts = %q
 program = "echo"
 allowed_args = ["{}"]
 associations = [".txt"]
-`, env.Host, env.Port, env.User, env.KeyPath, env.KnownHosts, hostKeyLine)
+`, tg.Token, tg.URL, env.Host, env.Port, env.User, env.KeyPath, env.KnownHosts, hostKeyLine)
 }
 
 // TestCheckAgainstTestbed: `hpcbot check` (the real binary, so the plugins run in
@@ -42,9 +44,10 @@ associations = [".txt"]
 // plugins, and refuses a wrong host key naming its fingerprint.
 func TestCheckAgainstTestbed(t *testing.T) {
 	env := testbed.Slurm(t)
+	tg := tgtest.New(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "hpcbot.toml")
-	os.WriteFile(cfgPath, []byte(testbedConfig(env, "")), 0o600)
+	os.WriteFile(cfgPath, []byte(testbedConfig(tg, env, "")), 0o600)
 	if code, out, errs := runMain(t, "migrate", "--config", cfgPath); code != 0 {
 		t.Fatalf("migrate: %s %s", out, errs)
 	}
@@ -62,7 +65,7 @@ func TestCheckAgainstTestbed(t *testing.T) {
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	wrong, _ := ssh.NewPublicKey(pub)
 	line := fmt.Sprintf("host_key = %q", strings.TrimSpace(string(ssh.MarshalAuthorizedKey(wrong))))
-	os.WriteFile(cfgPath, []byte(testbedConfig(env, line)), 0o600)
+	os.WriteFile(cfgPath, []byte(testbedConfig(tg, env, line)), 0o600)
 	out, err = execBinary(t, "check", "--config", cfgPath)
 	if err == nil {
 		t.Fatalf("check passed with a wrong host key:\n%s", out)

@@ -21,9 +21,8 @@ type subcommand struct {
 
 // options carries what the flags set, and where output goes.
 type options struct {
-	config    string
-	orgs      string
-	noPlugins bool
+	config string
+	orgs   string
 	// report's flags
 	reportFrom, reportTo, reportBy, reportFormat string
 
@@ -83,6 +82,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	o.args = fs.Args()
+	// Flags end at the first argument (`config convert --help`): a help flag
+	// after it still asks for help.
+	for _, a := range o.args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			printHelp(stdout, c, fs)
+			return 0
+		}
+	}
 	return exitCode(stderr, c.name, c.run(o))
 }
 

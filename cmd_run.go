@@ -35,7 +35,7 @@ redone at the next start), and exits within 10 seconds.`,
 			return err
 		}
 		// Flags and config.
-		cfg, err := loadConfig(o.config)
+		cfg, err := loadConfigWithToken(o.config)
 		if err != nil {
 			return err
 		}

@@ -18,6 +18,7 @@ import (
 	"hpcbot/bot"
 	"hpcbot/plugins"
 	"hpcbot/runners/command"
+	"hpcbot/runners/qcrun"
 	"hpcbot/scheduler"
 	"hpcbot/store"
 )
@@ -66,7 +67,15 @@ func (e *configError) Unwrap() error { return e.err }
 
 // loadConfig reads, defaults, applies the environment to and validates the file.
 // Every problem is reported at once, one line each, naming the key and its line.
-func loadConfig(path string) (*Config, error) {
+// The bot token may be missing: the commands that need it (run, check) load
+// with loadConfigWithToken.
+func loadConfig(path string) (*Config, error) { return loadConfigFor(path, false) }
+
+// loadConfigWithToken is loadConfig for the commands that talk to Telegram:
+// a missing or malformed bot token is one of the problems reported.
+func loadConfigWithToken(path string) (*Config, error) { return loadConfigFor(path, true) }
+
+func loadConfigFor(path string, needToken bool) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -74,14 +83,17 @@ func loadConfig(path string) (*Config, error) {
 		}
 		return nil, &configError{fmt.Errorf("read config: %w", err)}
 	}
-	cfg, err := parseConfig(path, data)
+	cfg, err := parseConfigFor(path, data, needToken)
 	if err != nil {
 		return nil, &configError{err}
 	}
 	return cfg, nil
 }
 
-func parseConfig(path string, data []byte) (*Config, error) {
+// parseConfig parses and validates a configuration whose token may be missing.
+func parseConfig(path string, data []byte) (*Config, error) { return parseConfigFor(path, data, false) }
+
+func parseConfigFor(path string, data []byte, needToken bool) (*Config, error) {
 	cfg := &Config{path: path}
 	md, err := toml.Decode(string(data), cfg)
 	if err != nil {
@@ -103,6 +115,11 @@ func parseConfig(path string, data []byte) (*Config, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		problems = append(problems, err)
+	}
+	if needToken {
+		if err := cfg.Bot.ValidateToken(); err != nil {
+			problems = append(problems, err)
+		}
 	}
 	if len(problems) == 0 {
 		return cfg, nil
@@ -198,7 +215,7 @@ func (c *Config) setDefaults() {
 		for j := range cl.Runners {
 			r := &cl.Runners[j]
 			if r.Runner == "" {
-				r.Runner = "command"
+				r.Runner = command.Name
 			}
 			if r.Launch == "" {
 				r.Launch = plugins.LaunchBatch
@@ -271,15 +288,16 @@ func (c *Config) validate() error {
 		}
 	}
 	add(c.Store.Validate())
-	add(c.Bot.Validate())
+	add(c.Bot.ValidateWithoutToken())
 	add(c.Quota.Validate())
 	add(c.Storage.Validate())
+	builtinSchedulers := builtins.Names(plugins.PluginScheduler)
 	dropIns := discoverDropIns(c.PluginDir, "scheduler")
 	seen := map[string]int{}
 	for i := range c.Clusters {
 		cl := &c.Clusters[i]
 		key := fmt.Sprintf("clusters[%d]", i)
-		add(cl.Validate(key, dropIns))
+		add(cl.Validate(key, builtinSchedulers, dropIns))
 		if cl.Label != "" {
 			if j, ok := seen[strings.ToLower(cl.Label)]; ok {
 				add(fmt.Errorf("%s.label: %q is already the label of clusters[%d]; labels must be unique", key, cl.Label, j))
@@ -290,6 +308,7 @@ func (c *Config) validate() error {
 		// Validate checks the command runner's rules and skips the others, but counts
 		// their associations, so it gets all of them (and the right indices).
 		add(command.Validate(key+".runners", cl.Runners))
+		add(qcrun.Validate(key+".runners", cl.Runners))
 	}
 	return errors.Join(errs...)
 }

@@ -92,6 +92,12 @@ func TestConfigErrors(t *testing.T) {
 		{"association twice", func(s string) string {
 			return s + "[[clusters.runners]]\nprogram = \"g16\"\nallowed_args = [\"{}\"]\nassociations = [\".inp\"]\n"
 		}, []string{"clusters[0].runners[1].associations", ".inp"}},
+		{"max_cores on the command runner", func(s string) string {
+			return strings.Replace(s, `associations = [".inp"]`, `associations = [".inp"]`+"\nmax_cores = 8", 1)
+		}, []string{"clusters[0].runners[0].max_cores: the command runner does not read inputs", `runner = "xtb", "orca" or "gaussian"`}},
+		{"bad max_memory", func(s string) string {
+			return s + "[[clusters.runners]]\nrunner = \"orca\"\nprogram = \"orca\"\nmax_memory = \"lots\"\n"
+		}, []string{`clusters[0].runners[1].max_memory: "lots" is not a size`, `"64GB"`}},
 		{"fetch_time min > max", func(s string) string { return strings.Replace(s, "[120, 240]", "[240, 120]", 1) },
 			[]string{":3: fetch_time: min 4m0s is greater than max 2m0s"}},
 		{"missing token", func(s string) string { return strings.Replace(s, `token = "123:abc"`, "", 1) },
@@ -112,6 +118,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad fetch_time type", func(s string) string { return strings.Replace(s, "[120, 240]", `"often"`, 1) },
 			[]string{"fetch_time"}},
 		{"bad window", func(s string) string { return s + "[quota]\nwindow = \"a month\"\n" }, []string{"window", "not a duration"}},
+		{"negative fallback_after", func(s string) string {
+			return s + "[storage]\nurl = \"https://cloud.example.org\"\nuser = \"u\"\npassword = \"p\"\nfallback_after = \"-1h\"\n"
+		}, []string{"storage.fallback_after: must not be negative"}},
 		{"group id not negative", func(s string) string {
 			return strings.Replace(s, "admins = [42]", "admins = [42]\ngroups = [-1001234567890, 42]", 1)
 		},
@@ -120,7 +129,7 @@ func TestConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clearEnv(t)
-			_, err := loadConfig(writeConfig(t, tt.edit(validConfig)))
+			_, err := loadConfigWithToken(writeConfig(t, tt.edit(validConfig)))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -141,7 +150,7 @@ func TestConfigErrors(t *testing.T) {
 func TestConfigAllProblemsAtOnce(t *testing.T) {
 	clearEnv(t)
 	bad := strings.NewReplacer(`token = "123:abc"`, "", "[120, 240]", "[240, 120]", `"slurm"`, `"lsf"`).Replace(validConfig)
-	_, err := loadConfig(writeConfig(t, bad))
+	_, err := loadConfigWithToken(writeConfig(t, bad))
 	if err == nil {
 		t.Fatal("no error")
 	}

@@ -19,7 +19,8 @@ import (
 
 // The control socket lets one-shot commands reach a running daemon, which holds
 // the store's exclusive lock: `hpcbot backup` asks `hpcbot run` to write the copy,
-// `hpcbot report` asks it for the figures.
+// `hpcbot report` asks it for the figures, and `hpcbot migrate --orgs FILE`
+// hands it organizations to import.
 // It is a Unix socket beside the store file, mode 0600, so only the bot's own
 // user (and root) can use it.
 
@@ -55,6 +56,16 @@ func serveControl(ctx context.Context, st *store.Store, storePath string, log *s
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /report", func(w http.ResponseWriter, r *http.Request) { serveReport(w, r, st) })
+	mux.HandleFunc("POST /orgs", func(w http.ResponseWriter, r *http.Request) {
+		n, err := st.ImportOrganizationsCSV(http.MaxBytesReader(w, r.Body, maxOrgsCSV))
+		if err != nil {
+			log.Warn("organizations not imported", "err", err)
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		log.Info("organizations imported", "count", n)
+		fmt.Fprintln(w, n)
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	stop := func() {
@@ -64,6 +75,50 @@ func serveControl(ctx context.Context, st *store.Store, storePath string, log *s
 		os.Remove(sock)
 	}
 	return stop, nil
+}
+
+// maxOrgsCSV bounds an organizations file sent through the control socket.
+const maxOrgsCSV = 16 << 20
+
+// controlAnswers tells whether a running daemon answers on the store's control socket.
+func controlAnswers(storePath string) bool {
+	c, err := net.DialTimeout("unix", controlSocket(storePath), time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// controlClient is an HTTP client that reaches the daemon on its control socket.
+func controlClient(sock string, timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}},
+	}
+}
+
+// importOrgsRemote sends an organizations CSV to the running daemon, which
+// imports it (all rows or, on any problem, none); it returns how many were written.
+func importOrgsRemote(storePath string, csv io.Reader) (int, error) {
+	sock := controlSocket(storePath)
+	resp, err := controlClient(sock, 5*time.Minute).Post("http://hpcbot/orgs", "text/csv", csv)
+	if err != nil {
+		return 0, fmt.Errorf("ask the running hpcbot through %s: %w", sock, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return 0, errors.New(strings.TrimSpace(string(body)))
+	}
+	var n int
+	if _, err := fmt.Sscan(string(body), &n); err != nil {
+		return 0, fmt.Errorf("the running hpcbot answered %q", body)
+	}
+	return n, nil
 }
 
 // backupStore is the part of *store.Store that backup needs.
@@ -100,22 +155,10 @@ func openOrControl(path, what string) (st *store.Store, sock string, err error) 
 		return nil, "", err
 	}
 	sock = controlSocket(path)
-	if c, derr := net.DialTimeout("unix", sock, time.Second); derr == nil {
-		c.Close()
+	if controlAnswers(path) {
 		return nil, sock, nil
 	}
 	return nil, "", fmt.Errorf("%w; its control socket %s does not answer, so the %s cannot be taken through it either: stop the other process or try again", err, sock, what)
-}
-
-// controlClient is an HTTP client that talks to the daemon on its control socket.
-func controlClient(sock string, timeout time.Duration) *http.Client {
-	return &http.Client{
-		Timeout: timeout,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		}},
-	}
 }
 
 // remoteBackup asks a running daemon to write the backup.

@@ -23,8 +23,8 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"hpcbot/bot/tgtest"
+	"hpcbot/internal/testbed"
 	"hpcbot/plugins/shellquote"
-	"hpcbot/plugins/testbed"
 	"hpcbot/scheduler/nextcloud/nctest"
 	"hpcbot/store"
 )
@@ -374,13 +374,6 @@ func (w *world) remote(cmd string) string {
 		w.t.Fatalf("on the bed: %s: %v: %s", cmd, err, out)
 	}
 	return out
-}
-
-// remoteFolders lists the calculation folders under upload_path.
-func (w *world) remoteFolders() []string {
-	w.t.Helper()
-	out := w.remote("ls -1 " + shellquote.Quote(w.upload) + " 2>/dev/null; true")
-	return strings.Fields(out)
 }
 
 // spinUntil runs a shell loop on the bed, in upload_path, that repeats body

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"hpcbot/internal/testbed"
 	"hpcbot/plugins"
-	"hpcbot/plugins/testbed"
 )
 
 // TestSlurmPluginSurvivesKill runs the real slurm plugin in its own process (served

@@ -14,13 +14,14 @@ import (
 // so that dependencies point one way (docs/ARCHITECTURE.md#layering): store knows
 // nothing of the rest; the scheduler never reaches the bot (only through its
 // Notifier interface); plugins and runners know nothing of the bot, the store or
-// the scheduler.
+// the scheduler; internal (backoff, the test bed) is below them all.
 var forbidden = map[string][]string{
 	"store":     {"hpcbot/bot", "hpcbot/scheduler", "hpcbot/plugins", "hpcbot/runners"},
 	"scheduler": {"hpcbot/bot", "hpcbot/runners"},
 	"bot":       {"hpcbot/runners"},
 	"plugins":   {"hpcbot/bot", "hpcbot/store", "hpcbot/scheduler", "hpcbot/runners"},
 	"runners":   {"hpcbot/bot", "hpcbot/store", "hpcbot/scheduler"},
+	"internal":  {"hpcbot/bot", "hpcbot/store", "hpcbot/scheduler", "hpcbot/plugins", "hpcbot/runners"},
 }
 
 // TestLayering reads every import of the shipped code so that the layering cannot rot silently.

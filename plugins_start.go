@@ -39,7 +39,7 @@ func startPlugins(ctx context.Context, cfg *Config, log *slog.Logger) (*startedP
 			continue
 		}
 		sp.schedulers[cl.Label] = s
-		for _, kind := range runnerKinds(cl.Runners) {
+		for _, kind := range plugins.RunnerKinds(cl.Runners) {
 			var rules []plugins.RunnerRule
 			for _, r := range cl.Runners {
 				if r.Runner == kind {
@@ -61,38 +61,25 @@ func startPlugins(ctx context.Context, cfg *Config, log *slog.Logger) (*startedP
 	return sp, nil
 }
 
-// runnerKinds lists the runner plugins a cluster's rules name, in first-use order.
-func runnerKinds(rules []plugins.RunnerRule) []string {
-	var kinds []string
-	seen := map[string]bool{}
-	for _, r := range rules {
-		if !seen[r.Runner] {
-			seen[r.Runner] = true
-			kinds = append(kinds, r.Runner)
-		}
-	}
-	return kinds
-}
-
 // checkPlugins starts every plugin, prints its version and runs its own check.
-// It returns the number of failures.
-func checkPlugins(o *options, cfg *Config) int {
+// It returns the names of what failed ("plugins", "cluster hpc").
+func checkPlugins(o *options, cfg *Config) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(o.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	log = slog.New(plugins.Redact(log.Handler(), cfg.Secrets()...))
 	sp, err := startPlugins(ctx, cfg, log)
 	if err != nil {
-		fmt.Fprintf(o.stdout, "plugins: %v\n", err)
-		return 1
+		fmt.Fprintf(o.stdout, "plugins: FAILED: %v\n", err)
+		return []string{"plugins"}
 	}
 	defer sp.host.Close()
-	failed := 0
+	var failed []string
 	for _, cl := range cfg.Clusters {
 		res, err := sp.schedulers[cl.Label].Check(ctx)
 		if err != nil {
 			fmt.Fprintf(o.stdout, "cluster %s (%s): FAILED: %v\n", cl.Label, cl.Scheduler, err)
-			failed++
+			failed = append(failed, "cluster "+cl.Label)
 			continue
 		}
 		fmt.Fprintf(o.stdout, "cluster %s (%s): reachable: %s", cl.Label, cl.Scheduler, res.Scheduler)
@@ -104,7 +91,7 @@ func checkPlugins(o *options, cfg *Config) int {
 			info, err := r.Info(ctx)
 			if err != nil {
 				fmt.Fprintf(o.stdout, "  runner: FAILED: %v\n", err)
-				failed++
+				failed = append(failed, "runners of "+cl.Label)
 				continue
 			}
 			for _, p := range info.Programs {

@@ -13,6 +13,7 @@ import (
 	tele "gopkg.in/telebot.v3"
 
 	"hpcbot/plugins"
+	"hpcbot/plugins/shellquote"
 	"hpcbot/store"
 )
 
@@ -125,6 +126,43 @@ func (r *request) refuse(key string, p P) bool {
 	return true
 }
 
+// refused replies catalog message key and tells the log chat (logRefusal):
+// what is what the sender tried (their file and caption, or their command).
+func (r *request) refused(key string, p P, what string) {
+	r.reply(key, p)
+	r.logRefusal(what, tr(r.b.lang, key, p))
+}
+
+// refusalReasonLen caps the reason quoted in the log chat, in characters.
+const refusalReasonLen = 600
+
+// logRefusal tells the log chat who was refused, what they tried (escaped
+// here) and why (reason: the answer they got, HTML, in the log chat's
+// language), once per refuseEvery per sender; the next line counts those
+// left out meanwhile, so a flood cannot fill the log chat.
+func (r *request) logRefusal(what, reason string) {
+	b := r.b
+	var id int64
+	if r.from != nil {
+		id = r.from.ID
+	}
+	ok, skipped := b.refusedLog.take(id, b.now())
+	if !ok {
+		return
+	}
+	if what == "" && r.msg != nil {
+		what = truncate(r.msg.Text, 200)
+	}
+	if pieces := splitMessage(reason, refusalReasonLen, true); len(pieces) > 1 {
+		reason = pieces[0] + "…"
+	}
+	more := ""
+	if skipped > 0 {
+		more = " " + tr(b.lang, "log.refused_more", P{"refusals": plural(b.lang, int64(skipped), "more refusal", "more refusals", "отказ", "отказа", "отказов")})
+	}
+	b.toLogChat(slog.LevelWarn, r.logKey("refused"), "log.refused", P{"who": r.who(), "what": what, "reason": HTML(reason), "more": HTML(more)})
+}
+
 // who names the sender for the log chat: "Ada Lovelace (@ada, 42)".
 func (r *request) who() string { return describeUser(r.from) }
 
@@ -132,7 +170,7 @@ func describeUser(u *tele.User) string {
 	if u == nil {
 		return "?"
 	}
-	name := strings.TrimSpace(u.FirstName + " " + u.LastName)
+	name := displayName(u)
 	if name == "" {
 		name = "?"
 	}
@@ -275,9 +313,22 @@ func accountOf(u *tele.User) store.TelegramAccount {
 	return store.TelegramAccount{
 		TelegramID:   u.ID,
 		Username:     u.Username,
-		DisplayName:  strings.TrimSpace(u.FirstName + " " + u.LastName),
+		DisplayName:  displayName(u),
 		LanguageCode: u.LanguageCode,
 	}
+}
+
+// displayName is the name a person gave Telegram, without the control and
+// invisible format characters (bidi overrides, zero-width) that /upd refuses:
+// a stranger cannot make a log chat line read as if someone else wrote it.
+func displayName(u *tele.User) string {
+	name := strings.Map(func(r rune) rune {
+		if shellquote.Forbidden(r) {
+			return -1
+		}
+		return r
+	}, u.FirstName+" "+u.LastName)
+	return strings.Join(strings.Fields(name), " ")
 }
 
 // logKey is an outbox key for a log chat line caused by this update: handling
@@ -294,7 +345,9 @@ func (r *request) logKey(kind string) string {
 // others are told why not; the log chat hears of unregistered senders.
 func (b *Bot) needUser(r *request) bool {
 	if !r.private() {
-		r.reply("hint.private", P{"command": r.what})
+		// In a group, one sender is answered once per refuseEvery: a member
+		// cannot bury the group's other replies under their own.
+		r.refuse("hint.private", P{"command": r.what})
 		return false
 	}
 	if !r.known && r.admin {
@@ -310,6 +363,11 @@ func (b *Bot) needUser(r *request) bool {
 	}
 	if r.user.Blocked {
 		r.refuse("auth.blocked", P{"admin": b.adminContact(r.lang)})
+		what := ""
+		if r.msg != nil && r.msg.Document != nil {
+			what = docAttempt(r.msg.Document.FileName, r.msg.Caption)
+		}
+		r.logRefusal(what, tr(b.lang, "auth.blocked", P{"admin": b.adminContact(b.lang)}))
 		return false
 	}
 	return true
@@ -374,7 +432,7 @@ func (b *Bot) admin(h func(*request) error) func(*request) error {
 			return nil
 		}
 		if !r.private() {
-			r.reply("hint.private", P{"command": r.what})
+			r.refuse("hint.private", P{"command": r.what})
 			return nil
 		}
 		return h(r)

@@ -13,6 +13,7 @@ import (
 
 	tele "gopkg.in/telebot.v3"
 
+	"hpcbot/internal/backoff"
 	"hpcbot/plugins"
 	"hpcbot/scheduler"
 	"hpcbot/store"
@@ -47,6 +48,9 @@ type Calculations interface {
 	DrainState(label string) (scheduler.DrainState, error)
 	// Health reports each cluster's health for /clusters.
 	Health() ([]scheduler.ClusterHealth, error)
+	// Redeliver tries the delivery of a calculation in delivery_failed again
+	// (scheduler.ErrNotHeld for one in another state).
+	Redeliver(ctx context.Context, calcID uint64) error
 }
 
 var _ Calculations = (*scheduler.Scheduler)(nil)
@@ -100,6 +104,8 @@ type Bot struct {
 	admins   map[int64]bool
 	groups   map[int64]bool // bot.groups
 	now      func() time.Time
+	// connectMin and connectMax bound the pause between two getMe tries at start.
+	connectMin, connectMax time.Duration
 
 	// Set by Run.
 	tb     *tele.Bot
@@ -108,15 +114,17 @@ type Bot struct {
 	poller *Poller
 	ctx    context.Context
 
-	logChatID atomic.Int64
-	rate      rateLimiter
-	quiet     throttle               // unregistered senders reach the log chat once in a while, not at every message
-	notAdmin  throttle               // so do one sender's refused admin commands
-	badGroup  throttle               // and one sender's /access in groups that are not allowed
-	refused   throttle               // and hear why they are refused once in a while (refuseEvery)
-	sender    atomic.Pointer[Sender] // set while Run runs; Notify wakes its drainer
-	fwd       *logForwarder          // LogHandler's state
-	scrub     *plugins.Scrubber      // the secrets (Options.Secrets and the token); see redact
+	logChatID  atomic.Int64
+	rate       rateLimiter
+	quiet      throttle               // unregistered senders reach the log chat once in a while, not at every message
+	dropNote   throttle               // a user whose updates the poller dropped is told once in a while
+	notAdmin   throttle               // so do one sender's refused admin commands
+	badGroup   throttle               // and one sender's /access in groups that are not allowed
+	refused    throttle               // and hear why they are refused once in a while (refuseEvery)
+	refusedLog throttle               // the log chat hears of one sender's refusals once per refuseEvery, with a count
+	sender     atomic.Pointer[Sender] // set while Run runs; Notify wakes its drainer
+	fwd        *logForwarder          // LogHandler's state
+	scrub      *plugins.Scrubber      // the secrets (Options.Secrets and the token); see redact
 
 	mu      sync.Mutex
 	running bool
@@ -159,6 +167,9 @@ func New(opts Options, st *store.Store, log *slog.Logger) (*Bot, error) {
 		admins:   map[int64]bool{},
 		groups:   map[int64]bool{},
 		now:      time.Now,
+
+		connectMin: time.Second,
+		connectMax: 30 * time.Second,
 	}
 	for _, id := range opts.Bot.Admins {
 		b.admins[id] = true
@@ -170,7 +181,9 @@ func New(opts Options, st *store.Store, log *slog.Logger) (*Bot, error) {
 	b.badGroup.every = refusedLogEvery
 	b.rate.perMinute = opts.Bot.SubmitsPerMinute
 	b.quiet.every = unregisteredLogEvery
+	b.dropNote.every = unregisteredLogEvery
 	b.refused.every = refuseEvery
+	b.refusedLog.every = refuseEvery
 	b.logChatID.Store(opts.Bot.LogChatID)
 	b.fwd = newLogForwarder(level, b.logChatID.Load, lang, b.redact)
 	if v, ok, err := st.Value(kvLogChat); err == nil && ok {
@@ -282,7 +295,7 @@ func (b *Bot) Run(ctx context.Context, calcs Calculations) error {
 	}
 	apiURL := strings.TrimRight(b.opts.Bot.APIURL, "/")
 	client := NewClient(apiURL, string(b.opts.Bot.Token), hc)
-	b.poller = NewPoller(client, b.st, b.log.With("component", "poller"), PollerOptions{Timeout: b.opts.PollTimeout})
+	b.poller = NewPoller(client, b.st, b.log.With("component", "poller"), PollerOptions{Timeout: b.opts.PollTimeout, OnDropped: b.tellDropped})
 	tb, err := tele.NewBot(tele.Settings{
 		URL:         apiURL,
 		Token:       string(b.opts.Bot.Token),
@@ -342,6 +355,8 @@ func (b *Bot) Run(ctx context.Context, calcs Calculations) error {
 func (b *Bot) senderOptions() SenderOptions {
 	o := b.opts.sender
 	o.OnMigrate = b.followMigration
+	o.Merge = func(chat int64) bool { return chat != 0 && chat == b.logChatID.Load() }
+	o.Language = b.lang
 	return o
 }
 
@@ -349,7 +364,7 @@ func (b *Bot) senderOptions() SenderOptions {
 // when it was queued, and its files (or the Telegram file it names).
 func (b *Bot) render(it store.OutItem) (Outgoing, error) {
 	text := it.Msg.Params[paramText]
-	o := Outgoing{ChatID: it.Msg.ChatID, Text: text}
+	o := Outgoing{ChatID: it.Msg.ChatID, Text: text, At: it.Msg.Created}
 	if id := it.Msg.Params[paramFileID]; id != "" {
 		o.Text, o.Caption = "", text
 		o.Files = append(o.Files, OutFile{FileID: id})
@@ -367,30 +382,40 @@ func (b *Bot) render(it store.OutItem) (Outgoing, error) {
 // learns it from Telegram's answer: the log chat moves with it.
 func (b *Bot) followMigration(from, to int64) { b.moveLogChat(from, to) }
 
+// connectReportEvery is how often connect says that the Bot API still cannot
+// be reached: one clear line a minute, not one per try.
+const connectReportEvery = time.Minute
+
 // connect asks getMe until it answers: network errors and 5xx are retried with
-// backoff, a refused token ends Run.
+// backoff (connectMin doubling up to connectMax, with jitter) and reported
+// once a minute; a refused token ends Run at once.
 func (b *Bot) connect(ctx context.Context) error {
-	delay := time.Second
-	for {
+	var report throttle
+	report.every = connectReportEvery
+	since := b.now()
+	for tries := 0; ; tries++ {
 		me, err := b.getMe()
 		if err == nil {
 			b.tb.Me = me
+			if tries > 0 {
+				b.log.Info("the Bot API answers again", "tries", tries+1, "since", since.Format(time.RFC3339))
+			}
 			return nil
 		}
 		var te *tele.Error
 		if errors.As(err, &te) && (te.Code == http.StatusUnauthorized || te.Code == http.StatusNotFound) {
-			return fmt.Errorf("bot: the Bot API refused the token (%d %s): check bot.token", te.Code, te.Description)
+			return fmt.Errorf("bot: the Bot API refused the token (%d %s): check bot.token; @BotFather shows or revokes it", te.Code, te.Description)
 		}
 		if errors.Is(err, tele.ErrUnauthorized) || errors.Is(err, tele.ErrNotFound) {
-			return fmt.Errorf("bot: the Bot API refused the token: check bot.token")
+			return fmt.Errorf("bot: the Bot API refused the token: check bot.token; @BotFather shows or revokes it")
 		}
-		b.log.Warn("cannot reach the Bot API; retrying", "err", err, "retry_in", delay)
-		select {
-		case <-ctx.Done():
+		if report.allow(0, b.now()) {
+			b.log.Warn(fmt.Sprintf("cannot reach the Bot API at %s; retrying until it answers (this line repeats once a minute)", b.opts.Bot.APIURL),
+				"tries", tries+1, "since", since.Format(time.RFC3339), "err", err)
+		}
+		if backoff.Sleep(ctx, backoff.Delay(b.connectMin, b.connectMax, tries+1)) != nil {
 			return nil
-		case <-time.After(delay):
 		}
-		delay = min(delay*2, 30*time.Second)
 	}
 }
 
@@ -432,6 +457,9 @@ func (b *Bot) routes() {
 	tb.Handle("/clusters", b.wrap("/clusters", b.admin(b.cmdClusters)))
 	tb.Handle("/drain", b.wrap("/drain", b.admin(b.cmdDrain)))
 	tb.Handle("/undrain", b.wrap("/undrain", b.admin(b.cmdUndrain)))
+	tb.Handle("/redeliver", b.wrap("/redeliver", b.admin(b.cmdRedeliver)))
+	tb.Handle("/user", b.wrap("/user", b.admin(b.cmdUser)))
+	tb.Handle("/org", b.wrap("/org", b.admin(b.cmdOrg)))
 	tb.Handle(tele.OnDocument, b.wrap("document", b.onDocument))
 	tb.Handle(tele.OnText, b.wrap("text", b.onOther))
 	tb.Handle(tele.OnMedia, b.wrap("media", b.onOther))
@@ -442,12 +470,13 @@ func (b *Bot) routes() {
 // commands lists the command menu (setMyCommands) for users and for admins.
 func commandList(lang string, admin bool) []tele.Command {
 	user := map[string][2]string{
-		"help":   {"what I can do, clusters and programs", "что я умею, кластеры и программы"},
-		"status": {"your name, organization and limit", "ваше имя, организация и лимит"},
-		"jobs":   {"your recent calculations", "ваши последние расчёты"},
-		"cancel": {"stop a calculation: /cancel N", "остановить расчёт: /cancel N"},
-		"upd":    {"tell your name and organization", "указать имя и организацию"},
-		"access": {"register (in the group)", "зарегистрироваться (в группе)"},
+		"help":     {"what I can do, clusters and programs", "что я умею, кластеры и программы"},
+		"status":   {"your name, organization and limit", "ваше имя, организация и лимит"},
+		"jobs":     {"your recent calculations", "ваши последние расчёты"},
+		"jobs_all": {"your recent calculations; /jobs all: everyone's active ones", "ваши последние расчёты; /jobs all: активные расчёты всех"},
+		"cancel":   {"stop a calculation: /cancel N", "остановить расчёт: /cancel N"},
+		"upd":      {"tell your name and organization", "указать имя и организацию"},
+		"access":   {"register (in the group)", "зарегистрироваться (в группе)"},
 	}
 	adm := map[string][2]string{
 		"approve":     {"approve a user: /approve U", "подтвердить пользователя: /approve U"},
@@ -461,6 +490,9 @@ func commandList(lang string, admin bool) []tele.Command {
 		"clusters":    {"clusters and their state", "кластеры и их состояние"},
 		"drain":       {"close a cluster for maintenance: /drain LABEL [reason]", "закрыть кластер на обслуживание: /drain LABEL [причина]"},
 		"undrain":     {"open a drained cluster: /undrain LABEL", "снова открыть кластер: /undrain LABEL"},
+		"redeliver":   {"deliver held results again: /redeliver N", "доставить сохранённые результаты снова: /redeliver N"},
+		"user":        {"correct a user: /user U name|org …", "исправить данные: /user U name|org …"},
+		"org":         {"organizations: /org list, /org add", "организации: /org list, /org add"},
 	}
 	i := 0
 	if lang == "ru" {
@@ -468,10 +500,14 @@ func commandList(lang string, admin bool) []tele.Command {
 	}
 	var out []tele.Command
 	for _, c := range []string{"help", "status", "jobs", "cancel", "upd", "access"} {
-		out = append(out, tele.Command{Text: c, Description: user[c][i]})
+		d := user[c][i]
+		if admin && c == "jobs" {
+			d = user["jobs_all"][i]
+		}
+		out = append(out, tele.Command{Text: c, Description: d})
 	}
 	if admin {
-		for _, c := range []string{"approve", "block", "unblock", "list", "search", "alter_limit", "stats", "groups", "clusters", "drain", "undrain"} {
+		for _, c := range []string{"approve", "block", "unblock", "list", "search", "alter_limit", "redeliver", "stats", "groups", "user", "org", "clusters", "drain", "undrain"} {
 			out = append(out, tele.Command{Text: c, Description: adm[c][i]})
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"path"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -124,6 +125,16 @@ func CountCalcs(lang string, n int) string {
 	return plural(lang, int64(n), "calculation", "calculations", "расчёт", "расчёта", "расчётов")
 }
 
+// CountFiles says how many files, in lang: "1 file", "5 файлов".
+func CountFiles(lang string, n int) string {
+	return plural(lang, int64(n), "file", "files", "файл", "файла", "файлов")
+}
+
+// CountMessages says how many messages, in lang: "1 message", "12 сообщений".
+func CountMessages(lang string, n int) string {
+	return plural(lang, int64(n), "message", "messages", "сообщение", "сообщения", "сообщений")
+}
+
 // FormatDuration is a run time: "2 h 05 min", "3 min 07 s", "12 s".
 func FormatDuration(lang string, d time.Duration) string {
 	d = d.Round(time.Second)
@@ -142,21 +153,52 @@ func FormatDuration(lang string, d time.Duration) string {
 	}
 }
 
-// FormatSize is a file size for people: "20 MB", "1.5 kB", "700 B".
-func FormatSize(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
+// FormatSize is a file size for people in lang, in the binary units that
+// operating systems and Telegram's own "20 MB" use (1 kB = 1024 B):
+// "20 MB", "1.5 kB", "700 B"; in Russian "20 МБ", "1,5 КБ", "700 Б".
+func FormatSize(lang string, n int64) string { return formatSize(lang, n, 1) }
+
+// FormatSizes formats a size beside the limit it exceeds, with as many
+// decimals as it takes (both at the same precision) for the size to read
+// larger than the limit: never "1 MB, more than the limit of 1 MB", but
+// "1.01 MB" and "1 MB"; in bytes when three decimals do not tell them apart.
+func FormatSizes(lang string, size, limit int64) (string, string) {
+	for dec := 1; dec <= 3; dec++ {
+		s, l := formatSize(lang, size, dec), formatSize(lang, limit, dec)
+		if s != l || size <= limit {
+			return s, l
+		}
 	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
+	b := " B"
+	if lang == "ru" {
+		b = " Б"
+	}
+	return strconv.FormatInt(size, 10) + b, strconv.FormatInt(limit, 10) + b
+}
+
+// formatSize is FormatSize with at most dec decimals (trailing zeros dropped).
+func formatSize(lang string, n int64, dec int) string {
+	units := []string{"B", "kB", "MB", "GB", "TB"}
+	if lang == "ru" {
+		units = []string{"Б", "КБ", "МБ", "ГБ", "ТБ"}
+	}
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d %s", n, units[0])
+	}
+	div, exp := int64(unit), 1
+	for m := n / unit; m >= unit && exp < len(units)-1; m /= unit {
 		div *= unit
 		exp++
 	}
-	v := float64(n) / float64(div)
-	s := fmt.Sprintf("%.1f", v)
-	s = strings.TrimSuffix(s, ".0")
-	return s + " " + string("kMGT"[exp]) + "B"
+	v := strconv.FormatFloat(float64(n)/float64(div), 'f', dec, 64)
+	if strings.Contains(v, ".") {
+		v = strings.TrimRight(strings.TrimRight(v, "0"), ".")
+	}
+	if lang == "ru" {
+		v = strings.Replace(v, ".", ",", 1)
+	}
+	return v + " " + units[exp]
 }
 
 // plural picks the English or Russian form for n.

@@ -158,14 +158,49 @@ func TestFormats(t *testing.T) {
 		{CountCalcs("ru", 3), "3 расчёта"},
 		{CountCalcs("ru", 25), "25 расчётов"},
 		{CountCalcs("ru", 111), "111 расчётов"},
-		{FormatSize(700), "700 B"},
-		{FormatSize(1500), "1.5 kB"},
-		{FormatSize(20 << 20), "21 MB"},
-		{FormatSize(20_000_000), "20 MB"},
+		{FormatSize("en", 700), "700 B"},
+		{FormatSize("en", 1536), "1.5 kB"},
+		{FormatSize("en", 20<<20), "20 MB"},
+		{FormatSize("en", 20_000_000), "19.1 MB"},
+		{FormatSize("ru", 1536), "1,5 КБ"},
+		{FormatSize("ru", 20<<20), "20 МБ"},
+		{FormatSize("ru", 3<<30), "3 ГБ"},
+		{FormatSize("ru", 1023), "1023 Б"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
 			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+}
+
+// TestFormatSizesNeverLookWithinTheLimit: a file over the limit is never shown
+// as the same size as the limit (or smaller).
+func TestFormatSizesNeverLookWithinTheLimit(t *testing.T) {
+	for _, tt := range []struct {
+		lang        string
+		size, limit int64
+		s, l        string
+	}{
+		{"en", 1<<20 + 10<<10, 1 << 20, "1.01 MB", "1 MB"},
+		{"en", 1<<20 + 100<<10, 1 << 20, "1.1 MB", "1 MB"},
+		{"ru", 1<<20 + 10<<10, 1 << 20, "1,01 МБ", "1 МБ"},
+		{"en", 1<<20 + 1, 1 << 20, "1048577 B", "1048576 B"},
+		{"en", 5000, 4000, "4.9 kB", "3.9 kB"},
+		{"en", 2 << 30, 20 << 20, "2 GB", "20 MB"},
+	} {
+		s, l := FormatSizes(tt.lang, tt.size, tt.limit)
+		if s != tt.s || l != tt.l {
+			t.Errorf("FormatSizes(%s, %d, %d) = %q, %q; want %q, %q", tt.lang, tt.size, tt.limit, s, l, tt.s, tt.l)
+		}
+	}
+	// Any size over any limit reads differently from it.
+	for limit := int64(1000); limit < 1<<31; limit = limit*7 + 13 {
+		for _, extra := range []int64{1, 7, 100, 1023, 1 << 14} {
+			s, l := FormatSizes("en", limit+extra, limit)
+			if s == l {
+				t.Fatalf("FormatSizes(%d, %d) = %q twice", limit+extra, limit, s)
+			}
 		}
 	}
 }

@@ -55,13 +55,23 @@ func (c *Config) SetDefaults() {
 }
 
 // Validate reports every problem, each naming its key.
-func (c *Config) Validate() error {
-	var errs []error
+func (c *Config) Validate() error { return errors.Join(c.ValidateToken(), c.ValidateWithoutToken()) }
+
+// ValidateToken reports a missing or malformed token: only what talks to
+// Telegram needs one.
+func (c *Config) ValidateToken() error {
 	if c.Token == "" {
-		errs = append(errs, errors.New("bot.token: missing; set it, or bot.token_file, or the environment variable HPCBOT_BOT_TOKEN (ask @BotFather for a token)"))
-	} else if !strings.Contains(string(c.Token), ":") {
-		errs = append(errs, errors.New("bot.token: does not look like a Bot API token (digits:letters from @BotFather)"))
+		return errors.New("bot.token: missing; set it, or bot.token_file, or the environment variable HPCBOT_BOT_TOKEN (ask @BotFather for a token)")
 	}
+	if !strings.Contains(string(c.Token), ":") {
+		return errors.New("bot.token: does not look like a Bot API token (digits:letters from @BotFather)")
+	}
+	return nil
+}
+
+// ValidateWithoutToken reports every problem but the token's.
+func (c *Config) ValidateWithoutToken() error {
+	var errs []error
 	if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("bot.api_url: %q is not an http(s) URL; leave it out for %s", c.APIURL, DefaultAPIURL))
 	}

@@ -36,7 +36,7 @@ func startFloodBot(tb testing.TB, now func() time.Time) *floodEnv {
 	e.st = st
 	b, err := New(Options{
 		Bot: Config{Token: plugins.Secret(e.srv.Token), APIURL: e.srv.URL, Admins: []int64{tgAdmin.ID},
-			LogChatID: logChat, LogChatLevel: "info"},
+			LogChatID: logChat, LogChatLevel: "info", Groups: []int64{groupChat.ID}},
 		Language:    "en",
 		PollTimeout: time.Second,
 	}, st, nil)
@@ -140,9 +140,10 @@ func TestStrangerFloodDoesNotDelayUsers(t *testing.T) {
 			len(got), e.queuedTo(stranger.ID), got)
 	}
 	// The log chat hears once of each kind of attempt: the unregistered
-	// sender's messages, and their admin commands.
-	logLines := textsTo(calls, logChat)
-	if len(logLines) != 2 || !strings.HasPrefix(logLines[0], "Unregistered Eve (4004) wrote") ||
+	// sender's messages, and their admin commands (in one message or two:
+	// lines that wait for the chat are merged, each with its time).
+	logLines := strings.Split(strings.Join(textsTo(calls, logChat), "\n"), "\n")
+	if len(logLines) != 2 || !strings.Contains(logLines[0], "Unregistered Eve (4004) wrote") ||
 		!strings.Contains(logLines[1], "tried /approve without being an admin") {
 		t.Errorf("the log chat was told %.80q, want once of the stranger and once of their /approve", logLines)
 	}
@@ -275,5 +276,32 @@ func BenchmarkReplyUnderFlood(b *testing.B) {
 			}
 			b.ReportMetric(float64(strangerMsgs)/float64(b.N), "stranger-msgs/op")
 		})
+	}
+}
+
+// In an allowed group one member's stream of commands gets them one answer a
+// minute, so a newcomer's /access there is answered next, not after the
+// stream (the group's messages go out in order, 20 a minute).
+func TestGroupRepliesOncePerSender(t *testing.T) {
+	e := startFloodBot(t, nil)
+	stranger := tgtest.User{ID: 4004, FirstName: "Eve", LanguageCode: "en"}
+	nina := tgtest.User{ID: 5005, FirstName: "Nina", LanguageCode: "en"}
+	e.register(t, tgUser)
+	for i := range 90 {
+		e.srv.PushText(stranger, groupChat, []string{"/help", "/status", "/jobs", "/nonsense"}[i%4])
+		e.srv.PushText(tgUser, groupChat, []string{"/status", "/help"}[i%2])
+	}
+	e.srv.PushText(nina, groupChat, "/access")
+	calls := e.srv.Wait(t, func(calls []tgtest.Call) bool {
+		for _, text := range textsTo(calls, groupChat.ID) {
+			if strings.Contains(text, "Welcome, Nina") {
+				return true
+			}
+		}
+		return false
+	})
+	got := textsTo(calls, groupChat.ID)
+	if len(got) != 3 || !strings.Contains(got[2], "Welcome, Nina") {
+		t.Errorf("the group was sent %d messages up to Nina's welcome, want one for each of the two others and hers: %.60q", len(got), got)
 	}
 }

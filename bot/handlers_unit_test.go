@@ -3,6 +3,7 @@ package bot
 import (
 	"bytes"
 	"image/png"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -159,6 +160,37 @@ func TestRefusalText(t *testing.T) {
 	}
 }
 
+// A Check refusal quotes the line and the limit; every one of its codes has
+// its own message (not the catch-all) in each language.
+func TestCheckRefusalText(t *testing.T) {
+	for _, ref := range []plugins.Refusal{
+		{Code: plugins.RefuseTooManyCores, Line: 3, Detail: "64", Limit: "16"},
+		{Code: plugins.RefuseTooMuchMemory, Line: 2, Detail: "64000", Limit: "32768"},
+		{Code: plugins.RefuseXYZCount, Line: 1, Detail: "5", Limit: "3"},
+		{Code: plugins.RefuseXYZAtom, Line: 4},
+		{Code: plugins.RefuseInputBinary, Line: 7},
+		{Code: plugins.RefuseCaptionCores, Detail: "8", Limit: "4"},
+		{Code: plugins.RefuseInputEncoding, Detail: "UTF-16", Line: 1},
+		{Code: plugins.RefuseInputEmpty},
+		{Code: plugins.RefuseXYZHeader, Line: 1},
+	} {
+		for _, lang := range Languages {
+			got := refusalText(lang, &ref)
+			if got == refusalText(lang, &plugins.Refusal{Code: "something_new", Detail: ref.Detail}) {
+				t.Errorf("%s %s: the catch-all message: %s", lang, ref.Code, got)
+			}
+			for _, want := range []string{ref.Detail, ref.Limit} {
+				if !strings.Contains(got, want) {
+					t.Errorf("%s %s: %q missing: %s", lang, ref.Code, want, got)
+				}
+			}
+			if ref.Line > 1 && !strings.Contains(got, strconv.Itoa(ref.Line)) {
+				t.Errorf("%s %s: line %d missing: %s", lang, ref.Code, ref.Line, got)
+			}
+		}
+	}
+}
+
 func TestRunTime(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
 	h := func(s store.State, m int) store.Transition {
@@ -209,5 +241,17 @@ func TestThrottle(t *testing.T) {
 		if got := th.allow(s.key, t0.Add(s.at)); got != s.want {
 			t.Errorf("step %d: %v", i, got)
 		}
+	}
+}
+
+// TestDisplayNameDropsInvisibleCharacters: a name with a bidi override or a
+// zero-width space reads in the log chat as what it is.
+func TestDisplayNameDropsInvisibleCharacters(t *testing.T) {
+	u := &tele.User{ID: 5, FirstName: "Eve\u202e", LastName: "\u200bAdmin\u2066 \n"}
+	if got := describeUser(u); got != "Eve Admin (5)" {
+		t.Errorf("describeUser = %q", got)
+	}
+	if got := accountOf(u).DisplayName; got != "Eve Admin" {
+		t.Errorf("DisplayName = %q", got)
 	}
 }

@@ -27,6 +27,9 @@ func (b *Bot) cmdHelp(r *request) error {
 		b.refuseUnregistered(r, say)
 		return nil
 	}
+	if !r.private() && !b.mayRefuse(r) {
+		return nil // in a group, once per refuseEvery for one sender (see needUser)
+	}
 	r.send(b.helpText(r.lang, r.admin))
 	return nil
 }
@@ -185,7 +188,7 @@ func (b *Bot) cmdUpd(r *request) error {
 		return nil
 	}
 	if r.user.Approved {
-		r.reply("upd.approved", P{"admin": b.adminContact(r.lang)})
+		r.refused("upd.approved", P{"admin": b.adminContact(r.lang)}, "")
 		return nil
 	}
 	f, bad, ok := parseUpd(arg)
@@ -387,6 +390,9 @@ func (b *Bot) cmdJobs(r *request) error {
 	if !b.needKnown(r) {
 		return nil
 	}
+	if r.admin && strings.EqualFold(firstWord(r.payload()), "all") {
+		return b.jobsAll(r)
+	}
 	calcs, err := b.st.CalcsOfUser(r.user.ID, time.Time{}, jobsShown)
 	if err != nil {
 		return fmt.Errorf("list calculations: %w", err)
@@ -425,16 +431,13 @@ func (b *Bot) jobLine(lang string, c store.Calculation) string {
 // timeLayout is how /jobs shows times.
 const timeLayout = "2006-01-02 15:04"
 
-// jobOutcome is how and when the calculation's job ended (its last ended
-// state), or when it went to error.
+// jobOutcome is how and when the calculation's job ended (store's Outcome),
+// or when it went to error.
 func jobOutcome(c store.Calculation) (store.State, time.Time, bool) {
-	for i := len(c.History) - 1; i >= 0; i-- {
-		h := c.History[i]
-		if h.State.Ended() || (h.State == store.StateError && i == len(c.History)-1) {
-			return h.State, h.At, true
-		}
+	if n := len(c.History); n > 0 && c.History[n-1].State == store.StateError {
+		return store.StateError, c.History[n-1].At, true
 	}
-	return "", time.Time{}, false
+	return c.Outcome()
 }
 
 func stateName(lang string, s store.State) string { return tr(lang, "state."+string(s), nil) }
@@ -450,7 +453,11 @@ func (b *Bot) cmdCancel(r *request) error {
 		return nil
 	}
 	c, err := b.st.Calc(id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && c.UserID != r.user.ID && !r.admin) {
+	if err == nil && c.UserID != r.user.ID && !r.admin {
+		r.refused("cancel.not_found", P{"id": id}, "") // someone else's
+		return nil
+	}
+	if errors.Is(err, store.ErrNotFound) {
 		r.reply("cancel.not_found", P{"id": id})
 		return nil
 	}
@@ -462,6 +469,9 @@ func (b *Bot) cmdCancel(r *request) error {
 	case err == nil:
 		r.log.Info("calculation cancelled", "calc", id)
 		r.reply("cancel.ok", P{"id": id})
+		if c.UserID != r.user.ID {
+			b.tellCancelledBy(r, c)
+		}
 		b.toLogChat(slog.LevelInfo, r.logKey("cancel"), "log.cancel", P{"who": r.who(), "id": id})
 	case errors.Is(err, scheduler.ErrFinished):
 		r.reply("cancel.finished", P{"id": id})
@@ -475,13 +485,36 @@ func (b *Bot) cmdCancel(r *request) error {
 	return nil
 }
 
+// tellCancelledBy tells the owner of c, in their chat and language, that the
+// admin of r stopped it (once per update).
+func (b *Bot) tellCancelledBy(r *request, c store.Calculation) {
+	if c.ChatID == 0 {
+		return
+	}
+	lang := b.lang
+	if acc, err := b.st.AccountByTelegramID(c.TelegramID); err == nil {
+		if l := SupportedLanguage(acc.LanguageCode); l != "" {
+			lang = l
+		}
+	}
+	admin := strings.TrimSpace(r.from.FirstName + " " + r.from.LastName)
+	if r.from.Username != "" {
+		admin = strings.TrimSpace(admin + " @" + r.from.Username)
+	}
+	key := fmt.Sprintf("update/%d/cancelled_by/%d", r.update, c.ID)
+	text := tr(lang, "cancel.by_admin", P{"id": c.ID, "file": c.InputName, "admin": admin})
+	if err := b.queue(key, store.OutMsg{ChatID: c.ChatID, Kind: "cancel.by_admin", Params: map[string]string{paramText: text}}); err != nil {
+		r.log.Error("queue message to the owner", "calc", c.ID, "err", err)
+	}
+}
+
 // onOther answers anything the bot has no handler for with a hint to /help
 // (unregistered private senders hear how to get access instead). In groups it
 // answers only messages that look like commands to it.
 func (b *Bot) onOther(r *request) error {
 	if !r.private() {
 		if r.msg != nil && strings.HasPrefix(r.msg.Text, "/") {
-			r.reply("hint.help", nil)
+			r.refuse("hint.help", nil)
 		}
 		return nil
 	}
@@ -502,5 +535,5 @@ func refusalText(lang string, ref *plugins.Refusal) string {
 	if detail == "" {
 		detail = ref.Code
 	}
-	return tr(lang, key, P{"detail": truncate(detail, 100)})
+	return tr(lang, key, P{"detail": truncate(detail, 100), "line": ref.Line, "limit": truncate(ref.Limit, 40)})
 }

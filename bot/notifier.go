@@ -59,10 +59,21 @@ func (b *Bot) Notify(ctx context.Context, n scheduler.Notification) error {
 		level = slog.LevelError
 	case scheduler.EventWaiting:
 		level = slog.LevelWarn
+	case scheduler.EventDeliveryFailed:
+		level = slog.LevelWarn
+		if n.Code == scheduler.CodeCloudRefused {
+			level = slog.LevelError
+		}
 	}
 	if chat := b.logChatID.Load(); chat != 0 && level >= b.logLevel {
 		var line string
-		if n.Code != "" && (n.Event == scheduler.EventError || n.Event == scheduler.EventWaiting || n.Reason != "") {
+		if n.Event == scheduler.EventDeliveryFailed {
+			key := "log.delivery_failed"
+			if n.Code == scheduler.CodeCloudRefused {
+				key = "log.delivery_held"
+			}
+			line = tr(b.lang, key, P{"id": c.ID, "who": who, "reason": truncate(n.Reason, 500)})
+		} else if n.Code != "" && (n.Event == scheduler.EventError || n.Event == scheduler.EventWaiting || n.Reason != "") {
 			line = tr(b.lang, "log.calc_error", P{"id": c.ID, "who": who, "code": n.Code, "reason": truncate(n.Reason, 500)})
 		} else {
 			line = tr(b.lang, "log.calc", P{"id": c.ID, "who": who, "event": HTML(b.notificationText(b.lang, n))})
@@ -96,8 +107,18 @@ func (b *Bot) notificationText(lang string, n scheduler.Notification) string {
 		return tr(lang, "calc.resumed", base)
 	case scheduler.EventCancelled:
 		return tr(lang, "calc.cancelled", base)
+	case scheduler.EventDeliveryFailed:
+		base["outcome"] = stateName(lang, n.Outcome)
+		if n.Code == scheduler.CodeCloudRefused {
+			return tr(lang, "calc.delivery_held", base)
+		}
+		base["reason"] = reasonText(lang, n.Code)
+		return tr(lang, "calc.delivery_failed", base)
 	case scheduler.EventError:
 		base["reason"] = reasonText(lang, n.Code)
+		if n.Refusal != nil {
+			return tr(lang, "calc.refused", P{"id": c.ID, "file": c.InputName, "reason": HTML(refusalText(lang, n.Refusal))})
+		}
 		return joinLines(tr(lang, "calc.error", base), tailText(lang, n.Tail))
 	case scheduler.EventFinished:
 		outcome := n.Outcome
@@ -114,6 +135,7 @@ func (b *Bot) notificationText(lang string, n scheduler.Notification) string {
 		}
 		base["outcome"], base["exit"], base["runtime"] = stateName(lang, outcome), exit, runtime
 		lines := []string{tr(lang, "calc.finished", base)}
+		lines = append(lines, digestLines(lang, c.Digest)...)
 		if n.Code != "" {
 			lines = append(lines, reasonText(lang, n.Code))
 		}
@@ -134,6 +156,64 @@ func (b *Bot) notificationText(lang string, n scheduler.Notification) string {
 		return joinLines(lines...)
 	}
 	return tr(lang, "calc.resumed", base)
+}
+
+// programNames are the programs' names as their authors write them.
+var programNames = map[string]string{"orca": "ORCA", "gaussian": "Gaussian", "xtb": "xtb"}
+
+// digestLines render a runner's summary of the results: how the program
+// ended, its final energy as printed, the optimization, the frequencies, the
+// wall time it reports and the final geometry file. Nil: nothing.
+func digestLines(lang string, d *store.Digest) []string {
+	if d == nil {
+		return nil
+	}
+	prog := programNames[d.Program]
+	if prog == "" {
+		prog = d.Program
+	}
+	var lines []string
+	switch d.Termination {
+	case store.DigestNormal:
+		lines = append(lines, tr(lang, "calc.digest_normal", P{"program": prog}))
+	case store.DigestFailed:
+		lines = append(lines, tr(lang, "calc.digest_failed", P{"program": prog, "line": truncate(d.TerminationLine, 300)}))
+	case store.DigestUnfinished:
+		lines = append(lines, tr(lang, "calc.digest_unfinished", P{"program": prog}))
+	case store.DigestNone:
+		return []string{tr(lang, "calc.digest_none", P{"program": prog})}
+	default:
+		return nil
+	}
+	switch {
+	case d.Energy != "" && d.EnergyMethod != "":
+		lines = append(lines, tr(lang, "calc.digest_energy_method", P{"energy": d.Energy, "method": d.EnergyMethod}))
+	case d.Energy != "":
+		lines = append(lines, tr(lang, "calc.digest_energy", P{"energy": d.Energy}))
+	}
+	if d.Optimization {
+		cycles := plural(lang, int64(d.OptCycles), "cycle", "cycles", "цикл", "цикла", "циклов")
+		key := "calc.digest_opt_not_converged"
+		if d.OptConverged {
+			key = "calc.digest_opt_converged"
+		}
+		lines = append(lines, tr(lang, key, P{"cycles": cycles}))
+	}
+	if d.Frequencies > 0 && d.LowestFrequency != "" {
+		if d.Imaginary == 0 {
+			lines = append(lines, tr(lang, "calc.digest_no_imaginary", P{"lowest": d.LowestFrequency}))
+		} else {
+			count := plural(lang, int64(d.Imaginary), "imaginary frequency", "imaginary frequencies", "мнимая частота", "мнимые частоты", "мнимых частот")
+			lines = append(lines, tr(lang, "calc.digest_imaginary", P{"count": count, "lowest": d.LowestFrequency}))
+		}
+	}
+	if d.WallSeconds > 0 {
+		lines = append(lines, tr(lang, "calc.digest_walltime", P{"time": FormatDuration(lang, time.Duration(d.WallSeconds)*time.Second)}))
+	}
+	if d.GeometryFile != "" {
+		lines = append(lines, tr(lang, "calc.digest_geometry", P{"file": d.GeometryFile}))
+	}
+	return lines
 }
 
 // reasonText is the user's explanation of a scheduler code.
@@ -197,6 +277,29 @@ func (b *Bot) queue(key string, msg store.OutMsg) error {
 	}
 	b.wakeOut()
 	return nil
+}
+
+// tellDropped is the poller's OnDropped: a registered user whose updates in
+// their private chat came faster than they were handled, and were dropped, is
+// told so (at most once per unregisteredLogEvery), so that a lost file is sent
+// again rather than waited for. Strangers and groups are not told.
+func (b *Bot) tellDropped(chat, sender int64, n int) {
+	if chat != sender || chat <= 0 {
+		return
+	}
+	acc, err := b.st.AccountByTelegramID(sender)
+	if err != nil || !b.dropNote.allow(sender, b.now()) {
+		return
+	}
+	lang := b.lang
+	if l := SupportedLanguage(acc.LanguageCode); l != "" {
+		lang = l
+	}
+	key := fmt.Sprintf("dropped/%d/%d", chat, b.now().UnixNano())
+	text := tr(lang, "poll.dropped", P{"messages": CountMessages(lang, n)})
+	if err := b.queue(key, store.OutMsg{ChatID: chat, Kind: "poll.dropped", Params: map[string]string{paramText: text}}); err != nil {
+		b.log.Error("queue the dropped-updates notice", "chat", chat, "err", err)
+	}
 }
 
 // toLogChat queues catalog message key for the log chat, in the bot's

@@ -3,6 +3,7 @@ package bot
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -108,6 +109,10 @@ func TestNotify(t *testing.T) {
 		{scheduler.Notification{Key: "k6", Event: scheduler.EventFinished, Calc: calc, Outcome: store.StateFailed, Code: scheduler.CodeTooLarge, Where: "/scratch/42"},
 			[]string{"слишком велики", "остались на hpc в /scratch/42"}},
 		{scheduler.Notification{Key: "k7", Event: scheduler.EventError, Calc: calc, Code: "brand_new_code"}, []string{"непредвиденная проблема"}},
+		{scheduler.Notification{Key: "k8", Event: scheduler.EventDeliveryFailed, Calc: calc, Outcome: store.StateSucceeded, Code: scheduler.CodeCloudUnavailable, Reason: "503 Service Unavailable"},
+			[]string{"закончился: успешно. Результаты сохранены у бота", "облачное хранилище недоступно. Я продолжаю попытки"}},
+		{scheduler.Notification{Key: "k9", Event: scheduler.EventDeliveryFailed, Calc: calc, Outcome: store.StateSucceeded, Code: scheduler.CodeCloudRefused, Reason: "401 Unauthorized"},
+			[]string{"закончился: успешно. Результаты сохранены у бота", "не приняло учётные данные бота. Администраторы уже знают"}},
 	}
 	for _, c := range cases {
 		if err := b.Notify(ctx, c.n); err != nil {
@@ -125,6 +130,14 @@ func TestNotify(t *testing.T) {
 	}
 	if l := outbox(t, st)["k2/log"].Params[paramText]; !strings.Contains(l, "submit_rejected: sbatch: error: invalid partition") {
 		t.Errorf("error log line: %s", l)
+	}
+	// The log chat says what to fix: retried, or held for the admin.
+	if l := outbox(t, st)["k8/log"].Params[paramText]; !strings.Contains(l, "503 Service Unavailable") || !strings.Contains(l, "/redeliver 42") {
+		t.Errorf("delivery failed log line: %s", l)
+	}
+	if l := outbox(t, st)["k9/log"].Params[paramText]; !strings.Contains(l, "401 Unauthorized") || !strings.Contains(l, "storage.password") ||
+		!strings.Contains(l, "/redeliver 42") {
+		t.Errorf("delivery held log line: %s", l)
 	}
 }
 
@@ -322,5 +335,90 @@ func TestLogChatRemovesEverySecret(t *testing.T) {
 		if !strings.Contains(text, "[redacted]") {
 			t.Errorf("no [redacted] in %q", text)
 		}
+	}
+}
+
+// The finish message shows the runner's digest in the user's language: how
+// the program ended (its own line when it failed), the energy as printed, the
+// optimization's cycles, the imaginary frequencies and the wall time.
+func TestFinishMessageShowsTheDigest(t *testing.T) {
+	zero := 0
+	calc := store.Calculation{ID: 7, InputName: "water.xyz", Cluster: "hpc", JobID: "99", ExitCode: &zero}
+	ok := &store.Digest{Program: "orca", Termination: store.DigestNormal, Energy: "-76.026765747", EnergyMethod: "SCF",
+		Optimization: true, OptConverged: true, OptCycles: 5, Frequencies: 3, Imaginary: 2, LowestFrequency: "-123.45",
+		WallSeconds: 3723, GeometryFile: "water.xyz"}
+	failed := &store.Digest{Program: "xtb", Termination: store.DigestFailed, TerminationLine: "-1- Error: Atom number <missmatch>"}
+	cases := []struct {
+		lang  string
+		d     *store.Digest
+		parts []string
+	}{
+		{"en", ok, []string{"ORCA: normal termination.", "Final energy (SCF) -76.026765747 Eh.", "converged in 5 cycles",
+			"2 imaginary frequencies, the lowest -123.45 cm⁻¹", "wall time of 1 h 02 min", "Final geometry: water.xyz"}},
+		{"ru", ok, []string{"ORCA: нормальное завершение.", "Итоговая энергия (SCF) -76.026765747 Eh.", "сошлась за 5 циклов",
+			"2 мнимые частоты, самая низкая -123.45 см⁻¹", "время работы 1 ч 02 мин"}},
+		{"en", failed, []string{"xtb stopped with an error: <code>-1- Error: Atom number &lt;missmatch&gt;</code>"}},
+		{"ru", failed, []string{"Программа xtb остановилась с ошибкой: <code>-1- Error: Atom number &lt;missmatch&gt;</code>"}},
+		{"ru", &store.Digest{Program: "gaussian", Termination: store.DigestUnfinished, Optimization: true, OptCycles: 21, Frequencies: 9, LowestFrequency: "12.5"},
+			[]string{"Программа Gaussian не завершилась нормально", "не сошлась за 21 цикл.", "Мнимых частот нет, самая низкая частота 12.5 см⁻¹"}},
+	}
+	b, _, _ := offlineBot(t, "info")
+	for _, c := range cases {
+		calc.Digest = c.d
+		text := b.notificationText(c.lang, scheduler.Notification{Event: scheduler.EventFinished, Calc: calc, Outcome: store.StateSucceeded})
+		for _, p := range c.parts {
+			if !strings.Contains(text, p) {
+				t.Errorf("%s: lacks %q:\n%s", c.lang, p, text)
+			}
+		}
+	}
+	calc.Digest = &store.Digest{Program: "gaussian", Termination: store.DigestNone}
+	for lang, want := range map[string]string{"en": "No summary: the output of Gaussian was not found or not recognised.",
+		"ru": "Сводки нет: вывод программы Gaussian не найден или не распознан."} {
+		if text := b.notificationText(lang, scheduler.Notification{Event: scheduler.EventFinished, Calc: calc, Outcome: store.StateSucceeded}); !strings.Contains(text, want) {
+			t.Errorf("%s: lacks %q:\n%s", lang, want, text)
+		}
+	}
+	calc.Digest = nil
+	text := b.notificationText("en", scheduler.Notification{Event: scheduler.EventFinished, Calc: calc, Outcome: store.StateSucceeded})
+	if strings.Contains(text, "termination") || strings.Contains(text, "energy") {
+		t.Errorf("no digest, yet a summary:\n%s", text)
+	}
+}
+
+// An input the runner refused before upload: the user reads the refusal, with
+// its line and limit, not a generic error.
+func TestRefusedInputMessage(t *testing.T) {
+	b, _, _ := offlineBot(t, "info")
+	calc := store.Calculation{ID: 9, InputName: "big.inp"}
+	n := scheduler.Notification{Event: scheduler.EventError, Calc: calc, Code: scheduler.CodeInputRefused,
+		Refusal: &plugins.Refusal{Code: plugins.RefuseTooManyCores, Line: 3, Detail: "64", Limit: "16"}}
+	for lang, want := range map[string]string{
+		"en": "Calculation <b>#9</b> (big.inp) was not started. Line 3 asks for 64 cores, and this cluster allows at most 16.",
+		"ru": "Расчёт <b>#9</b> (big.inp) не запущен. В строке 3 указано число ядер 64, а на этом кластере можно не больше 16.",
+	} {
+		if got := b.notificationText(lang, n); !strings.Contains(got, want) {
+			t.Errorf("%s: %q lacks %q", lang, got, want)
+		}
+	}
+}
+
+// TestTellDropped: a registered user whose updates the poller dropped is told,
+// in their language, once in a while; strangers and groups are not.
+func TestTellDropped(t *testing.T) {
+	b, st, _ := offlineBot(t, "info")
+	if _, _, err := st.RegisterUser(store.TelegramAccount{TelegramID: 77, LanguageCode: "ru"}, 5); err != nil {
+		t.Fatal(err)
+	}
+	b.tellDropped(77, 77, 185)
+	b.tellDropped(77, 77, 3)     // again within the interval: not told twice
+	b.tellDropped(88, 88, 50)    // a stranger
+	b.tellDropped(-500, 77, 120) // in a group
+	var texts []string
+	for _, msg := range outbox(t, st) {
+		texts = append(texts, fmt.Sprint(msg.ChatID, ": ", msg.Params[paramText]))
+	}
+	if len(texts) != 1 || !strings.HasPrefix(texts[0], "77: ") || !strings.Contains(texts[0], "пропущено 185 сообщений") {
+		t.Errorf("queued %q, want one notice to 77 in Russian", texts)
 	}
 }

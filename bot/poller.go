@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"runtime/debug"
 	"sync"
@@ -14,6 +13,7 @@ import (
 
 	tele "gopkg.in/telebot.v3"
 
+	"hpcbot/internal/backoff"
 	"hpcbot/store"
 )
 
@@ -46,13 +46,14 @@ import (
 //
 // Handlers run concurrently for different chats and one at a time, in order,
 // within a chat (a slow download for one user does not hold up the others).
-// One chat's work is bounded: at most MaxQueuedPerChat of its updates wait
-// for a handler; the excess is marked done at once, without a handler (one
-// transaction per getUpdates answer), and counted in the log when the chat's
-// queue has drained. So a chat that floods the bot faster than its handlers
-// run loses its excess, never replayed after a restart, while polling and
-// the other chats go on: the global bound MaxQueued, which stops polling,
-// cannot be filled by one chat.
+// One sender's work in a chat is bounded: at most MaxQueuedPerChat of their
+// updates there wait for a handler; the excess is marked done at once,
+// without a handler (one transaction per getUpdates answer), counted in the
+// log when the chat's queue has drained, and reported to OnDropped. So a
+// sender who floods the bot faster than its handlers run loses their excess,
+// never replayed after a restart, while polling, the other chats and the other
+// members of the same group go on: the global bound MaxQueued, which stops
+// polling, cannot be filled by one sender.
 // "Done" means the handler function returned (or panicked: a panic is logged
 // with its stack and the update is not retried, so that it cannot crash the
 // bot at every restart). With telebot, handle is Bot.ProcessUpdate of a bot
@@ -73,7 +74,8 @@ type Poller struct {
 	mu      sync.Mutex
 	queues  map[int64][]pollItem // per chat, in update order
 	active  map[int64]bool       // chats with a worker
-	dropped map[int64]int        // per chat, updates dropped since its queue was last empty
+	waiting map[chatSender]int   // updates queued per sender in a chat (the cap)
+	dropped map[chatSender]int   // per sender in a chat, updates dropped since the chat's queue was last empty
 	queued  int                  // items in queues and in handlers
 	workers sync.WaitGroup
 	sem     chan struct{}
@@ -96,10 +98,13 @@ type PollerOptions struct {
 	Workers int
 	// MaxQueued stops polling while this many updates wait for a handler (default 1000).
 	MaxQueued int
-	// MaxQueuedPerChat is how many updates of one chat may wait for its
-	// handler; more are dropped (default 100). Keep it well below MaxQueued,
-	// so that one chat cannot stop polling for all.
+	// MaxQueuedPerChat is how many updates of one sender in one chat may wait
+	// for a handler; more are dropped (default 100). Keep it well below
+	// MaxQueued, so that one sender cannot stop polling for all.
 	MaxQueuedPerChat int
+	// OnDropped is told, once a chat's queue has drained, how many updates of
+	// a sender there were dropped (the bot tells the sender to send again).
+	OnDropped func(chat, sender int64, n int)
 	// RetryMin and RetryMax bound the backoff after a failed getUpdates (1 s, 30 s).
 	RetryMin, RetryMax time.Duration
 	// PruneEvery is how often handled updates are pruned (default 1 h).
@@ -154,6 +159,7 @@ const pruneAfter = store.InboxKeep + 24*time.Hour
 type pollItem struct {
 	id  int64
 	upd tele.Update
+	who chatSender
 }
 
 var _ tele.Poller = (*Poller)(nil)
@@ -169,7 +175,8 @@ func NewPoller(c *Client, st *store.Store, log *slog.Logger, opts PollerOptions)
 		c: c, st: st, log: log, opts: opts,
 		queues:  map[int64][]pollItem{},
 		active:  map[int64]bool{},
-		dropped: map[int64]int{},
+		waiting: map[chatSender]int{},
+		dropped: map[chatSender]int{},
 		sem:     make(chan struct{}, opts.Workers),
 		idle:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -248,7 +255,7 @@ func (p *Poller) Run(ctx context.Context, handle func(tele.Update)) (err error) 
 
 	p.prune()
 	nextPrune := p.opts.Now().Add(p.opts.PruneEvery)
-	delay := time.Duration(0)
+	fails := 0 // consecutive failures, for the backoff
 	for {
 		if err := p.waitRoom(ctx); err != nil {
 			return nil
@@ -265,13 +272,13 @@ func (p *Poller) Run(ctx context.Context, handle func(tele.Update)) (err error) 
 			if errors.Is(err, ErrUnauthorized) {
 				return err
 			}
-			wait := p.retryDelay(err, &delay)
-			if !sleepCtx(ctx, wait) {
+			wait := p.retryDelay(err, &fails)
+			if backoff.Sleep(ctx, wait) != nil {
 				return nil
 			}
 			continue
 		}
-		delay = 0
+		fails = 0
 		if len(ups) == 0 {
 			continue
 		}
@@ -282,10 +289,10 @@ func (p *Poller) Run(ctx context.Context, handle func(tele.Update)) (err error) 
 		inserted, err := p.st.InboxPutBatch(ups, next)
 		if err != nil {
 			// Not stored: keep the offset, so Telegram sends them again.
-			delay = nextBackoff(delay, p.opts.RetryMin, p.opts.RetryMax)
-			wait := jitter(delay)
+			fails++
+			wait := backoff.Delay(p.opts.RetryMin, p.opts.RetryMax, fails)
 			p.log.Error("cannot store updates in the inbox; they stay unconfirmed and come again", "retry_in", wait, "err", err)
-			if !sleepCtx(ctx, wait) {
+			if backoff.Sleep(ctx, wait) != nil {
 				return nil
 			}
 			continue
@@ -306,15 +313,15 @@ func (p *Poller) Run(ctx context.Context, handle func(tele.Update)) (err error) 
 }
 
 // retryDelay logs a failed poll and says how long to wait: retry_after for a
-// 429, else the next step of the backoff in *delay.
-func (p *Poller) retryDelay(err error, delay *time.Duration) time.Duration {
+// 429, else the backoff after one more failure in *fails.
+func (p *Poller) retryDelay(err error, fails *int) time.Duration {
 	var ae *APIError
 	if errors.As(err, &ae) && ae.Code == http.StatusTooManyRequests && ae.RetryAfter > 0 {
 		p.log.Warn("telegram asks to wait before polling again", "retry_after", ae.RetryAfter, "err", err)
 		return ae.RetryAfter
 	}
-	*delay = nextBackoff(*delay, p.opts.RetryMin, p.opts.RetryMax)
-	wait := jitter(*delay)
+	*fails++
+	wait := backoff.Delay(p.opts.RetryMin, p.opts.RetryMax, *fails)
 	switch {
 	case errors.As(err, &ae) && ae.Code == http.StatusConflict:
 		p.log.Warn("another process is polling with this bot token (409 Conflict); is a second hpcbot running? Telegram delivers each update to one of them only",
@@ -323,37 +330,6 @@ func (p *Poller) retryDelay(err error, delay *time.Duration) time.Duration {
 		p.log.Warn("getUpdates failed; retrying", "retry_in", wait, "err", err)
 	}
 	return wait
-}
-
-// nextBackoff doubles d within [lo, hi].
-func nextBackoff(d, lo, hi time.Duration) time.Duration {
-	if d < lo {
-		return lo
-	}
-	return min(2*d, hi)
-}
-
-// jitter spreads d over [d/2, d], so that restarted bots do not retry in step.
-func jitter(d time.Duration) time.Duration {
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-// sleepCtx waits d and reports false if ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 func (p *Poller) prune() {
@@ -384,6 +360,36 @@ func (p *Poller) waitRoom(ctx context.Context) error {
 	}
 }
 
+// chatSender is one sender in one chat.
+type chatSender struct{ chat, sender int64 }
+
+// updateSender is who sent an update (the sender chat for a message sent on
+// behalf of a chat); 0 for none.
+func updateSender(u *tele.Update) int64 {
+	var m *tele.Message
+	switch {
+	case u.Message != nil:
+		m = u.Message
+	case u.EditedMessage != nil:
+		m = u.EditedMessage
+	case u.Callback != nil && u.Callback.Sender != nil:
+		return u.Callback.Sender.ID
+	case u.MyChatMember != nil && u.MyChatMember.Sender != nil:
+		return u.MyChatMember.Sender.ID
+	case u.ChatMember != nil && u.ChatMember.Sender != nil:
+		return u.ChatMember.Sender.ID
+	}
+	switch {
+	case m == nil:
+		return 0
+	case m.SenderChat != nil:
+		return m.SenderChat.ID
+	case m.Sender != nil:
+		return m.Sender.ID
+	}
+	return 0
+}
+
 // updateChat is the chat an update belongs to, for ordering; 0 for none.
 func updateChat(u *tele.Update) int64 {
 	switch {
@@ -404,8 +410,8 @@ func updateChat(u *tele.Update) int64 {
 }
 
 // dispatch queues an update behind the others of its chat. It reports false
-// for an update to drop (undecodable, or over its chat's MaxQueuedPerChat),
-// which the caller marks done.
+// for an update to drop (undecodable, or over its sender's MaxQueuedPerChat in
+// that chat), which the caller marks done.
 func (p *Poller) dispatch(ctx context.Context, id int64, raw []byte, handle func(tele.Update)) bool {
 	var u tele.Update
 	if err := json.Unmarshal(raw, &u); err != nil {
@@ -413,17 +419,19 @@ func (p *Poller) dispatch(ctx context.Context, id int64, raw []byte, handle func
 		return false
 	}
 	chat := updateChat(&u)
+	who := chatSender{chat, updateSender(&u)}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.queues[chat]) >= p.opts.MaxQueuedPerChat {
-		p.dropped[chat]++
-		if p.dropped[chat] == 1 {
-			p.log.Warn("a chat sends updates faster than they are handled; dropping its excess until its queue drains",
-				"chat", chat, "queued", len(p.queues[chat]), "update", id)
+	if p.waiting[who] >= p.opts.MaxQueuedPerChat {
+		p.dropped[who]++
+		if p.dropped[who] == 1 {
+			p.log.Warn("a sender sends updates faster than they are handled; dropping their excess until the chat's queue drains",
+				"chat", chat, "sender", who.sender, "queued", p.waiting[who], "update", id)
 		}
 		return false
 	}
-	p.queues[chat] = append(p.queues[chat], pollItem{id: id, upd: u})
+	p.queues[chat] = append(p.queues[chat], pollItem{id: id, upd: u, who: who})
+	p.waiting[who]++
 	p.queued++
 	if !p.active[chat] {
 		p.active[chat] = true
@@ -431,6 +439,15 @@ func (p *Poller) dispatch(ctx context.Context, id int64, raw []byte, handle func
 		go p.work(ctx, chat, handle)
 	}
 	return true
+}
+
+// unwait counts one update of who as no longer waiting; p.mu is held.
+func (p *Poller) unwait(who chatSender) {
+	if p.waiting[who] <= 1 {
+		delete(p.waiting, who)
+		return
+	}
+	p.waiting[who]--
 }
 
 // markDropped marks dropped updates done, so that no restart hands them over.
@@ -449,11 +466,20 @@ func (p *Poller) work(ctx context.Context, chat int64, handle func(tele.Update))
 		if len(q) == 0 || ctx.Err() != nil {
 			// Stopping: what is left stays pending in the inbox.
 			p.queued -= len(q)
+			for _, it := range q {
+				p.unwait(it.who)
+			}
 			delete(p.queues, chat)
 			delete(p.active, chat)
-			if n := p.dropped[chat]; n > 0 {
-				delete(p.dropped, chat)
-				p.log.Warn("dropped updates of a chat that sent them faster than they were handled", "chat", chat, "dropped", n)
+			for who, n := range p.dropped {
+				if who.chat != chat {
+					continue
+				}
+				delete(p.dropped, who)
+				p.log.Warn("dropped updates of a sender who sent them faster than they were handled", "chat", chat, "sender", who.sender, "dropped", n)
+				if p.opts.OnDropped != nil {
+					go p.opts.OnDropped(chat, who.sender, n)
+				}
 			}
 			p.wakeIdleLocked()
 			p.mu.Unlock()
@@ -461,6 +487,7 @@ func (p *Poller) work(ctx context.Context, chat int64, handle func(tele.Update))
 		}
 		it := q[0]
 		p.queues[chat] = q[1:]
+		p.unwait(it.who)
 		p.mu.Unlock()
 
 		select {
@@ -468,6 +495,7 @@ func (p *Poller) work(ctx context.Context, chat int64, handle func(tele.Update))
 		case <-ctx.Done():
 			p.mu.Lock()
 			p.queues[chat] = append([]pollItem{it}, p.queues[chat]...)
+			p.waiting[it.who]++
 			p.mu.Unlock()
 			continue
 		}

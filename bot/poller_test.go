@@ -524,6 +524,8 @@ func TestPollerFloodedChatDropsExcessOthersGoOn(t *testing.T) {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	opts := testPollerOptions() // MaxQueued 1000, MaxQueuedPerChat 100: the defaults
+	told := make(chan [3]int64, 4)
+	opts.OnDropped = func(chat, sender int64, n int) { told <- [3]int64{chat, sender, int64(n)} }
 	p := NewPoller(NewClient(srv.URL, srv.Token, nil), st, log, opts)
 	stop := startPoller(t, p, func(u tele.Update) {
 		id := int64(u.ID)
@@ -556,14 +558,22 @@ func TestPollerFloodedChatDropsExcessOthersGoOn(t *testing.T) {
 	}
 	free()
 	waitFor(t, func() bool { return len(pending(t, st)) == 0 })
-	waitFor(t, func() bool { return strings.Contains(logs.String(), "dropped updates of a chat") })
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "dropped updates of a sender") })
 	mu.Lock()
 	got := slices.Clone(handledAlice)
 	mu.Unlock()
 	if !slices.Equal(got, alice[:k]) {
 		t.Fatalf("Alice's handled updates: %d, want her first %d in order", len(got), k)
 	}
-	if n := strings.Count(logs.String(), "dropping its excess"); n != 1 {
+	select {
+	case got := <-told:
+		if want := [3]int64{tAlice.ID, tAlice.ID, int64(flood - k)}; got != want {
+			t.Errorf("OnDropped(chat, sender, n) = %v, want %v", got, want)
+		}
+	case <-time.After(tgtest.WaitTimeout):
+		t.Error("OnDropped not called")
+	}
+	if n := strings.Count(logs.String(), "dropping their excess"); n != 1 {
 		t.Errorf("the start of the drop logged %d times, want once", n)
 	}
 	if want := fmt.Sprintf("dropped=%d", flood-k); !strings.Contains(logs.String(), want) {

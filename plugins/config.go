@@ -3,6 +3,7 @@ package plugins
 import (
 	"fmt"
 	"log/slog"
+	"path"
 	"strings"
 	"time"
 )
@@ -46,43 +47,46 @@ type Cluster struct {
 	// command and file operation in upload_path with them: a job then cannot read
 	// hpcbot's token, store or control socket. hpcbot switches to it directly when
 	// it runs as root, else through `sudo -n -u RunAs`. Empty: hpcbot's own user,
-	// allowed only with AllowSameUser or when no program is an interpreter.
+	// allowed only with AllowSameUser or when every program is HarmlessAsBotUser.
 	RunAs string `toml:"run_as"`
-	// AllowSameUser (local only) lets calculations run as hpcbot's own user even
-	// when a program is an interpreter (see Interpreter): every user of the
-	// cluster is then trusted with everything hpcbot can read.
+	// AllowSameUser (local only) lets calculations run as hpcbot's own user
+	// whatever their program: every user of the cluster is then trusted with
+	// everything hpcbot can read.
 	AllowSameUser bool `toml:"allow_same_user"`
 }
 
-// interpreters are programs that run whatever code their input or arguments
-// hold. Names are matched without a trailing version (python3.11, lua5.4).
-var interpreters = map[string]bool{
-	"sh": true, "bash": true, "dash": true, "zsh": true, "ksh": true, "mksh": true, "csh": true, "tcsh": true,
-	"fish": true, "ash": true, "busybox": true, "env": true,
-	"python": true, "pypy": true, "perl": true, "ruby": true, "node": true, "nodejs": true, "deno": true, "bun": true,
-	"lua": true, "luajit": true, "rscript": true, "r": true, "php": true, "tclsh": true, "wish": true, "expect": true,
-	"awk": true, "gawk": true, "mawk": true, "nawk": true, "julia": true, "octave": true, "matlab": true,
-	"java": true, "jshell": true, "groovy": true, "scala": true, "pwsh": true, "osascript": true, "guile": true,
-	"sbcl": true, "racket": true, "ghci": true, "runghc": true, "ocaml": true, "erl": true, "escript": true, "elixir": true,
-	"gnuplot": true, "make": true, "xargs": true,
+// harmlessAsBotUser are the programs that may run as hpcbot's own user: they
+// neither run code nor print the contents of what they read, whatever a
+// caption or an input holds. Everything else can: shells and interpreters
+// (also behind a wrapper: timeout, nice, env, mpirun, find -exec), and the
+// chemistry programs too (Gaussian's External keyword, ORCA's ProgExt, psi4's
+// Python), so the list is of what is allowed, not of what is not.
+var harmlessAsBotUser = map[string]bool{
+	"wc": true, "cksum": true, "md5sum": true, "sha1sum": true, "sha224sum": true, "sha256sum": true,
+	"sha384sum": true, "sha512sum": true, "b2sum": true,
 }
 
-// Interpreter reports whether program (a name or a path) is an interpreter: a
-// shell, python, perl, ruby, node, lua, Rscript and the like, by its base name
-// without a trailing version ("/usr/bin/python3.11" is python). A calculation
-// started with one runs whatever code the user sent.
-func Interpreter(program string) bool {
-	base := program
-	if i := strings.LastIndexByte(base, '/'); i >= 0 {
-		base = base[i+1:]
+// HarmlessAsBotUser reports whether program (a name or a path, by its base
+// name) may run as hpcbot's own user on the local scheduler: one that only
+// counts or checksums its input, as the quick start's demo runner does. Any
+// other program needs run_as (or allow_same_user).
+func HarmlessAsBotUser(program string) bool {
+	return harmlessAsBotUser[path.Base(program)]
+}
+
+// RunnerKinds lists the runner plugins rules name, in first-use order: the
+// host starts one runner per kind and cluster in this order, and the scheduler
+// numbers a cluster's runners by it.
+func RunnerKinds(rules []RunnerRule) []string {
+	var kinds []string
+	seen := map[string]bool{}
+	for _, r := range rules {
+		if !seen[r.Runner] {
+			seen[r.Runner] = true
+			kinds = append(kinds, r.Runner)
+		}
 	}
-	base = strings.ToLower(base)
-	if interpreters[base] {
-		return true
-	}
-	// python3, python3.11, lua5.4, perl5.36, pypy3.9, ruby-3.2
-	trimmed := strings.TrimRight(base, "0123456789.-_")
-	return trimmed != base && interpreters[trimmed]
+	return kinds
 }
 
 // RunnerRule is one `[[clusters.runners]]` entry: the original bot's rules for one program.
@@ -99,6 +103,12 @@ type RunnerRule struct {
 	// besides the global whitelists.
 	Results  []string `toml:"results"`
 	Failover *bool    `toml:"failover"`
+	// MaxCores and MaxMemory bound what an input may ask for (ORCA %pal and
+	// %maxcore, Gaussian %nprocshared and %mem): the xtb, orca and gaussian
+	// runners refuse an input above them. MaxMemory is a size such as "64GB"
+	// or "8000MB" (1 GB = 1024 MB, as Slurm counts). 0 and "": no limit.
+	MaxCores  int    `toml:"max_cores"`
+	MaxMemory string `toml:"max_memory"`
 }
 
 // Launch modes.

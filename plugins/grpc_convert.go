@@ -206,6 +206,8 @@ func ruleToPB(r RunnerRule) *pb.RunnerRule {
 		Resources:    r.Resources,
 		Results:      r.Results,
 		Failover:     r.Failover,
+		MaxCores:     clampInt32(r.MaxCores),
+		MaxMemory:    r.MaxMemory,
 	}
 }
 
@@ -221,6 +223,8 @@ func ruleFromPB(r *pb.RunnerRule) RunnerRule {
 		Resources:    nilIfEmpty(r.GetResources()),
 		Results:      r.GetResults(),
 		Failover:     r.Failover,
+		MaxCores:     int(r.GetMaxCores()),
+		MaxMemory:    r.GetMaxMemory(),
 	}
 }
 
@@ -275,5 +279,85 @@ func planFromPB(p *pb.Plan) Plan {
 		Extensions: p.GetExtensions(),
 		Files:      p.GetFiles(),
 		Failover:   p.GetFailover(),
+	}
+}
+
+func refusalToPB(r *Refusal) *pb.Refusal {
+	return &pb.Refusal{Code: r.Code, Detail: r.Detail, Line: clampInt32(r.Line), Limit: r.Limit}
+}
+
+func refusalFromPB(r *pb.Refusal) *Refusal {
+	return &Refusal{Code: r.GetCode(), Detail: r.GetDetail(), Line: int(r.GetLine()), Limit: r.GetLimit()}
+}
+
+func checkToPB(r CheckInputRequest) *pb.CheckInputRequest {
+	return &pb.CheckInputRequest{FileName: r.FileName, Caption: r.Caption, Path: r.Path, Program: r.Program}
+}
+
+func checkFromPB(r *pb.CheckInputRequest) CheckInputRequest {
+	return CheckInputRequest{FileName: r.GetFileName(), Caption: r.GetCaption(), Path: r.GetPath(), Program: r.GetProgram()}
+}
+
+func resourcesToPB(r InputResources) *pb.InputResources {
+	return &pb.InputResources{Tasks: clampInt32(r.Tasks), CpusPerTask: clampInt32(r.CPUsPerTask), MemoryMb: r.MemoryMB}
+}
+
+// resourcesFromPB drops negative values: zero is "not stated".
+func resourcesFromPB(r *pb.InputResources) InputResources {
+	return InputResources{
+		Tasks:       max(0, int(r.GetTasks())),
+		CPUsPerTask: max(0, int(r.GetCpusPerTask())),
+		MemoryMB:    max(0, r.GetMemoryMb()),
+	}
+}
+
+func digestRequestToPB(r DigestRequest) *pb.DigestRequest {
+	out := &pb.DigestRequest{Dir: r.Dir, Files: r.Files, InputFile: r.InputFile, Program: r.Program, Stdout: r.Stdout, Stderr: r.Stderr}
+	if r.ExitCode != nil {
+		code := clampInt32(*r.ExitCode)
+		out.ExitCode = &code
+	}
+	return out
+}
+
+func digestRequestFromPB(r *pb.DigestRequest) DigestRequest {
+	out := DigestRequest{Dir: r.GetDir(), Files: r.GetFiles(), InputFile: r.GetInputFile(), Program: r.GetProgram(),
+		Stdout: r.GetStdout(), Stderr: r.GetStderr()}
+	if r.ExitCode != nil {
+		code := int(r.GetExitCode())
+		out.ExitCode = &code
+	}
+	return out
+}
+
+func digestToPB(d Digest) *pb.Digest {
+	if !d.HasSummary() && d.Termination != TerminationNone {
+		return nil
+	}
+	return &pb.Digest{
+		Program: d.Program, Version: d.Version, Termination: d.Termination, TerminationLine: d.TerminationLine,
+		Energy: d.Energy, EnergyMethod: d.EnergyMethod,
+		Optimization: d.Optimization, OptConverged: d.OptConverged, OptCycles: clampInt32(d.OptCycles),
+		Frequencies: clampInt32(d.Frequencies), Imaginary: clampInt32(d.Imaginary), LowestFrequency: d.LowestFrequency,
+		WallSeconds: d.WallSeconds, GeometryFile: d.GeometryFile,
+	}
+}
+
+// digestFromPB keeps a digest only with a known termination: anything else
+// from a plugin is "no summary", never a guess.
+func digestFromPB(d *pb.Digest) Digest {
+	switch d.GetTermination() {
+	case TerminationNormal, TerminationFailed, TerminationUnfinished:
+	case TerminationNone:
+		return Digest{Program: d.GetProgram(), Termination: TerminationNone}
+	default:
+		return Digest{}
+	}
+	return Digest{
+		Program: d.GetProgram(), Version: d.GetVersion(), Termination: d.GetTermination(), TerminationLine: d.GetTerminationLine(),
+		Energy: d.GetEnergy(), EnergyMethod: d.GetEnergyMethod(),
+		Optimization: d.GetOptimization(), OptConverged: d.GetOptConverged(), OptCycles: max(0, int(d.GetOptCycles())),
+		Frequencies: max(0, int(d.GetFrequencies())), Imaginary: max(0, int(d.GetImaginary())), LowestFrequency: d.GetLowestFrequency(),
+		WallSeconds: max(0, d.GetWallSeconds()), GeometryFile: d.GetGeometryFile(),
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	goplugin "github.com/hashicorp/go-plugin"
@@ -12,10 +13,40 @@ import (
 	pb "hpcbot/plugins/proto"
 )
 
-// ProtocolVersion is the version of hpcbot's plugin protocol (proto/hpcbot.proto).
-// A plugin built for another version is refused at start. Raise it for any change
-// that is not purely additive.
-const ProtocolVersion = 1
+// ProtocolVersion is the version of hpcbot's plugin protocol (proto/hpcbot.proto)
+// that this build speaks; it also speaks every version down to
+// MinProtocolVersion. The host offers them all and the plugin picks the highest
+// it speaks (go-plugin's VersionedPlugins: the host lists its versions in
+// PLUGIN_PROTOCOL_VERSIONS, the plugin picks the highest match, see
+// https://pkg.go.dev/github.com/hashicorp/go-plugin/examples/negotiated); a
+// plugin announcing any other version is refused at start with both versions
+// named. Version 2 added the runner calls Check and Digest.
+const (
+	ProtocolVersion    = 2
+	MinProtocolVersion = 1
+)
+
+// protocolVersions lists the versions this build speaks, oldest first.
+func protocolVersions() []int {
+	var vs []int
+	for v := MinProtocolVersion; v <= ProtocolVersion; v++ {
+		vs = append(vs, v)
+	}
+	return vs
+}
+
+// versionsText names the versions this build speaks: "versions 1 and 2".
+func versionsText() string {
+	vs := protocolVersions()
+	if len(vs) == 1 {
+		return fmt.Sprintf("version %d", vs[0])
+	}
+	words := make([]string, len(vs))
+	for i, v := range vs {
+		words[i] = strconv.Itoa(v)
+	}
+	return "versions " + strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
+}
 
 // Plugin kinds: the <kind> in `hpcbot plugin serve <kind> <name>` and in drop-in
 // file names (hpcbot-<kind>-<name>).
@@ -44,15 +75,24 @@ func handshake(version uint) goplugin.HandshakeConfig {
 }
 
 // pluginSet is what a process of the given kind serves (impl set) or what the
-// host dispenses (impl nil).
-func pluginSet(kind string, sched Scheduler, run Runner, name string) goplugin.PluginSet {
+// host dispenses (impl nil) under protocol version.
+func pluginSet(kind string, sched Scheduler, run Runner, name string, version int) goplugin.PluginSet {
 	switch kind {
 	case PluginScheduler:
 		return goplugin.PluginSet{PluginScheduler: &schedulerPlugin{impl: sched, name: name}}
 	case PluginRunner:
-		return goplugin.PluginSet{PluginRunner: &runnerPlugin{impl: run, name: name}}
+		return goplugin.PluginSet{PluginRunner: &runnerPlugin{impl: run, name: name, version: version}}
 	}
 	return nil
+}
+
+// versionedSets is pluginSet for each of versions.
+func versionedSets(kind string, sched Scheduler, run Runner, name string, versions []int) map[int]goplugin.PluginSet {
+	sets := make(map[int]goplugin.PluginSet, len(versions))
+	for _, v := range versions {
+		sets[v] = pluginSet(kind, sched, run, name, v)
+	}
+	return sets
 }
 
 // schedulerPlugin glues the Scheduler contract to go-plugin.
@@ -75,8 +115,9 @@ func (p *schedulerPlugin) GRPCClient(ctx context.Context, _ *goplugin.GRPCBroker
 // runnerPlugin glues the Runner contract to go-plugin.
 type runnerPlugin struct {
 	goplugin.NetRPCUnsupportedPlugin
-	impl Runner
-	name string
+	impl    Runner
+	name    string
+	version int // the negotiated protocol version (host side)
 }
 
 func (p *runnerPlugin) GRPCServer(_ *goplugin.GRPCBroker, s *grpc.Server) error {
@@ -85,7 +126,7 @@ func (p *runnerPlugin) GRPCServer(_ *goplugin.GRPCBroker, s *grpc.Server) error 
 }
 
 func (p *runnerPlugin) GRPCClient(ctx context.Context, _ *goplugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return &runnerClient{c: pb.NewRunnerClient(c), done: ctx}, nil
+	return &runnerClient{c: pb.NewRunnerClient(c), done: ctx, proto: p.version}, nil
 }
 
 var pluginVersionRE = regexp.MustCompile(`Plugin version: (\d+)`)
@@ -102,8 +143,8 @@ func startError(kind, name, path string, err error) error {
 			theirs = "version " + m[1]
 		}
 		return &Error{Kind: KindPermanent, Msg: fmt.Sprintf(
-			"%s plugin %q (%s) speaks plugin protocol %s, this hpcbot speaks version %d: "+
-				"install a build of the plugin for protocol version %d", kind, name, path, theirs, ProtocolVersion, ProtocolVersion), Err: err}
+			"%s plugin %q (%s) speaks plugin protocol %s, this hpcbot speaks %s: "+
+				"install a build of the plugin for protocol version %d", kind, name, path, theirs, versionsText(), ProtocolVersion), Err: err}
 	case strings.Contains(msg, "incompatible core API version"):
 		return &Error{Kind: KindPermanent, Msg: fmt.Sprintf(
 			"%s plugin %q (%s) was built with an incompatible go-plugin library", kind, name, path), Err: err}

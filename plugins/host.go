@@ -200,7 +200,7 @@ func (h *Host) command(kind, name string) (path string, args []string, builtin b
 	}
 	return "", nil, false, &Error{Kind: KindPermanent, Msg: fmt.Sprintf(
 		"no %s plugin %q: the built-in ones are %s, %s", kind, name,
-		orNone(h.opts.Builtins.names(kind)), where)}
+		orNone(h.opts.Builtins.Names(kind)), where)}
 }
 
 func orNone(names []string) string {
@@ -228,7 +228,7 @@ func (h *Host) Scheduler(ctx context.Context, c Cluster) (Scheduler, error) {
 // Runner starts the runner plugin called name for a cluster in a process of its
 // own, configures it with the rules, and returns a Runner like Scheduler does.
 // One per cluster and runner name.
-func (h *Host) Runner(ctx context.Context, cluster, name string, rules []RunnerRule) (Runner, error) {
+func (h *Host) Runner(ctx context.Context, cluster, name string, rules []RunnerRule) (FullRunner, error) {
 	p, err := h.start(ctx, PluginRunner, name, cluster, runnerConfig{cluster: cluster, rules: rules})
 	if err != nil {
 		return nil, err

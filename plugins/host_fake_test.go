@@ -11,9 +11,15 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
+
+	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	pb "hpcbot/plugins/proto"
 )
 
 // The plugin tests use the test binary itself as the plugin executable: started
@@ -25,21 +31,31 @@ import (
 
 const (
 	envRecord   = "HPCBOT_TEST_RECORD"   // folder of the call log and the replies
-	envProtocol = "HPCBOT_TEST_PROTOCOL" // serve this protocol version instead of ours
+	envProtocol = "HPCBOT_TEST_PROTOCOL" // serve these protocol versions ("1", "1,2") instead of ours
+	envLiar     = "HPCBOT_TEST_LIAR"     // serve a runner of protocol 1's calls only, announced as ours
 )
 
 func TestMain(m *testing.M) {
 	if len(os.Args) == 5 && os.Args[1] == "plugin" && os.Args[2] == "serve" {
-		version := uint(ProtocolVersion)
+		versions := protocolVersions()
 		if v := os.Getenv(envProtocol); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				os.Exit(2)
+			versions = nil
+			for w := range strings.SplitSeq(v, ",") {
+				n, err := strconv.Atoi(w)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					os.Exit(2)
+				}
+				versions = append(versions, n)
 			}
-			version = uint(n)
 		}
-		if err := serve(os.Args[3], os.Args[4], testRegistry, version); err != nil {
+		if os.Getenv(envLiar) != "" {
+			hl, log := pluginLoggers(os.Args[4])
+			impl := testRegistry.Runners[os.Args[4]](log)
+			serveSet(map[int]goplugin.PluginSet{ProtocolVersion: {PluginRunner: &v1RunnerPlugin{impl: impl}}}, hl)
+			os.Exit(0)
+		}
+		if err := serve(os.Args[3], os.Args[4], testRegistry, versions); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -54,7 +70,8 @@ var testRegistry = Registry{
 		"fake-dropin": func(log *slog.Logger) Scheduler { return &fakeScheduler{name: "fake-dropin", rec: newRecorder(log)} },
 	},
 	Runners: map[string]func(*slog.Logger) Runner{
-		"fake": func(log *slog.Logger) Runner { return &fakeRunner{rec: newRecorder(log)} },
+		"fake":  func(log *slog.Logger) Runner { return &fakeRunner{rec: newRecorder(log)} },
+		"plain": func(log *slog.Logger) Runner { return plainOnly{&fakeRunner{rec: newRecorder(log)}} },
 	},
 }
 
@@ -219,6 +236,57 @@ func (f *fakeRunner) Info(ctx context.Context) (res RunnerInfo, err error) {
 func (f *fakeRunner) Plan(ctx context.Context, req PlanRequest) (res Plan, err error) {
 	err = f.rec.do(ctx, "Plan", req, &res)
 	return res, err
+}
+
+func (f *fakeRunner) Check(ctx context.Context, req CheckInputRequest) (res InputResources, err error) {
+	err = f.rec.do(ctx, "Check", req, &res)
+	return res, err
+}
+
+func (f *fakeRunner) Digest(ctx context.Context, req DigestRequest) (res Digest, err error) {
+	err = f.rec.do(ctx, "Digest", req, &res)
+	return res, err
+}
+
+// plainOnly hides the fake's Check and Digest: a protocol-2 plugin built from
+// a Runner of protocol 1's contract.
+type plainOnly struct{ Runner }
+
+// v1RunnerPlugin serves only protocol 1's runner calls, whatever version is
+// announced: the gRPC server of a plugin generated from protocol 1's .proto.
+type v1RunnerPlugin struct {
+	goplugin.NetRPCUnsupportedPlugin
+	impl Runner
+}
+
+type v1RunnerServer struct {
+	pb.UnimplementedRunnerServer
+	s *runnerServer
+}
+
+func (v v1RunnerServer) Version(ctx context.Context, r *pb.VersionRequest) (*pb.VersionReply, error) {
+	return v.s.Version(ctx, r)
+}
+
+func (v v1RunnerServer) Configure(ctx context.Context, r *pb.ConfigureRunnerRequest) (*pb.Empty, error) {
+	return v.s.Configure(ctx, r)
+}
+
+func (v v1RunnerServer) Info(ctx context.Context, r *pb.InfoRequest) (*pb.InfoReply, error) {
+	return v.s.Info(ctx, r)
+}
+
+func (v v1RunnerServer) Plan(ctx context.Context, r *pb.PlanRequest) (*pb.PlanReply, error) {
+	return v.s.Plan(ctx, r)
+}
+
+func (p *v1RunnerPlugin) GRPCServer(_ *goplugin.GRPCBroker, s *grpc.Server) error {
+	pb.RegisterRunnerServer(s, v1RunnerServer{s: &runnerServer{impl: p.impl, name: "liar"}})
+	return nil
+}
+
+func (p *v1RunnerPlugin) GRPCClient(context.Context, *goplugin.GRPCBroker, *grpc.ClientConn) (any, error) {
+	return nil, errors.New("serve side only")
 }
 
 // Test side helpers.

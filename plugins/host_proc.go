@@ -74,7 +74,7 @@ func (p *proc) spawn(ctx context.Context) (*instance, error) {
 	hl := &slogHCLog{log: p.log}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  handshake(ProtocolVersion),
-		Plugins:          pluginSet(p.kind, nil, nil, ""),
+		VersionedPlugins: versionedSets(p.kind, nil, nil, "", protocolVersions()),
 		Cmd:              cmd,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		SkipHostEnv:      true,

@@ -107,7 +107,7 @@ func (s *schedulerProxy) TransportStats(ctx context.Context) (res TransportStats
 // runnerProxy is the Runner the Host hands out, with the same guarantees.
 type runnerProxy struct{ p *proc }
 
-var _ Runner = (*runnerProxy)(nil)
+var _ FullRunner = (*runnerProxy)(nil)
 
 func runnerOf(raw any) *runnerClient { return raw.(*runnerClient) }
 
@@ -135,6 +135,25 @@ func (r *runnerProxy) Info(ctx context.Context) (res RunnerInfo, err error) {
 func (r *runnerProxy) Plan(ctx context.Context, req PlanRequest) (res Plan, err error) {
 	err = r.p.call(ctx, "Plan", false, func(ctx context.Context, raw any) (err error) {
 		res, err = runnerOf(raw).Plan(ctx, req)
+		return err
+	})
+	return res, err
+}
+
+// Check returns a *Refusal unchanged when the plugin refused; a protocol-1
+// plugin accepts with no resources.
+func (r *runnerProxy) Check(ctx context.Context, req CheckInputRequest) (res InputResources, err error) {
+	err = r.p.call(ctx, "Check", false, func(ctx context.Context, raw any) (err error) {
+		res, err = runnerOf(raw).Check(ctx, req)
+		return err
+	})
+	return res, err
+}
+
+// Digest has no summary for a protocol-1 plugin.
+func (r *runnerProxy) Digest(ctx context.Context, req DigestRequest) (res Digest, err error) {
+	err = r.p.call(ctx, "Digest", false, func(ctx context.Context, raw any) (err error) {
+		res, err = runnerOf(raw).Digest(ctx, req)
 		return err
 	})
 	return res, err

@@ -276,6 +276,7 @@ func TestRunnerRoundTrip(t *testing.T) {
 			Runner: "fake", Program: "orca", Launch: LaunchBatch, AllowedArgs: []string{`\S+\.inp`, "--v"},
 			DefaultArgs: []string{"{}"}, Associations: []string{".inp"}, Description: "ORCA 6",
 			Resources: map[string]string{"ntasks": "8"}, Results: []string{".gbw", "orca.out"}, Failover: boolp(true),
+			MaxCores: 16, MaxMemory: "64GB",
 		},
 		{Program: "xtb", Failover: boolp(false)},
 		{Program: "bare"}, // Failover nil: the core's default
@@ -364,14 +365,14 @@ func TestErrorKindsCrossTheBoundary(t *testing.T) {
 }
 
 func TestProtocolVersionMismatch(t *testing.T) {
-	h, _, _ := newTestHost(t, HostOptions{env: []string{envProtocol + "=2"}})
+	h, _, _ := newTestHost(t, HostOptions{env: []string{envProtocol + "=3"}})
 	_, err := h.Scheduler(context.Background(), fullCluster("c1"))
 	if err == nil {
-		t.Fatal("a plugin speaking protocol 2 was accepted")
+		t.Fatal("a plugin speaking protocol 3 was accepted")
 	}
-	if KindOf(err) != KindPermanent || !strings.Contains(err.Error(), "protocol version 2") ||
-		!strings.Contains(err.Error(), "speaks version 1") {
-		t.Errorf("got %q (kind %v); want a permanent error naming versions 2 and 1", err, KindOf(err))
+	if KindOf(err) != KindPermanent || !strings.Contains(err.Error(), "protocol version 3") ||
+		!strings.Contains(err.Error(), "speaks versions 1 and 2") {
+		t.Errorf("got %q (kind %v); want a permanent error naming versions 3, 1 and 2", err, KindOf(err))
 	}
 	if len(h.Plugins()) != 0 {
 		t.Errorf("a refused plugin is listed: %+v", h.Plugins())

@@ -40,7 +40,9 @@ func (r Registry) has(kind, name string) bool {
 	return false
 }
 
-func (r Registry) names(kind string) []string {
+// Names lists the names the registry serves for a kind (PluginScheduler,
+// PluginRunner), sorted.
+func (r Registry) Names(kind string) []string {
 	var names []string
 	switch kind {
 	case PluginScheduler:
@@ -108,11 +110,11 @@ var errNotStartedByHost = errors.New("this is an hpcbot plugin: hpcbot starts it
 // of that kind and name from reg over stdin/stdout the go-plugin way, and
 // returns when the host closes the plugin. kind is PluginScheduler or PluginRunner.
 func Serve(kind, name string, reg Registry) error {
-	return serve(kind, name, reg, ProtocolVersion)
+	return serve(kind, name, reg, protocolVersions())
 }
 
-// serve is Serve with the protocol version to announce (tests announce others).
-func serve(kind, name string, reg Registry, version uint) error {
+// serve is Serve with the protocol versions to offer (tests offer others).
+func serve(kind, name string, reg Registry, versions []int) error {
 	if os.Getenv(cookieKey) != cookieValue {
 		return fmt.Errorf("plugin serve %s %s: %w", kind, name, errNotStartedByHost)
 	}
@@ -121,16 +123,16 @@ func serve(kind, name string, reg Registry, version uint) error {
 	}
 	if !reg.has(kind, name) {
 		return fmt.Errorf("plugin serve: no built-in %s plugin %q (built in: %s)",
-			kind, name, strings.Join(reg.names(kind), ", "))
+			kind, name, strings.Join(reg.Names(kind), ", "))
 	}
 	hl, log := pluginLoggers(name)
-	var set goplugin.PluginSet
+	var sets map[int]goplugin.PluginSet
 	if kind == PluginScheduler {
-		set = pluginSet(kind, reg.Schedulers[name](log), nil, name)
+		sets = versionedSets(kind, reg.Schedulers[name](log), nil, name, versions)
 	} else {
-		set = pluginSet(kind, nil, reg.Runners[name](log), name)
+		sets = versionedSets(kind, nil, reg.Runners[name](log), name, versions)
 	}
-	serveSet(set, version, hl)
+	serveSet(sets, hl)
 	return nil
 }
 
@@ -154,7 +156,9 @@ func ServeScheduler(impl Scheduler) error {
 	return serveDropIn(PluginScheduler, impl, nil)
 }
 
-// ServeRunner serves impl as a drop-in runner plugin, like ServeScheduler.
+// ServeRunner serves impl as a drop-in runner plugin, like ServeScheduler. impl
+// may implement Checker and Digester (protocol 2); one that does not accepts
+// every input unchecked and has no summary.
 func ServeRunner(impl Runner) error {
 	return serveDropIn(PluginRunner, nil, impl)
 }
@@ -165,7 +169,7 @@ func serveDropIn(kind string, sched Scheduler, run Runner) error {
 		return fmt.Errorf("%s plugin %s: %w", kind, name, errNotStartedByHost)
 	}
 	hl, _ := pluginLoggers(name)
-	serveSet(pluginSet(kind, sched, run, name), ProtocolVersion, hl)
+	serveSet(versionedSets(kind, sched, run, name, protocolVersions()), hl)
 	return nil
 }
 
@@ -185,11 +189,17 @@ func pluginLoggers(name string) (hclog.Logger, *slog.Logger) {
 	return hl, log
 }
 
-func serveSet(set goplugin.PluginSet, version uint, hl hclog.Logger) {
+// serveSet serves one plugin set per protocol version; go-plugin announces the
+// highest version the host also offers.
+func serveSet(sets map[int]goplugin.PluginSet, hl hclog.Logger) {
 	go exitWithHost(hl)
+	highest := 0
+	for v := range sets {
+		highest = max(highest, v)
+	}
 	goplugin.Serve(&goplugin.ServeConfig{
-		HandshakeConfig: handshake(version),
-		Plugins:         set,
+		HandshakeConfig:  handshake(uint(highest)),
+		VersionedPlugins: sets,
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			opts = append(opts, grpc.MaxRecvMsgSize(maxMessage), grpc.MaxSendMsgSize(maxMessage))
 			return grpc.NewServer(opts...)

@@ -12,12 +12,16 @@ import (
 type Event string
 
 const (
-	EventAccepted  Event = "accepted"  // staged and submitted: job id and cluster known
-	EventWaiting   Event = "waiting"   // a step keeps failing for an infrastructure reason; told once
-	EventResumed   Event = "resumed"   // it went on after a wait
-	EventFinished  Event = "finished"  // results delivered (link or files), or told where they are
-	EventError     Event = "error"     // given up; Code and Reason say why
-	EventCancelled Event = "cancelled" // cancelled before it ran (no results)
+	EventAccepted Event = "accepted" // staged and submitted: job id and cluster known
+	EventWaiting  Event = "waiting"  // a step keeps failing for an infrastructure reason; told once
+	EventResumed  Event = "resumed"  // it went on after a wait
+	EventFinished Event = "finished" // results delivered (link or files), or told where they are
+	// EventDeliveryFailed: the job ended and its results are held, but the cloud
+	// did not take them; Code cloud_unavailable (retrying) or cloud_refused
+	// (held until an admin fixes the configuration). Outcome: how the job ended.
+	EventDeliveryFailed Event = "delivery_failed"
+	EventError          Event = "error"     // given up; Code and Reason say why
+	EventCancelled      Event = "cancelled" // cancelled before it ran (no results)
 )
 
 // Codes say, in a form the bot can translate, why a calculation waits or failed.
@@ -27,12 +31,13 @@ const (
 	CodeAuthFailed         = "auth_failed"         // the cluster refused the bot's login or host key
 	CodeSubmitRejected     = "submit_rejected"     // the scheduler refused the job (script, resources)
 	CodeGaveUp             = "gave_up"             // unreachable for longer than give_up_after
-	CodeCloudUnavailable   = "cloud_unavailable"   // Nextcloud 5xx or timeout; retrying
-	CodeCloudRefused       = "cloud_refused"       // Nextcloud 401/403, 507 (full)
+	CodeCloudUnavailable   = "cloud_unavailable"   // Nextcloud unreachable or failing (5xx, 507 full, ...); retrying
+	CodeCloudRefused       = "cloud_refused"       // Nextcloud refused the bot's credentials (401/403); held for an admin
 	CodeTooLarge           = "too_large"           // results above the Telegram upload limit, left on the cluster
 	CodeFetchFailed        = "fetch_failed"        // results could not be brought back (disk full, ...)
 	CodeInputMissing       = "input_missing"       // the input file vanished from download_path
 	CodeOutcomeUnknown     = "outcome_unknown"     // the job ended but its exit status is unknown
+	CodeInputRefused       = "input_refused"       // the runner's Check refused the input; Notification.Refusal says why
 )
 
 // Notification is one message for the user who owns the calculation (and the log chat).
@@ -50,8 +55,11 @@ type Notification struct {
 	// (an error text); the user-facing text comes from Code.
 	Code   string
 	Reason string
-	Since  time.Time // waiting: since when
-	// Outcome: finished: how the job ended (succeeded, failed, cancelled,
+	// Refusal: error with CodeInputRefused: the runner's refusal, for the
+	// user's message in their language (the line and the fix).
+	Refusal *plugins.Refusal
+	Since   time.Time // waiting: since when
+	// Outcome: finished and delivery_failed: how the job ended (succeeded, failed, cancelled,
 	// timed_out); Calc.State is already "delivered" by then. A job whose end the
 	// cluster could not tell is failed with Code outcome_unknown, never succeeded.
 	Outcome store.State

@@ -205,7 +205,7 @@ func (m memPollSome) Poll(_ context.Context, jobs []plugins.JobRef) ([]plugins.J
 
 // BenchmarkPollCycleChanges is BenchmarkPollCycle with 100 of the 10,000 jobs
 // changing (their raw state) every cycle: each change is one store write of
-// the whole record, in its own transaction.
+// the whole record, all of a cycle's in one transaction.
 func BenchmarkPollCycleChanges(b *testing.B) {
 	const n = 10_000
 	path := filepath.Join(b.TempDir(), "hpcbot.db")
@@ -262,7 +262,7 @@ func seedRunning(b *testing.B, n int) string {
 		for _, to := range []store.State{store.StateStaged, store.StateSubmitted, store.StateRunning} {
 			if _, err := st.Transition(c.ID, to, "", func(_ *store.Tx, c *store.Calculation) error {
 				c.JobID, c.RawState = fmt.Sprint(1000+c.ID), "R"
-				c.Delivery = map[string]string{dAccepted: "1"}
+				c.Progress.Accepted = true
 				return nil
 			}); err != nil {
 				b.Fatal(err)

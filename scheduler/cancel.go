@@ -37,8 +37,8 @@ func (s *Scheduler) Cancel(ctx context.Context, id uint64) error {
 		if c.State != store.StateReceived && c.State != store.StateStaged && !c.State.Active() {
 			return fmt.Errorf("calc %d is %s: %w", c.ID, c.State, ErrFinished)
 		}
-		if c.Delivery[dCancel] == "" {
-			setD(c, dCancel, cancelReq)
+		if c.Progress.Cancel == store.CancelNone {
+			c.Progress.Cancel = store.CancelRequested
 		}
 		return nil
 	})
@@ -71,7 +71,7 @@ func (s *Scheduler) Cancel(ctx context.Context, id uint64) error {
 		}
 		return nil
 	}
-	if c == nil || !calc.State.Active() || calc.Delivery[dCancel] == cancelSent {
+	if c == nil || !calc.State.Active() || calc.Progress.Cancel == store.CancelSent {
 		return nil
 	}
 	return s.cancelJob(ctx, c, calc)
@@ -112,7 +112,7 @@ func (s *Scheduler) cancelJob(ctx context.Context, c *clusterState, calc store.C
 		return fmt.Errorf("cancel job %s on %s: %w", calc.JobID, c.label(), err)
 	}
 	if _, err := s.st.UpdateCalc(calc.ID, func(_ *store.Tx, c *store.Calculation) error {
-		setD(c, dCancel, cancelSent)
+		c.Progress.Cancel = store.CancelSent
 		return nil
 	}); err != nil {
 		s.log.Error("record cancel", "calc", calc.ID, "err", err)

@@ -3,16 +3,19 @@ package scheduler
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"os"
 	"os/user"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"hpcbot/plugins"
+	"hpcbot/scheduler/nextcloud"
 )
 
 // Config is what the scheduler needs from hpcbot.toml (top-level keys, [storage]
@@ -69,10 +72,26 @@ type StorageConfig struct {
 	// ShareExpireDays sets an expiry on new public links (0: none).
 	ShareExpireDays int            `toml:"share_expire_days"`
 	SharePassword   plugins.Secret `toml:"share_password"`
+	// FallbackAfter: when the cloud has not taken a calculation's results for
+	// this long, they are sent as Telegram files instead (0: never).
+	FallbackAfter plugins.Duration `toml:"fallback_after"`
 }
 
 // Enabled reports whether results go to Nextcloud.
 func (s StorageConfig) Enabled() bool { return s.URL != "" }
+
+// Client returns the Nextcloud client of this configuration.
+func (s StorageConfig) Client(log *slog.Logger) (*nextcloud.Client, error) {
+	return nextcloud.New(nextcloud.Options{
+		URL:             s.URL,
+		User:            s.User,
+		Password:        string(s.Password),
+		BasePath:        s.BasePath,
+		ShareExpireDays: s.ShareExpireDays,
+		SharePassword:   string(s.SharePassword),
+		Logger:          log,
+	})
+}
 
 // SetDefaults fills in what the operator left out.
 func (s *StorageConfig) SetDefaults() {
@@ -107,6 +126,9 @@ func (s *StorageConfig) Validate() error {
 	}
 	if s.ShareExpireDays < 0 {
 		errs = append(errs, errors.New("storage.share_expire_days: must not be negative"))
+	}
+	if s.FallbackAfter < 0 {
+		errs = append(errs, errors.New("storage.fallback_after: must not be negative (0: never send the results as Telegram files instead)"))
 	}
 	return errors.Join(errs...)
 }
@@ -174,17 +196,12 @@ func (f FetchTime) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Built-in scheduler plugins.
-var builtinSchedulers = []string{"slurm", "pbs", "ssh", "local"}
-
-// BuiltinSchedulers lists the scheduler plugins served by the hpcbot binary itself.
-func BuiltinSchedulers() []string { return append([]string(nil), builtinSchedulers...) }
-
 var labelRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
 
 // Validate reports every problem of one cluster entry; key is its config path
-// ("clusters[0]"). dropIns are the scheduler plugins found in the plugin folder.
-func (c *ClusterConfig) Validate(key string, dropIns []string) error {
+// ("clusters[0]"). builtins are the scheduler plugins the hpcbot binary serves
+// itself, dropIns those found in the plugin folder.
+func (c *ClusterConfig) Validate(key string, builtins, dropIns []string) error {
 	var errs []error
 	add := func(sub, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s.%s: %s", key, sub, fmt.Sprintf(format, args...)))
@@ -194,11 +211,11 @@ func (c *ClusterConfig) Validate(key string, dropIns []string) error {
 	} else if !labelRE.MatchString(c.Label) {
 		add("label", "%q may hold only letters, digits, _ and -", c.Label)
 	}
-	known := append(BuiltinSchedulers(), dropIns...)
+	known := slices.Concat(builtins, dropIns)
 	if c.Scheduler == "" {
 		add("scheduler", "missing; one of %s", strings.Join(known, ", "))
 	} else if !contains(known, c.Scheduler) {
-		add("scheduler", "%q is not a built-in scheduler (%s) nor a drop-in plugin hpcbot-scheduler-%s in plugin_dir", c.Scheduler, strings.Join(BuiltinSchedulers(), ", "), c.Scheduler)
+		add("scheduler", "%q is not a built-in scheduler (%s) nor a drop-in plugin hpcbot-scheduler-%s in plugin_dir", c.Scheduler, strings.Join(builtins, ", "), c.Scheduler)
 	}
 	if c.UploadPath == "" {
 		add("upload_path", "missing; the folder on the cluster where calculations run, e.g. \"/home/user/hpcbot\"")
@@ -236,9 +253,9 @@ func (c *ClusterConfig) Validate(key string, dropIns []string) error {
 }
 
 // validateRunAs checks run_as and allow_same_user: local only; run_as an
-// existing account other than root and hpcbot's own; without either, no runner's
-// program may be an interpreter (plugins.Interpreter), since a job of the local
-// scheduler runs as hpcbot's user and could read its token, store and socket.
+// existing account other than root and hpcbot's own; without either, every
+// runner's program must be plugins.HarmlessAsBotUser, since a job of the local
+// scheduler then runs as hpcbot's user and could read its token, store and socket.
 func (c *ClusterConfig) validateRunAs(key string) []error {
 	var errs []error
 	add := func(sub, format string, args ...any) {
@@ -272,8 +289,8 @@ func (c *ClusterConfig) validateRunAs(key string) []error {
 		return errs
 	}
 	for i, r := range c.Runners {
-		if plugins.Interpreter(r.Program) {
-			add(fmt.Sprintf("runners[%d].program", i), "%q is an interpreter: on the local scheduler it would run any code a user sends as hpcbot's own user, who can read the bot's token and store. Set run_as = \"USER\" on this cluster (an account of its own for calculations), or allow_same_user = true if you trust every user of this cluster with that", r.Program)
+		if !plugins.HarmlessAsBotUser(r.Program) {
+			add(fmt.Sprintf("runners[%d].program", i), "%q would run as hpcbot's own user on the local scheduler, who can read the bot's token and store; a program that can run code a user sends (a shell, an interpreter, a wrapper such as timeout or mpirun, and chemistry programs: Gaussian's External, ORCA's ProgExt) could read them too, and without run_as only counting and checksum tools (wc, md5sum, sha256sum, ...) may run. Set run_as = \"USER\" on this cluster (an account of its own for calculations), or allow_same_user = true if you trust every user of this cluster with everything hpcbot can read", r.Program)
 		}
 	}
 	return errs

@@ -44,8 +44,12 @@ func TestValidateRunAs(t *testing.T) {
 	}{
 		{"wc as hpcbot's user (the quick start)", cluster("local", "", false, "wc"), nil},
 		{"python as hpcbot's user", cluster("local", "", false, "wc", "/usr/bin/python3.11"),
-			[]string{`clusters[0].runners[1].program: "/usr/bin/python3.11" is an interpreter`, `run_as = "USER"`, "allow_same_user = true"}},
-		{"sh as hpcbot's user", cluster("local", "", false, "sh"), []string{"clusters[0].runners[0].program", "interpreter"}},
+			[]string{`clusters[0].runners[1].program: "/usr/bin/python3.11" would run as hpcbot's own user`, `run_as = "USER"`, "allow_same_user = true"}},
+		{"sh as hpcbot's user", cluster("local", "", false, "sh"), []string{"clusters[0].runners[0].program", "hpcbot's own user"}},
+		// Not interpreters by name, but each runs what a user sends.
+		{"a wrapper as hpcbot's user", cluster("local", "", false, "timeout"), []string{"clusters[0].runners[0].program", "run_as"}},
+		{"a rarer shell as hpcbot's user", cluster("local", "", false, "rbash"), []string{"clusters[0].runners[0].program", "run_as"}},
+		{"Gaussian as hpcbot's user", cluster("local", "", false, "g16"), []string{"clusters[0].runners[0].program", "External"}},
 		{"sh, allowed", cluster("local", "", true, "sh"), nil},
 		{"sh as another user", cluster("local", other, false, "sh", "Rscript"), nil},
 		{"run_as root", cluster("local", "root", false, "sh"), []string{"clusters[0].run_as", "root"}},
@@ -57,7 +61,7 @@ func TestValidateRunAs(t *testing.T) {
 		{"sh on slurm", cluster("slurm", "", false, "sh"), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.c.Validate("clusters[0]", nil)
+			err := tc.c.Validate("clusters[0]", []string{"local", "pbs", "slurm", "ssh"}, nil)
 			if len(tc.want) == 0 {
 				if err != nil {
 					t.Fatalf("refused: %v", err)

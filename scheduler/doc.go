@@ -61,6 +61,6 @@
 // first job), Fetch overwrites, uploads skip what is there and resume chunked
 // uploads from the progress stored after every chunk, Share reuses the link, Notify
 // is idempotent by key. Run resumes every calculation by redoing the step of its
-// state. The scheduler's own bookkeeping lives in Calculation.Delivery (keys in
-// retry.go), written in the transaction of the step it records.
+// state. The scheduler's own bookkeeping lives in Calculation.Progress (a typed
+// record of the store), written in the transaction of the step it records.
 package scheduler

@@ -159,7 +159,7 @@ func (s *Scheduler) holdOne(ctx context.Context, c *clusterState, id uint64, d D
 	if err != nil || calc.Cluster != c.label() || (calc.State != store.StateReceived && calc.State != store.StateStaged) {
 		return
 	}
-	if calc.State == store.StateReceived && calc.Delivery[dCancel] != "" {
+	if calc.State == store.StateReceived && calc.Progress.Cancel != store.CancelNone {
 		s.cancelBeforeJob(calc)
 		return
 	}
@@ -167,7 +167,7 @@ func (s *Scheduler) holdOne(ctx context.Context, c *clusterState, id uint64, d D
 	if calc.State == store.StateReceived && s.failover(ctx, c, calc, cause) {
 		return
 	}
-	if calc.Delivery[dDrained] != "" && calc.WaitNotified {
+	if !calc.Progress.Drained.IsZero() && calc.WaitNotified {
 		return
 	}
 	now := s.now()
@@ -175,10 +175,10 @@ func (s *Scheduler) holdOne(ctx context.Context, c *clusterState, id uint64, d D
 		if x.State != calc.State || x.Cluster != c.label() {
 			return errStale
 		}
-		if x.WaitingSince.IsZero() || x.Delivery[dDrained] == "" {
+		if x.WaitingSince.IsZero() || x.Progress.Drained.IsZero() {
 			x.WaitingSince, x.WaitNotified = now, false
 		}
-		setD(x, dDrained, d.Since.UTC().Format(time.RFC3339))
+		x.Progress.Drained = d.Since.UTC()
 		return nil
 	})
 	if err != nil {
@@ -198,7 +198,7 @@ func (s *Scheduler) holdOne(ctx context.Context, c *clusterState, id uint64, d D
 // starts again now, so that give_up_after counts from the end of the
 // maintenance, and the user, who was told it waits, hears that it goes on.
 func (s *Scheduler) undrained(calc store.Calculation) store.Calculation {
-	if calc.Delivery[dDrained] == "" {
+	if calc.Progress.Drained.IsZero() {
 		return calc
 	}
 	now := s.now()
@@ -206,7 +206,7 @@ func (s *Scheduler) undrained(calc store.Calculation) store.Calculation {
 		if x.State != calc.State {
 			return errStale
 		}
-		setD(x, dDrained, "")
+		x.Progress.Drained = time.Time{}
 		if !x.WaitingSince.IsZero() {
 			x.WaitingSince = now
 		}

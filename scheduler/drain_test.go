@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"hpcbot/plugins/testbed"
+	"hpcbot/internal/testbed"
 	"hpcbot/store"
 )
 
@@ -73,7 +73,7 @@ func TestDrainHoldsUntilUndrain(t *testing.T) {
 		if d.State != store.StateNotified {
 			t.Fatalf("calc %d: %s: %s", c.ID, history(d), d.Error)
 		}
-		if d.Delivery[dDrained] != "" {
+		if !d.Progress.Drained.IsZero() {
 			t.Fatalf("calc %d still marked drained", c.ID)
 		}
 		if len(b.notes.of(c.ID, EventResumed)) != 1 {
@@ -111,8 +111,8 @@ func TestDrainFailsOver(t *testing.T) {
 			t.Fatalf("calc %d on %s: %s: %s", c.ID, d.Cluster, history(d), d.Error)
 		}
 	}
-	if d, _ := b.st.Calc(early.ID); d.Delivery[dFailoverFrom] != "first" {
-		t.Fatalf("failover_from %q", d.Delivery[dFailoverFrom])
+	if d, _ := b.st.Calc(early.ID); d.Progress.FailoverFrom != "first" {
+		t.Fatalf("failover_from %q", d.Progress.FailoverFrom)
 	}
 	if su := b.faults["first"].count("Submit"); su != 0 {
 		t.Fatalf("drained cluster: %d submits", su)

@@ -40,7 +40,7 @@ func TestFailoverAndIndependentClusters(t *testing.T) {
 		t.Fatalf("routed to %s", late.Cluster)
 	}
 	d := b.waitState(late.ID, store.StateNotified)
-	if d.Cluster != "second" || d.Delivery[dFailoverFrom] != "first" {
+	if d.Cluster != "second" || d.Progress.FailoverFrom != "first" {
 		t.Fatalf("no failover: %+v", d)
 	}
 	if !strings.Contains(history(d), "after failover from first") {
@@ -94,8 +94,9 @@ func TestNoFailoverWhenForbidden(t *testing.T) {
 	}
 }
 
-// WebDAV answering 500 makes the delivery wait (told once as cloud_unavailable),
-// then it is delivered.
+// WebDAV answering 500 makes the delivery fail, not the calculation: it waits
+// in delivery_failed (told once as cloud_unavailable, with how the job ended),
+// is retried, then delivered.
 func TestCloud500ThenOK(t *testing.T) {
 	b := newBed(t, withCloud("per_calculation"))
 	b.nc.FailNext(4, http.StatusInternalServerError)
@@ -105,25 +106,36 @@ func TestCloud500ThenOK(t *testing.T) {
 	if d.State != store.StateNotified || d.ShareLink == "" {
 		t.Fatalf("%s %q", history(d), d.Error)
 	}
-	w := b.notes.of(c.ID, EventWaiting)
-	if len(w) != 1 || w[0].Code != CodeCloudUnavailable || !strings.Contains(w[0].Reason, "500") {
-		t.Fatalf("waiting notices %+v", w)
+	w := b.notes.of(c.ID, EventDeliveryFailed)
+	if len(w) != 1 || w[0].Code != CodeCloudUnavailable || !strings.Contains(w[0].Reason, "500") || w[0].Outcome != store.StateSucceeded {
+		t.Fatalf("delivery failed notices %+v", w)
+	}
+	if !strings.Contains(history(d), string(store.StateDeliveryFailed)) {
+		t.Fatalf("never in delivery_failed: %s", history(d))
 	}
 }
 
-// A full Nextcloud account (507) is permanent: error at once with an actionable reason.
-func TestCloudFullIsPermanent(t *testing.T) {
+// A full Nextcloud account (507) holds the results in delivery_failed, retried
+// with backoff (never an error: the results are there); once an admin makes
+// room, the next try delivers them.
+func TestCloudFullIsRetried(t *testing.T) {
 	b := newBed(t, withCloud("per_calculation"))
 	b.nc.SetQuota(1)
 	b.start()
 	c := b.submit("q.sh", "echo result-bigger-than-quota > r.txt", "")
-	d := b.waitError(c.ID)
-	errs := b.notes.of(c.ID, EventError)
-	if len(errs) != 1 || errs[0].Code != CodeCloudRefused || !strings.Contains(errs[0].Reason, "507") {
-		t.Fatalf("error notices %+v, calc %s", errs, history(d))
+	var d store.Calculation
+	until(t, func() string { return "retries of a full cloud: " + history(d) }, func() bool {
+		d, _ = b.st.Calc(c.ID)
+		return d.State == store.StateDeliveryFailed && d.Attempts >= 3 && !d.Progress.DeliveryHeld
+	})
+	df := b.notes.of(c.ID, EventDeliveryFailed)
+	if len(df) != 1 || df[0].Code != CodeCloudUnavailable || !strings.Contains(df[0].Reason, "507") {
+		t.Fatalf("delivery failed notices %+v, calc %s", df, history(d))
 	}
-	if d.Attempts != 0 {
-		t.Fatalf("retried a full cloud: %+v", d)
+	b.nc.SetQuota(0)
+	d = b.waitState(c.ID, store.StateNotified, store.StateError)
+	if d.State != store.StateNotified || d.ShareLink == "" || len(b.notes.of(c.ID, EventError)) != 0 {
+		t.Fatalf("%s %q", history(d), d.Error)
 	}
 }
 
@@ -274,15 +286,15 @@ func TestChunkedUploadResumesAfterRestart(t *testing.T) {
 	}
 	b.stop()
 	mid, _ := b.st.Calc(c.ID)
-	state, err := nextcloud.DecodeUploadState(mid.Delivery[dUpload])
+	state, err := nextcloud.DecodeUploadState(mid.Progress.Upload)
 	if err != nil || mid.State != store.StateRetrieved || state["big.dat"].ChunksDone != 1 {
 		t.Fatalf("after the stop: %s, upload state %+v (%v)", history(mid), state, err)
 	}
 	b.nc.ReleaseAll()
 	b.start()
 	d := b.waitState(c.ID, store.StateNotified)
-	if d.Delivery[dUpload] != "" {
-		t.Fatalf("upload state left behind: %q", d.Delivery[dUpload])
+	if d.Progress.Upload != nil {
+		t.Fatalf("upload state left behind: %s", d.Progress.Upload)
 	}
 	chunk1 := 0
 	for _, r := range b.nc.Requests() {

@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,9 +19,9 @@ import (
 )
 
 // finishStates are the states the finisher moves on: the job ended (fetch),
-// retrieved (deliver), delivered (notify).
+// retrieved and delivery_failed (deliver), delivered (notify).
 var finishStates = []store.State{store.StateSucceeded, store.StateFailed, store.StateCancelled,
-	store.StateTimedOut, store.StateRetrieved, store.StateDelivered}
+	store.StateTimedOut, store.StateRetrieved, store.StateDeliveryFailed, store.StateDelivered}
 
 // finishLoop hands calculations whose job ended to a pool of workers that fetch,
 // deliver and notify them. It looks at the store when a poll saw a job end, when
@@ -84,6 +83,9 @@ func (s *Scheduler) dispatchFinish(ctx context.Context, work chan<- finishJob) t
 	}
 	next := finishSafetyNet
 	for _, c := range calcs {
+		if c.State == store.StateDeliveryFailed && c.Progress.DeliveryHeld && c.NextTry.IsZero() {
+			continue // waits for an admin
+		}
 		if wait := c.NextTry.Sub(s.now()); wait > 0 {
 			next = min(next, wait)
 			continue
@@ -120,14 +122,14 @@ func (s *Scheduler) finish(ctx context.Context, id uint64) {
 			s.log.Error("read calculation", "calc", id, "err", err)
 			return
 		}
-		if calc.NextTry.After(s.now()) {
+		if calc.NextTry.After(s.now()) || (calc.State == store.StateDeliveryFailed && calc.Progress.DeliveryHeld && calc.NextTry.IsZero()) {
 			return
 		}
 		var ok bool
 		switch {
 		case calc.State.Ended():
 			ok = s.fetch(ctx, calc)
-		case calc.State == store.StateRetrieved:
+		case calc.State == store.StateRetrieved, calc.State == store.StateDeliveryFailed:
 			ok = s.deliver(ctx, calc)
 		case calc.State == store.StateDelivered:
 			ok = s.notifyFinished(ctx, calc)
@@ -146,6 +148,7 @@ func (s *Scheduler) finish(ctx context.Context, id uint64) {
 // gives a delivery with files skipped ("total size cap") rather than a broken one.
 func (s *Scheduler) fetch(ctx context.Context, calc store.Calculation) bool {
 	if calc.JobID == "" { // cancelled before submission: nothing ran
+		calc.Digest = nil
 		return s.retrieved(calc, plugins.FetchResult{}, "no job, nothing to fetch")
 	}
 	c := s.byLabel[calc.Cluster]
@@ -192,24 +195,24 @@ func (s *Scheduler) fetch(ctx context.Context, calc store.Calculation) bool {
 		}
 		return false
 	}
+	calc.Digest = s.digest(ctx, c, calc, res)
 	return s.retrieved(calc, res, fmt.Sprintf("%d files, %d bytes, %d skipped", len(res.Files), res.Bytes, len(res.Skipped)))
 }
 
 func (s *Scheduler) retrieved(calc store.Calculation, res plugins.FetchResult, note string) bool {
-	files, _ := json.Marshal(res.Files)
 	skipped := make([]string, len(res.Skipped))
 	for i, sk := range res.Skipped {
 		skipped[i] = fmt.Sprintf("%s: %s", sk.Path, sk.Reason)
 	}
-	sk, _ := json.Marshal(skipped)
 	before := calc
 	after, err := s.st.Transition(calc.ID, store.StateRetrieved, note, func(_ *store.Tx, c *store.Calculation) error {
 		if c.State != calc.State {
 			return errStale
 		}
-		setD(c, dFiles, string(files))
+		c.Progress.Files = res.Files
+		c.Digest = calc.Digest
 		if len(skipped) > 0 {
-			setD(c, dSkipped, string(sk))
+			c.Progress.Skipped = skipped
 		}
 		clearWait(c)
 		return nil
@@ -227,9 +230,14 @@ func (s *Scheduler) retrieved(calc store.Calculation, res plugins.FetchResult, n
 
 // deliver puts the results where the user gets them (→ delivered): a Nextcloud
 // folder and a public link, or the files for the bot to send.
+// A cancelled calculation with no result of any content has nothing to deliver.
 func (s *Scheduler) deliver(ctx context.Context, calc store.Calculation) bool {
-	if s.nc != nil && calc.JobID != "" {
-		return s.deliverCloud(ctx, calc)
+	if files, _ := s.resultFiles(calc); s.nc != nil && calc.JobID != "" && (len(files) > 0 || !isCancelled(calc)) {
+		if !s.fallbackDue(calc) {
+			return s.deliverCloud(ctx, calc)
+		}
+		s.log.Warn("the cloud has not taken the results for longer than storage.fallback_after; sending them as Telegram files",
+			"calc", calc.ID, "since", calc.WaitingSince.Format(time.RFC3339), "fallback_after", time.Duration(s.cfg.Storage.FallbackAfter))
 	}
 	return s.deliverFiles(ctx, calc)
 }
@@ -250,7 +258,7 @@ func (s *Scheduler) deliverCloud(ctx context.Context, calc store.Calculation) bo
 		s.toError(ctx, calc, CodeFetchFailed, fmt.Sprintf("the local results folder is gone: %v", err))
 		return false
 	}
-	state, err := nextcloud.DecodeUploadState(calc.Delivery[dUpload])
+	state, err := nextcloud.DecodeUploadState(calc.Progress.Upload)
 	if err != nil {
 		s.log.Warn("upload state unreadable; starting the upload over", "calc", calc.ID, "err", err)
 		state = nextcloud.UploadState{}
@@ -260,7 +268,7 @@ func (s *Scheduler) deliverCloud(ctx context.Context, calc store.Calculation) bo
 	defer done()
 	save := func(st nextcloud.UploadState) error {
 		_, err := s.st.UpdateCalc(calc.ID, func(_ *store.Tx, c *store.Calculation) error {
-			setD(c, dUpload, st.Encode())
+			c.Progress.Upload = st.Encode()
 			return nil
 		})
 		return err
@@ -278,20 +286,14 @@ func (s *Scheduler) deliverCloud(ctx context.Context, calc store.Calculation) bo
 		link, err = nextcloud.ShareFolderLink(link, sub)
 	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return false
-		}
-		if plugins.IsTransient(err) {
-			wait, _ := nextcloud.RetryAfter(err)
-			s.retryLater(ctx, calc, CodeCloudUnavailable, err, wait)
-		} else {
-			s.toError(ctx, calc, CodeCloudRefused, err.Error())
+		if ctx.Err() == nil {
+			s.deliveryFailed(ctx, calc, err)
 		}
 		return false
 	}
 	return s.delivered(calc, "uploaded to the cloud", func(c *store.Calculation) {
 		c.ShareLink = link
-		setD(c, dUpload, "")
+		c.Progress.Upload = nil
 	})
 }
 
@@ -299,22 +301,7 @@ func (s *Scheduler) deliverCloud(ctx context.Context, calc store.Calculation) bo
 // several; above the Bot API's upload limit none, and the user is told where the
 // results are on the cluster (Code too_large).
 func (s *Scheduler) deliverFiles(ctx context.Context, calc store.Calculation) bool {
-	var rel []string
-	_ = json.Unmarshal([]byte(calc.Delivery[dFiles]), &rel)
-	var files []string
-	var total int64
-	for _, r := range rel {
-		if r == calc.InputName {
-			continue // the user has it
-		}
-		p := filepath.Join(calc.LocalDir, filepath.FromSlash(r))
-		info, err := os.Stat(p)
-		if err != nil || !info.Mode().IsRegular() {
-			continue
-		}
-		files = append(files, p)
-		total += info.Size()
-	}
+	files, total := s.resultFiles(calc)
 	code, where := "", ""
 	if len(files) > 1 && total <= s.uploadLimit {
 		zip, err := s.zipResults(calc, files)
@@ -335,12 +322,37 @@ func (s *Scheduler) deliverFiles(ctx context.Context, calc store.Calculation) bo
 		code, where = CodeTooLarge, s.remoteWhere(calc)
 		files = nil
 	}
-	send, _ := json.Marshal(files)
 	return s.delivered(calc, fmt.Sprintf("%d files for the bot to send", len(files)), func(c *store.Calculation) {
-		setD(c, dSend, string(send))
-		setD(c, dCode, code)
-		setD(c, dWhere, where)
+		c.Progress.Send, c.Progress.Code, c.Progress.Where = files, code, where
 	})
+}
+
+// isCancelled reports whether the calculation's job ended cancelled.
+func isCancelled(calc store.Calculation) bool {
+	state, _, _ := calc.Outcome()
+	return state == store.StateCancelled
+}
+
+// resultFiles are the fetched files to deliver and their total size: those
+// still in LocalDir but the input; of a cancelled calculation only those with
+// content (a job stopped early leaves empty outputs that tell nothing).
+func (s *Scheduler) resultFiles(calc store.Calculation) ([]string, int64) {
+	cancelled := isCancelled(calc)
+	var files []string
+	var total int64
+	for _, r := range calc.Progress.Files {
+		if r == calc.InputName {
+			continue // the user has it
+		}
+		p := filepath.Join(calc.LocalDir, filepath.FromSlash(r))
+		info, err := os.Stat(p)
+		if err != nil || !info.Mode().IsRegular() || (cancelled && info.Size() == 0) {
+			continue
+		}
+		files = append(files, p)
+		total += info.Size()
+	}
+	return files, total
 }
 
 // remoteWhere names the calculation's folder on its cluster: "loc:/scratch/hpcbot/1732640000_7_h2o".
@@ -354,11 +366,12 @@ func (s *Scheduler) remoteWhere(calc store.Calculation) string {
 func (s *Scheduler) delivered(calc store.Calculation, note string, set func(*store.Calculation)) bool {
 	before := calc
 	after, err := s.st.Transition(calc.ID, store.StateDelivered, note, func(_ *store.Tx, c *store.Calculation) error {
-		if c.State != store.StateRetrieved {
+		if c.State != calc.State {
 			return errStale
 		}
 		set(c)
 		clearWait(c)
+		c.Progress.DeliveryHeld = false
 		return nil
 	})
 	if err != nil {
@@ -373,7 +386,9 @@ func (s *Scheduler) delivered(calc store.Calculation, note string, set func(*sto
 		c.mu.Unlock()
 	}
 	s.log.Info("results delivered", "calc", calc.ID, "user", calc.UserID, "link", after.ShareLink != "")
-	s.tellResumed(context.Background(), before, after)
+	if before.State != store.StateDeliveryFailed { // after a failed delivery the finished notice says it all
+		s.tellResumed(context.Background(), before, after)
+	}
 	return true
 }
 
@@ -408,15 +423,15 @@ func (s *Scheduler) notifyFinished(ctx context.Context, calc store.Calculation) 
 // finishedNotice builds the last message of a calculation from its record, so a
 // redo after a crash builds the same one.
 func (s *Scheduler) finishedNotice(calc store.Calculation) Notification {
+	state, _, _ := calc.Outcome()
 	n := Notification{Key: notifyKey(calc, EventFinished), Event: EventFinished, Calc: calc,
-		Outcome: outcome(calc), Link: calc.ShareLink, Where: calc.Delivery[dWhere], Code: calc.Delivery[dCode]}
+		Outcome: state, Link: calc.ShareLink, Where: calc.Progress.Where, Code: calc.Progress.Code}
 	if calc.JobID == "" {
 		n.Key, n.Event = notifyKey(calc, EventCancelled), EventCancelled
 		return n
 	}
-	_ = json.Unmarshal([]byte(calc.Delivery[dSend]), &n.Files)
-	_ = json.Unmarshal([]byte(calc.Delivery[dSkipped]), &n.Skipped)
-	if n.Code == "" && calc.Delivery[dOutcome] == outcomeUnknown {
+	n.Files, n.Skipped = calc.Progress.Send, calc.Progress.Skipped
+	if n.Code == "" && calc.Progress.OutcomeUnknown {
 		n.Code = CodeOutcomeUnknown
 	}
 	if n.Outcome != store.StateSucceeded {
@@ -425,22 +440,12 @@ func (s *Scheduler) finishedNotice(calc store.Calculation) Notification {
 	return n
 }
 
-// outcome is the state the job ended in, from the history.
-func outcome(calc store.Calculation) store.State {
-	for i := len(calc.History) - 1; i >= 0; i-- {
-		if calc.History[i].State.Ended() {
-			return calc.History[i].State
-		}
-	}
-	return ""
-}
-
 // cleanup removes the calculation's remote folder when its cluster asks for it,
 // unless the results were left there (too large) or it never got there. Best
 // effort: housekeeping tries again.
 func (s *Scheduler) cleanup(ctx context.Context, calc store.Calculation) {
 	c := s.byLabel[calc.Cluster]
-	if c == nil || !c.cfg.Cleanup || calc.Delivery[dCleaned] != "" || calc.Delivery[dCode] == CodeTooLarge || !calc.Submitted() {
+	if c == nil || !c.cfg.Cleanup || calc.Progress.Cleaned || calc.Progress.Code == CodeTooLarge || !calc.Submitted() {
 		return
 	}
 	sctx, done := s.stepContext(ctx)
@@ -452,7 +457,7 @@ func (s *Scheduler) cleanup(ctx context.Context, calc store.Calculation) {
 		return
 	}
 	if _, err := s.st.UpdateCalc(calc.ID, func(_ *store.Tx, c *store.Calculation) error {
-		setD(c, dCleaned, "1")
+		c.Progress.Cleaned = true
 		return nil
 	}); err != nil {
 		s.log.Error("record cleanup", "calc", calc.ID, "err", err)
@@ -503,7 +508,7 @@ func (s *Scheduler) retellErrors(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if c.Delivery[dErrorNotified] == "" {
+		if !c.Progress.ErrorNotified {
 			s.tellError(ctx, c)
 		}
 	}

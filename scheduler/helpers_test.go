@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -25,12 +24,11 @@ import (
 const waitLimit = 90 * time.Second
 
 // notifier is the bot's side of the contract: it keeps the first message of each
-// key and counts every call, and can be told to refuse.
+// key and counts every call.
 type notifier struct {
 	mu    sync.Mutex
 	calls map[string]int
 	got   []Notification
-	fail  error
 }
 
 func newNotifier() *notifier { return &notifier{calls: map[string]int{}} }
@@ -38,17 +36,12 @@ func newNotifier() *notifier { return &notifier{calls: map[string]int{}} }
 func (n *notifier) Notify(_ context.Context, m Notification) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.fail != nil {
-		return n.fail
-	}
 	n.calls[m.Key]++
 	if n.calls[m.Key] == 1 {
 		n.got = append(n.got, m)
 	}
 	return nil
 }
-
-func (n *notifier) setFail(err error) { n.mu.Lock(); n.fail = err; n.mu.Unlock() }
 
 // of returns the messages of calc id with event ev.
 func (n *notifier) of(id uint64, ev Event) []Notification {
@@ -318,14 +311,24 @@ func (b *bed) addLocal(label string, maxJobs int) { b.addLocalRules(label, maxJo
 // addLocalRules adds a `local` cluster with these runner rules.
 func (b *bed) addLocalRules(label string, maxJobs int, rules []plugins.RunnerRule) {
 	b.t.Helper()
+	b.addLocalRunner(label, maxJobs, rules, command.New())
+}
+
+// addLocalRunner adds a `local` cluster whose runner r is configured with rules.
+func (b *bed) addLocalRunner(label string, maxJobs int, rules []plugins.RunnerRule, r plugins.Runner) {
+	b.t.Helper()
 	ctx := context.Background()
 	pc := plugins.Cluster{Label: label, Scheduler: "local", UploadPath: b.t.TempDir(), MaxJobs: maxJobs}
+	// Before the folder is removed (cleanups run last first): let every job
+	// still waiting for its go file end, and wait until every job process,
+	// which runs the queue's dispatcher as it ends, has exited; otherwise the
+	// removal races with the dispatcher writing in .hpcbot-queue.
+	b.t.Cleanup(func() { reapJobs(b.t, pc.UploadPath) })
 	real := detached.NewLocal(cluster.WithLostGrace(2*time.Second), cluster.WithSubmitWait(time.Second), cluster.WithLogger(slog.New(slog.DiscardHandler)))
 	if err := real.Configure(ctx, pc); err != nil {
 		b.t.Fatal(err)
 	}
 	b.t.Cleanup(func() { real.Close() })
-	r := command.New()
 	if err := r.Configure(ctx, label, rules); err != nil {
 		b.t.Fatal(err)
 	}
@@ -425,6 +428,31 @@ func (b *bed) release(c store.Calculation) {
 	}
 }
 
+// reapJobs releases every job below upload (writes its go file) and waits
+// until each job process has exited.
+func reapJobs(t *testing.T, upload string) {
+	entries, err := os.ReadDir(upload)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		dir := filepath.Join(upload, e.Name())
+		data, err := os.ReadFile(filepath.Join(dir, detached.PIDFile))
+		if err != nil {
+			continue // never started
+		}
+		var pid int
+		if _, err := fmt.Sscan(string(data), &pid); err != nil || pid <= 0 {
+			continue
+		}
+		_ = os.WriteFile(filepath.Join(dir, "go"), nil, 0o644)
+		deadline := time.Now().Add(waitLimit)
+		for syscall.Kill(pid, 0) != syscall.ESRCH && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
 // waitJobGone waits until the process of calc's detached job has exited, so
 // that a check for what it would have written afterwards means something.
 func (b *bed) waitJobGone(c store.Calculation) {
@@ -490,7 +518,7 @@ func (b *bed) waitError(id uint64) store.Calculation {
 	var c store.Calculation
 	until(b.t, func() string { return "error notice recorded" }, func() bool {
 		c, _ = b.st.Calc(id)
-		return c.Delivery[dErrorNotified] == "1"
+		return c.Progress.ErrorNotified
 	})
 	return c
 }
@@ -520,9 +548,4 @@ func testLogger(t *testing.T) *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
 	}
 	return slog.New(slog.DiscardHandler)
-}
-
-func isKind(err error, k plugins.Kind) bool {
-	var pe *plugins.Error
-	return errors.As(err, &pe) && pe.Kind == k
 }

@@ -42,7 +42,7 @@ func (s *Scheduler) housekeep(ctx context.Context) {
 		}
 		if c.State == store.StateNotified {
 			s.cleanup(ctx, c)
-		} else if c.Delivery[dErrorNotified] == "" {
+		} else if !c.Progress.ErrorNotified {
 			s.tellError(ctx, c)
 		}
 		if len(c.History) == 0 || c.History[len(c.History)-1].At.After(cutoff) || !s.ownFolder(c.LocalDir) {

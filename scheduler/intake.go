@@ -122,7 +122,7 @@ func (s *Scheduler) intake(ctx context.Context, c *clusterState, id uint64) {
 	}
 	calc = s.undrained(calc)
 	log := s.log.With("calc", id, "user", calc.UserID, "cluster", c.label())
-	if calc.State == store.StateReceived && calc.Delivery[dCancel] != "" {
+	if calc.State == store.StateReceived && calc.Progress.Cancel != store.CancelNone {
 		s.cancelBeforeJob(calc)
 		return
 	}
@@ -134,6 +134,9 @@ func (s *Scheduler) intake(ctx context.Context, c *clusterState, id uint64) {
 			s.inputMissing(ctx, calc, err)
 			return
 		}
+		if !s.checkInput(sctx, c, &calc) {
+			return
+		}
 		err := c.sched.Stage(sctx, plugins.StageRequest{CalcID: id, LocalDir: calc.LocalDir, Folder: calc.Folder})
 		c.health(err)
 		if err != nil {
@@ -141,7 +144,7 @@ func (s *Scheduler) intake(ctx context.Context, c *clusterState, id uint64) {
 			return
 		}
 		note := "staged on " + c.label()
-		if from := calc.Delivery[dFailoverFrom]; from != "" {
+		if from := calc.Progress.FailoverFrom; from != "" {
 			note += " after failover from " + from
 		}
 		before := calc
@@ -151,10 +154,7 @@ func (s *Scheduler) intake(ctx context.Context, c *clusterState, id uint64) {
 			}
 			clearWait(c)
 			if round(*c) > 1 { // an admin's retry: forget the last round's bookkeeping
-				keep := c.Delivery
-				c.Delivery = nil
-				setD(c, dCancel, keep[dCancel])
-				setD(c, dFailoverFrom, keep[dFailoverFrom])
+				c.Progress = store.Progress{Cancel: c.Progress.Cancel, FailoverFrom: c.Progress.FailoverFrom}
 			}
 			return nil
 		})
@@ -164,7 +164,7 @@ func (s *Scheduler) intake(ctx context.Context, c *clusterState, id uint64) {
 		}
 		log.Info("staged")
 		s.tellResumed(ctx, before, calc)
-		if calc.Delivery[dCancel] != "" {
+		if calc.Progress.Cancel != store.CancelNone {
 			// Cancelled while staging: this claim came from received, so no
 			// Submit was ever tried and there is no job.
 			s.cancelBeforeJob(calc)
@@ -219,7 +219,7 @@ func (s *Scheduler) intake(ctx context.Context, c *clusterState, id uint64) {
 	log.Info("submitted", "job", res.JobID, "existing", res.Existing)
 	s.tellResumed(ctx, before, calc)
 	s.tellAccepted(ctx, calc)
-	if calc.Delivery[dCancel] == cancelReq {
+	if calc.Progress.Cancel == store.CancelRequested {
 		s.cancelJob(sctx, c, calc)
 	}
 }
@@ -263,7 +263,7 @@ func (s *Scheduler) comment(calc store.Calculation) string {
 
 // tellAccepted queues EventAccepted once and records that it did.
 func (s *Scheduler) tellAccepted(ctx context.Context, calc store.Calculation) {
-	if calc.Delivery[dAccepted] != "" {
+	if calc.Progress.Accepted {
 		return
 	}
 	if err := s.notifier.Notify(ctx, Notification{Key: notifyKey(calc, EventAccepted), Event: EventAccepted, Calc: calc}); err != nil {
@@ -271,7 +271,7 @@ func (s *Scheduler) tellAccepted(ctx context.Context, calc store.Calculation) {
 		return
 	}
 	if _, err := s.st.UpdateCalc(calc.ID, func(_ *store.Tx, c *store.Calculation) error {
-		setD(c, dAccepted, "1")
+		c.Progress.Accepted = true
 		return nil
 	}); err != nil {
 		s.log.Error("record accepted notice", "calc", calc.ID, "err", err)
@@ -330,7 +330,7 @@ func (s *Scheduler) failover(ctx context.Context, from *clusterState, calc store
 				c.Cluster, c.Runner, c.Program, c.Argv, c.Launch = to.label(), runner, plan.Program, plan.Argv, plan.Launch
 				c.Resources, c.ResultExtensions, c.ResultFiles = plan.Resources, plan.Extensions, plan.Files
 				c.Attempts, c.NextTry = 0, time.Time{}
-				setD(c, dFailoverFrom, from.label())
+				c.Progress.FailoverFrom = from.label()
 				_, err := tx.AddEvent(store.Event{Action: actionFailover, Subject: c.Subject(),
 					Detail: fmt.Sprintf("from %s to %s: %s", from.label(), to.label(), why)})
 				return err

@@ -360,7 +360,7 @@ func TestAdminRetry(t *testing.T) {
 	if acc := b.notes.of(c.ID, EventAccepted); len(acc) != 1 || !strings.HasSuffix(acc[0].Key, "/r2") {
 		t.Fatalf("accepted %+v", acc)
 	}
-	if d.Delivery[dErrorCode] != "" || d.Delivery[dErrorNotified] != "" {
-		t.Fatalf("last round's bookkeeping kept: %v", d.Delivery)
+	if d.Progress.ErrorCode != "" || d.Progress.ErrorNotified {
+		t.Fatalf("last round's bookkeeping kept: %+v", d.Progress)
 	}
 }

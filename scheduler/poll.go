@@ -34,7 +34,7 @@ func (s *Scheduler) pollPass(ctx context.Context, c *clusterState) time.Duration
 	defer done()
 	// Redo what a crash may have cut short: the accepted notice, a cancel request.
 	for _, j := range jobs {
-		if j.Delivery[dAccepted] != "" && j.Delivery[dCancel] != cancelReq {
+		if j.Accepted && j.Cancel != store.CancelRequested {
 			continue
 		}
 		calc, ok := s.activeCalc(c, j)
@@ -42,7 +42,7 @@ func (s *Scheduler) pollPass(ctx context.Context, c *clusterState) time.Duration
 			continue
 		}
 		s.tellAccepted(ctx, calc)
-		if calc.Delivery[dCancel] == cancelReq {
+		if calc.Progress.Cancel == store.CancelRequested {
 			s.cancelJob(sctx, c, calc)
 		}
 	}
@@ -66,16 +66,64 @@ func (s *Scheduler) pollPass(ctx context.Context, c *clusterState) time.Duration
 	c.mu.Lock()
 	c.downSince, c.pollFails = time.Time{}, 0
 	c.mu.Unlock()
-	ended := false
+	var writes []*jobWrite
 	for i, j := range jobs {
-		if s.apply(ctx, j, statuses[i]) {
-			ended = true
+		if w := s.apply(ctx, j, statuses[i]); w != nil {
+			writes = append(writes, w)
 		}
 	}
-	if ended {
+	if s.record(writes) {
 		kick(s.finishKick)
 	}
 	return next
+}
+
+// jobWrite is one job's answer to record: the store change, and what follows
+// once it is recorded (done, which reports whether the job ended).
+type jobWrite struct {
+	j      store.ActiveJob
+	change store.CalcChange
+	done   func(after store.Calculation) bool
+}
+
+// record writes a poll cycle's changes in one store transaction (one fsync,
+// not one per changed job) and reports whether a job ended. The transaction is
+// all or nothing, so when it fails (a job changed meanwhile, by a cancel for
+// instance, or one record cannot be written) each change is made again on its
+// own, and the others are recorded as if they had never been batched.
+func (s *Scheduler) record(writes []*jobWrite) bool {
+	if len(writes) == 0 {
+		return false
+	}
+	changes := make([]store.CalcChange, len(writes))
+	for i, w := range writes {
+		changes[i] = w.change
+	}
+	afters, err := s.st.ChangeCalcs(changes)
+	if err != nil {
+		afters = make([]store.Calculation, len(writes))
+		for i, w := range writes {
+			var err error
+			if ch := w.change; ch.To != "" {
+				afters[i], err = s.st.Transition(ch.ID, ch.To, ch.Note, ch.Mutate)
+			} else {
+				afters[i], err = s.st.UpdateCalc(ch.ID, ch.Mutate)
+			}
+			if err != nil {
+				if !errors.Is(err, errStale) {
+					s.log.Error("record job state", "calc", w.j.ID, "job", w.j.JobID, "err", err)
+				}
+				writes[i] = nil
+			}
+		}
+	}
+	ended := false
+	for i, w := range writes {
+		if w != nil && w.done(afters[i]) {
+			ended = true
+		}
+	}
+	return ended
 }
 
 // activeCalc reads j's whole record; ok is false when it cannot be read or is
@@ -180,21 +228,21 @@ func stateOf(p plugins.State) (st store.State, unknown, ok bool) {
 	return "", false, false
 }
 
-// apply records one job's status; it writes only when something changed and
-// reports whether the job ended. j comes from the active index; the whole record
-// is read only by the store's write, inside its transaction.
-func (s *Scheduler) apply(ctx context.Context, j store.ActiveJob, js plugins.JobStatus) bool {
+// apply turns one job's status into its write for record, or nil when nothing
+// changed. j comes from the active index; the whole record is read only by the
+// store's write, inside its transaction.
+func (s *Scheduler) apply(ctx context.Context, j store.ActiveJob, js plugins.JobStatus) *jobWrite {
 	to, unknown, ok := stateOf(js.State)
 	if !ok {
 		if js.State != plugins.StateLost {
 			s.log.Warn("poll: unknown job state", "calc", j.ID, "job", j.JobID, "state", js.State)
 		}
-		return false
+		return nil
 	}
 	resumed := !j.WaitingSince.IsZero()
 	moving := to != j.State && store.CanTransition(j.State, to)
 	if !moving && js.Raw == j.RawState && !resumed {
-		return false
+		return nil
 	}
 	var before store.Calculation
 	mutate := func(_ *store.Tx, c *store.Calculation) error {
@@ -210,13 +258,13 @@ func (s *Scheduler) apply(ctx context.Context, j store.ActiveJob, js plugins.Job
 				c.ExitCode = &code
 			}
 			if unknown {
-				setD(c, dOutcome, outcomeUnknown)
+				c.Progress.OutcomeUnknown = true
 			}
 			if !js.Started.IsZero() {
-				setD(c, dStarted, js.Started.UTC().Format(time.RFC3339))
+				c.Progress.Started = js.Started.UTC()
 			}
 			if !js.Ended.IsZero() {
-				setD(c, dEnded, js.Ended.UTC().Format(time.RFC3339))
+				c.Progress.Ended = js.Ended.UTC()
 			}
 			if to.Ended() {
 				c.Usage = jobUsage(*c, js, s.now())
@@ -224,8 +272,7 @@ func (s *Scheduler) apply(ctx context.Context, j store.ActiveJob, js plugins.Job
 		}
 		return nil
 	}
-	var after store.Calculation
-	var err error
+	w := &jobWrite{j: j, change: store.CalcChange{ID: j.ID, Mutate: mutate}}
 	if moving {
 		note := "job " + j.JobID + ": " + js.Raw
 		if js.ExitCode != nil && !strings.Contains(js.Raw, "exit") {
@@ -234,21 +281,16 @@ func (s *Scheduler) apply(ctx context.Context, j store.ActiveJob, js plugins.Job
 		if js.Reason != "" {
 			note += " (" + oneLine(js.Reason, 200) + ")"
 		}
-		after, err = s.st.Transition(j.ID, to, note, mutate)
-	} else {
-		after, err = s.st.UpdateCalc(j.ID, mutate)
+		w.change.To, w.change.Note = to, note
 	}
-	if err != nil {
-		if !errors.Is(err, errStale) {
-			s.log.Error("record job state", "calc", j.ID, "job", j.JobID, "err", err)
+	w.done = func(after store.Calculation) bool {
+		if resumed {
+			s.tellResumed(ctx, before, after)
 		}
-		return false
+		if moving {
+			s.log.Info("job state", "calc", j.ID, "cluster", after.Cluster, "job", j.JobID, "state", to, "raw", js.Raw)
+		}
+		return after.State.Ended()
 	}
-	if resumed {
-		s.tellResumed(ctx, before, after)
-	}
-	if moving {
-		s.log.Info("job state", "calc", j.ID, "cluster", after.Cluster, "job", j.JobID, "state", to, "raw", js.Raw)
-	}
-	return after.State.Ended()
+	return w
 }

@@ -4,58 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"math/rand/v2"
 	"time"
 
-	"hpcbot/plugins"
+	"hpcbot/internal/backoff"
 	"hpcbot/store"
-)
-
-// Keys of Calculation.Delivery, the scheduler's durable bookkeeping besides the
-// store's own fields. Each is written in the transaction of the step it records.
-const (
-	dCancel        = "cancel"         // "requested" by the user; "sent" once the plugin accepted it
-	dAccepted      = "accepted"       // "1": EventAccepted was queued
-	dFailoverFrom  = "failover_from"  // the cluster the calculation left at intake, and why
-	dFiles         = "files"          // JSON list of fetched result files, relative to LocalDir
-	dSkipped       = "skipped"        // JSON list of "path: reason" for files not fetched
-	dOutcome       = "outcome"        // "unknown": the job ended but its exit status is unknown
-	dStarted       = "started"        // job start as the plugin saw it (RFC 3339)
-	dEnded         = "ended"          // job end as the plugin saw it (RFC 3339)
-	dUpload        = "upload"         // nextcloud.UploadState of an upload in progress
-	dSend          = "send"           // JSON list of local files the bot sends as documents
-	dCode          = "code"           // Notification.Code of the finish (too_large)
-	dWhere         = "where"          // too_large: where the results are on the cluster
-	dErrorCode     = "error_code"     // Code of the error state
-	dErrorNotified = "error_notified" // "1": EventError was queued
-	dCleaned       = "cleaned"        // "1": the remote folder was removed
-	dDrained       = "drained"        // held on a drained cluster since (RFC 3339); cleared when it goes on
-	cancelReq      = "requested"
-	cancelSent     = "sent"
-	outcomeUnknown = "unknown"
 )
 
 // errStale: the calculation moved on (another goroutine, a cancel) since it was read.
 var errStale = errors.New("calculation changed meanwhile")
-
-// setD sets Delivery[k] = v on c without touching the map c shares with the
-// record it was read from ("" deletes the key).
-func setD(c *store.Calculation, k, v string) {
-	m := maps.Clone(c.Delivery)
-	if m == nil {
-		m = map[string]string{}
-	}
-	if v == "" {
-		delete(m, k)
-	} else {
-		m[k] = v
-	}
-	if len(m) == 0 {
-		m = nil
-	}
-	c.Delivery = m
-}
 
 // clearWait resets the retry bookkeeping of a step that succeeded.
 func clearWait(c *store.Calculation) {
@@ -63,16 +19,10 @@ func clearWait(c *store.Calculation) {
 }
 
 // backoff is the wait before retry number attempts (1, 2, ...): exponential from
-// backoffBase, capped at backoffMax, with "equal jitter" (half fixed, half random)
-// so that calculations waiting on one cluster do not retry in lockstep.
+// backoffBase, capped at backoffMax, with jitter so that calculations waiting
+// on one cluster do not retry in lockstep.
 func (s *Scheduler) backoff(attempts int) time.Duration {
-	d := s.backoffBase
-	for i := 1; i < attempts && d < s.backoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, s.backoffMax)
-	half := d / 2
-	return half + rand.N(half+1)
+	return backoff.Delay(s.backoffBase, s.backoffMax, attempts)
 }
 
 // retryLater records a transient failure of the step of calc's state: one more
@@ -168,8 +118,7 @@ func (s *Scheduler) toError(ctx context.Context, calc store.Calculation, code, r
 			return errStale
 		}
 		c.Error = reason
-		setD(c, dErrorCode, code)
-		setD(c, dErrorNotified, "")
+		c.Progress.ErrorCode, c.Progress.ErrorNotified = code, false
 		c.NextTry = time.Time{}
 		return nil
 	})
@@ -186,19 +135,20 @@ func (s *Scheduler) toError(ctx context.Context, calc store.Calculation, code, r
 // tellError queues EventError for a calculation in error and records that it did.
 func (s *Scheduler) tellError(ctx context.Context, c store.Calculation) {
 	n := Notification{
-		Key:    notifyKey(c, EventError),
-		Event:  EventError,
-		Calc:   c,
-		Code:   c.Delivery[dErrorCode],
-		Reason: c.Error,
-		Tail:   s.tail(c),
+		Key:     notifyKey(c, EventError),
+		Event:   EventError,
+		Calc:    c,
+		Code:    c.Progress.ErrorCode,
+		Reason:  c.Error,
+		Refusal: refusalOf(c),
+		Tail:    s.tail(c),
 	}
 	if err := s.notifier.Notify(ctx, n); err != nil {
 		s.log.Warn("notify error", "calc", c.ID, "err", err)
 		return
 	}
 	if _, err := s.st.UpdateCalc(c.ID, func(_ *store.Tx, c *store.Calculation) error {
-		setD(c, dErrorNotified, "1")
+		c.Progress.ErrorNotified = true
 		return nil
 	}); err != nil {
 		s.log.Error("record error notice", "calc", c.ID, "err", err)
@@ -216,15 +166,4 @@ func codeText(code string) string {
 		return "results could not be fetched"
 	}
 	return "waiting"
-}
-
-// clusterCode is the Code for a failure of a cluster step, by its kind.
-func clusterCode(err error, permanent string) string {
-	switch plugins.KindOf(err) {
-	case plugins.KindAuth:
-		return CodeAuthFailed
-	case plugins.KindTransient:
-		return CodeClusterUnreachable
-	}
-	return permanent
 }

@@ -113,15 +113,7 @@ func (s *Scheduler) runnerName(ctx context.Context, c *clusterState, i int) stri
 	if infos := s.runnerInfos(ctx, c); i < len(infos) && infos[i].Name != "" {
 		return infos[i].Name
 	}
-	kinds := []string{}
-	seen := map[string]bool{}
-	for _, r := range c.cfg.Runners {
-		if !seen[r.Runner] {
-			seen[r.Runner] = true
-			kinds = append(kinds, r.Runner)
-		}
-	}
-	if i < len(kinds) && kinds[i] != "" {
+	if kinds := plugins.RunnerKinds(c.cfg.Runners); i < len(kinds) && kinds[i] != "" {
 		return kinds[i]
 	}
 	return "command"

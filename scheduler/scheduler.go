@@ -80,8 +80,10 @@ type Scheduler struct {
 	claims     sync.Map // calc id → struct{}: one goroutine works on it
 	woken      sync.Map // calc id → struct{}: Wake said its input is there
 	inputGrace time.Duration
-	finishKick chan struct{}
-	running    atomic.Bool
+	// digestTimeout bounds a runner's Digest after fetch.
+	digestTimeout time.Duration
+	finishKick    chan struct{}
+	running       atomic.Bool
 
 	infoMu sync.Mutex
 	infos  map[string][]plugins.RunnerInfo // cluster → Info of each runner, once learnt
@@ -257,6 +259,7 @@ func New(cfg Config, st *store.Store, schedulers map[string]plugins.Scheduler, r
 		freeSpace:       freeSpace,
 		housekeeping:    DefaultHousekeeping,
 		inputGrace:      DefaultInputGrace,
+		digestTimeout:   DefaultDigestTimeout,
 		finishKick:      make(chan struct{}, 1),
 		infos:           map[string][]plugins.RunnerInfo{},
 	}
@@ -294,15 +297,7 @@ func New(cfg Config, st *store.Store, schedulers map[string]plugins.Scheduler, r
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
 	if cfg.Storage.Enabled() && s.nc == nil {
-		s.nc, err = nextcloud.New(nextcloud.Options{
-			URL:             cfg.Storage.URL,
-			User:            cfg.Storage.User,
-			Password:        string(cfg.Storage.Password),
-			BasePath:        cfg.Storage.BasePath,
-			ShareExpireDays: cfg.Storage.ShareExpireDays,
-			SharePassword:   string(cfg.Storage.SharePassword),
-			Logger:          log.With("component", "nextcloud"),
-		})
+		s.nc, err = cfg.Storage.Client(log.With("component", "nextcloud"))
 		if err != nil {
 			return nil, fmt.Errorf("scheduler: storage: %w", err)
 		}
@@ -321,6 +316,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		return errors.New("scheduler: Run called twice")
 	}
 	s.orphans()
+	s.releaseHolds()
 	var wg sync.WaitGroup
 	start := func(name string, loop func(context.Context)) {
 		wg.Add(1)

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"hpcbot/internal/testbed"
 	"hpcbot/plugins"
 	"hpcbot/plugins/cluster"
 	"hpcbot/plugins/shellquote"
 	"hpcbot/plugins/slurm"
-	"hpcbot/plugins/testbed"
 	"hpcbot/runners/command"
 	"hpcbot/store"
 )
@@ -87,7 +87,7 @@ func TestSlurmEndToEnd(t *testing.T) {
 	}
 	until(t, func() string { return "remote folder cleaned" }, func() bool {
 		got, _ := b.st.Calc(c.ID)
-		return got.Delivery[dCleaned] == "1"
+		return got.Progress.Cleaned
 	})
 	b.stop()
 }

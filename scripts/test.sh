@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: formatting, vet, the test bed (real sshd,
+# The whole test suite, as CI runs it: formatting, vet and staticcheck
+# (scripts/lint.sh), the test bed (real sshd,
 # Slurm and slurmdbd on 127.0.0.1, installed with apt-get on first use: needs root),
 # then every test with the race detector. Usage: scripts/test.sh [go test flags, e.g. -run X]
 # With CI=true (as in CI) an integration test whose service is missing fails
@@ -8,14 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== gofmt"
-unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
-if [ -n "$unformatted" ]; then
-  echo "not gofmt-formatted (run gofmt -w):"; echo "$unformatted"; exit 1
-fi
-
-echo "== go vet"
-go vet ./...
+scripts/lint.sh
 
 echo "== test bed"
 scripts/testbed.sh start --accounting

@@ -186,7 +186,9 @@ accounting_wanted() {
 
 install_packages() {
 	# sudo: the local scheduler's run_as tests switch to the test user through it.
-	local pkgs=(munge slurm-wlm openssh-server sudo) missing=() p policy=
+	# xtb: a real quantum-chemistry program for the end-to-end tests of the xtb runner
+	# (the Slurm node runs on this machine, so its jobs find /usr/bin/xtb).
+	local pkgs=(munge slurm-wlm openssh-server sudo xtb) missing=() p policy=
 	if accounting_wanted; then pkgs+=(mariadb-server slurmdbd); fi
 	for p in "${pkgs[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

@@ -150,7 +150,7 @@ func (s *Store) AccountsOfUser(userID uint64) ([]TelegramAccount, error) {
 	err := s.view(func(t *Tx) error {
 		prefix := u64(userID)
 		c := t.bucket(bAccByUser).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && len(k) == 16 && string(k[:8]) == string(prefix); k, _ = c.Next() {
+		for k, _ := c.Seek(prefix); len(k) == 16 && string(k[:8]) == string(prefix); k, _ = c.Next() {
 			acc, err := t.account(getI64(k[8:]))
 			if err != nil {
 				return err

@@ -23,15 +23,15 @@ type ActiveJob struct {
 	RawState     string
 	WaitingSince time.Time // zero: not waiting
 	WaitNotified bool
-	// Delivery is the calculation's Delivery map (the scheduler's bookkeeping);
-	// while a job is active it holds a few short entries. nil when empty.
-	Delivery map[string]string
+	Cancel       Cancel // Progress.Cancel
+	Accepted     bool   // Progress.Accepted
 }
 
 // activeFormat is the first byte of every calcs_active value. A change of the
 // encoding needs a new format number and a migration step that rebuilds the
-// index (the step of schema 2 wrote format 1).
-const activeFormat = 1
+// index (the step of schema 2 wrote format 1, with the Delivery map of
+// strings; the step of schema 4 writes format 2).
+const activeFormat = 2
 
 // activeKey is the calcs_active key of a calculation: clusterPrefix, the
 // state, 0x00, the calc id.
@@ -47,7 +47,8 @@ func clusterPrefix(cluster string) []byte {
 }
 
 // activeValue encodes what ActiveJob holds besides ID and State (both in the
-// key): format byte, then length-prefixed strings and a flags byte.
+// key): format byte, length-prefixed strings, a flags byte, the waiting time
+// if flagged, and the cancel state.
 func activeValue(c Calculation) []byte {
 	b := make([]byte, 0, 64)
 	b = append(b, activeFormat)
@@ -62,21 +63,14 @@ func activeValue(c Calculation) []byte {
 	if c.WaitNotified {
 		flags |= 2
 	}
+	if c.Progress.Accepted {
+		flags |= 4
+	}
 	b = append(b, flags)
 	if flags&1 != 0 {
 		b = append(b, timeKey(c.WaitingSince)...)
 	}
-	b = binary.AppendUvarint(b, uint64(len(c.Delivery)))
-	keys := make([]string, 0, len(c.Delivery))
-	for k := range c.Delivery {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys) // the same record always encodes to the same bytes
-	for _, k := range keys {
-		b = appendStr(b, k)
-		b = appendStr(b, c.Delivery[k])
-	}
-	return b
+	return appendStr(b, string(c.Progress.Cancel))
 }
 
 func appendStr(b []byte, s string) []byte {
@@ -89,7 +83,7 @@ type activeReader struct {
 	b   []byte
 	err error
 	// seen interns the short strings most jobs share (launch, raw state,
-	// delivery keys and values), so a read of 10,000 jobs does not allocate
+	// cancel state), so a read of 10,000 jobs does not allocate
 	// them 10,000 times. nil: no interning.
 	seen map[string]string
 }
@@ -204,17 +198,8 @@ func decodeActive(k, v []byte, prefixLen int, seen map[string]string) (ActiveJob
 		}
 	}
 	j.WaitNotified = flags&2 != 0
-	n := r.uvarint("delivery count")
-	if r.err == nil && n > uint64(len(r.b)) { // each entry takes at least two bytes
-		r.fail("delivery count")
-	}
-	if r.err == nil && n > 0 {
-		j.Delivery = make(map[string]string, n)
-		for range n {
-			key := r.shared("delivery key")
-			j.Delivery[key] = r.shared("delivery value")
-		}
-	}
+	j.Accepted = flags&4 != 0
+	j.Cancel = Cancel(r.shared("cancel"))
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("entry (trailing bytes)")
 	}

@@ -31,7 +31,7 @@ func wantActive(t *testing.T, s *Store) map[string][]ActiveJob {
 			since = time.Unix(0, c.WaitingSince.UnixNano())
 		}
 		want[c.Cluster] = append(want[c.Cluster], ActiveJob{ID: c.ID, State: c.State, JobID: c.JobID, Folder: c.Folder,
-			Launch: c.Launch, RawState: c.RawState, WaitingSince: since, WaitNotified: c.WaitNotified, Delivery: c.Delivery})
+			Launch: c.Launch, RawState: c.RawState, WaitingSince: since, WaitNotified: c.WaitNotified, Cancel: c.Progress.Cancel, Accepted: c.Progress.Accepted})
 	}
 	return want
 }
@@ -71,7 +71,7 @@ func TestActiveIndexFollowsChanges(t *testing.T) {
 	u := newUser(t, s, 1000)
 	// "a" and "a\x00b"-like labels must not see each other's entries; "" too.
 	clusters := []string{"loc", "lo", "loc2", "", "x"}
-	rng := rand.New(rand.NewPCG(1, 2))
+	rng := rand.New(rand.NewPCG(2, 3))
 	var ids []uint64
 	for i := range 40 {
 		c, err := s.CreateCalculation(Calculation{UserID: u.ID, InputName: "in.inp", Folder: fmt.Sprintf("f%d", i),
@@ -104,16 +104,8 @@ func TestActiveIndexFollowsChanges(t *testing.T) {
 			case 3:
 				c.WaitNotified = !c.WaitNotified
 			case 4:
-				m := map[string]string{}
-				for k, v := range c.Delivery {
-					m[k] = v
-				}
-				if rng.IntN(3) == 0 {
-					m = nil
-				} else {
-					m[fmt.Sprint("k", rng.IntN(3))] = strings.Repeat("v", rng.IntN(4))
-				}
-				c.Delivery = m
+				c.Progress.Cancel = []Cancel{CancelNone, CancelRequested, CancelSent}[rng.IntN(3)]
+				c.Progress.Accepted = rng.IntN(2) == 0
 			case 5:
 				// Failover moves a calculation before staging; the store
 				// allows a move in any state, so the index must follow it.
@@ -161,14 +153,14 @@ func TestActiveIndexFollowsChanges(t *testing.T) {
 func TestActiveValueRoundTrip(t *testing.T) {
 	c := Calculation{ID: 77, State: StateRunning, JobID: "12345", Folder: "1732640000_7_h2o", Launch: "batch",
 		RawState: "R", WaitingSince: time.Date(2026, 11, 26, 14, 2, 0, 5, time.UTC), WaitNotified: true,
-		Delivery: map[string]string{"accepted": "1", "cancel": "requested", "": "empty key"}}
+		Progress: Progress{Accepted: true, Cancel: CancelRequested, Files: []string{"not indexed"}}}
 	k, v := activeKey("loc", c.State, c.ID), activeValue(c)
 	got, err := decodeActive(k, v, len(clusterPrefix("loc")), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := ActiveJob{ID: 77, State: StateRunning, JobID: "12345", Folder: "1732640000_7_h2o", Launch: "batch",
-		RawState: "R", WaitingSince: time.Unix(0, c.WaitingSince.UnixNano()), WaitNotified: true, Delivery: c.Delivery}
+		RawState: "R", WaitingSince: time.Unix(0, c.WaitingSince.UnixNano()), WaitNotified: true, Cancel: CancelRequested, Accepted: true}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("decoded %+v\nwant %+v", got, want)
 	}
@@ -225,7 +217,7 @@ func TestMigrateBuildsActiveIndex(t *testing.T) {
 		for _, to := range path {
 			if _, err := s.Transition(c.ID, to, "", func(_ *Tx, c *Calculation) error {
 				c.JobID, c.RawState = fmt.Sprint(100+c.ID), string(to)
-				c.Delivery = map[string]string{"accepted": "1"}
+				c.Progress.Accepted = true
 				if c.ID%5 == 0 {
 					c.WaitingSince = clk.t
 				}

@@ -50,11 +50,16 @@ type Calculation struct {
 	History []Transition `json:"history,omitempty"`
 
 	// Scheduler bookkeeping.
-	Attempts     int               `json:"attempts,omitempty"`      // failed tries of the current step
-	NextTry      time.Time         `json:"next_try,omitzero"`       // do not retry before
-	WaitingSince time.Time         `json:"waiting_since,omitzero"`  // first failure of the current step
-	WaitNotified bool              `json:"wait_notified,omitempty"` // the user was told it waits
-	Delivery     map[string]string `json:"delivery,omitempty"`      // progress of uploads (chunk ids, ...)
+	Attempts     int       `json:"attempts,omitempty"`      // failed tries of the current step
+	NextTry      time.Time `json:"next_try,omitzero"`       // do not retry before
+	WaitingSince time.Time `json:"waiting_since,omitzero"`  // first failure of the current step
+	WaitNotified bool      `json:"wait_notified,omitempty"` // the user was told it waits
+	Progress     Progress  `json:"progress,omitzero"`       // what the steps got done (see Progress)
+
+	// Digest is the runner's summary of the results, taken after fetch; nil:
+	// none (a runner without Digest, no summary, or Digest failed). Older
+	// records have none: no schema step is needed.
+	Digest *Digest `json:"digest,omitempty"`
 }
 
 // Usage is what an ended job used, recorded once when it ended: its wall time
@@ -76,6 +81,34 @@ const (
 // CoreHours is WallSeconds × Cores in hours.
 func (u Usage) CoreHours() float64 { return float64(u.WallSeconds) * float64(u.Cores) / 3600 }
 
+// Digest is a runner's summary of a calculation's results (plugins.Digest,
+// kept here so that the store knows nothing of plugins). Text fields are as the
+// program printed them.
+type Digest struct {
+	Program         string `json:"program,omitempty"`
+	Version         string `json:"version,omitempty"`
+	Termination     string `json:"termination"` // "normal", "failed", "unfinished", "none"
+	TerminationLine string `json:"termination_line,omitempty"`
+	Energy          string `json:"energy,omitempty"` // Eh, as printed
+	EnergyMethod    string `json:"energy_method,omitempty"`
+	Optimization    bool   `json:"optimization,omitempty"`
+	OptConverged    bool   `json:"opt_converged,omitempty"`
+	OptCycles       int    `json:"opt_cycles,omitempty"`
+	Frequencies     int    `json:"frequencies,omitempty"`
+	Imaginary       int    `json:"imaginary,omitempty"`
+	LowestFrequency string `json:"lowest_frequency,omitempty"` // cm⁻¹, as printed
+	WallSeconds     int64  `json:"wall_seconds,omitempty"`
+	GeometryFile    string `json:"geometry_file,omitempty"`
+}
+
+// Digest terminations.
+const (
+	DigestNormal     = "normal"
+	DigestFailed     = "failed"
+	DigestUnfinished = "unfinished"
+	DigestNone       = "none" // the runner found nothing to summarize: "no summary"
+)
+
 // Subject is how events and outbox keys name the calculation: "calc/42".
 func (c Calculation) Subject() string { return fmt.Sprintf("calc/%d", c.ID) }
 
@@ -87,6 +120,23 @@ func (c Calculation) Submitted() bool {
 		}
 	}
 	return false
+}
+
+// Outcome is how the calculation's job ended and when: its last ended state
+// (succeeded, failed, cancelled, timed_out), except that a success whose
+// program's own output says it failed (Digest) is failed. ok is false while the
+// job has not ended. Every message and listing of an outcome uses this.
+func (c Calculation) Outcome() (state State, at time.Time, ok bool) {
+	for i := len(c.History) - 1; i >= 0; i-- {
+		if h := c.History[i]; h.State.Ended() {
+			state, at, ok = h.State, h.At, true
+			break
+		}
+	}
+	if state == StateSucceeded && c.Digest != nil && c.Digest.Termination == DigestFailed {
+		state = StateFailed
+	}
+	return state, at, ok
 }
 
 // CountsForQuota is the quota rule: every calculation counts, except one that
@@ -283,52 +333,62 @@ func (s *Store) UpdateCalc(id uint64, mutate func(*Tx, *Calculation) error) (Cal
 func (s *Store) changeCalc(id uint64, to *State, note string, mutate func(*Tx, *Calculation) error) (Calculation, error) {
 	var c Calculation
 	err := s.update(func(t *Tx) error {
-		old, err := t.calc(id)
-		if err != nil {
-			return err
-		}
-		target := old.State
-		if to != nil {
-			target = *to
-		}
-		moving := target != old.State
-		if moving && !CanTransition(old.State, target) {
-			return fmt.Errorf("calc %d: %s -> %s: %w", id, old.State, target, ErrBadTransition)
-		}
-		c = old
-		c.History = slices.Clone(old.History)
-		if moving && old.State == StateError && target == StateReceived {
-			c.Error, c.Attempts, c.NextTry, c.WaitingSince, c.WaitNotified = "", 0, time.Time{}, time.Time{}, false
-		}
-		if mutate != nil {
-			if err := mutate(t, &c); err != nil {
-				return err
-			}
-		}
-		if c.ID != old.ID || c.UserID != old.UserID || c.UpdateID != old.UpdateID ||
-			!c.Created.Equal(old.Created) || c.State != old.State || len(c.History) != len(old.History) {
-			return fmt.Errorf("calc %d: mutate changed ID, UserID, UpdateID, Created, State or History: %w", id, ErrInvalid)
-		}
-		if moving {
-			c.State = target
-			c.History = append(c.History, Transition{State: target, At: t.now, Note: note})
-			switch {
-			case target == StateError:
-				if c.Error == "" {
-					c.Error = note
-				}
-				if _, err := t.AddEvent(Event{Action: ActionCalcError, Subject: c.Subject(), Detail: c.Error}); err != nil {
-					return err
-				}
-			case old.State == StateError:
-				if _, err := t.AddEvent(Event{Action: ActionCalcRetry, Subject: c.Subject(), Detail: note}); err != nil {
-					return err
-				}
-			}
-		}
-		return t.putCalc(c, &old)
+		var err error
+		c, err = t.changeCalc(id, to, note, mutate)
+		return err
 	})
 	if err != nil {
+		return Calculation{}, err
+	}
+	return c, nil
+}
+
+// changeCalc is Transition (to not nil) or UpdateCalc (to nil) inside t.
+func (t *Tx) changeCalc(id uint64, to *State, note string, mutate func(*Tx, *Calculation) error) (Calculation, error) {
+	old, err := t.calc(id)
+	if err != nil {
+		return Calculation{}, err
+	}
+	target := old.State
+	if to != nil {
+		target = *to
+	}
+	moving := target != old.State
+	if moving && !CanTransition(old.State, target) {
+		return Calculation{}, fmt.Errorf("calc %d: %s -> %s: %w", id, old.State, target, ErrBadTransition)
+	}
+	c := old
+	c.History = slices.Clone(old.History)
+	if moving && old.State == StateError && target == StateReceived {
+		c.Error, c.Attempts, c.NextTry, c.WaitingSince, c.WaitNotified = "", 0, time.Time{}, time.Time{}, false
+	}
+	if mutate != nil {
+		if err := mutate(t, &c); err != nil {
+			return Calculation{}, err
+		}
+	}
+	if c.ID != old.ID || c.UserID != old.UserID || c.UpdateID != old.UpdateID ||
+		!c.Created.Equal(old.Created) || c.State != old.State || len(c.History) != len(old.History) {
+		return Calculation{}, fmt.Errorf("calc %d: mutate changed ID, UserID, UpdateID, Created, State or History: %w", id, ErrInvalid)
+	}
+	if moving {
+		c.State = target
+		c.History = append(c.History, Transition{State: target, At: t.now, Note: note})
+		switch {
+		case target == StateError:
+			if c.Error == "" {
+				c.Error = note
+			}
+			if _, err := t.AddEvent(Event{Action: ActionCalcError, Subject: c.Subject(), Detail: c.Error}); err != nil {
+				return Calculation{}, err
+			}
+		case old.State == StateError:
+			if _, err := t.AddEvent(Event{Action: ActionCalcRetry, Subject: c.Subject(), Detail: note}); err != nil {
+				return Calculation{}, err
+			}
+		}
+	}
+	if err := t.putCalc(c, &old); err != nil {
 		return Calculation{}, err
 	}
 	return c, nil

@@ -188,6 +188,8 @@ func pathTo(s State) []State {
 			p = append(p, StateNotified)
 		}
 		return p
+	case StateDeliveryFailed:
+		return []State{StateStaged, StateSubmitted, StateSucceeded, StateRetrieved, StateDeliveryFailed}
 	case StateError:
 		return []State{StateError}
 	}
@@ -212,7 +214,8 @@ func TestTransitionTable(t *testing.T) {
 	add(StateFailed, StateRetrieved)
 	add(StateCancelled, StateRetrieved)
 	add(StateTimedOut, StateRetrieved)
-	add(StateRetrieved, StateDelivered)
+	add(StateRetrieved, StateDelivered, StateDeliveryFailed)
+	add(StateDeliveryFailed, StateDelivered)
 	add(StateDelivered, StateNotified)
 	for _, st := range States {
 		if st != StateNotified && st != StateError {
@@ -483,5 +486,52 @@ func TestUsageByOrg(t *testing.T) {
 	// Equal Count: the one with more calculations in all comes first.
 	if want := fmt.Sprint([]string{"ipc(Physical):1 users 3/4", "ioc(Organic):2 users 3/3"}); fmt.Sprint(gotOrgs) != want {
 		t.Errorf("orgs = %v, want %s", gotOrgs, want)
+	}
+}
+
+// A digest is stored with its calculation and read back whole; a calculation
+// stored without one (as every record before digests) reads back with none.
+func TestCalcDigestStored(t *testing.T) {
+	s, clk := openTest(t)
+	u := newUser(t, s, 5)
+	c, err := s.CreateCalculation(Calculation{UserID: u.ID, InputName: "water.xyz", UpdateID: 1}, time.Hour, clk.t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Calc(c.ID); err != nil || got.Digest != nil {
+		t.Fatalf("new calculation: digest %+v, %v", got.Digest, err)
+	}
+	want := Digest{Program: "xtb", Version: "6.5.1", Termination: DigestFailed, TerminationLine: "-1- Error: Atom number missmatch in xyz file",
+		Energy: "-5.070544374389", Optimization: true, OptConverged: true, OptCycles: 4, Frequencies: 3, Imaginary: 1,
+		LowestFrequency: "-12.34", WallSeconds: 61, GeometryFile: "xtbopt.xyz"}
+	if _, err := s.UpdateCalc(c.ID, func(_ *Tx, c *Calculation) error { c.Digest = &want; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Calc(c.ID)
+	if err != nil || got.Digest == nil || *got.Digest != want {
+		t.Errorf("digest read back %+v, %v; want %+v", got.Digest, err, want)
+	}
+}
+
+// TestCalcOutcome: how a job ended comes from its last ended state, and a
+// success whose program says it failed (the digest) is a failure, for every
+// message and listing alike.
+func TestCalcOutcome(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	c := Calculation{History: []Transition{{State: StateReceived, At: t0}, {State: StateRunning, At: t0.Add(time.Minute)}}}
+	if _, _, ok := c.Outcome(); ok {
+		t.Error("a running job has an outcome")
+	}
+	c.History = append(c.History, Transition{State: StateSucceeded, At: t0.Add(time.Hour)}, Transition{State: StateRetrieved, At: t0.Add(2 * time.Hour)})
+	if s, at, ok := c.Outcome(); !ok || s != StateSucceeded || !at.Equal(t0.Add(time.Hour)) {
+		t.Errorf("Outcome = %s %v %v", s, at, ok)
+	}
+	c.Digest = &Digest{Termination: DigestNormal}
+	if s, _, _ := c.Outcome(); s != StateSucceeded {
+		t.Errorf("normal digest: %s", s)
+	}
+	c.Digest = &Digest{Termination: DigestFailed, TerminationLine: "ORCA finished by error termination in SCF"}
+	if s, _, _ := c.Outcome(); s != StateFailed {
+		t.Errorf("exit 0 with a failed digest: %s, want failed", s)
 	}
 }

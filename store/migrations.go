@@ -43,6 +43,10 @@ var migrations = []func(*bolt.Tx) error{
 		}
 		return nil
 	},
+	// 4 (typed progress): the scheduler's bookkeeping of each calculation,
+	// a map of strings under "delivery" until schema 3, becomes the typed
+	// Progress under "progress"; calcs_active is rebuilt in format 2.
+	convertProgress,
 }
 
 // LatestSchema is the schema version this binary writes.

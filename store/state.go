@@ -15,35 +15,40 @@ const (
 	StateCancelled State = "cancelled" // cancelled by a user or admin (or on the cluster)
 	StateTimedOut  State = "timed_out" // killed at its time limit
 	StateRetrieved State = "retrieved" // result files fetched into LocalDir
-	StateDelivered State = "delivered" // results uploaded (share link) or sent as files
-	StateNotified  State = "notified"  // the user was told; the end of the road
-	StateError     State = "error"     // given up; Error says why a person can act on
+	// StateDeliveryFailed: the results are fetched and held in LocalDir, but
+	// putting them where the user gets them failed; retried with backoff, or
+	// held for an admin (Progress.DeliveryHeld).
+	StateDeliveryFailed State = "delivery_failed"
+	StateDelivered      State = "delivered" // results uploaded (share link) or sent as files
+	StateNotified       State = "notified"  // the user was told; the end of the road
+	StateError          State = "error"     // given up; Error says why a person can act on
 )
 
 // States lists every state in lifecycle order.
 var States = []State{
 	StateReceived, StateStaged, StateSubmitted, StatePending, StateRunning,
 	StateSucceeded, StateFailed, StateCancelled, StateTimedOut,
-	StateRetrieved, StateDelivered, StateNotified, StateError,
+	StateRetrieved, StateDeliveryFailed, StateDelivered, StateNotified, StateError,
 }
 
 // transitions is THE transition table: from → allowed targets. Transition
 // refuses every change not listed here. A "transition" to the same state is
 // always allowed and is a bookkeeping update (no history entry).
 var transitions = map[State][]State{
-	StateReceived:  {StateStaged, StateCancelled, StateError},
-	StateStaged:    {StateSubmitted, StateCancelled, StateError},
-	StateSubmitted: {StatePending, StateRunning, StateSucceeded, StateFailed, StateCancelled, StateTimedOut, StateError},
-	StatePending:   {StateRunning, StateSucceeded, StateFailed, StateCancelled, StateTimedOut, StateError},
-	StateRunning:   {StateSucceeded, StateFailed, StateCancelled, StateTimedOut, StateError},
-	StateSucceeded: {StateRetrieved, StateError},
-	StateFailed:    {StateRetrieved, StateError},
-	StateCancelled: {StateRetrieved, StateError},
-	StateTimedOut:  {StateRetrieved, StateError},
-	StateRetrieved: {StateDelivered, StateError},
-	StateDelivered: {StateNotified, StateError},
-	StateNotified:  nil,
-	StateError:     {StateReceived}, // an admin's retry
+	StateReceived:       {StateStaged, StateCancelled, StateError},
+	StateStaged:         {StateSubmitted, StateCancelled, StateError},
+	StateSubmitted:      {StatePending, StateRunning, StateSucceeded, StateFailed, StateCancelled, StateTimedOut, StateError},
+	StatePending:        {StateRunning, StateSucceeded, StateFailed, StateCancelled, StateTimedOut, StateError},
+	StateRunning:        {StateSucceeded, StateFailed, StateCancelled, StateTimedOut, StateError},
+	StateSucceeded:      {StateRetrieved, StateError},
+	StateFailed:         {StateRetrieved, StateError},
+	StateCancelled:      {StateRetrieved, StateError},
+	StateTimedOut:       {StateRetrieved, StateError},
+	StateRetrieved:      {StateDelivered, StateDeliveryFailed, StateError},
+	StateDeliveryFailed: {StateDelivered, StateError},
+	StateDelivered:      {StateNotified, StateError},
+	StateNotified:       nil,
+	StateError:          {StateReceived}, // an admin's retry
 }
 
 // Transitions returns a copy of the transition table (for docs and tests).

@@ -558,14 +558,14 @@ func TestLocalTransport(t *testing.T) {
 		t.Errorf("list %v, want %v", paths, want)
 	}
 	local := filepath.Join(t.TempDir(), "l", "b.x")
-	if _, err := tr.Get(ctxT(t), remote, "sub/deep/b.x", local, 0); err != nil {
+	if _, err := tr.Get(ctxT(t), remote, "sub/deep/b.x", local, NoLimit); err != nil {
 		t.Fatal(err)
 	}
 	if data, _ := os.ReadFile(local); string(data) != "BB" {
 		t.Errorf("get: %q", data)
 	}
 	for name, err := range map[string]error{
-		"get":  func() error { _, err := tr.Get(ctxT(t), remote, "nope", local, 0); return err }(),
+		"get":  func() error { _, err := tr.Get(ctxT(t), remote, "nope", local, NoLimit); return err }(),
 		"list": func() error { _, err := tr.List(ctxT(t), filepath.Join(remote, "nope")); return err }(),
 		"put":  tr.PutDir(ctxT(t), filepath.Join(src, "nope"), remote),
 	} {

@@ -199,12 +199,17 @@ func (s *Scheduler) Fetch(ctx context.Context, req plugins.FetchRequest) (plugin
 }
 
 // fetchLimit is how many bytes Get may copy of f: MaxSize, and no more than
-// f's listed size plus what is left of MaxTotal after every selected file.
-// A file that grew past it after the listing is skipped (SkipGrew).
+// f's listed size plus what is left of MaxTotal after every selected file;
+// NoLimit when neither is set. A file that grew past it after the listing is
+// skipped (SkipGrew). A limit of 0 (an empty file with no room left) copies
+// nothing more, never everything.
 func fetchLimit(req plugins.FetchRequest, f RemoteFile, slack int64) int64 {
-	limit := req.MaxSize
+	limit := NoLimit
+	if req.MaxSize > 0 {
+		limit = req.MaxSize
+	}
 	if req.MaxTotal > 0 {
-		if t := f.Size + slack; limit <= 0 || t < limit {
+		if t := f.Size + max(slack, 0); limit == NoLimit || t < limit {
 			limit = t
 		}
 	}

@@ -12,8 +12,8 @@ import (
 	"syscall"
 	"testing"
 
+	"hpcbot/internal/testbed"
 	"hpcbot/plugins"
-	"hpcbot/plugins/testbed"
 )
 
 // runAsAccount is the test bed's user (scripts/testbed.sh creates it), for
@@ -138,7 +138,7 @@ func TestLocalTransportRunAs(t *testing.T) {
 
 			dl := filepath.Join(t.TempDir(), "dl")
 			for _, rel := range []string{"link.out", "fifo.out", "deep/up/hpcbot.db"} {
-				n, err := tr.Get(ctx, remote, rel, filepath.Join(dl, rel), 0)
+				n, err := tr.Get(ctx, remote, rel, filepath.Join(dl, rel), NoLimit)
 				if !errors.Is(err, ErrNotRegular) {
 					t.Errorf("Get %s: %d bytes, %v; want a not-a-regular-file error", rel, n, err)
 				}
@@ -147,7 +147,7 @@ func TestLocalTransportRunAs(t *testing.T) {
 			if !errors.Is(err, ErrTooLarge) || plugins.KindOf(err) != plugins.KindPermanent || n > 1<<20 {
 				t.Errorf("Get of 3 MB under 1 MiB: %d bytes, %v; want a permanent too-large error", n, err)
 			}
-			if _, err := tr.Get(ctx, remote, "missing.out", filepath.Join(dl, "m"), 0); plugins.KindOf(err) != plugins.KindNotFound {
+			if _, err := tr.Get(ctx, remote, "missing.out", filepath.Join(dl, "m"), NoLimit); plugins.KindOf(err) != plugins.KindNotFound {
 				t.Errorf("Get of a missing file: %v, want not found", err)
 			}
 			n, err = tr.Get(ctx, remote, "sub/b.dat", filepath.Join(dl, "sub", "b.dat"), 2)

@@ -28,7 +28,8 @@ const (
 // ReceiveFile writes localPath with what fill writes to its writer: into a
 // temporary file beside it (parents created LocalDirMode), made LocalFileMode and
 // renamed into place, so localPath is either absent, the old file or the whole new
-// one. With limit > 0 the writer refuses the byte past limit: fill then fails
+// one. With limit >= 0 the writer refuses the byte past limit (so 0 allows an
+// empty file only; NoLimit, negative, none): fill then fails
 // with an error wrapping ErrTooLarge, and nothing is left behind. It returns the
 // bytes written. Errors other than fill's are this host's (disk full, permissions).
 func ReceiveFile(localPath string, limit int64, fill func(io.Writer) error) (int64, error) {
@@ -67,14 +68,18 @@ func ReceiveFile(localPath string, limit int64, fill func(io.Writer) error) (int
 	return w.n, nil
 }
 
-// limitWriter counts what it writes and refuses to go past limit (> 0).
+// NoLimit is the limit of a copy that may be of any size. Zero is not "no
+// limit": it is a limit that lets nothing through.
+const NoLimit int64 = -1
+
+// limitWriter counts what it writes and refuses to go past limit (>= 0).
 type limitWriter struct {
 	w        io.Writer
 	n, limit int64
 }
 
 func (l *limitWriter) Write(p []byte) (int, error) {
-	if l.limit > 0 && l.n+int64(len(p)) > l.limit {
+	if l.limit >= 0 && l.n+int64(len(p)) > l.limit {
 		room := l.limit - l.n
 		n, err := l.w.Write(p[:room])
 		l.n += int64(n)

@@ -50,8 +50,9 @@ type Transport interface {
 	// localPath through ReceiveFile: LocalFileMode, parents LocalDirMode, written
 	// to a temp name and renamed, so a crash leaves no half file under the final
 	// name. It never follows a symbolic link at or below remoteDir: a link or a
-	// special file there is an error wrapping ErrNotRegular. With limit > 0 a file
-	// of more than limit bytes is an error wrapping ErrTooLarge. It returns the
+	// special file there is an error wrapping ErrNotRegular. With limit >= 0 a
+	// file of more than limit bytes is an error wrapping ErrTooLarge; NoLimit
+	// (negative) copies whatever there is. It returns the
 	// bytes copied.
 	Get(ctx context.Context, remoteDir, rel, localPath string, limit int64) (int64, error)
 	// RemoveAll removes remoteDir and everything below it; a missing folder is not an error.

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"hpcbot/internal/testbed"
 	"hpcbot/plugins"
-	"hpcbot/plugins/testbed"
 )
 
 // TestLocalRunAs: with run_as, a calculation of the local plugin runs as that

@@ -1,7 +1,6 @@
 package detached
 
 import (
-	"hpcbot/plugins"
 	"hpcbot/plugins/cluster"
 	"hpcbot/plugins/sshc"
 )
@@ -15,10 +14,5 @@ func NewLocal(opts ...cluster.Option) *cluster.Scheduler {
 // NewSSH returns the `ssh` scheduler plugin: detached processes on a remote host
 // reached over SSH (one polite connection, see sshc).
 func NewSSH(opts ...cluster.Option) *cluster.Scheduler {
-	return cluster.New(NewSSHDialect(), SSHTransport, opts...)
-}
-
-// SSHTransport opens the cluster's connection with sshc's defaults; it fits cluster.New.
-func SSHTransport(c plugins.Cluster) (cluster.Transport, error) {
-	return sshc.New(c.Connection, sshc.Options{})
+	return cluster.New(NewSSHDialect(), sshc.Transport, opts...)
 }

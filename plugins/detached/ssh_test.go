@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"hpcbot/internal/testbed"
 	"hpcbot/plugins"
 	"hpcbot/plugins/cluster"
 	"hpcbot/plugins/detached"
 	"hpcbot/plugins/sshc"
-	"hpcbot/plugins/testbed"
 )
 
 // sshBed is the `ssh` plugin (detached dialect over sshc) on the test bed's sshd,

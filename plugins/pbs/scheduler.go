@@ -21,11 +21,7 @@ var _ cluster.ConfigurableDialect = (*Dialect)(nil)
 // when the core calls Configure.
 func NewScheduler(opts ...cluster.Option) *cluster.Scheduler {
 	d := &Dialect{flavor: FlavorPro, Location: time.Local}
-	return cluster.New(d, sshTransport, opts...)
-}
-
-func sshTransport(c plugins.Cluster) (cluster.Transport, error) {
-	return sshc.New(c.Connection, sshc.Options{})
+	return cluster.New(d, sshc.Transport, opts...)
 }
 
 // Configure takes the flavor from c.Flavor ("pro" when empty, or "torque") and

@@ -6,6 +6,14 @@
 // fields or RPCs is compatible; renumbering, removing or changing a field's
 // meaning needs a new protocol version.
 //
+// Versions: 1 is the original set of calls. 2 adds Runner.Check and
+// Runner.Digest. hpcbot offers both (go-plugin's PLUGIN_PROTOCOL_VERSIONS,
+// "1,2") and a plugin answers with the highest it speaks; a runner that
+// announces 1 is asked neither Check nor Digest (the host runs the input
+// unchecked and reports "no summary"). A runner that announces 2 must answer
+// both: UNIMPLEMENTED from a protocol-2 runner is refused as a plugin that
+// claims a version it does not speak. Schedulers are the same in 1 and 2.
+//
 // Errors: a failed call returns a gRPC status whose code carries the error's kind
 // (plugins.Error): UNAVAILABLE = transient (retry later), FAILED_PRECONDITION or
 // INVALID_ARGUMENT = permanent, PERMISSION_DENIED or UNAUTHENTICATED = auth (bad
@@ -1401,7 +1409,9 @@ type RunnerRule struct {
 	Description   string                 `protobuf:"bytes,7,opt,name=description,proto3" json:"description,omitempty"`
 	Resources     map[string]string      `protobuf:"bytes,8,rep,name=resources,proto3" json:"resources,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Results       []string               `protobuf:"bytes,9,rep,name=results,proto3" json:"results,omitempty"`
-	Failover      *bool                  `protobuf:"varint,10,opt,name=failover,proto3,oneof" json:"failover,omitempty"` // absent: the core's default
+	Failover      *bool                  `protobuf:"varint,10,opt,name=failover,proto3,oneof" json:"failover,omitempty"`             // absent: the core's default
+	MaxCores      int32                  `protobuf:"varint,11,opt,name=max_cores,json=maxCores,proto3" json:"max_cores,omitempty"`   // 0: no limit
+	MaxMemory     string                 `protobuf:"bytes,12,opt,name=max_memory,json=maxMemory,proto3" json:"max_memory,omitempty"` // "64GB", "8000MB"; "": no limit
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1504,6 +1514,20 @@ func (x *RunnerRule) GetFailover() bool {
 		return *x.Failover
 	}
 	return false
+}
+
+func (x *RunnerRule) GetMaxCores() int32 {
+	if x != nil {
+		return x.MaxCores
+	}
+	return 0
+}
+
+func (x *RunnerRule) GetMaxMemory() string {
+	if x != nil {
+		return x.MaxMemory
+	}
+	return ""
 }
 
 type ConfigureRunnerRequest struct {
@@ -1883,11 +1907,14 @@ func (x *Plan) GetFailover() bool {
 }
 
 // Refusal says why a runner will not run a file: code is one of the plugins.Refuse*
-// constants, detail the offending word.
+// constants, detail the offending word. A refusal of Check also names the
+// input's line (1-based; 0: the file as a whole) and, for a limit, the limit.
 type Refusal struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
 	Detail        string                 `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
+	Line          int32                  `protobuf:"varint,3,opt,name=line,proto3" json:"line,omitempty"`
+	Limit         string                 `protobuf:"bytes,4,opt,name=limit,proto3" json:"limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1932,6 +1959,20 @@ func (x *Refusal) GetCode() string {
 func (x *Refusal) GetDetail() string {
 	if x != nil {
 		return x.Detail
+	}
+	return ""
+}
+
+func (x *Refusal) GetLine() int32 {
+	if x != nil {
+		return x.Line
+	}
+	return 0
+}
+
+func (x *Refusal) GetLimit() string {
+	if x != nil {
+		return x.Limit
 	}
 	return ""
 }
@@ -2017,6 +2058,518 @@ type PlanReply_Refusal struct {
 func (*PlanReply_Plan) isPlanReply_Outcome() {}
 
 func (*PlanReply_Refusal) isPlanReply_Outcome() {}
+
+// CheckInputRequest (protocol 2): the plan Plan gave and the input to check.
+type CheckInputRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	FileName string                 `protobuf:"bytes,1,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"` // as in PlanRequest
+	Caption  string                 `protobuf:"bytes,2,opt,name=caption,proto3" json:"caption,omitempty"`                   // as in PlanRequest
+	// path is the absolute path of the downloaded input on hpcbot's host. The
+	// plugin reads it and never writes it.
+	Path          string `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	Program       string `protobuf:"bytes,4,opt,name=program,proto3" json:"program,omitempty"` // Plan.program
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckInputRequest) Reset() {
+	*x = CheckInputRequest{}
+	mi := &file_hpcbot_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckInputRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckInputRequest) ProtoMessage() {}
+
+func (x *CheckInputRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hpcbot_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckInputRequest.ProtoReflect.Descriptor instead.
+func (*CheckInputRequest) Descriptor() ([]byte, []int) {
+	return file_hpcbot_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *CheckInputRequest) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+func (x *CheckInputRequest) GetCaption() string {
+	if x != nil {
+		return x.Caption
+	}
+	return ""
+}
+
+func (x *CheckInputRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *CheckInputRequest) GetProgram() string {
+	if x != nil {
+		return x.Program
+	}
+	return ""
+}
+
+// InputResources are what the input itself asks for; zero: not stated.
+// hpcbot turns them into the scheduler's options (Slurm: --ntasks,
+// --cpus-per-task, --mem) unless the runner rule's resources set them.
+type InputResources struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tasks         int32                  `protobuf:"varint,1,opt,name=tasks,proto3" json:"tasks,omitempty"`                                  // MPI processes (ORCA %pal nprocs)
+	CpusPerTask   int32                  `protobuf:"varint,2,opt,name=cpus_per_task,json=cpusPerTask,proto3" json:"cpus_per_task,omitempty"` // threads of one process (Gaussian %nprocshared)
+	MemoryMb      int64                  `protobuf:"varint,3,opt,name=memory_mb,json=memoryMb,proto3" json:"memory_mb,omitempty"`            // memory of the whole job, MiB (ORCA %maxcore x nprocs, Gaussian %mem)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InputResources) Reset() {
+	*x = InputResources{}
+	mi := &file_hpcbot_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InputResources) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InputResources) ProtoMessage() {}
+
+func (x *InputResources) ProtoReflect() protoreflect.Message {
+	mi := &file_hpcbot_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InputResources.ProtoReflect.Descriptor instead.
+func (*InputResources) Descriptor() ([]byte, []int) {
+	return file_hpcbot_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *InputResources) GetTasks() int32 {
+	if x != nil {
+		return x.Tasks
+	}
+	return 0
+}
+
+func (x *InputResources) GetCpusPerTask() int32 {
+	if x != nil {
+		return x.CpusPerTask
+	}
+	return 0
+}
+
+func (x *InputResources) GetMemoryMb() int64 {
+	if x != nil {
+		return x.MemoryMb
+	}
+	return 0
+}
+
+type CheckInputReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Outcome:
+	//
+	//	*CheckInputReply_Accepted
+	//	*CheckInputReply_Refusal
+	Outcome       isCheckInputReply_Outcome `protobuf_oneof:"outcome"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckInputReply) Reset() {
+	*x = CheckInputReply{}
+	mi := &file_hpcbot_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckInputReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckInputReply) ProtoMessage() {}
+
+func (x *CheckInputReply) ProtoReflect() protoreflect.Message {
+	mi := &file_hpcbot_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckInputReply.ProtoReflect.Descriptor instead.
+func (*CheckInputReply) Descriptor() ([]byte, []int) {
+	return file_hpcbot_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *CheckInputReply) GetOutcome() isCheckInputReply_Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+func (x *CheckInputReply) GetAccepted() *InputResources {
+	if x != nil {
+		if x, ok := x.Outcome.(*CheckInputReply_Accepted); ok {
+			return x.Accepted
+		}
+	}
+	return nil
+}
+
+func (x *CheckInputReply) GetRefusal() *Refusal {
+	if x != nil {
+		if x, ok := x.Outcome.(*CheckInputReply_Refusal); ok {
+			return x.Refusal
+		}
+	}
+	return nil
+}
+
+type isCheckInputReply_Outcome interface {
+	isCheckInputReply_Outcome()
+}
+
+type CheckInputReply_Accepted struct {
+	Accepted *InputResources `protobuf:"bytes,1,opt,name=accepted,proto3,oneof"`
+}
+
+type CheckInputReply_Refusal struct {
+	Refusal *Refusal `protobuf:"bytes,2,opt,name=refusal,proto3,oneof"`
+}
+
+func (*CheckInputReply_Accepted) isCheckInputReply_Outcome() {}
+
+func (*CheckInputReply_Refusal) isCheckInputReply_Outcome() {}
+
+// DigestRequest (protocol 2): a finished calculation's fetched results.
+type DigestRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// dir is the absolute path of the local folder that holds the results on
+	// hpcbot's host; files are the fetched files' names relative to it (each
+	// passes Go's filepath.IsLocal). The plugin only reads them.
+	Dir       string   `protobuf:"bytes,1,opt,name=dir,proto3" json:"dir,omitempty"`
+	Files     []string `protobuf:"bytes,2,rep,name=files,proto3" json:"files,omitempty"`
+	InputFile string   `protobuf:"bytes,3,opt,name=input_file,json=inputFile,proto3" json:"input_file,omitempty"` // the input's name, as in PlanRequest
+	Program   string   `protobuf:"bytes,4,opt,name=program,proto3" json:"program,omitempty"`                      // Plan.program
+	// stdout and stderr name the job's standard output and error among files
+	// ("" when the scheduler keeps none).
+	Stdout        string `protobuf:"bytes,5,opt,name=stdout,proto3" json:"stdout,omitempty"`
+	Stderr        string `protobuf:"bytes,6,opt,name=stderr,proto3" json:"stderr,omitempty"`
+	ExitCode      *int32 `protobuf:"varint,7,opt,name=exit_code,json=exitCode,proto3,oneof" json:"exit_code,omitempty"` // absent when unknown
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DigestRequest) Reset() {
+	*x = DigestRequest{}
+	mi := &file_hpcbot_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DigestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DigestRequest) ProtoMessage() {}
+
+func (x *DigestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hpcbot_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DigestRequest.ProtoReflect.Descriptor instead.
+func (*DigestRequest) Descriptor() ([]byte, []int) {
+	return file_hpcbot_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *DigestRequest) GetDir() string {
+	if x != nil {
+		return x.Dir
+	}
+	return ""
+}
+
+func (x *DigestRequest) GetFiles() []string {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+func (x *DigestRequest) GetInputFile() string {
+	if x != nil {
+		return x.InputFile
+	}
+	return ""
+}
+
+func (x *DigestRequest) GetProgram() string {
+	if x != nil {
+		return x.Program
+	}
+	return ""
+}
+
+func (x *DigestRequest) GetStdout() string {
+	if x != nil {
+		return x.Stdout
+	}
+	return ""
+}
+
+func (x *DigestRequest) GetStderr() string {
+	if x != nil {
+		return x.Stderr
+	}
+	return ""
+}
+
+func (x *DigestRequest) GetExitCode() int32 {
+	if x != nil && x.ExitCode != nil {
+		return *x.ExitCode
+	}
+	return 0
+}
+
+// Digest is a short summary of a calculation's results. Text fields are as the
+// program printed them (never reformatted), at most 256 bytes of valid UTF-8.
+type Digest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Program string                 `protobuf:"bytes,1,opt,name=program,proto3" json:"program,omitempty"` // "orca", "gaussian", "xtb", ...
+	Version string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"` // as printed
+	// termination: "normal", "failed" (termination_line is the program's own
+	// error line), "unfinished" (the output stops without a termination line),
+	// or "none": the runner read the results and found nothing it could
+	// summarize (the user reads "no summary"; every other field is ignored).
+	Termination     string `protobuf:"bytes,3,opt,name=termination,proto3" json:"termination,omitempty"`
+	TerminationLine string `protobuf:"bytes,4,opt,name=termination_line,json=terminationLine,proto3" json:"termination_line,omitempty"`
+	Energy          string `protobuf:"bytes,5,opt,name=energy,proto3" json:"energy,omitempty"`                                 // final energy in hartree as printed; "" when not certain
+	EnergyMethod    string `protobuf:"bytes,6,opt,name=energy_method,json=energyMethod,proto3" json:"energy_method,omitempty"` // "SCF", "MP2", "xtb total"...; may be ""
+	Optimization    bool   `protobuf:"varint,7,opt,name=optimization,proto3" json:"optimization,omitempty"`                    // the run was a geometry optimization
+	OptConverged    bool   `protobuf:"varint,8,opt,name=opt_converged,json=optConverged,proto3" json:"opt_converged,omitempty"`
+	OptCycles       int32  `protobuf:"varint,9,opt,name=opt_cycles,json=optCycles,proto3" json:"opt_cycles,omitempty"`
+	Frequencies     int32  `protobuf:"varint,10,opt,name=frequencies,proto3" json:"frequencies,omitempty"`                               // vibrational modes listed; 0: none
+	Imaginary       int32  `protobuf:"varint,11,opt,name=imaginary,proto3" json:"imaginary,omitempty"`                                   // modes with an imaginary frequency
+	LowestFrequency string `protobuf:"bytes,12,opt,name=lowest_frequency,json=lowestFrequency,proto3" json:"lowest_frequency,omitempty"` // cm-1 as printed, "" with no frequencies
+	WallSeconds     int64  `protobuf:"varint,13,opt,name=wall_seconds,json=wallSeconds,proto3" json:"wall_seconds,omitempty"`            // 0: not printed
+	GeometryFile    string `protobuf:"bytes,14,opt,name=geometry_file,json=geometryFile,proto3" json:"geometry_file,omitempty"`          // a plain name among the results, "" if none
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Digest) Reset() {
+	*x = Digest{}
+	mi := &file_hpcbot_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Digest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Digest) ProtoMessage() {}
+
+func (x *Digest) ProtoReflect() protoreflect.Message {
+	mi := &file_hpcbot_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Digest.ProtoReflect.Descriptor instead.
+func (*Digest) Descriptor() ([]byte, []int) {
+	return file_hpcbot_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *Digest) GetProgram() string {
+	if x != nil {
+		return x.Program
+	}
+	return ""
+}
+
+func (x *Digest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *Digest) GetTermination() string {
+	if x != nil {
+		return x.Termination
+	}
+	return ""
+}
+
+func (x *Digest) GetTerminationLine() string {
+	if x != nil {
+		return x.TerminationLine
+	}
+	return ""
+}
+
+func (x *Digest) GetEnergy() string {
+	if x != nil {
+		return x.Energy
+	}
+	return ""
+}
+
+func (x *Digest) GetEnergyMethod() string {
+	if x != nil {
+		return x.EnergyMethod
+	}
+	return ""
+}
+
+func (x *Digest) GetOptimization() bool {
+	if x != nil {
+		return x.Optimization
+	}
+	return false
+}
+
+func (x *Digest) GetOptConverged() bool {
+	if x != nil {
+		return x.OptConverged
+	}
+	return false
+}
+
+func (x *Digest) GetOptCycles() int32 {
+	if x != nil {
+		return x.OptCycles
+	}
+	return 0
+}
+
+func (x *Digest) GetFrequencies() int32 {
+	if x != nil {
+		return x.Frequencies
+	}
+	return 0
+}
+
+func (x *Digest) GetImaginary() int32 {
+	if x != nil {
+		return x.Imaginary
+	}
+	return 0
+}
+
+func (x *Digest) GetLowestFrequency() string {
+	if x != nil {
+		return x.LowestFrequency
+	}
+	return ""
+}
+
+func (x *Digest) GetWallSeconds() int64 {
+	if x != nil {
+		return x.WallSeconds
+	}
+	return 0
+}
+
+func (x *Digest) GetGeometryFile() string {
+	if x != nil {
+		return x.GeometryFile
+	}
+	return ""
+}
+
+type DigestReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Digest        *Digest                `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"` // absent: this runner does not summarize results
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DigestReply) Reset() {
+	*x = DigestReply{}
+	mi := &file_hpcbot_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DigestReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DigestReply) ProtoMessage() {}
+
+func (x *DigestReply) ProtoReflect() protoreflect.Message {
+	mi := &file_hpcbot_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DigestReply.ProtoReflect.Descriptor instead.
+func (*DigestReply) Descriptor() ([]byte, []int) {
+	return file_hpcbot_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *DigestReply) GetDigest() *Digest {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
 
 var File_hpcbot_proto protoreflect.FileDescriptor
 
@@ -2136,7 +2689,7 @@ const file_hpcbot_proto_rawDesc = "" +
 	"\bcommands\x18\x02 \x01(\x03R\bcommands\x12#\n" +
 	"\rauth_failures\x18\x03 \x01(\x03R\fauthFailures\"(\n" +
 	"\x0eCleanupRequest\x12\x16\n" +
-	"\x06folder\x18\x01 \x01(\tR\x06folder\"\xb4\x03\n" +
+	"\x06folder\x18\x01 \x01(\tR\x06folder\"\xf0\x03\n" +
 	"\n" +
 	"RunnerRule\x12\x16\n" +
 	"\x06runner\x18\x01 \x01(\tR\x06runner\x12\x18\n" +
@@ -2149,7 +2702,10 @@ const file_hpcbot_proto_rawDesc = "" +
 	"\tresources\x18\b \x03(\v2,.hpcbot.plugins.v1.RunnerRule.ResourcesEntryR\tresources\x12\x18\n" +
 	"\aresults\x18\t \x03(\tR\aresults\x12\x1f\n" +
 	"\bfailover\x18\n" +
-	" \x01(\bH\x00R\bfailover\x88\x01\x01\x1a<\n" +
+	" \x01(\bH\x00R\bfailover\x88\x01\x01\x12\x1b\n" +
+	"\tmax_cores\x18\v \x01(\x05R\bmaxCores\x12\x1d\n" +
+	"\n" +
+	"max_memory\x18\f \x01(\tR\tmaxMemory\x1a<\n" +
 	"\x0eResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\v\n" +
@@ -2184,14 +2740,59 @@ const file_hpcbot_proto_rawDesc = "" +
 	"\bfailover\x18\a \x01(\bR\bfailover\x1a<\n" +
 	"\x0eResourcesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"5\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"_\n" +
 	"\aRefusal\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x16\n" +
-	"\x06detail\x18\x02 \x01(\tR\x06detail\"}\n" +
+	"\x06detail\x18\x02 \x01(\tR\x06detail\x12\x12\n" +
+	"\x04line\x18\x03 \x01(\x05R\x04line\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\tR\x05limit\"}\n" +
 	"\tPlanReply\x12-\n" +
 	"\x04plan\x18\x01 \x01(\v2\x17.hpcbot.plugins.v1.PlanH\x00R\x04plan\x126\n" +
 	"\arefusal\x18\x02 \x01(\v2\x1a.hpcbot.plugins.v1.RefusalH\x00R\arefusalB\t\n" +
-	"\aoutcome2\xee\x05\n" +
+	"\aoutcome\"x\n" +
+	"\x11CheckInputRequest\x12\x1b\n" +
+	"\tfile_name\x18\x01 \x01(\tR\bfileName\x12\x18\n" +
+	"\acaption\x18\x02 \x01(\tR\acaption\x12\x12\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\x12\x18\n" +
+	"\aprogram\x18\x04 \x01(\tR\aprogram\"g\n" +
+	"\x0eInputResources\x12\x14\n" +
+	"\x05tasks\x18\x01 \x01(\x05R\x05tasks\x12\"\n" +
+	"\rcpus_per_task\x18\x02 \x01(\x05R\vcpusPerTask\x12\x1b\n" +
+	"\tmemory_mb\x18\x03 \x01(\x03R\bmemoryMb\"\x95\x01\n" +
+	"\x0fCheckInputReply\x12?\n" +
+	"\baccepted\x18\x01 \x01(\v2!.hpcbot.plugins.v1.InputResourcesH\x00R\baccepted\x126\n" +
+	"\arefusal\x18\x02 \x01(\v2\x1a.hpcbot.plugins.v1.RefusalH\x00R\arefusalB\t\n" +
+	"\aoutcome\"\xd0\x01\n" +
+	"\rDigestRequest\x12\x10\n" +
+	"\x03dir\x18\x01 \x01(\tR\x03dir\x12\x14\n" +
+	"\x05files\x18\x02 \x03(\tR\x05files\x12\x1d\n" +
+	"\n" +
+	"input_file\x18\x03 \x01(\tR\tinputFile\x12\x18\n" +
+	"\aprogram\x18\x04 \x01(\tR\aprogram\x12\x16\n" +
+	"\x06stdout\x18\x05 \x01(\tR\x06stdout\x12\x16\n" +
+	"\x06stderr\x18\x06 \x01(\tR\x06stderr\x12 \n" +
+	"\texit_code\x18\a \x01(\x05H\x00R\bexitCode\x88\x01\x01B\f\n" +
+	"\n" +
+	"_exit_code\"\xe1\x03\n" +
+	"\x06Digest\x12\x18\n" +
+	"\aprogram\x18\x01 \x01(\tR\aprogram\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12 \n" +
+	"\vtermination\x18\x03 \x01(\tR\vtermination\x12)\n" +
+	"\x10termination_line\x18\x04 \x01(\tR\x0fterminationLine\x12\x16\n" +
+	"\x06energy\x18\x05 \x01(\tR\x06energy\x12#\n" +
+	"\renergy_method\x18\x06 \x01(\tR\fenergyMethod\x12\"\n" +
+	"\foptimization\x18\a \x01(\bR\foptimization\x12#\n" +
+	"\ropt_converged\x18\b \x01(\bR\foptConverged\x12\x1d\n" +
+	"\n" +
+	"opt_cycles\x18\t \x01(\x05R\toptCycles\x12 \n" +
+	"\vfrequencies\x18\n" +
+	" \x01(\x05R\vfrequencies\x12\x1c\n" +
+	"\timaginary\x18\v \x01(\x05R\timaginary\x12)\n" +
+	"\x10lowest_frequency\x18\f \x01(\tR\x0flowestFrequency\x12!\n" +
+	"\fwall_seconds\x18\r \x01(\x03R\vwallSeconds\x12#\n" +
+	"\rgeometry_file\x18\x0e \x01(\tR\fgeometryFile\"@\n" +
+	"\vDigestReply\x121\n" +
+	"\x06digest\x18\x01 \x01(\v2\x19.hpcbot.plugins.v1.DigestR\x06digest2\xee\x05\n" +
 	"\tScheduler\x12M\n" +
 	"\aVersion\x12!.hpcbot.plugins.v1.VersionRequest\x1a\x1f.hpcbot.plugins.v1.VersionReply\x12S\n" +
 	"\tConfigure\x12,.hpcbot.plugins.v1.ConfigureSchedulerRequest\x1a\x18.hpcbot.plugins.v1.Empty\x12G\n" +
@@ -2202,12 +2803,14 @@ const file_hpcbot_proto_rawDesc = "" +
 	"\x06Cancel\x12 .hpcbot.plugins.v1.CancelRequest\x1a\x18.hpcbot.plugins.v1.Empty\x12G\n" +
 	"\x05Fetch\x12\x1f.hpcbot.plugins.v1.FetchRequest\x1a\x1d.hpcbot.plugins.v1.FetchReply\x12F\n" +
 	"\aCleanup\x12!.hpcbot.plugins.v1.CleanupRequest\x1a\x18.hpcbot.plugins.v1.Empty\x12G\n" +
-	"\x05Stats\x12\x1f.hpcbot.plugins.v1.StatsRequest\x1a\x1d.hpcbot.plugins.v1.StatsReply2\xb5\x02\n" +
+	"\x05Stats\x12\x1f.hpcbot.plugins.v1.StatsRequest\x1a\x1d.hpcbot.plugins.v1.StatsReply2\xd4\x03\n" +
 	"\x06Runner\x12M\n" +
 	"\aVersion\x12!.hpcbot.plugins.v1.VersionRequest\x1a\x1f.hpcbot.plugins.v1.VersionReply\x12P\n" +
 	"\tConfigure\x12).hpcbot.plugins.v1.ConfigureRunnerRequest\x1a\x18.hpcbot.plugins.v1.Empty\x12D\n" +
 	"\x04Info\x12\x1e.hpcbot.plugins.v1.InfoRequest\x1a\x1c.hpcbot.plugins.v1.InfoReply\x12D\n" +
-	"\x04Plan\x12\x1e.hpcbot.plugins.v1.PlanRequest\x1a\x1c.hpcbot.plugins.v1.PlanReplyB\x16Z\x14hpcbot/plugins/protob\x06proto3"
+	"\x04Plan\x12\x1e.hpcbot.plugins.v1.PlanRequest\x1a\x1c.hpcbot.plugins.v1.PlanReply\x12Q\n" +
+	"\x05Check\x12$.hpcbot.plugins.v1.CheckInputRequest\x1a\".hpcbot.plugins.v1.CheckInputReply\x12J\n" +
+	"\x06Digest\x12 .hpcbot.plugins.v1.DigestRequest\x1a\x1e.hpcbot.plugins.v1.DigestReplyB\x16Z\x14hpcbot/plugins/protob\x06proto3"
 
 var (
 	file_hpcbot_proto_rawDescOnce sync.Once
@@ -2221,7 +2824,7 @@ func file_hpcbot_proto_rawDescGZIP() []byte {
 	return file_hpcbot_proto_rawDescData
 }
 
-var file_hpcbot_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_hpcbot_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_hpcbot_proto_goTypes = []any{
 	(*Empty)(nil),                     // 0: hpcbot.plugins.v1.Empty
 	(*VersionRequest)(nil),            // 1: hpcbot.plugins.v1.VersionRequest
@@ -2254,62 +2857,75 @@ var file_hpcbot_proto_goTypes = []any{
 	(*Plan)(nil),                      // 28: hpcbot.plugins.v1.Plan
 	(*Refusal)(nil),                   // 29: hpcbot.plugins.v1.Refusal
 	(*PlanReply)(nil),                 // 30: hpcbot.plugins.v1.PlanReply
-	nil,                               // 31: hpcbot.plugins.v1.Cluster.OptionsEntry
-	nil,                               // 32: hpcbot.plugins.v1.SubmitRequest.ResourcesEntry
-	nil,                               // 33: hpcbot.plugins.v1.RunnerRule.ResourcesEntry
-	nil,                               // 34: hpcbot.plugins.v1.Plan.ResourcesEntry
-	(*timestamppb.Timestamp)(nil),     // 35: google.protobuf.Timestamp
+	(*CheckInputRequest)(nil),         // 31: hpcbot.plugins.v1.CheckInputRequest
+	(*InputResources)(nil),            // 32: hpcbot.plugins.v1.InputResources
+	(*CheckInputReply)(nil),           // 33: hpcbot.plugins.v1.CheckInputReply
+	(*DigestRequest)(nil),             // 34: hpcbot.plugins.v1.DigestRequest
+	(*Digest)(nil),                    // 35: hpcbot.plugins.v1.Digest
+	(*DigestReply)(nil),               // 36: hpcbot.plugins.v1.DigestReply
+	nil,                               // 37: hpcbot.plugins.v1.Cluster.OptionsEntry
+	nil,                               // 38: hpcbot.plugins.v1.SubmitRequest.ResourcesEntry
+	nil,                               // 39: hpcbot.plugins.v1.RunnerRule.ResourcesEntry
+	nil,                               // 40: hpcbot.plugins.v1.Plan.ResourcesEntry
+	(*timestamppb.Timestamp)(nil),     // 41: google.protobuf.Timestamp
 }
 var file_hpcbot_proto_depIdxs = []int32{
 	3,  // 0: hpcbot.plugins.v1.Cluster.connection:type_name -> hpcbot.plugins.v1.Connection
-	31, // 1: hpcbot.plugins.v1.Cluster.options:type_name -> hpcbot.plugins.v1.Cluster.OptionsEntry
+	37, // 1: hpcbot.plugins.v1.Cluster.options:type_name -> hpcbot.plugins.v1.Cluster.OptionsEntry
 	4,  // 2: hpcbot.plugins.v1.ConfigureSchedulerRequest.cluster:type_name -> hpcbot.plugins.v1.Cluster
-	32, // 3: hpcbot.plugins.v1.SubmitRequest.resources:type_name -> hpcbot.plugins.v1.SubmitRequest.ResourcesEntry
+	38, // 3: hpcbot.plugins.v1.SubmitRequest.resources:type_name -> hpcbot.plugins.v1.SubmitRequest.ResourcesEntry
 	11, // 4: hpcbot.plugins.v1.PollRequest.jobs:type_name -> hpcbot.plugins.v1.JobRef
-	35, // 5: hpcbot.plugins.v1.JobStatus.started:type_name -> google.protobuf.Timestamp
-	35, // 6: hpcbot.plugins.v1.JobStatus.ended:type_name -> google.protobuf.Timestamp
+	41, // 5: hpcbot.plugins.v1.JobStatus.started:type_name -> google.protobuf.Timestamp
+	41, // 6: hpcbot.plugins.v1.JobStatus.ended:type_name -> google.protobuf.Timestamp
 	13, // 7: hpcbot.plugins.v1.PollReply.statuses:type_name -> hpcbot.plugins.v1.JobStatus
 	11, // 8: hpcbot.plugins.v1.CancelRequest.job:type_name -> hpcbot.plugins.v1.JobRef
 	17, // 9: hpcbot.plugins.v1.FetchReply.skipped:type_name -> hpcbot.plugins.v1.Skipped
-	33, // 10: hpcbot.plugins.v1.RunnerRule.resources:type_name -> hpcbot.plugins.v1.RunnerRule.ResourcesEntry
+	39, // 10: hpcbot.plugins.v1.RunnerRule.resources:type_name -> hpcbot.plugins.v1.RunnerRule.ResourcesEntry
 	22, // 11: hpcbot.plugins.v1.ConfigureRunnerRequest.rules:type_name -> hpcbot.plugins.v1.RunnerRule
 	25, // 12: hpcbot.plugins.v1.InfoReply.programs:type_name -> hpcbot.plugins.v1.ProgramInfo
-	34, // 13: hpcbot.plugins.v1.Plan.resources:type_name -> hpcbot.plugins.v1.Plan.ResourcesEntry
+	40, // 13: hpcbot.plugins.v1.Plan.resources:type_name -> hpcbot.plugins.v1.Plan.ResourcesEntry
 	28, // 14: hpcbot.plugins.v1.PlanReply.plan:type_name -> hpcbot.plugins.v1.Plan
 	29, // 15: hpcbot.plugins.v1.PlanReply.refusal:type_name -> hpcbot.plugins.v1.Refusal
-	1,  // 16: hpcbot.plugins.v1.Scheduler.Version:input_type -> hpcbot.plugins.v1.VersionRequest
-	5,  // 17: hpcbot.plugins.v1.Scheduler.Configure:input_type -> hpcbot.plugins.v1.ConfigureSchedulerRequest
-	6,  // 18: hpcbot.plugins.v1.Scheduler.Check:input_type -> hpcbot.plugins.v1.CheckRequest
-	8,  // 19: hpcbot.plugins.v1.Scheduler.Stage:input_type -> hpcbot.plugins.v1.StageRequest
-	9,  // 20: hpcbot.plugins.v1.Scheduler.Submit:input_type -> hpcbot.plugins.v1.SubmitRequest
-	12, // 21: hpcbot.plugins.v1.Scheduler.Poll:input_type -> hpcbot.plugins.v1.PollRequest
-	15, // 22: hpcbot.plugins.v1.Scheduler.Cancel:input_type -> hpcbot.plugins.v1.CancelRequest
-	16, // 23: hpcbot.plugins.v1.Scheduler.Fetch:input_type -> hpcbot.plugins.v1.FetchRequest
-	21, // 24: hpcbot.plugins.v1.Scheduler.Cleanup:input_type -> hpcbot.plugins.v1.CleanupRequest
-	19, // 25: hpcbot.plugins.v1.Scheduler.Stats:input_type -> hpcbot.plugins.v1.StatsRequest
-	1,  // 26: hpcbot.plugins.v1.Runner.Version:input_type -> hpcbot.plugins.v1.VersionRequest
-	23, // 27: hpcbot.plugins.v1.Runner.Configure:input_type -> hpcbot.plugins.v1.ConfigureRunnerRequest
-	24, // 28: hpcbot.plugins.v1.Runner.Info:input_type -> hpcbot.plugins.v1.InfoRequest
-	27, // 29: hpcbot.plugins.v1.Runner.Plan:input_type -> hpcbot.plugins.v1.PlanRequest
-	2,  // 30: hpcbot.plugins.v1.Scheduler.Version:output_type -> hpcbot.plugins.v1.VersionReply
-	0,  // 31: hpcbot.plugins.v1.Scheduler.Configure:output_type -> hpcbot.plugins.v1.Empty
-	7,  // 32: hpcbot.plugins.v1.Scheduler.Check:output_type -> hpcbot.plugins.v1.CheckReply
-	0,  // 33: hpcbot.plugins.v1.Scheduler.Stage:output_type -> hpcbot.plugins.v1.Empty
-	10, // 34: hpcbot.plugins.v1.Scheduler.Submit:output_type -> hpcbot.plugins.v1.SubmitReply
-	14, // 35: hpcbot.plugins.v1.Scheduler.Poll:output_type -> hpcbot.plugins.v1.PollReply
-	0,  // 36: hpcbot.plugins.v1.Scheduler.Cancel:output_type -> hpcbot.plugins.v1.Empty
-	18, // 37: hpcbot.plugins.v1.Scheduler.Fetch:output_type -> hpcbot.plugins.v1.FetchReply
-	0,  // 38: hpcbot.plugins.v1.Scheduler.Cleanup:output_type -> hpcbot.plugins.v1.Empty
-	20, // 39: hpcbot.plugins.v1.Scheduler.Stats:output_type -> hpcbot.plugins.v1.StatsReply
-	2,  // 40: hpcbot.plugins.v1.Runner.Version:output_type -> hpcbot.plugins.v1.VersionReply
-	0,  // 41: hpcbot.plugins.v1.Runner.Configure:output_type -> hpcbot.plugins.v1.Empty
-	26, // 42: hpcbot.plugins.v1.Runner.Info:output_type -> hpcbot.plugins.v1.InfoReply
-	30, // 43: hpcbot.plugins.v1.Runner.Plan:output_type -> hpcbot.plugins.v1.PlanReply
-	30, // [30:44] is the sub-list for method output_type
-	16, // [16:30] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	32, // 16: hpcbot.plugins.v1.CheckInputReply.accepted:type_name -> hpcbot.plugins.v1.InputResources
+	29, // 17: hpcbot.plugins.v1.CheckInputReply.refusal:type_name -> hpcbot.plugins.v1.Refusal
+	35, // 18: hpcbot.plugins.v1.DigestReply.digest:type_name -> hpcbot.plugins.v1.Digest
+	1,  // 19: hpcbot.plugins.v1.Scheduler.Version:input_type -> hpcbot.plugins.v1.VersionRequest
+	5,  // 20: hpcbot.plugins.v1.Scheduler.Configure:input_type -> hpcbot.plugins.v1.ConfigureSchedulerRequest
+	6,  // 21: hpcbot.plugins.v1.Scheduler.Check:input_type -> hpcbot.plugins.v1.CheckRequest
+	8,  // 22: hpcbot.plugins.v1.Scheduler.Stage:input_type -> hpcbot.plugins.v1.StageRequest
+	9,  // 23: hpcbot.plugins.v1.Scheduler.Submit:input_type -> hpcbot.plugins.v1.SubmitRequest
+	12, // 24: hpcbot.plugins.v1.Scheduler.Poll:input_type -> hpcbot.plugins.v1.PollRequest
+	15, // 25: hpcbot.plugins.v1.Scheduler.Cancel:input_type -> hpcbot.plugins.v1.CancelRequest
+	16, // 26: hpcbot.plugins.v1.Scheduler.Fetch:input_type -> hpcbot.plugins.v1.FetchRequest
+	21, // 27: hpcbot.plugins.v1.Scheduler.Cleanup:input_type -> hpcbot.plugins.v1.CleanupRequest
+	19, // 28: hpcbot.plugins.v1.Scheduler.Stats:input_type -> hpcbot.plugins.v1.StatsRequest
+	1,  // 29: hpcbot.plugins.v1.Runner.Version:input_type -> hpcbot.plugins.v1.VersionRequest
+	23, // 30: hpcbot.plugins.v1.Runner.Configure:input_type -> hpcbot.plugins.v1.ConfigureRunnerRequest
+	24, // 31: hpcbot.plugins.v1.Runner.Info:input_type -> hpcbot.plugins.v1.InfoRequest
+	27, // 32: hpcbot.plugins.v1.Runner.Plan:input_type -> hpcbot.plugins.v1.PlanRequest
+	31, // 33: hpcbot.plugins.v1.Runner.Check:input_type -> hpcbot.plugins.v1.CheckInputRequest
+	34, // 34: hpcbot.plugins.v1.Runner.Digest:input_type -> hpcbot.plugins.v1.DigestRequest
+	2,  // 35: hpcbot.plugins.v1.Scheduler.Version:output_type -> hpcbot.plugins.v1.VersionReply
+	0,  // 36: hpcbot.plugins.v1.Scheduler.Configure:output_type -> hpcbot.plugins.v1.Empty
+	7,  // 37: hpcbot.plugins.v1.Scheduler.Check:output_type -> hpcbot.plugins.v1.CheckReply
+	0,  // 38: hpcbot.plugins.v1.Scheduler.Stage:output_type -> hpcbot.plugins.v1.Empty
+	10, // 39: hpcbot.plugins.v1.Scheduler.Submit:output_type -> hpcbot.plugins.v1.SubmitReply
+	14, // 40: hpcbot.plugins.v1.Scheduler.Poll:output_type -> hpcbot.plugins.v1.PollReply
+	0,  // 41: hpcbot.plugins.v1.Scheduler.Cancel:output_type -> hpcbot.plugins.v1.Empty
+	18, // 42: hpcbot.plugins.v1.Scheduler.Fetch:output_type -> hpcbot.plugins.v1.FetchReply
+	0,  // 43: hpcbot.plugins.v1.Scheduler.Cleanup:output_type -> hpcbot.plugins.v1.Empty
+	20, // 44: hpcbot.plugins.v1.Scheduler.Stats:output_type -> hpcbot.plugins.v1.StatsReply
+	2,  // 45: hpcbot.plugins.v1.Runner.Version:output_type -> hpcbot.plugins.v1.VersionReply
+	0,  // 46: hpcbot.plugins.v1.Runner.Configure:output_type -> hpcbot.plugins.v1.Empty
+	26, // 47: hpcbot.plugins.v1.Runner.Info:output_type -> hpcbot.plugins.v1.InfoReply
+	30, // 48: hpcbot.plugins.v1.Runner.Plan:output_type -> hpcbot.plugins.v1.PlanReply
+	33, // 49: hpcbot.plugins.v1.Runner.Check:output_type -> hpcbot.plugins.v1.CheckInputReply
+	36, // 50: hpcbot.plugins.v1.Runner.Digest:output_type -> hpcbot.plugins.v1.DigestReply
+	35, // [35:51] is the sub-list for method output_type
+	19, // [19:35] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_hpcbot_proto_init() }
@@ -2323,13 +2939,18 @@ func file_hpcbot_proto_init() {
 		(*PlanReply_Plan)(nil),
 		(*PlanReply_Refusal)(nil),
 	}
+	file_hpcbot_proto_msgTypes[33].OneofWrappers = []any{
+		(*CheckInputReply_Accepted)(nil),
+		(*CheckInputReply_Refusal)(nil),
+	}
+	file_hpcbot_proto_msgTypes[34].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hpcbot_proto_rawDesc), len(file_hpcbot_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   35,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

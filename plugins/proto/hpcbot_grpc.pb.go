@@ -6,6 +6,14 @@
 // fields or RPCs is compatible; renumbering, removing or changing a field's
 // meaning needs a new protocol version.
 //
+// Versions: 1 is the original set of calls. 2 adds Runner.Check and
+// Runner.Digest. hpcbot offers both (go-plugin's PLUGIN_PROTOCOL_VERSIONS,
+// "1,2") and a plugin answers with the highest it speaks; a runner that
+// announces 1 is asked neither Check nor Digest (the host runs the input
+// unchecked and reports "no summary"). A runner that announces 2 must answer
+// both: UNIMPLEMENTED from a protocol-2 runner is refused as a plugin that
+// claims a version it does not speak. Schedulers are the same in 1 and 2.
+//
 // Errors: a failed call returns a gRPC status whose code carries the error's kind
 // (plugins.Error): UNAVAILABLE = transient (retry later), FAILED_PRECONDITION or
 // INVALID_ARGUMENT = permanent, PERMISSION_DENIED or UNAUTHENTICATED = auth (bad
@@ -512,6 +520,8 @@ const (
 	Runner_Configure_FullMethodName = "/hpcbot.plugins.v1.Runner/Configure"
 	Runner_Info_FullMethodName      = "/hpcbot.plugins.v1.Runner/Info"
 	Runner_Plan_FullMethodName      = "/hpcbot.plugins.v1.Runner/Plan"
+	Runner_Check_FullMethodName     = "/hpcbot.plugins.v1.Runner/Check"
+	Runner_Digest_FullMethodName    = "/hpcbot.plugins.v1.Runner/Digest"
 )
 
 // RunnerClient is the client API for Runner service.
@@ -526,6 +536,21 @@ type RunnerClient interface {
 	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*InfoReply, error)
 	// Plan answers with a plan or a refusal; it never touches the cluster.
 	Plan(ctx context.Context, in *PlanRequest, opts ...grpc.CallOption) (*PlanReply, error)
+	// Check (protocol 2) reads the input before anything is uploaded: it refuses
+	// an input that cannot run, with the line and the limit, or accepts it with
+	// the resources the input asks for. Runner plugins run on hpcbot's own host,
+	// so the request names the downloaded input by its local path; the plugin
+	// opens it itself and reads at most the bytes it needs (the file can be as
+	// large as the bot accepts). A runner with nothing to check accepts.
+	Check(ctx context.Context, in *CheckInputRequest, opts ...grpc.CallOption) (*CheckInputReply, error)
+	// Digest (protocol 2) summarizes a finished calculation from its fetched
+	// results: the request names the local folder and the files in it (plain
+	// relative names, already checked by hpcbot); the plugin opens and streams
+	// them itself, never holding a whole output in memory. A runner that cannot
+	// summarize answers with no digest ("no summary"), never with a guess.
+	// hpcbot bounds the call with a deadline; a failure or timeout only loses
+	// the summary, never the delivery.
+	Digest(ctx context.Context, in *DigestRequest, opts ...grpc.CallOption) (*DigestReply, error)
 }
 
 type runnerClient struct {
@@ -576,6 +601,26 @@ func (c *runnerClient) Plan(ctx context.Context, in *PlanRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *runnerClient) Check(ctx context.Context, in *CheckInputRequest, opts ...grpc.CallOption) (*CheckInputReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckInputReply)
+	err := c.cc.Invoke(ctx, Runner_Check_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runnerClient) Digest(ctx context.Context, in *DigestRequest, opts ...grpc.CallOption) (*DigestReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DigestReply)
+	err := c.cc.Invoke(ctx, Runner_Digest_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RunnerServer is the server API for Runner service.
 // All implementations must embed UnimplementedRunnerServer
 // for forward compatibility.
@@ -588,6 +633,21 @@ type RunnerServer interface {
 	Info(context.Context, *InfoRequest) (*InfoReply, error)
 	// Plan answers with a plan or a refusal; it never touches the cluster.
 	Plan(context.Context, *PlanRequest) (*PlanReply, error)
+	// Check (protocol 2) reads the input before anything is uploaded: it refuses
+	// an input that cannot run, with the line and the limit, or accepts it with
+	// the resources the input asks for. Runner plugins run on hpcbot's own host,
+	// so the request names the downloaded input by its local path; the plugin
+	// opens it itself and reads at most the bytes it needs (the file can be as
+	// large as the bot accepts). A runner with nothing to check accepts.
+	Check(context.Context, *CheckInputRequest) (*CheckInputReply, error)
+	// Digest (protocol 2) summarizes a finished calculation from its fetched
+	// results: the request names the local folder and the files in it (plain
+	// relative names, already checked by hpcbot); the plugin opens and streams
+	// them itself, never holding a whole output in memory. A runner that cannot
+	// summarize answers with no digest ("no summary"), never with a guess.
+	// hpcbot bounds the call with a deadline; a failure or timeout only loses
+	// the summary, never the delivery.
+	Digest(context.Context, *DigestRequest) (*DigestReply, error)
 	mustEmbedUnimplementedRunnerServer()
 }
 
@@ -609,6 +669,12 @@ func (UnimplementedRunnerServer) Info(context.Context, *InfoRequest) (*InfoReply
 }
 func (UnimplementedRunnerServer) Plan(context.Context, *PlanRequest) (*PlanReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Plan not implemented")
+}
+func (UnimplementedRunnerServer) Check(context.Context, *CheckInputRequest) (*CheckInputReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Check not implemented")
+}
+func (UnimplementedRunnerServer) Digest(context.Context, *DigestRequest) (*DigestReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Digest not implemented")
 }
 func (UnimplementedRunnerServer) mustEmbedUnimplementedRunnerServer() {}
 func (UnimplementedRunnerServer) testEmbeddedByValue()                {}
@@ -703,6 +769,42 @@ func _Runner_Plan_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Runner_Check_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckInputRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RunnerServer).Check(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runner_Check_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RunnerServer).Check(ctx, req.(*CheckInputRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runner_Digest_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DigestRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RunnerServer).Digest(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runner_Digest_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RunnerServer).Digest(ctx, req.(*DigestRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Runner_ServiceDesc is the grpc.ServiceDesc for Runner service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -725,6 +827,14 @@ var Runner_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Plan",
 			Handler:    _Runner_Plan_Handler,
+		},
+		{
+			MethodName: "Check",
+			Handler:    _Runner_Check_Handler,
+		},
+		{
+			MethodName: "Digest",
+			Handler:    _Runner_Digest_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"hpcbot/internal/testbed"
 	"hpcbot/plugins"
 	"hpcbot/plugins/cluster"
 	"hpcbot/plugins/sshc"
-	"hpcbot/plugins/testbed"
 )
 
 var captureFlag = flag.Bool("capture", false, "run the dialect's commands on the test bed's Slurm and rewrite testdata/*.txt")

@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"hpcbot/internal/testbed"
 	"hpcbot/plugins"
 	"hpcbot/plugins/cluster"
 	"hpcbot/plugins/slurm"
 	"hpcbot/plugins/sshc"
-	"hpcbot/plugins/testbed"
 )
 
 // noAccounting is the Slurm dialect on a cluster without slurmdbd: its sacct reads
@@ -41,7 +41,7 @@ type sbed struct {
 
 func newSlurmBed(t *testing.T, accounting bool) *sbed {
 	t.Helper()
-	return newSlurmBedOn(t, testbed.Slurm(t), accounting, slurm.SSHTransport)
+	return newSlurmBedOn(t, testbed.Slurm(t), accounting, sshc.Transport)
 }
 
 func newSlurmBedOn(t *testing.T, env testbed.SSHEnv, accounting bool, newTr func(plugins.Cluster) (cluster.Transport, error)) *sbed {

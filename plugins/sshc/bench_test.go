@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"hpcbot/plugins/cluster"
 )
 
 // The benchmarks compare this client with OpenSSH's own tools on the same
@@ -80,7 +82,7 @@ func BenchmarkDownload64MiB(b *testing.B) {
 	b.SetBytes(benchSize)
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := c.Get(ctx, remote, "data.bin", out, 0); err != nil {
+		if _, err := c.Get(ctx, remote, "data.bin", out, cluster.NoLimit); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"hpcbot/internal/backoff"
 	"hpcbot/plugins"
 	"hpcbot/plugins/cluster"
 )
@@ -58,6 +58,12 @@ type Client struct {
 }
 
 var _ cluster.Transport = (*Client)(nil)
+
+// Transport opens the cluster's connection with sshc's defaults; it is the
+// transport the SSH schedulers (slurm, pbs, ssh) give cluster.New.
+func Transport(c plugins.Cluster) (cluster.Transport, error) {
+	return New(c.Connection, Options{})
+}
 
 // New checks cfg (host key source, credential) and returns a Client. It does not
 // connect: the first call dials. Errors are plugins.KindPermanent for an
@@ -284,7 +290,7 @@ func (c *Client) dial(done chan struct{}) {
 	}
 	c.lastErr = err
 	c.failures++
-	wait := backoff(c.opts.BackoffMin, c.opts.BackoffMax, c.failures)
+	wait := backoff.Delay(c.opts.BackoffMin, c.opts.BackoffMax, c.failures)
 	c.nextDial = now.Add(wait)
 	c.log.Warn("ssh connect failed", "err", err, "retry_in", roundDuration(wait))
 }
@@ -354,30 +360,6 @@ func isAuthRefusal(err error) bool {
 	s := err.Error()
 	return strings.Contains(s, "unable to authenticate") ||
 		strings.Contains(s, "Too many authentication failures")
-}
-
-// backoff is the wait after the n-th consecutive failed dial (n ≥ 1): min
-// doubled n-1 times, at most max, with ±20 % jitter, never below min nor above max.
-func backoff(min, max time.Duration, n int) time.Duration {
-	d := min
-	for i := 1; i < n && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
-	d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-	return clamp(d, min, max)
-}
-
-func clamp(d, lo, hi time.Duration) time.Duration {
-	if d < lo {
-		return lo
-	}
-	if d > hi {
-		return hi
-	}
-	return d
 }
 
 // pruneBefore drops the times before t from the sorted slice ts.

@@ -21,11 +21,11 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"hpcbot/internal/testbed"
 	"hpcbot/plugins"
-	"hpcbot/plugins/testbed"
 )
 
-// bed is the test bed's sshd (hpcbot/plugins/testbed) with helpers of this package.
+// bed is the test bed's sshd (hpcbot/internal/testbed) with helpers of this package.
 type bed struct{ testbed.SSHEnv }
 
 // sshBed returns the test bed's sshd, or skips (fails under CI=true).

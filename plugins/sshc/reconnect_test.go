@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"hpcbot/plugins"
+	"hpcbot/plugins/cluster"
 )
 
 func TestDeadLinkNoticedByKeepalive(t *testing.T) {
@@ -55,7 +56,7 @@ func TestDeadLinkNoticedByKeepalive(t *testing.T) {
 
 	// The same for a transfer: the link dies with the SFTP session open.
 	p.freeze()
-	_, err = c.Get(ctx, path.Dir(file), path.Base(file), filepath.Join(t.TempDir(), "profile"), 0)
+	_, err = c.Get(ctx, path.Dir(file), path.Base(file), filepath.Join(t.TempDir(), "profile"), cluster.NoLimit)
 	switch {
 	case err == nil:
 		t.Fatal("a download went through a frozen link")
@@ -65,7 +66,7 @@ func TestDeadLinkNoticedByKeepalive(t *testing.T) {
 		t.Fatalf("want a transient keepalive error, got %v", err)
 	}
 	p.thaw()
-	if _, err := c.Get(ctx, path.Dir(file), path.Base(file), filepath.Join(t.TempDir(), "profile"), 0); err != nil {
+	if _, err := c.Get(ctx, path.Dir(file), path.Base(file), filepath.Join(t.TempDir(), "profile"), cluster.NoLimit); err != nil {
 		t.Fatalf("download after the link came back: %v", err)
 	}
 	if s := c.Stats(); s.Handshakes != 3 || s.KeepaliveFailures != 2 {

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"hpcbot/internal/backoff"
 	"hpcbot/plugins"
 	"hpcbot/plugins/cluster"
 )
@@ -186,8 +186,7 @@ func (c *Client) openSession(ctx context.Context, cn *conn) (*ssh.Session, func(
 	if err := c.acquire(ctx, cn); err != nil {
 		return nil, nil, err
 	}
-	wait := c.opts.RefusedWait
-	for {
+	for refusals := 1; ; refusals++ {
 		opened := make(chan sessionResult, 1)
 		go func() {
 			s, err := cn.ssh.NewSession()
@@ -221,8 +220,9 @@ func (c *Client) openSession(ctx context.Context, cn *conn) (*ssh.Session, func(
 			return nil, nil, plugins.Errorf(plugins.KindTransient, "open a session on %s: %w", c.name, r.err)
 		}
 		c.stats.refused.Add(1)
+		wait := backoff.Delay(c.opts.RefusedWait, 16*c.opts.RefusedWait, refusals)
 		c.log.Debug("ssh channel refused, waiting", "reason", refused.Message, "wait", wait)
-		t := time.NewTimer(time.Duration(float64(wait) * (0.5 + rand.Float64())))
+		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
@@ -234,7 +234,6 @@ func (c *Client) openSession(ctx context.Context, cn *conn) (*ssh.Session, func(
 			c.release()
 			return nil, nil, cn.err
 		}
-		wait = min(2*wait, 16*c.opts.RefusedWait)
 	}
 }
 

@@ -112,7 +112,7 @@ func TestTransferTree(t *testing.T) {
 	out := t.TempDir()
 	for rel := range files {
 		dst := filepath.Join(out, "fetched", filepath.FromSlash(rel))
-		if _, err := c.Get(ctx, dir, rel, dst, 0); err != nil {
+		if _, err := c.Get(ctx, dir, rel, dst, cluster.NoLimit); err != nil {
 			t.Fatalf("Get %s: %v", rel, err)
 		}
 		if sum(t, dst) != sum(t, filepath.Join(local, filepath.FromSlash(rel))) {
@@ -222,7 +222,7 @@ func TestGetRefusesLinksAndCapsSize(t *testing.T) {
 	out := t.TempDir()
 	for _, name := range []string{"passwd.out", "etc/passwd", "inside/big.out", "fifo.out"} {
 		dst := filepath.Join(out, filepath.FromSlash(name))
-		n, err := c.Get(ctx, dir, name, dst, 0)
+		n, err := c.Get(ctx, dir, name, dst, cluster.NoLimit)
 		if !errors.Is(err, cluster.ErrNotRegular) || plugins.KindOf(err) != plugins.KindPermanent {
 			t.Errorf("Get %s: %d bytes, %v; want a permanent not-a-regular-file error", name, n, err)
 		}
@@ -286,11 +286,14 @@ func TestTransferErrors(t *testing.T) {
 		call func() error
 		kind plugins.Kind
 	}{
-		{"Get of a missing file", func() error { _, err := c.Get(ctx, dir, "missing", filepath.Join(t.TempDir(), "x"), 0); return err }, plugins.KindNotFound},
+		{"Get of a missing file", func() error {
+			_, err := c.Get(ctx, dir, "missing", filepath.Join(t.TempDir(), "x"), cluster.NoLimit)
+			return err
+		}, plugins.KindNotFound},
 		{"List of a missing folder", func() error { _, err := c.List(ctx, dir+"/missing"); return err }, plugins.KindNotFound},
 		{"List of a file", func() error { _, err := c.List(ctx, dir+"/file"); return err }, plugins.KindPermanent},
 		{"Get of a folder", func() error {
-			_, err := c.Get(ctx, path.Dir(dir), path.Base(dir), filepath.Join(t.TempDir(), "x"), 0)
+			_, err := c.Get(ctx, path.Dir(dir), path.Base(dir), filepath.Join(t.TempDir(), "x"), cluster.NoLimit)
 			return err
 		}, plugins.KindPermanent},
 		{"PutDir of a missing local folder", func() error { return c.PutDir(ctx, "/nonexistent/hpcbot", dir+"/x") }, plugins.KindPermanent},
@@ -328,7 +331,7 @@ func TestTransferHonoursContext(t *testing.T) {
 	cancel()
 	out := filepath.Join(t.TempDir(), "big")
 	for name, err := range map[string]error{
-		"Get":    func() error { _, err := c.Get(cancelled, dir, "big", out, 0); return err }(),
+		"Get":    func() error { _, err := c.Get(cancelled, dir, "big", out, cluster.NoLimit); return err }(),
 		"PutDir": c.PutDir(cancelled, local, dir+"/again"),
 	} {
 		if !errors.Is(err, context.Canceled) || plugins.KindOf(err) != plugins.KindTransient {

@@ -13,34 +13,6 @@ import (
 	"hpcbot/plugins"
 )
 
-func TestBackoff(t *testing.T) {
-	const lo, hi = 15 * time.Second, 10 * time.Minute
-	tests := []struct {
-		n        int
-		min, max time.Duration
-	}{
-		{1, lo, 18 * time.Second},
-		{2, 24 * time.Second, 36 * time.Second},
-		{3, 48 * time.Second, 72 * time.Second},
-		{6, 384 * time.Second, hi},
-		{7, 480 * time.Second, hi},
-		{100, 480 * time.Second, hi},
-	}
-	for _, tt := range tests {
-		seen := map[time.Duration]bool{}
-		for range 200 {
-			d := backoff(lo, hi, tt.n)
-			if d < tt.min || d > tt.max {
-				t.Fatalf("backoff(n=%d) = %v, want within [%v, %v]", tt.n, d, tt.min, tt.max)
-			}
-			seen[d] = true
-		}
-		if len(seen) < 10 {
-			t.Errorf("backoff(n=%d) took only %d values in 200 draws: no jitter", tt.n, len(seen))
-		}
-	}
-}
-
 func TestPruneBefore(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	ts := []time.Time{t0, t0.Add(time.Second), t0.Add(2 * time.Second)}

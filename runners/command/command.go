@@ -29,8 +29,10 @@ var fileNameRe = regexp.MustCompile(`\A[A-Za-z0-9_][A-Za-z0-9._-]*\.[A-Za-z0-9]+
 func InputArg(fileName string) string { return "./" + fileName }
 
 // Runner is the command runner for one cluster. The zero value is not
-// configured; use New, then Configure.
+// configured; use New (or NewNamed), then Configure.
 type Runner struct {
+	name    string // the runner's name in configuration
+	aliases bool   // a caption may name a program by the runner's name or the program's base name
 	mu      sync.RWMutex
 	cluster string
 	rules   []compiled
@@ -40,16 +42,23 @@ type Runner struct {
 var _ plugins.Runner = (*Runner)(nil)
 
 // New returns an unconfigured command runner.
-func New() *Runner { return &Runner{} }
+func New() *Runner { return &Runner{name: Name} }
+
+// NewNamed returns an unconfigured runner with the command runner's caption
+// and allowed_args rules under another name, for runners built on it (xtb,
+// orca, gaussian): it serves the rules whose runner is name, and a caption may
+// name a program by its program value, by the runner's name or by the
+// program's base name (`orca {}` for program = "/opt/orca/orca_submit").
+func NewNamed(name string) *Runner { return &Runner{name: name, aliases: true} }
 
 // Configure validates and installs the cluster's runner rules; rules naming
 // another runner are skipped (but count for unique associations). A rule set
 // that does not validate leaves the runner as it was and returns a permanent
 // error listing every problem.
 func (r *Runner) Configure(_ context.Context, cluster string, rules []plugins.RunnerRule) error {
-	compiled, err := compileRules("clusters["+cluster+"].runners", rules)
+	compiled, err := compileRules("clusters["+cluster+"].runners", r.name, rules, true)
 	if err != nil {
-		return plugins.Errorf(plugins.KindPermanent, "configure %s runner: %w", Name, err)
+		return plugins.Errorf(plugins.KindPermanent, "configure %s runner: %w", r.name, err)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -62,7 +71,7 @@ func (r *Runner) Configure(_ context.Context, cluster string, rules []plugins.Ru
 func (r *Runner) Info(_ context.Context) (plugins.RunnerInfo, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	info := plugins.RunnerInfo{Name: Name, Version: Version}
+	info := plugins.RunnerInfo{Name: r.name, Version: Version}
 	for _, c := range r.rules {
 		info.Programs = append(info.Programs, plugins.ProgramInfo{
 			Program:      c.Program,
@@ -93,17 +102,32 @@ var errNotConfigured = errors.New("runner not configured")
 //
 // A file name the bot should never have accepted is a permanent error, not a refusal.
 func (r *Runner) Plan(_ context.Context, req plugins.PlanRequest) (plugins.Plan, error) {
+	p, _, err := r.plan(req)
+	return p, err
+}
+
+// PlanRule is Plan that also returns the rule that made the plan, as
+// configured: a runner built on this one reads its own settings from it.
+func (r *Runner) PlanRule(_ context.Context, req plugins.PlanRequest) (plugins.Plan, plugins.RunnerRule, error) {
+	p, c, err := r.plan(req)
+	if err != nil {
+		return p, plugins.RunnerRule{}, err
+	}
+	return p, c.RunnerRule, nil
+}
+
+func (r *Runner) plan(req plugins.PlanRequest) (plugins.Plan, *compiled, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if !r.ready {
-		return plugins.Plan{}, plugins.Errorf(plugins.KindPermanent, "plan %s: %w", req.FileName, errNotConfigured)
+		return plugins.Plan{}, nil, plugins.Errorf(plugins.KindPermanent, "plan %s: %w", req.FileName, errNotConfigured)
 	}
 	if !fileNameRe.MatchString(req.FileName) {
-		return plugins.Plan{}, plugins.Errorf(plugins.KindPermanent, "plan: input file name %q is not acceptable", req.FileName)
+		return plugins.Plan{}, nil, plugins.Errorf(plugins.KindPermanent, "plan: input file name %q is not acceptable", req.FileName)
 	}
 	words, err := shellquote.Split(req.Caption)
 	if err != nil {
-		return plugins.Plan{}, &plugins.Refusal{Code: plugins.RefuseBadCaption, Detail: err.Error()}
+		return plugins.Plan{}, nil, &plugins.Refusal{Code: plugins.RefuseBadCaption, Detail: err.Error()}
 	}
 	ext := strings.ToLower(path.Ext(req.FileName))
 
@@ -111,29 +135,29 @@ func (r *Runner) Plan(_ context.Context, req plugins.PlanRequest) (plugins.Plan,
 	if len(words) == 0 || strings.HasPrefix(words[0], "-") {
 		c := r.byExtension(ext)
 		if c == nil {
-			return plugins.Plan{}, &plugins.Refusal{Code: plugins.RefuseNoProgram, Detail: ext}
+			return plugins.Plan{}, nil, &plugins.Refusal{Code: plugins.RefuseNoProgram, Detail: ext}
 		}
 		if len(words) == 0 {
-			return c.plan(req.FileName, c.DefaultArgs), nil
+			return c.plan(req.FileName, c.DefaultArgs), c, nil
 		}
 		args, refusal := c.check(req.FileName, words)
 		if refusal != nil {
-			return plugins.Plan{}, refusal
+			return plugins.Plan{}, nil, refusal
 		}
 		if c.takesInput && !mentions(args) {
 			args = append([]string{Input}, args...)
 		}
-		return c.plan(req.FileName, args), nil
+		return c.plan(req.FileName, args), c, nil
 	}
 
 	// "program args...": the entries for that program, the one for this
 	// extension first; the first accepting every word wins.
 	candidates := r.byProgram(words[0], ext)
 	if len(candidates) == 0 {
-		return plugins.Plan{}, &plugins.Refusal{Code: plugins.RefuseUnknownProgram, Detail: words[0]}
+		return plugins.Plan{}, nil, &plugins.Refusal{Code: plugins.RefuseUnknownProgram, Detail: words[0]}
 	}
 	if len(words) == 1 {
-		return candidates[0].plan(req.FileName, candidates[0].DefaultArgs), nil
+		return candidates[0].plan(req.FileName, candidates[0].DefaultArgs), candidates[0], nil
 	}
 	var first *plugins.Refusal
 	for _, c := range candidates {
@@ -142,13 +166,13 @@ func (r *Runner) Plan(_ context.Context, req plugins.PlanRequest) (plugins.Plan,
 			refusal = &plugins.Refusal{Code: plugins.RefuseNoInput, Detail: c.Program}
 		}
 		if refusal == nil {
-			return c.plan(req.FileName, args), nil
+			return c.plan(req.FileName, args), c, nil
 		}
 		if first == nil {
 			first = refusal
 		}
 	}
-	return plugins.Plan{}, first
+	return plugins.Plan{}, nil, first
 }
 
 // byExtension returns the rule associated with ext (lower case, with the dot), or nil.
@@ -164,11 +188,12 @@ func (r *Runner) byExtension(ext string) *compiled {
 }
 
 // byProgram returns the rules for program, the one associated with ext first.
+// A runner made by NewNamed also takes its own name and a program's base name.
 func (r *Runner) byProgram(program, ext string) []*compiled {
 	var out []*compiled
 	for i := range r.rules {
 		c := &r.rules[i]
-		if c.Program != program {
+		if c.Program != program && !(r.aliases && (program == r.name || program == path.Base(c.Program))) {
 			continue
 		}
 		if c == r.byExtension(ext) {

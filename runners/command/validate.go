@@ -30,9 +30,9 @@ type compiled struct {
 	takesInput         bool             // allowed_args contains Input
 }
 
-// ours reports whether rule belongs to this runner.
-func ours(rule plugins.RunnerRule) bool {
-	return rule.Runner == "" || rule.Runner == Name
+// ours reports whether rule belongs to the runner called name.
+func ours(rule plugins.RunnerRule, name string) bool {
+	return rule.Runner == name || (rule.Runner == "" && name == Name)
 }
 
 // compilePattern compiles an allowed_args entry with full-match semantics.
@@ -55,11 +55,21 @@ func compilePattern(p string) (*regexp.Regexp, error) {
 // rules may hold the cluster's rules for other runners too: those count for
 // the uniqueness of associations and are otherwise left to their runner.
 func Validate(prefix string, rules []plugins.RunnerRule) error {
-	_, err := compileRules(prefix, rules)
+	_, err := compileRules(prefix, Name, rules, true)
 	return err
 }
 
-func compileRules(prefix string, rules []plugins.RunnerRule) ([]compiled, error) {
+// ValidateNamed checks the rules of the runner called name (one made by
+// NewNamed) as Validate checks the command runner's, except the uniqueness of
+// associations across the cluster, which Validate already reports.
+func ValidateNamed(prefix, name string, rules []plugins.RunnerRule) error {
+	_, err := compileRules(prefix, name, rules, false)
+	return err
+}
+
+// compileRules compiles the rules of the runner called name; with assoc it
+// also checks every rule's associations (the cluster's, whoever runs them).
+func compileRules(prefix, name string, rules []plugins.RunnerRule, assoc bool) ([]compiled, error) {
 	var (
 		errs  []error
 		out   []compiled
@@ -71,6 +81,9 @@ func compileRules(prefix string, rules []plugins.RunnerRule) ([]compiled, error)
 	for i, rule := range rules {
 		key := fmt.Sprintf("%s[%d]", prefix, i)
 		for j, a := range rule.Associations {
+			if !assoc {
+				break
+			}
 			akey := fmt.Sprintf("%s.associations[%d]", key, j)
 			if !extRe.MatchString(a) {
 				problem(akey, "%q is not an extension: write a dot and letters or digits, like \".inp\"", a)
@@ -83,7 +96,7 @@ func compileRules(prefix string, rules []plugins.RunnerRule) ([]compiled, error)
 			}
 			owner[low] = akey
 		}
-		if !ours(rule) {
+		if !ours(rule, name) {
 			continue
 		}
 		c, rerrs := compileRule(key, rule)

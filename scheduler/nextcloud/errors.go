@@ -62,10 +62,7 @@ func statusHint(status int) string {
 }
 
 // Kinds of failure that are not an HTTP status.
-var (
-	errStalled  = errors.New("no progress")
-	errNotFound = errors.New("not found")
-)
+var errStalled = errors.New("no progress")
 
 // classify turns a non-success status into an error with a plugins.Kind:
 //   - 401 and 403 are KindAuth: never retried automatically, because every failed

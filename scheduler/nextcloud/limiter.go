@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"hpcbot/internal/backoff"
 )
 
 // LimitError says a share creation was not attempted because the Client's limiter
@@ -36,21 +38,7 @@ type limiter struct {
 }
 
 func newLimiter(limit int, period time.Duration, now func() time.Time) *limiter {
-	return &limiter{limit: limit, period: period, now: now, sleep: sleepCtx}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return &limiter{limit: limit, period: period, now: now, sleep: backoff.Sleep}
 }
 
 // next returns when the next creation may start; the caller holds mu.

@@ -74,10 +74,12 @@ func (c *Client) Share(ctx context.Context, remotePath string) (string, error) {
 		return "", err
 	}
 	if len(shares) != 1 {
+		//lint:ignore ST1005 the message starts with the product's name, which is capitalized
 		return "", &plugins.Error{Kind: plugins.KindPermanent, Msg: opShare, Err: fmt.Errorf("Nextcloud answered %d shares to one creation", len(shares))}
 	}
 	link := shares[0].link(c.base)
 	if link == "" {
+		//lint:ignore ST1005 the message starts with the product's name, which is capitalized
 		return "", &plugins.Error{Kind: plugins.KindPermanent, Msg: opShare, Err: errors.New("Nextcloud's answer has no share url or token")}
 	}
 	c.log.Info("created public link", "path", p, "share", shares[0].ID)
@@ -197,6 +199,7 @@ func (c *Client) ocs(ctx context.Context, r request, p string) ([]share, error) 
 	}
 	if perr != nil {
 		return nil, &plugins.Error{Kind: plugins.KindPermanent, Msg: op,
+			//lint:ignore ST1005 the message starts with the product's name, which is capitalized
 			Err: fmt.Errorf("Nextcloud's answer to %s is not an OCS reply (HTTP %d, %s): %w", r.method, resp.StatusCode, resp.Header.Get("Content-Type"), perr)}
 	}
 	switch env.StatusCode {

@@ -42,25 +42,25 @@ func (p Progress) matches(size int64, mtime time.Time, chunk int64) bool {
 
 // UploadState is the resumable state of a folder upload: the Progress of every
 // chunked file not finished yet, by slash-separated path relative to the local
-// folder. Encode gives one string for the calculation's Delivery map.
+// folder. Encode gives the JSON the store keeps in the calculation's Progress.
 type UploadState map[string]Progress
 
-// Encode returns s as compact JSON ("" for an empty state).
-func (s UploadState) Encode() string {
+// Encode returns s as compact JSON (nil for an empty state).
+func (s UploadState) Encode() json.RawMessage {
 	if len(s) == 0 {
-		return ""
+		return nil
 	}
 	b, _ := json.Marshal(s) // a map of plain structs cannot fail
-	return string(b)
+	return b
 }
 
-// DecodeUploadState parses what Encode returned; "" is an empty state.
-func DecodeUploadState(v string) (UploadState, error) {
+// DecodeUploadState parses what Encode returned; nil is an empty state.
+func DecodeUploadState(v json.RawMessage) (UploadState, error) {
 	s := UploadState{}
-	if v == "" {
+	if len(v) == 0 {
 		return s, nil
 	}
-	if err := json.Unmarshal([]byte(v), &s); err != nil {
+	if err := json.Unmarshal(v, &s); err != nil {
 		return nil, fmt.Errorf("decode upload state: %w", err)
 	}
 	return s, nil

@@ -30,8 +30,10 @@ const (
 // pages, and fault injection. Use the setters to change its behaviour; they are
 // safe while requests run.
 type Server struct {
-	URL      string // http://127.0.0.1:port, no trailing slash
-	User     string
+	URL  string // http://127.0.0.1:port, no trailing slash
+	User string
+	// Password is the account's password: set it before the first request,
+	// or with SetPassword while requests run.
 	Password string
 
 	srv      *httptest.Server
@@ -116,6 +118,10 @@ func (s *Server) ReadFile(remote string) ([]byte, error) { return os.ReadFile(s.
 // SetQuota limits the account's files to n bytes (0: no limit); beyond it uploads
 // answer 507 Insufficient Storage.
 func (s *Server) SetQuota(n int64) { s.mu.Lock(); s.quota = n; s.mu.Unlock() }
+
+// SetPassword changes the account's password (as an admin who resets the
+// bot's app password does).
+func (s *Server) SetPassword(p string) { s.mu.Lock(); s.Password = p; s.mu.Unlock() }
 
 // SetMinChunkSize changes the smallest chunk but the last that assembly accepts
 // (default 5 MiB, Nextcloud's).
@@ -333,8 +339,11 @@ func (s *Server) fault(r *http.Request) *Fault {
 // does when ocs is set) and counts towards AuthFailures.
 func (s *Server) auth(w http.ResponseWriter, r *http.Request, ocs bool) bool {
 	u, p, ok := r.BasicAuth()
+	s.mu.Lock()
+	want := s.Password
+	s.mu.Unlock()
 	if ok && subtle.ConstantTimeCompare([]byte(u), []byte(s.User)) == 1 &&
-		subtle.ConstantTimeCompare([]byte(p), []byte(s.Password)) == 1 {
+		subtle.ConstantTimeCompare([]byte(p), []byte(want)) == 1 {
 		return true
 	}
 	s.mu.Lock()

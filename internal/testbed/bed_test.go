@@ -20,7 +20,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"hpcbot/plugins/testbed"
+	"hpcbot/internal/testbed"
 )
 
 func TestSSHLogin(t *testing.T) {
