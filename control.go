@@ -19,7 +19,8 @@ import (
 
 // The control socket lets one-shot commands reach a running daemon, which holds
 // the store's exclusive lock: `hpcbot backup` asks `hpcbot run` to write the copy,
-// `hpcbot migrate --orgs FILE` to import the organizations.
+// `hpcbot report` asks it for the figures, and `hpcbot migrate --orgs FILE`
+// hands it organizations to import.
 // It is a Unix socket beside the store file, mode 0600, so only the bot's own
 // user (and root) can use it.
 
@@ -54,6 +55,7 @@ func serveControl(ctx context.Context, st *store.Store, storePath string, log *s
 		log.Info("backup written", "file", file)
 		fmt.Fprintln(w, "ok")
 	})
+	mux.HandleFunc("GET /report", func(w http.ResponseWriter, r *http.Request) { serveReport(w, r, st) })
 	mux.HandleFunc("POST /orgs", func(w http.ResponseWriter, r *http.Request) {
 		n, err := st.ImportOrganizationsCSV(http.MaxBytesReader(w, r.Body, maxOrgsCSV))
 		if err != nil {
@@ -128,21 +130,35 @@ type backupStore interface {
 // openForBackup opens the store read-only, or, when a running daemon holds it,
 // returns a handle that asks the daemon through its control socket.
 func openForBackup(path string) (backupStore, error) {
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("store %s: %w (run `hpcbot migrate` to create it)", path, err)
-	}
-	st, err := store.Open(path, store.Options{ReadOnly: true, LockTimeout: time.Second, AllowOldSchema: true})
-	if err == nil {
-		return st, nil
-	}
-	if !errors.Is(err, store.ErrLocked) {
+	st, sock, err := openOrControl(path, "backup")
+	if err != nil {
 		return nil, err
 	}
-	sock := controlSocket(path)
-	if controlAnswers(path) {
-		return &remoteBackup{sock: sock}, nil
+	if st != nil {
+		return st, nil
 	}
-	return nil, fmt.Errorf("%w; its control socket %s does not answer, so the backup cannot be taken through it either: stop the other process or try again", err, sock)
+	return &remoteBackup{sock: sock}, nil
+}
+
+// openOrControl opens the store read-only; when a running daemon holds it, it
+// returns the daemon's control socket instead (st nil), for what (a backup, a
+// report) to be asked of the daemon.
+func openOrControl(path, what string) (st *store.Store, sock string, err error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, "", fmt.Errorf("store %s: %w (run `hpcbot migrate` to create it)", path, err)
+	}
+	st, err = store.Open(path, store.Options{ReadOnly: true, LockTimeout: time.Second, AllowOldSchema: true})
+	if err == nil {
+		return st, "", nil
+	}
+	if !errors.Is(err, store.ErrLocked) {
+		return nil, "", err
+	}
+	sock = controlSocket(path)
+	if controlAnswers(path) {
+		return nil, sock, nil
+	}
+	return nil, "", fmt.Errorf("%w; its control socket %s does not answer, so the %s cannot be taken through it either: stop the other process or try again", err, sock, what)
 }
 
 // remoteBackup asks a running daemon to write the backup.

@@ -41,6 +41,13 @@ type Calculations interface {
 	LocalDir(folder string) string
 	Wake(calcID uint64)
 	Cancel(ctx context.Context, calcID uint64) error
+	// Drain, Undrain and DrainState: a cluster's maintenance state (/drain,
+	// /undrain); scheduler.ErrUnknownCluster (wrapped) for an unknown label.
+	Drain(label, reason, by string) error
+	Undrain(label string) error
+	DrainState(label string) (scheduler.DrainState, error)
+	// Health reports each cluster's health for /clusters.
+	Health() ([]scheduler.ClusterHealth, error)
 	// Redeliver tries the delivery of a calculation in delivery_failed again
 	// (scheduler.ErrNotHeld for one in another state).
 	Redeliver(ctx context.Context, calcID uint64) error
@@ -447,6 +454,9 @@ func (b *Bot) routes() {
 	tb.Handle("/alter_limit", b.wrap("/alter_limit", b.admin(b.cmdAlterLimit)))
 	tb.Handle("/stats", b.wrap("/stats", b.admin(b.cmdStats)))
 	tb.Handle("/groups", b.wrap("/groups", b.admin(b.cmdGroups)))
+	tb.Handle("/clusters", b.wrap("/clusters", b.admin(b.cmdClusters)))
+	tb.Handle("/drain", b.wrap("/drain", b.admin(b.cmdDrain)))
+	tb.Handle("/undrain", b.wrap("/undrain", b.admin(b.cmdUndrain)))
 	tb.Handle("/redeliver", b.wrap("/redeliver", b.admin(b.cmdRedeliver)))
 	tb.Handle("/user", b.wrap("/user", b.admin(b.cmdUser)))
 	tb.Handle("/org", b.wrap("/org", b.admin(b.cmdOrg)))
@@ -475,8 +485,11 @@ func commandList(lang string, admin bool) []tele.Command {
 		"list":        {"users and usage: /list [all]", "пользователи и расчёты: /list [all]"},
 		"search":      {"find users: /search last, first, org", "найти: /search фамилия, имя, орг."},
 		"alter_limit": {"change a limit: /alter_limit U N", "изменить лимит: /alter_limit U N"},
-		"stats":       {"usage chart", "диаграмма использования"},
+		"stats":       {"calculations and core-hours: /stats [7d|90d|YYYY-MM]", "расчёты и ядро-часы: /stats [7d|90d|ГГГГ-ММ]"},
 		"groups":      {"groups where /access works: /groups [add|remove ID]", "группы, где работает /access: /groups [add|remove ID]"},
+		"clusters":    {"clusters and their state", "кластеры и их состояние"},
+		"drain":       {"close a cluster for maintenance: /drain LABEL [reason]", "закрыть кластер на обслуживание: /drain LABEL [причина]"},
+		"undrain":     {"open a drained cluster: /undrain LABEL", "снова открыть кластер: /undrain LABEL"},
 		"redeliver":   {"deliver held results again: /redeliver N", "доставить сохранённые результаты снова: /redeliver N"},
 		"user":        {"correct a user: /user U name|org …", "исправить данные: /user U name|org …"},
 		"org":         {"organizations: /org list, /org add", "организации: /org list, /org add"},
@@ -494,7 +507,7 @@ func commandList(lang string, admin bool) []tele.Command {
 		out = append(out, tele.Command{Text: c, Description: d})
 	}
 	if admin {
-		for _, c := range []string{"approve", "block", "unblock", "list", "search", "alter_limit", "redeliver", "stats", "groups", "user", "org"} {
+		for _, c := range []string{"approve", "block", "unblock", "list", "search", "alter_limit", "redeliver", "stats", "groups", "user", "org", "clusters", "drain", "undrain"} {
 			out = append(out, tele.Command{Text: c, Description: adm[c][i]})
 		}
 	}

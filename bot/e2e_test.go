@@ -418,7 +418,7 @@ func TestE2EHelp(t *testing.T) {
 	if cmds, ok := e.srv.Commands(tgtest.CommandScope{Type: "default"}, ""); !ok || len(cmds) != 6 {
 		t.Errorf("default menu: %v %v", cmds, ok)
 	}
-	if cmds, ok := e.srv.Commands(tgtest.CommandScope{Type: "chat", ChatID: tgAdmin.ID}, "ru"); !ok || len(cmds) != 17 {
+	if cmds, ok := e.srv.Commands(tgtest.CommandScope{Type: "chat", ChatID: tgAdmin.ID}, "ru"); !ok || len(cmds) != 20 {
 		t.Errorf("admin menu in Russian: %v %v", cmds, ok)
 	}
 }
@@ -726,7 +726,10 @@ func TestE2EAdminCommands(t *testing.T) {
 	}
 	waitQuiet(t, e, e.user, 2)
 	replies = e.private(tgAdmin, "/stats")
-	want(t, replies, "By organization:", "ipc Institute of Physical Chemistry: 2", "By user:", "#"+uid+" Ivan Petrov, Institute of Physical Chemistry: 2")
+	want(t, replies, "Calculations and core-hours in the last 30 days", "By organization:", "Institute of Physical Chemistry: 2 calculations, ",
+		"By user:", "Ivan Petrov (IPC RAS): 2 calculations, ")
+	want(t, e.private(tgAdmin, "/stats 2020-01"), "No calculations in January 2020.")
+	want(t, e.private(tgAdmin, "/stats yesterday"), "/stats 7d")
 	photos := e.srv.Calls("sendPhoto")
 	if len(photos) != 1 || !photos[0].OK() {
 		t.Fatalf("sendPhoto calls: %d", len(photos))
@@ -735,7 +738,7 @@ func TestE2EAdminCommands(t *testing.T) {
 	if _, err := pngDecode(pic.Data); err != nil || pic.Name != "stats.png" {
 		t.Errorf("the chart is not a PNG named stats.png: %v %q", err, pic.Name)
 	}
-	if !strings.Contains(photos[0].Params["caption"], "Calculations in the last 30 days") {
+	if !strings.Contains(photos[0].Params["caption"], "Calculations and core-hours in the last 30 days (") {
 		t.Errorf("caption %q", photos[0].Params["caption"])
 	}
 
@@ -1221,7 +1224,7 @@ func TestE2ECommandMatrix(t *testing.T) {
 		notAdmin = "Only admins may use"
 	)
 	adminCmds := []string{"/approve #" + uid, "/block #" + uid, "/unblock #" + uid, "/list", "/status #" + uid,
-		"/search Petrov", "/alter_limit #" + uid + " 3", "/stats", "/groups"}
+		"/search Petrov", "/alter_limit #" + uid + " 3", "/stats", "/groups", "/clusters", "/drain loc", "/undrain loc"}
 	type row struct {
 		cmd                          string
 		user, admin, stranger, block string

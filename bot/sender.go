@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -261,6 +262,8 @@ type Sender struct {
 	wake   chan struct{}
 
 	drainMu sync.Mutex // one outbox pass, or one worker's finishing, at a time
+
+	sendErrors atomic.Int64 // Bot API calls that failed (each retry counts)
 
 	mu       sync.Mutex
 	chats    map[int64]*chatQueue
@@ -562,6 +565,7 @@ func (s *Sender) sendPart(q *chatQueue, j *sendJob, p sendPart) error {
 		if err == nil {
 			return nil
 		}
+		s.sendErrors.Add(1)
 		var ae *APIError
 		switch {
 		case s.ctx.Err() != nil:
@@ -598,6 +602,9 @@ func (s *Sender) sendPart(q *chatQueue, j *sendJob, p sendPart) error {
 		}
 	}
 }
+
+// SendErrors counts the Bot API calls that failed since the start (each retry counts).
+func (s *Sender) SendErrors() int64 { return s.sendErrors.Load() }
 
 // mergedLineLen caps one line of a merged message, in characters.
 const mergedLineLen = 500

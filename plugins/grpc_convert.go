@@ -102,6 +102,9 @@ func jobStatusToPB(s JobStatus) *pb.JobStatus {
 		Reason:  s.Reason,
 		Started: timeToPB(s.Started),
 		Ended:   timeToPB(s.Ended),
+
+		ElapsedSeconds: int64(s.Elapsed / time.Second),
+		AllocCpus:      clampInt32(s.AllocCPUs),
 	}
 	if s.ExitCode != nil {
 		code := clampInt32(*s.ExitCode)
@@ -118,6 +121,9 @@ func jobStatusFromPB(s *pb.JobStatus) JobStatus {
 		Reason:  s.GetReason(),
 		Started: timeFromPB(s.GetStarted()),
 		Ended:   timeFromPB(s.GetEnded()),
+
+		Elapsed:   time.Duration(max(s.GetElapsedSeconds(), 0)) * time.Second,
+		AllocCPUs: int(max(s.GetAllocCpus(), 0)),
 	}
 	if s.ExitCode != nil {
 		code := int(*s.ExitCode)

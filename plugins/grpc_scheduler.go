@@ -72,6 +72,18 @@ func (s *schedulerServer) Fetch(ctx context.Context, req *pb.FetchRequest) (*pb.
 	return fetchResultToPB(res), nil
 }
 
+func (s *schedulerServer) Stats(ctx context.Context, _ *pb.StatsRequest) (*pb.StatsReply, error) {
+	sr, ok := s.impl.(StatsReporter)
+	if !ok {
+		return s.UnimplementedSchedulerServer.Stats(ctx, nil)
+	}
+	st, err := sr.TransportStats(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.StatsReply{Handshakes: st.Handshakes, Commands: st.Commands, AuthFailures: st.AuthFailures}, nil
+}
+
 func (s *schedulerServer) Cleanup(ctx context.Context, req *pb.CleanupRequest) (*pb.Empty, error) {
 	return &pb.Empty{}, toStatus(s.impl.Cleanup(ctx, req.GetFolder()))
 }
@@ -156,4 +168,12 @@ func (c *schedulerClient) Fetch(ctx context.Context, req FetchRequest) (FetchRes
 func (c *schedulerClient) Cleanup(ctx context.Context, folder string) error {
 	_, err := c.c.Cleanup(ctx, &pb.CleanupRequest{Folder: folder})
 	return fromStatus(ctx, err)
+}
+
+func (c *schedulerClient) TransportStats(ctx context.Context) (TransportStats, error) {
+	r, err := c.c.Stats(ctx, &pb.StatsRequest{})
+	if err != nil {
+		return TransportStats{}, fromStatus(ctx, err)
+	}
+	return TransportStats{Handshakes: r.GetHandshakes(), Commands: r.GetCommands(), AuthFailures: r.GetAuthFailures()}, nil
 }

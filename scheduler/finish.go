@@ -380,6 +380,11 @@ func (s *Scheduler) delivered(calc store.Calculation, note string, set func(*sto
 		}
 		return false
 	}
+	if c := s.byLabel[calc.Cluster]; c != nil {
+		c.mu.Lock()
+		c.deliveries++
+		c.mu.Unlock()
+	}
 	s.log.Info("results delivered", "calc", calc.ID, "user", calc.UserID, "link", after.ShareLink != "")
 	if before.State != store.StateDeliveryFailed { // after a failed delivery the finished notice says it all
 		s.tellResumed(context.Background(), before, after)

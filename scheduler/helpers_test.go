@@ -212,6 +212,14 @@ func (f *faulty) Cleanup(ctx context.Context, folder string) error {
 
 var _ plugins.Scheduler = (*faulty)(nil)
 
+// TransportStats passes the wrapped plugin's counts through, when it keeps them.
+func (f *faulty) TransportStats(ctx context.Context) (plugins.TransportStats, error) {
+	if sr, ok := f.Scheduler.(plugins.StatsReporter); ok {
+		return sr.TransportStats(ctx)
+	}
+	return plugins.TransportStats{}, plugins.Errorf(plugins.KindPermanent, "no traffic counts")
+}
+
 var (
 	errDown = plugins.Errorf(plugins.KindTransient, "dial tcp 127.0.0.1:22: connection refused")
 	errAuth = plugins.Errorf(plugins.KindAuth, "ssh: unable to authenticate, attempted methods [none publickey]")
