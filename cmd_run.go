@@ -101,7 +101,7 @@ redone at the next start), and exits within 10 seconds.`,
 			return err
 		}
 		if cfg.MetricsListen != "" {
-			stopMetrics, err := serveMetrics(cfg.MetricsListen, sch, b.SendErrors, log.With("component", "metrics"))
+			stopMetrics, err := serveMetrics(cfg.MetricsListen, sch, b.SendErrors, b.LogChatLag, log.With("component", "metrics"))
 			if err != nil {
 				return err
 			}

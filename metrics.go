@@ -52,6 +52,8 @@ var (
 		"Logins the cluster refused in the window.", []string{"cluster", "window"}, nil)
 	descDeliveries = prometheus.NewDesc("hpcbot_cluster_deliveries_total",
 		"Results of the cluster's calculations delivered since hpcbot started.", []string{"cluster"}, nil)
+	descLogChatLag = prometheus.NewDesc("hpcbot_log_chat_lag_seconds",
+		"How long the oldest line of the last message to the log chat had waited when Telegram took it.", nil, nil)
 	descSendErrors = prometheus.NewDesc("hpcbot_telegram_send_errors_total",
 		"Bot API sends that failed since hpcbot started (each retry counts).", nil, nil)
 	descCalcs = prometheus.NewDesc("hpcbot_calculations",
@@ -63,11 +65,12 @@ var (
 type healthCollector struct {
 	src        healthSource
 	sendErrors func() int64
+	logLag     func() time.Duration
 }
 
 func (c healthCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUp, descDownSince, descDrained, descLastPoll, descPollDuration,
-		descPollOK, descSubmissions, descRestarts, descHandshakes, descCommands, descFailedLogins, descDeliveries, descSendErrors, descCalcs} {
+		descPollOK, descSubmissions, descRestarts, descHandshakes, descCommands, descFailedLogins, descDeliveries, descSendErrors, descLogChatLag, descCalcs} {
 		ch <- d
 	}
 }
@@ -86,6 +89,7 @@ func (c healthCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ts := func(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 	ch <- prometheus.MustNewConstMetric(descSendErrors, prometheus.CounterValue, float64(c.sendErrors()))
+	ch <- prometheus.MustNewConstMetric(descLogChatLag, prometheus.GaugeValue, c.logLag().Seconds())
 	for _, h := range hs {
 		l := h.Label
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, b(h.Reachable), l)
@@ -116,12 +120,12 @@ func (c healthCollector) Collect(ch chan<- prometheus.Metric) {
 
 // metricsHandler is the /metrics handler: hpcbot's figures, the Go runtime's
 // and the process's.
-func metricsHandler(src healthSource, sendErrors func() int64) (http.Handler, error) {
+func metricsHandler(src healthSource, sendErrors func() int64, logLag func() time.Duration) (http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	if err := errors.Join(
 		reg.Register(collectors.NewGoCollector()),
 		reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})),
-		reg.Register(healthCollector{src, sendErrors}),
+		reg.Register(healthCollector{src, sendErrors, logLag}),
 	); err != nil {
 		return nil, err
 	}
@@ -129,8 +133,8 @@ func metricsHandler(src healthSource, sendErrors func() int64) (http.Handler, er
 }
 
 // serveMetrics serves /metrics on addr until the returned stop is called.
-func serveMetrics(addr string, src healthSource, sendErrors func() int64, log *slog.Logger) (func(), error) {
-	h, err := metricsHandler(src, sendErrors)
+func serveMetrics(addr string, src healthSource, sendErrors func() int64, logLag func() time.Duration, log *slog.Logger) (func(), error) {
+	h, err := metricsHandler(src, sendErrors, logLag)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}

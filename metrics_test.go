@@ -79,6 +79,7 @@ associations = [".txt"]
 		`hpcbot_cluster_ssh_handshakes{cluster="here",window="1h"} 0`,
 		`hpcbot_cluster_deliveries_total{cluster="here"} 0`,
 		"hpcbot_telegram_send_errors_total ",
+		"hpcbot_log_chat_lag_seconds ",
 		`hpcbot_cluster_remote_commands{cluster="here",window="24h"} 0`,
 		`hpcbot_cluster_failed_logins{cluster="here",window="24h"} 0`,
 		"go_goroutines ",

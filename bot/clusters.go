@@ -134,6 +134,15 @@ func (b *Bot) cmdUndrain(r *request) error {
 	return nil
 }
 
+// LogChatLag is how far behind the log chat was at its last message: how long
+// the oldest line in it had waited (for the metrics endpoint); 0 before Run.
+func (b *Bot) LogChatLag() time.Duration {
+	if s := b.sender.Load(); s != nil {
+		return s.MergedLag()
+	}
+	return 0
+}
+
 // SendErrors counts the Bot API sends that failed since the start (for the
 // metrics endpoint); 0 before Run.
 func (b *Bot) SendErrors() int64 {

@@ -264,6 +264,7 @@ type Sender struct {
 	drainMu sync.Mutex // one outbox pass, or one worker's finishing, at a time
 
 	sendErrors atomic.Int64 // Bot API calls that failed (each retry counts)
+	mergedLag  atomic.Int64 // nanoseconds the oldest line of the last merged message had waited
 
 	mu       sync.Mutex
 	chats    map[int64]*chatQueue
@@ -563,6 +564,9 @@ func (s *Sender) sendPart(q *chatQueue, j *sendJob, p sendPart) error {
 			_, err = s.c.SendMessage(s.ctx, j.out.ChatID, p.text, p.opts)
 		}
 		if err == nil {
+			if j.mergeable { // j.at is the oldest line in it
+				s.mergedLag.Store(int64(time.Since(j.at)))
+			}
 			return nil
 		}
 		s.sendErrors.Add(1)
@@ -605,6 +609,10 @@ func (s *Sender) sendPart(q *chatQueue, j *sendJob, p sendPart) error {
 
 // SendErrors counts the Bot API calls that failed since the start (each retry counts).
 func (s *Sender) SendErrors() int64 { return s.sendErrors.Load() }
+
+// MergedLag is how long the oldest line of the last merged message (the log
+// chat's) had waited when Telegram took it; 0 before the first.
+func (s *Sender) MergedLag() time.Duration { return time.Duration(s.mergedLag.Load()) }
 
 // mergedLineLen caps one line of a merged message, in characters.
 const mergedLineLen = 500
