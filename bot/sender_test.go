@@ -641,7 +641,8 @@ func TestSenderMergesWaitingLogLines(t *testing.T) {
 	}
 	if !strings.Contains(merged, "&lt;user&gt; text · second row") {
 		t.Fatalf("a merged line is not the message on one line, escaped: %q", merged)
-	} // The metrics endpoint's log chat lag: what the oldest line of the last
+	}
+	// The metrics endpoint's log chat lag: what the oldest line of the last
 	// merged message had waited (the lines behind the 429 waited for it).
 	if lag := s.MergedLag(); lag <= 0 || lag > time.Minute {
 		t.Errorf("MergedLag = %v", lag)
