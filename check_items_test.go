@@ -139,6 +139,9 @@ func TestTokenOnlyForRunAndCheck(t *testing.T) {
 	if code, out, errs := runMain(t, "backup", "--config", cfgPath, filepath.Join(dir, "copy.db")); code != 0 {
 		t.Fatalf("backup without a token: exit %d: %s%s", code, out, errs)
 	}
+	if code, out, errs := runMain(t, "report", "--config", cfgPath); code != 0 || !strings.Contains(out, "No calculations") {
+		t.Fatalf("report without a token: exit %d: %s%s", code, out, errs)
+	}
 	legacy := filepath.Join(dir, "config.json")
 	os.WriteFile(legacy, []byte(`{"download_path": "downloads", "bot": {"admins": [42]}}`), 0o600)
 	if code, out, errs := runMain(t, "config", "--config", cfgPath, "convert", legacy); code != 0 {
