@@ -62,6 +62,16 @@ const (
 	cookieValue = "b2d1f0c6-hpcbot-plugin"
 )
 
+// CookieKey and CookieValue are the magic cookie, for tools that start a plugin
+// executable themselves (hpcbot plugin test).
+const (
+	CookieKey   = cookieKey
+	CookieValue = cookieValue
+)
+
+// ProtocolVersions lists the plugin protocol versions this build speaks, oldest first.
+func ProtocolVersions() []int { return protocolVersions() }
+
 // maxMessage caps one gRPC message either way: a Poll of tens of thousands of jobs
 // or a Fetch listing many files must fit.
 const maxMessage = 64 << 20

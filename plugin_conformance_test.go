@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"hpcbot/plugins"
+	"hpcbot/plugins/conformance"
+)
+
+// TestPluginConformance runs `hpcbot plugin test`'s suite against every
+// built-in plugin, served by the built binary as hpcbot serves it.
+func TestPluginConformance(t *testing.T) {
+	for _, kind := range []string{plugins.PluginScheduler, plugins.PluginRunner} {
+		names := builtins.Names(kind)
+		if len(names) == 0 {
+			t.Fatalf("no built-in %s plugins", kind)
+		}
+		for _, name := range names {
+			t.Run(kind+"/"+name, func(t *testing.T) {
+				t.Parallel()
+				var log bytes.Buffer
+				rs := conformance.Run(context.Background(), conformance.Target{
+					Kind: kind, Name: name, Path: binary, Args: []string{"plugin", "serve", kind, name}}, &log)
+				if len(rs) < 10 {
+					t.Errorf("only %d checks ran: %v", len(rs), rs)
+				}
+				for _, r := range rs {
+					if r.Err != nil {
+						t.Errorf("%s: %v", r.Name, r.Err)
+					}
+				}
+				if t.Failed() {
+					t.Logf("plugin log:\n%s", log.String())
+				}
+			})
+		}
+	}
+}
+
+// TestPluginTestCommand runs the subcommand itself: a built-in passes, and a
+// file name that is no plugin's is a usage error.
+func TestPluginTestCommand(t *testing.T) {
+	code, out, errOut := runMain(t, "plugin", "test", "runner", "command")
+	if code != 0 || !strings.Contains(out, "all ") || strings.Contains(out, "FAIL") {
+		t.Fatalf("plugin test runner command: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, _, errOut = runMain(t, "plugin", "test", "/bin/true")
+	if code != 2 || !strings.Contains(errOut, "hpcbot-runner-<name>") {
+		t.Fatalf("plugin test /bin/true: exit %d, stderr %q; want a usage error naming the file names", code, errOut)
+	}
+}
+
+const brokenRunnerArg = "conformance-broken-runner"
+
+// brokenRunner breaks the runner contract in three ways the suite must name:
+// Configure accepts a rule without a program, Plan fails a caption it cannot
+// split with an error instead of a refusal, and a plan for a caption with {}
+// does not name the input.
+type brokenRunner struct{}
+
+func (brokenRunner) Configure(context.Context, string, []plugins.RunnerRule) error { return nil }
+func (brokenRunner) Info(context.Context) (plugins.RunnerInfo, error) {
+	return plugins.RunnerInfo{Name: "broken", Version: "0"}, nil
+}
+func (brokenRunner) Plan(_ context.Context, req plugins.PlanRequest) (plugins.Plan, error) {
+	if strings.Count(req.Caption, `"`)%2 == 1 {
+		return plugins.Plan{}, errors.New("cannot split the caption")
+	}
+	return plugins.Plan{Program: "broken", Argv: []string{"broken"}}, nil
+}
+
+func serveBrokenRunner() {
+	if err := plugins.ServeRunner(brokenRunner{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// TestPluginConformanceCatchesABrokenPlugin runs the suite against a runner
+// that breaks the contract: exactly the broken checks fail, each naming what broke.
+func TestPluginConformanceCatchesABrokenPlugin(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := conformance.Run(context.Background(), conformance.Target{
+		Kind: plugins.PluginRunner, Name: "broken", Path: exe, Args: []string{brokenRunnerArg}}, nil)
+	want := map[string]string{
+		"Configure refuses a rule without a program (permanent error)":                        "Configure accepted it",
+		"Plan answers a plan or a known refusal":                                              "does not name the input file",
+		"Plan refuses a caption with an unbalanced quote":                                     "returned an error, not a plan or a refusal",
+		"Plan is pure: the same request, sequentially and concurrently, gets the same answer": "does not name the input file",
+	}
+	if !conformance.Failed(rs) {
+		t.Fatal("the suite passed a broken plugin")
+	}
+	for _, r := range rs {
+		msg, broken := want[r.Name]
+		switch {
+		case broken && r.Err == nil:
+			t.Errorf("%s: passed", r.Name)
+		case broken && !strings.Contains(r.Err.Error(), msg):
+			t.Errorf("%s: %v; want it to say %q", r.Name, r.Err, msg)
+		case !broken && r.Err != nil:
+			t.Errorf("%s: %v; the broken runner keeps this part of the contract", r.Name, r.Err)
+		}
+		delete(want, r.Name)
+	}
+	for name := range want {
+		t.Errorf("check %q did not run", name)
+	}
+}
