@@ -76,4 +76,3 @@ func pluginTest(o *options, t conformance.Target) error {
 	fmt.Fprintf(o.stdout, "%s plugin %s: all %d checks passed\n", t.Kind, t.Path, len(rs))
 	return nil
 }
-
