@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -115,5 +117,22 @@ func TestPluginConformanceCatchesABrokenPlugin(t *testing.T) {
 	}
 	for name := range want {
 		t.Errorf("check %q did not run", name)
+	}
+}
+
+// TestExampleGoRunner builds examples/go-runner, a drop-in runner that is a
+// module of its own, and runs the conformance suite against it as
+// `hpcbot plugin test` does.
+func TestExampleGoRunner(t *testing.T) {
+	exe := filepath.Join(t.TempDir(), "hpcbot-runner-lines")
+	build := exec.Command("go", "build", "-o", exe, ".")
+	build.Dir = filepath.Join("examples", "go-runner")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build examples/go-runner: %v\n%s", err, out)
+	}
+	code, out, errOut := runMain(t, "plugin", "test", exe)
+	if code != 0 || strings.Contains(out, "FAIL") || !strings.Contains(out, "all ") {
+		t.Fatalf("plugin test %s: exit %d\n%s\n%s", exe, code, out, errOut)
 	}
 }
