@@ -136,3 +136,75 @@ func TestExampleGoRunner(t *testing.T) {
 		t.Fatalf("plugin test %s: exit %d\n%s\n%s", exe, code, out, errOut)
 	}
 }
+
+// needTool skips a test whose tool is missing, except in CI (CI=true), where
+// .ci/run installs it and a missing tool is a failure.
+func needTool(t *testing.T, name string, check *exec.Cmd) {
+	t.Helper()
+	if out, err := check.CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is missing (.ci/run installs it): %v\n%s", name, err, out)
+		}
+		t.Skipf("%s is missing (Debian: apt-get install %s): %v", name, name, err)
+	}
+}
+
+// TestExamplePythonRunner runs the conformance suite against
+// examples/python-runner, a drop-in runner in Python on Debian's python3-grpcio.
+func TestExamplePythonRunner(t *testing.T) {
+	needTool(t, "python3-grpcio", exec.Command("/usr/bin/python3", "-c", "import grpc"))
+	exe, err := filepath.Abs(filepath.Join("examples", "python-runner", "hpcbot-runner-pywc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runMain(t, "plugin", "test", exe)
+	if code != 0 || strings.Contains(out, "FAIL") || !strings.Contains(out, "all ") {
+		t.Fatalf("plugin test %s: exit %d\n%s\n%s", exe, code, out, errOut)
+	}
+}
+
+// TestExamplePythonGenerated regenerates the Python runner's protocol code
+// with its gen.sh and checks that the committed files are what it makes from
+// today's hpcbot.proto.
+func TestExamplePythonGenerated(t *testing.T) {
+	needTool(t, "protobuf-compiler-grpc", exec.Command("test", "-x", "/usr/bin/grpc_python_plugin"))
+	needTool(t, "protobuf-compiler", exec.Command("protoc", "--version"))
+	src := filepath.Join("examples", "python-runner")
+	// A copy of gen.sh in a tree of the same shape: it writes beside itself
+	// and reads ../../plugins/proto.
+	dir := t.TempDir()
+	work := filepath.Join(dir, "examples", "python-runner")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "plugins"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	abs, err := filepath.Abs(filepath.Join("plugins", "proto"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(abs, filepath.Join(dir, "plugins", "proto")); err != nil {
+		t.Fatal(err)
+	}
+	gen, err := os.ReadFile(filepath.Join(src, "gen.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "gen.sh"), gen, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(filepath.Join(work, "gen.sh")).CombinedOutput(); err != nil {
+		t.Fatalf("gen.sh: %v\n%s", err, out)
+	}
+	for _, f := range []string{"hpcbot_pb2.py", "hpcbot_pb2_grpc.py"} {
+		want, err := os.ReadFile(filepath.Join(work, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := os.ReadFile(filepath.Join(src, f))
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s is not what examples/python-runner/gen.sh makes from plugins/proto/hpcbot.proto: run gen.sh and commit", f)
+		}
+	}
+}
