@@ -1,6 +1,6 @@
 // Command hpcbot-runner-lines is an example drop-in runner plugin for hpcbot,
-// built as a module of its own: it imports only hpcbot's plugin contract
-// (hpcbot/plugins) and nothing of the bot. Install the binary in hpcbot's
+// built as a module of its own: it imports only hpcbot's plugin kit
+// (hpcbot/plugins/kit) and nothing of the bot. Install the binary in hpcbot's
 // plugin_dir as hpcbot-runner-lines and name it in a cluster's runner rules:
 //
 //	[[clusters.runners]]
@@ -27,14 +27,14 @@ import (
 	"strings"
 	"sync"
 
-	"hpcbot/plugins"
+	"hpcbot/plugins/kit"
 )
 
 const name, version = "lines", "0.1.0"
 
 type runner struct {
 	mu    sync.RWMutex
-	rules []plugins.RunnerRule
+	rules []kit.RunnerRule
 }
 
 // PluginVersion is what `hpcbot check` shows for this plugin.
@@ -42,18 +42,18 @@ func (r *runner) PluginVersion() (string, string) { return name, version }
 
 // Configure keeps this runner's rules; a rule it cannot use is a permanent
 // error, so the operator learns it at start.
-func (r *runner) Configure(_ context.Context, cluster string, rules []plugins.RunnerRule) error {
-	var mine []plugins.RunnerRule
+func (r *runner) Configure(_ context.Context, cluster string, rules []kit.RunnerRule) error {
+	var mine []kit.RunnerRule
 	for i, rule := range rules {
 		if rule.Runner != name {
 			continue
 		}
 		if rule.Program == "" {
-			return plugins.Errorf(plugins.KindPermanent, "clusters[%s].runners[%d]: program is empty", cluster, i)
+			return kit.Errorf(kit.KindPermanent, "clusters[%s].runners[%d]: program is empty", cluster, i)
 		}
 		for _, a := range rule.Associations {
 			if !strings.HasPrefix(a, ".") {
-				return plugins.Errorf(plugins.KindPermanent, "clusters[%s].runners[%d]: association %q must start with a dot", cluster, i, a)
+				return kit.Errorf(kit.KindPermanent, "clusters[%s].runners[%d]: association %q must start with a dot", cluster, i, a)
 			}
 		}
 		mine = append(mine, rule)
@@ -64,12 +64,12 @@ func (r *runner) Configure(_ context.Context, cluster string, rules []plugins.Ru
 	return nil
 }
 
-func (r *runner) Info(context.Context) (plugins.RunnerInfo, error) {
+func (r *runner) Info(context.Context) (kit.RunnerInfo, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	info := plugins.RunnerInfo{Name: name, Version: version}
+	info := kit.RunnerInfo{Name: name, Version: version}
 	for _, rule := range r.rules {
-		info.Programs = append(info.Programs, plugins.ProgramInfo{
+		info.Programs = append(info.Programs, kit.ProgramInfo{
 			Program: rule.Program, Description: rule.Description, Associations: rule.Associations, Launch: rule.Launch})
 	}
 	return info, nil
@@ -78,14 +78,14 @@ func (r *runner) Info(context.Context) (plugins.RunnerInfo, error) {
 var argRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]*$`)
 
 // Plan is pure: it reads nothing but the request and the rules.
-func (r *runner) Plan(_ context.Context, req plugins.PlanRequest) (plugins.Plan, error) {
+func (r *runner) Plan(_ context.Context, req kit.PlanRequest) (kit.Plan, error) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	if strings.ContainsAny(req.Caption, "\"'\\\x00\n\r") {
-		return plugins.Plan{}, &plugins.Refusal{Code: plugins.RefuseBadCaption, Detail: req.Caption}
+		return kit.Plan{}, &kit.Refusal{Code: kit.RefuseBadCaption, Detail: req.Caption}
 	}
 	words := strings.Fields(req.Caption)
-	var rule *plugins.RunnerRule
+	var rule *kit.RunnerRule
 	if len(words) > 0 {
 		for i := range r.rules {
 			if words[0] == r.rules[i].Program || words[0] == path.Base(r.rules[i].Program) {
@@ -93,7 +93,7 @@ func (r *runner) Plan(_ context.Context, req plugins.PlanRequest) (plugins.Plan,
 			}
 		}
 		if rule == nil {
-			return plugins.Plan{}, &plugins.Refusal{Code: plugins.RefuseUnknownProgram, Detail: words[0]}
+			return kit.Plan{}, &kit.Refusal{Code: kit.RefuseUnknownProgram, Detail: words[0]}
 		}
 		words = words[1:]
 	} else {
@@ -104,7 +104,7 @@ func (r *runner) Plan(_ context.Context, req plugins.PlanRequest) (plugins.Plan,
 			}
 		}
 		if rule == nil {
-			return plugins.Plan{}, &plugins.Refusal{Code: plugins.RefuseNoProgram, Detail: path.Ext(req.FileName)}
+			return kit.Plan{}, &kit.Refusal{Code: kit.RefuseNoProgram, Detail: path.Ext(req.FileName)}
 		}
 	}
 	argv := []string{rule.Program}
@@ -116,7 +116,7 @@ func (r *runner) Plan(_ context.Context, req plugins.PlanRequest) (plugins.Plan,
 		case argRE.MatchString(w):
 			argv = append(argv, w)
 		default:
-			return plugins.Plan{}, &plugins.Refusal{Code: plugins.RefuseArgNotAllowed, Detail: w}
+			return kit.Plan{}, &kit.Refusal{Code: kit.RefuseArgNotAllowed, Detail: w}
 		}
 	}
 	if !input {
@@ -124,27 +124,27 @@ func (r *runner) Plan(_ context.Context, req plugins.PlanRequest) (plugins.Plan,
 	}
 	launch := rule.Launch
 	if launch == "" {
-		launch = plugins.LaunchBatch
+		launch = kit.LaunchBatch
 	}
-	return plugins.Plan{Program: rule.Program, Argv: argv, Launch: launch, Resources: rule.Resources}, nil
+	return kit.Plan{Program: rule.Program, Argv: argv, Launch: launch, Resources: rule.Resources}, nil
 }
 
 // Check (protocol 2) refuses an empty input before it is uploaded.
-func (r *runner) Check(_ context.Context, req plugins.CheckInputRequest) (plugins.InputResources, error) {
+func (r *runner) Check(_ context.Context, req kit.CheckInputRequest) (kit.InputResources, error) {
 	fi, err := os.Stat(req.Path)
 	if err != nil {
-		return plugins.InputResources{}, plugins.Errorf(plugins.KindPermanent, "read the input: %w", err)
+		return kit.InputResources{}, kit.Errorf(kit.KindPermanent, "read the input: %w", err)
 	}
 	if fi.Size() == 0 {
-		return plugins.InputResources{}, &plugins.Refusal{Code: plugins.RefuseInputEmpty, Line: 1}
+		return kit.InputResources{}, &kit.Refusal{Code: kit.RefuseInputEmpty, Line: 1}
 	}
-	return plugins.InputResources{}, nil
+	return kit.InputResources{}, nil
 }
 
 // Digest (protocol 2) reads the job's standard output line by line (never the
 // whole file) and reports its last line; without one it has no summary.
-func (r *runner) Digest(_ context.Context, req plugins.DigestRequest) (plugins.Digest, error) {
-	none := plugins.Digest{Termination: plugins.TerminationNone}
+func (r *runner) Digest(_ context.Context, req kit.DigestRequest) (kit.Digest, error) {
+	none := kit.Digest{Termination: kit.TerminationNone}
 	if req.Stdout == "" || !filepath.IsLocal(req.Stdout) {
 		return none, nil
 	}
@@ -166,15 +166,15 @@ func (r *runner) Digest(_ context.Context, req plugins.DigestRequest) (plugins.D
 	if len(last) > 256 {
 		last = last[:256]
 	}
-	d := plugins.Digest{Program: name, Termination: plugins.TerminationNormal, TerminationLine: last}
+	d := kit.Digest{Program: name, Termination: kit.TerminationNormal, TerminationLine: last}
 	if *req.ExitCode != 0 {
-		d.Termination = plugins.TerminationFailed
+		d.Termination = kit.TerminationFailed
 	}
 	return d, nil
 }
 
 func main() {
-	if err := plugins.ServeRunner(&runner{}); err != nil {
+	if err := kit.ServeRunner(&runner{}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

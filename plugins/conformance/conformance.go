@@ -240,7 +240,7 @@ func (s *suite) offerOnly(v int) error {
 }
 
 // knownCodes are the gRPC codes the contract maps to a kind
-// (plugins/grpc_errors.go: codeKind), besides the context's own.
+// (plugins/grpc_errors.go: codeKind; plugins/kit/grpc_errors.go: kindCode), besides the context's own.
 var knownCodes = []codes.Code{codes.FailedPrecondition, codes.InvalidArgument, codes.OutOfRange,
 	codes.Unimplemented, codes.AlreadyExists, codes.PermissionDenied, codes.Unauthenticated,
 	codes.NotFound, codes.Unavailable, codes.ResourceExhausted, codes.Aborted}
