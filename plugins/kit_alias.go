@@ -32,7 +32,6 @@ type (
 	RunnerInfo        = kit.RunnerInfo
 	RunnerRule        = kit.RunnerRule
 	Scheduler         = kit.Scheduler
-	Scrubber          = kit.Scrubber
 	Secret            = kit.Secret
 	Skipped           = kit.Skipped
 	StageRequest      = kit.StageRequest
@@ -92,9 +91,6 @@ var (
 	HarmlessAsBotUser = kit.HarmlessAsBotUser
 	IsTransient       = kit.IsTransient
 	KindOf            = kit.KindOf
-	NewScrubber       = kit.NewScrubber
 	ProtocolVersions  = kit.ProtocolVersions
-	Redact            = kit.Redact
-	RedactWith        = kit.RedactWith
 	RunnerKinds       = kit.RunnerKinds
 )
