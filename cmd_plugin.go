@@ -23,7 +23,8 @@ refusal of a protocol version it does not speak, every call's contract, the
 kinds of its errors, deadlines and concurrent calls. plugin test KIND NAME runs
 it against this executable's built-in plugin. It prints one line per check and
 exits 1 when any failed. Scheduler calls that need a cluster (Stage, Submit,
-Fetch...) are not exercised: see docs/plugins.md.`,
+Fetch...) are not exercised, except for the built-in local, which runs a real
+job: see docs/plugins.md.`,
 	run: func(o *options) error {
 		switch {
 		case len(o.args) == 3 && o.args[0] == "serve":
@@ -43,7 +44,8 @@ Fetch...) are not exercised: see docs/plugins.md.`,
 			if err != nil {
 				return err
 			}
-			return pluginTest(o, conformance.Target{Kind: kind, Name: name, Path: exe, Args: []string{"plugin", "serve", kind, name}})
+			return pluginTest(o, conformance.Target{Kind: kind, Name: name, Path: exe, Args: []string{"plugin", "serve", kind, name},
+				Local: kind == plugins.PluginScheduler && name == "local"})
 		}
 		return usagef("expected: plugin serve KIND NAME, plugin test PATH or plugin test KIND NAME")
 	},

@@ -23,7 +23,10 @@
 // error and accepts one whose host does not answer (Configure does not
 // connect); Check against that host ends before its deadline with an error of
 // a kind (for `local`, which needs no host, it succeeds); concurrent calls are
-// answered. Staging, submitting, polling and fetching need a real cluster:
+// answered. Staging, submitting, polling and fetching need a real cluster,
+// except for a scheduler that runs jobs on this host (Target.Local, the
+// built-in `local`): the suite runs `wc` through it, submitting twice (one
+// job), polling to success, fetching and cleaning up twice. For the others
 // they are tested by hpcbot's own end-to-end tests, not here.
 package conformance
 
@@ -60,6 +63,9 @@ type Target struct {
 	// Name is the plugin's name: for a runner, the `runner` of the rules
 	// Configure gets.
 	Name string
+	// Local says the scheduler runs jobs on this host without a cluster (the
+	// built-in `local`): the suite then runs a real job through every call.
+	Local bool
 }
 
 // ForPath makes the Target of a drop-in from its file name hpcbot-<kind>-<name>.
@@ -565,5 +571,110 @@ func (s *suite) scheduler(ctx context.Context, c pb.SchedulerClient) {
 		}
 		return nil
 	})
+	if s.t.Local {
+		s.check("runs a real job: Stage, Submit (twice: one job), Poll to the end, Fetch, Cleanup (twice)", func() error {
+			return s.localJob(ctx, c, dir)
+		})
+	}
 	s.check("still answers Version after every call", func() error { return version(ctx, c.Version) })
+}
+
+// localJob runs `wc ./input.txt` through a scheduler that runs jobs on this
+// host (configured with upload_path under dir).
+func (s *suite) localJob(ctx context.Context, c pb.SchedulerClient, dir string) error {
+	in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out")
+	for _, d := range []string{in, out} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(in, "input.txt"), []byte("H 0 0 0\n"), 0o600); err != nil {
+		return err
+	}
+	const folder = "conformance_1"
+	do := func(method string, fn func(context.Context) error) error {
+		cctx, cancel := call(ctx)
+		defer cancel()
+		if err := fn(cctx); err != nil {
+			return errors.Join(callErr(method, cctx, err), fmt.Errorf("%s: %s", method, status.Convert(err).Message()))
+		}
+		return nil
+	}
+	if err := do("Stage", func(cctx context.Context) error {
+		_, err := c.Stage(cctx, &pb.StageRequest{CalcId: 1, LocalDir: in, Folder: folder})
+		return err
+	}); err != nil {
+		return err
+	}
+	submit := &pb.SubmitRequest{CalcId: 1, Folder: folder, Argv: []string{"wc", "./input.txt"},
+		Launch: plugins.LaunchBatch, JobName: "hpcbot-conformance"}
+	var first, again *pb.SubmitReply
+	if err := do("Submit", func(cctx context.Context) (err error) { first, err = c.Submit(cctx, submit); return err }); err != nil {
+		return err
+	}
+	if err := do("Submit", func(cctx context.Context) (err error) { again, err = c.Submit(cctx, submit); return err }); err != nil {
+		return err
+	}
+	if first.GetJobId() == "" || again.GetJobId() != first.GetJobId() || !again.GetExisting() {
+		return fmt.Errorf("Submit twice for one folder: job %q, then %q (existing %v): a repeat must return the first job with existing set",
+			first.GetJobId(), again.GetJobId(), again.GetExisting())
+	}
+	ref := &pb.JobRef{CalcId: 1, JobId: first.GetJobId(), Folder: folder, Launch: plugins.LaunchBatch}
+	var st *pb.JobStatus
+	for end := time.Now().Add(CallTimeout); ; {
+		var r *pb.PollReply
+		if err := do("Poll", func(cctx context.Context) (err error) {
+			r, err = c.Poll(cctx, &pb.PollRequest{Jobs: []*pb.JobRef{ref}})
+			return err
+		}); err != nil {
+			return err
+		}
+		if len(r.GetStatuses()) != 1 {
+			return fmt.Errorf("Poll of one job answered %d statuses", len(r.GetStatuses()))
+		}
+		st = r.GetStatuses()[0]
+		if plugins.State(st.GetState()).Final() {
+			break
+		}
+		if time.Now().After(end) {
+			return fmt.Errorf("the job (wc) had not finished after %s: state %q", CallTimeout, st.GetState())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if st.GetState() != string(plugins.StateSucceeded) || st.ExitCode == nil || st.GetExitCode() != 0 {
+		return fmt.Errorf("the job (wc) ended %q, exit code %v, reason %q: want succeeded with 0", st.GetState(), st.ExitCode, st.GetReason())
+	}
+	var fetched *pb.FetchReply
+	if err := do("Fetch", func(cctx context.Context) (err error) {
+		fetched, err = c.Fetch(cctx, &pb.FetchRequest{Folder: folder, LocalDir: out})
+		return err
+	}); err != nil {
+		return err
+	}
+	found := false
+	for _, f := range fetched.GetFiles() {
+		if !filepath.IsLocal(f) {
+			return fmt.Errorf("Fetch lists %q, not a name inside the local folder", f)
+		}
+		b, err := os.ReadFile(filepath.Join(out, f))
+		if err != nil {
+			return fmt.Errorf("Fetch lists %s: %w", f, err)
+		}
+		found = found || strings.Contains(string(b), "./input.txt")
+	}
+	if !found {
+		return fmt.Errorf("Fetch copied %q: none holds wc's output", fetched.GetFiles())
+	}
+	for range 2 {
+		if err := do("Cleanup", func(cctx context.Context) error {
+			_, err := c.Cleanup(cctx, &pb.CleanupRequest{Folder: folder})
+			return err
+		}); err != nil {
+			return fmt.Errorf("%w (a missing folder is not an error)", err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, folder)); !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("Cleanup left %s behind (%v)", filepath.Join(dir, folder), err)
+	}
+	return nil
 }
