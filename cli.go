@@ -23,12 +23,15 @@ type subcommand struct {
 type options struct {
 	config string
 	orgs   string
+	// report's flags
+	reportFrom, reportTo, reportBy, reportFormat string
+
 	args   []string
 	stdout io.Writer
 	stderr io.Writer
 }
 
-var commands = []*subcommand{cmdRun, cmdMigrate, cmdCheck, cmdBackup, cmdConfig, cmdVersion, cmdPlugin}
+var commands = []*subcommand{cmdRun, cmdMigrate, cmdCheck, cmdBackup, cmdReport, cmdConfig, cmdVersion, cmdPlugin}
 
 // usageError is a mistake on the command line; main exits 2 on it.
 type usageError struct{ msg string }

@@ -199,3 +199,70 @@ associations = [".txt"]
 		t.Errorf("check of the copy: exit %d: %s %s", code, out, errs)
 	}
 }
+
+// TestMigrateOrgsWhileRunning: `hpcbot migrate --orgs FILE` imports through
+// the running daemon's control socket; a bad file imports nothing.
+func TestMigrateOrgsWhileRunning(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "hpcbot.toml")
+	tg := tgtest.New(t)
+	text := fmt.Sprintf(`
+[bot]
+token = %q
+api_url = %q
+[[clusters]]
+label = "here"
+scheduler = "local"
+upload_path = "work"
+[[clusters.runners]]
+program = "wc"
+allowed_args = ["{}"]
+associations = [".txt"]
+`, tg.Token, tg.URL)
+	os.WriteFile(cfgPath, []byte(text), 0o600)
+	run := exec.Command(binary, "run", "--config", cfgPath)
+	var runErr bytes.Buffer
+	run.Stderr = &runErr
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer run.Process.Kill()
+	sock := filepath.Join(dir, "hpcbot.db.sock")
+	for i := 0; ; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if i > 600 {
+			t.Fatalf("run never opened its control socket; stderr: %s", runErr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	good := filepath.Join(dir, "orgs.csv")
+	os.WriteFile(good, []byte("label,name,alias,parent\nipc,Institute of Physical Chemistry,IPC,ras\nras,Russian Academy of Sciences,RAS,\n"), 0o600)
+	out, err := exec.Command(binary, "migrate", "--config", cfgPath, "--orgs", good).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "imported 2 organizations from "+good+" through the running hpcbot") {
+		t.Fatalf("migrate --orgs while running: %v: %s", err, out)
+	}
+	bad := filepath.Join(dir, "bad.csv")
+	os.WriteFile(bad, []byte("label,name,alias,parent\nmsu,Moscow State University,MSU,\nx,Broken,X,nowhere\n"), 0o600)
+	out, err = exec.Command(binary, "migrate", "--config", cfgPath, "--orgs", bad).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "line 3") || !strings.Contains(string(out), "nothing imported") {
+		t.Errorf("bad file while running: %v: %s", err, out)
+	}
+	run.Process.Signal(syscall.SIGTERM)
+	if err := run.Wait(); err != nil {
+		t.Errorf("run did not exit cleanly on SIGTERM: %v; stderr: %s", err, runErr.String())
+	}
+	st, err := store.Open(filepath.Join(dir, "hpcbot.db"), store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if o, err := st.Organization("ipc"); err != nil || o.Parent != "ras" {
+		t.Errorf("ipc = %+v, %v", o, err)
+	}
+	if _, err := st.Organization("msu"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("msu from the bad file was written: %v", err)
+	}
+}

@@ -13,7 +13,9 @@ var cmdMigrate = &subcommand{
 	name:    "migrate",
 	summary: "create the store or upgrade it in place; import organizations",
 	help: `Creates the bbolt store named by [store] path, or upgrades an older one in place.
-It never drops data and does nothing the second time. Stop 'hpcbot run' first.
+It never drops data and does nothing the second time. Stop 'hpcbot run' first
+to upgrade; importing organizations alone works while it runs (through its
+control socket, as backup does: a running store's schema is current).
 
 Organizations are imported from --orgs FILE, or from organizations.csv in the
 working directory when that file exists (as the original bot did): a CSV with the
@@ -45,6 +47,15 @@ upserted by label; a bad row is reported with its line and nothing is written.`,
 			defer f.Close()
 		}
 		st, err := store.Open(cfg.Store.Path, store.Options{AllowOldSchema: true})
+		if errors.Is(err, store.ErrLocked) && f != nil && controlAnswers(cfg.Store.Path) {
+			fmt.Fprintf(o.stdout, "store %s is in use by the running hpcbot (so its schema is current)\n", cfg.Store.Path)
+			n, err := importOrgsRemote(cfg.Store.Path, f)
+			if err != nil {
+				return fmt.Errorf("organizations from %s (nothing imported):\n%w", orgs, err)
+			}
+			fmt.Fprintf(o.stdout, "imported %d organizations from %s through the running hpcbot\n", n, orgs)
+			return nil
+		}
 		if err != nil {
 			return err
 		}

@@ -95,9 +95,17 @@ redone at the next start), and exits within 10 seconds.`,
 		defer sp.host.Close()
 
 		// The scheduler, fed by the bot and telling users through it.
-		sch, err := scheduler.New(cfg.Scheduler(), st, sp.schedulers, sp.runners, b, log.With("component", "scheduler"))
+		sch, err := scheduler.New(cfg.Scheduler(), st, sp.schedulers, sp.runners, b, log.With("component", "scheduler"),
+			scheduler.WithPluginRestarts(sp.restarts))
 		if err != nil {
 			return err
+		}
+		if cfg.MetricsListen != "" {
+			stopMetrics, err := serveMetrics(cfg.MetricsListen, sch, b.SendErrors, log.With("component", "metrics"))
+			if err != nil {
+				return err
+			}
+			defer stopMetrics()
 		}
 
 		// Daemon: both run until the signal; the first to fail stops the other.

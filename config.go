@@ -38,6 +38,9 @@ type Config struct {
 	PluginDir           string              `toml:"plugin_dir"`
 	Retention           plugins.Duration    `toml:"retention"`
 	GiveUpAfter         plugins.Duration    `toml:"give_up_after"`
+	// MetricsListen is the address of the Prometheus endpoint (/metrics), e.g.
+	// "127.0.0.1:9464"; "" (the default) serves none.
+	MetricsListen string `toml:"metrics_listen"`
 
 	Store    store.Config              `toml:"store"`
 	Bot      bot.Config                `toml:"bot"`
@@ -278,6 +281,11 @@ func (c *Config) validate() error {
 	}
 	if c.GiveUpAfter < 0 {
 		add(errors.New("give_up_after: must not be negative"))
+	}
+	if c.MetricsListen != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsListen); err != nil || port == "" {
+			add(fmt.Errorf("metrics_listen: %q is not host:port, e.g. \"127.0.0.1:9464\"", c.MetricsListen))
+		}
 	}
 	add(c.Store.Validate())
 	add(c.Bot.ValidateWithoutToken())

@@ -111,6 +111,8 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown scheduler", func(s string) string { return strings.Replace(s, `"slurm"`, `"lsf"`, 1) },
 			[]string{`:11: clusters[0].scheduler: "lsf" is not a built-in scheduler`}},
 		{"language", func(s string) string { return `language = "de"` + "\n" + s }, []string{`:1: language: "de" is not supported`}},
+		{"metrics_listen", func(s string) string { return `metrics_listen = "9464"` + "\n" + s },
+			[]string{`metrics_listen: "9464" is not host:port`}},
 		{"storage half set", func(s string) string { return s + "[storage]\nurl = \"https://cloud.example.org\"\n" },
 			[]string{"storage.user: storage.url is set", "storage.password: storage.url is set"}},
 		{"bad fetch_time type", func(s string) string { return strings.Replace(s, "[120, 240]", `"often"`, 1) },

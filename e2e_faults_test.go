@@ -100,12 +100,22 @@ func (fw *faultWorld) waitNotice(input, what string) string {
 	return got[0]
 }
 
-// logChat returns what the log chat heard that contains text.
+// mergedLineRx starts each line of a merged log chat message: its time.
+var mergedLineRx = regexp.MustCompile(`^<code>\d\d:\d\d:\d\d</code> `)
+
+// logChat returns what the log chat heard that contains text: each message,
+// or each line of a merged one (lines that waited for the chat), without its time.
 func (fw *faultWorld) logChat(text string) []string {
 	var out []string
 	for _, c := range fw.tg.Sent(e2eLogChat) {
-		if strings.Contains(c.Text(), text) {
-			out = append(out, c.Text())
+		msgs := []string{c.Text()}
+		if mergedLineRx.MatchString(c.Text()) {
+			msgs = strings.Split(c.Text(), "\n")
+		}
+		for _, m := range msgs {
+			if m = mergedLineRx.ReplaceAllString(m, ""); strings.Contains(m, text) {
+				out = append(out, m)
+			}
 		}
 	}
 	return out

@@ -108,3 +108,14 @@ func checkPlugins(o *options, cfg *Config) []string {
 	}
 	return failed
 }
+
+// restarts counts the restarts of cluster's plugin processes since the start.
+func (sp *startedPlugins) restarts(cluster string) int {
+	n := 0
+	for _, p := range sp.host.Plugins() {
+		if p.Cluster == cluster {
+			n += p.Restarts
+		}
+	}
+	return n
+}

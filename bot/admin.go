@@ -66,19 +66,40 @@ func (b *Bot) tellUser(r *request, u store.User, key string) {
 	}
 }
 
+// refusal is an admin command's answer when it changes nothing: catalog key
+// and parameters ({id} and {name} of the user are filled in).
+type refusal struct {
+	key string
+	p   P
+}
+
+func (e *refusal) Error() string { return "refused: " + e.key }
+
 // changeUser applies fn to the user named by ref with an audit event, and
-// returns the result.
-func (b *Bot) changeUser(r *request, ref, action string, fn func(*store.User)) (store.User, bool) {
+// returns the result. When fn returns a *refusal nothing changes: it is the
+// answer, and ok is false.
+func (b *Bot) changeUser(r *request, ref, action string, fn func(*store.User) error) (store.User, bool) {
 	u, ok := b.target(r, ref)
 	if !ok {
 		return u, false
 	}
 	u, err := b.st.UpdateUser(u.ID, func(tx *store.Tx, u *store.User) error {
-		fn(u)
+		if err := fn(u); err != nil {
+			return err
+		}
 		_, err := tx.AddEvent(store.Event{Actor: r.from.ID, Action: action, Subject: u.Subject(),
-			Detail: fmt.Sprintf("limit %d approved %t blocked %t", u.Limit, u.Approved, u.Blocked)})
+			Detail: fmt.Sprintf("limit %d approved %t blocked %t org %q name %q", u.Limit, u.Approved, u.Blocked, u.Org, userName(*u))})
 		return err
 	})
+	var ref2 *refusal
+	if errors.As(err, &ref2) {
+		p := P{"id": u.ID, "name": userName(u)}
+		for k, v := range ref2.p {
+			p[k] = v
+		}
+		r.reply(ref2.key, p)
+		return u, false
+	}
 	if err != nil {
 		r.log.Error("update user", "user", u.ID, "err", err)
 		r.failed(err)
@@ -88,26 +109,63 @@ func (b *Bot) changeUser(r *request, ref, action string, fn func(*store.User)) (
 	return u, true
 }
 
-// cmdApprove: /approve U. The user gets the approved quota.
+// cmdApprove: /approve U. The user gets the approved quota. An approved user
+// is left as is. When the user has not given their name or organization the
+// admin is told what is missing and how to set it (approved users can no
+// longer change them with /upd).
 func (b *Bot) cmdApprove(r *request) error {
-	u, ok := b.changeUser(r, firstWord(r.payload()), actionApprove, func(u *store.User) {
+	u, ok := b.changeUser(r, firstWord(r.payload()), actionApprove, func(u *store.User) error {
+		if u.Approved {
+			return &refusal{key: "approve.already"}
+		}
 		u.Approved = true
 		if u.Limit < b.opts.Quota.Approved {
 			u.Limit = b.opts.Quota.Approved
 		}
+		return nil
 	})
 	if !ok {
 		return nil
 	}
 	r.reply("approve.done", P{"id": u.ID, "name": userName(u), "calcs": CountCalcs(r.lang, u.Limit), "window": FormatWindow(r.lang, b.window())})
+	var missing []string
+	if u.FirstName == "" || u.LastName == "" {
+		missing = append(missing, tr(r.lang, "approve.missing_name", nil))
+	}
+	if u.Org == "" {
+		missing = append(missing, tr(r.lang, "approve.missing_org", nil))
+	}
+	if len(missing) > 0 {
+		r.reply("approve.missing", P{"id": u.ID, "missing": HTML(strings.Join(missing, tr(r.lang, "approve.missing_and", nil)))})
+	}
 	b.tellUser(r, u, "approve.notify")
 	b.toLogChat(slog.LevelInfo, r.logKey("approve"), "log.approve", P{"admin": r.who(), "id": u.ID, "name": userName(u)})
 	return nil
 }
 
-// cmdBlock: /block U.
+// cmdBlock: /block U. Admins (the sender included) cannot be blocked: their
+// rights come from bot.admins.
 func (b *Bot) cmdBlock(r *request) error {
-	u, ok := b.changeUser(r, firstWord(r.payload()), actionBlock, func(u *store.User) { u.Blocked = true })
+	t, ok := b.target(r, firstWord(r.payload()))
+	if !ok {
+		return nil
+	}
+	switch {
+	case t.ID == r.user.ID:
+		r.reply("block.self", nil)
+		return nil
+	case b.isAdminUser(t.ID):
+		r.reply("block.admin", P{"id": t.ID, "name": userName(t)})
+		return nil
+	}
+	u, ok := b.changeUser(r, fmt.Sprint(t.ID), actionBlock, func(u *store.User) error {
+		switch {
+		case u.Blocked:
+			return &refusal{key: "block.already"}
+		}
+		u.Blocked = true
+		return nil
+	})
 	if !ok {
 		return nil
 	}
@@ -119,7 +177,13 @@ func (b *Bot) cmdBlock(r *request) error {
 
 // cmdUnblock: /unblock U.
 func (b *Bot) cmdUnblock(r *request) error {
-	u, ok := b.changeUser(r, firstWord(r.payload()), actionUnblock, func(u *store.User) { u.Blocked = false })
+	u, ok := b.changeUser(r, firstWord(r.payload()), actionUnblock, func(u *store.User) error {
+		if !u.Blocked {
+			return &refusal{key: "unblock.not_blocked"}
+		}
+		u.Blocked = false
+		return nil
+	})
 	if !ok {
 		return nil
 	}
@@ -129,6 +193,10 @@ func (b *Bot) cmdUnblock(r *request) error {
 	return nil
 }
 
+// maxLimit is the largest limit /alter_limit sets: more calculations in one
+// window than any group runs, so a larger number is a typing mistake.
+const maxLimit = 10_000
+
 // cmdAlterLimit: /alter_limit U N.
 func (b *Bot) cmdAlterLimit(r *request) error {
 	f := strings.Fields(r.payload())
@@ -137,11 +205,18 @@ func (b *Bot) cmdAlterLimit(r *request) error {
 		return nil
 	}
 	n, err := strconv.Atoi(f[1])
-	if err != nil || n < 0 || n > 1_000_000 {
-		r.reply("limit.usage", nil)
+	switch {
+	case err != nil && strings.HasPrefix(f[1], "-") && isDigits(f[1][1:]), err == nil && n < 0:
+		r.reply("limit.negative", P{"value": truncate(f[1], 30)})
+		return nil
+	case err != nil && isDigits(f[1]), err == nil && n > maxLimit:
+		r.reply("limit.too_big", P{"value": truncate(f[1], 30), "max": maxLimit})
+		return nil
+	case err != nil:
+		r.reply("limit.not_number", P{"value": truncate(f[1], 30)})
 		return nil
 	}
-	u, ok := b.changeUser(r, f[0], actionLimit, func(u *store.User) { u.Limit = n })
+	u, ok := b.changeUser(r, f[0], actionLimit, func(u *store.User) error { u.Limit = n; return nil })
 	if !ok {
 		return nil
 	}
@@ -235,6 +310,27 @@ func (b *Bot) cmdSearch(r *request) error {
 	}
 	r.send(strings.Join(lines, "\n"))
 	return nil
+}
+
+// isDigits tells whether s is one or more ASCII digits.
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// isAdminUser tells whether one of the user's Telegram accounts is in bot.admins.
+func (b *Bot) isAdminUser(id uint64) bool {
+	accs, _ := b.st.AccountsOfUser(id)
+	for _, a := range accs {
+		if b.admins[a.TelegramID] {
+			return true
+		}
+	}
+	return false
 }
 
 func firstWord(s string) string {

@@ -126,6 +126,43 @@ func (r *request) refuse(key string, p P) bool {
 	return true
 }
 
+// refused replies catalog message key and tells the log chat (logRefusal):
+// what is what the sender tried (their file and caption, or their command).
+func (r *request) refused(key string, p P, what string) {
+	r.reply(key, p)
+	r.logRefusal(what, tr(r.b.lang, key, p))
+}
+
+// refusalReasonLen caps the reason quoted in the log chat, in characters.
+const refusalReasonLen = 600
+
+// logRefusal tells the log chat who was refused, what they tried (escaped
+// here) and why (reason: the answer they got, HTML, in the log chat's
+// language), once per refuseEvery per sender; the next line counts those
+// left out meanwhile, so a flood cannot fill the log chat.
+func (r *request) logRefusal(what, reason string) {
+	b := r.b
+	var id int64
+	if r.from != nil {
+		id = r.from.ID
+	}
+	ok, skipped := b.refusedLog.take(id, b.now())
+	if !ok {
+		return
+	}
+	if what == "" && r.msg != nil {
+		what = truncate(r.msg.Text, 200)
+	}
+	if pieces := splitMessage(reason, refusalReasonLen, true); len(pieces) > 1 {
+		reason = pieces[0] + "…"
+	}
+	more := ""
+	if skipped > 0 {
+		more = " " + tr(b.lang, "log.refused_more", P{"refusals": plural(b.lang, int64(skipped), "more refusal", "more refusals", "отказ", "отказа", "отказов")})
+	}
+	b.toLogChat(slog.LevelWarn, r.logKey("refused"), "log.refused", P{"who": r.who(), "what": what, "reason": HTML(reason), "more": HTML(more)})
+}
+
 // who names the sender for the log chat: "Ada Lovelace (@ada, 42)".
 func (r *request) who() string { return describeUser(r.from) }
 
@@ -326,6 +363,11 @@ func (b *Bot) needUser(r *request) bool {
 	}
 	if r.user.Blocked {
 		r.refuse("auth.blocked", P{"admin": b.adminContact(r.lang)})
+		what := ""
+		if r.msg != nil && r.msg.Document != nil {
+			what = docAttempt(r.msg.Document.FileName, r.msg.Caption)
+		}
+		r.logRefusal(what, tr(b.lang, "auth.blocked", P{"admin": b.adminContact(b.lang)}))
 		return false
 	}
 	return true

@@ -41,6 +41,13 @@ type Calculations interface {
 	LocalDir(folder string) string
 	Wake(calcID uint64)
 	Cancel(ctx context.Context, calcID uint64) error
+	// Drain, Undrain and DrainState: a cluster's maintenance state (/drain,
+	// /undrain); scheduler.ErrUnknownCluster (wrapped) for an unknown label.
+	Drain(label, reason, by string) error
+	Undrain(label string) error
+	DrainState(label string) (scheduler.DrainState, error)
+	// Health reports each cluster's health for /clusters.
+	Health() ([]scheduler.ClusterHealth, error)
 	// Redeliver tries the delivery of a calculation in delivery_failed again
 	// (scheduler.ErrNotHeld for one in another state).
 	Redeliver(ctx context.Context, calcID uint64) error
@@ -107,16 +114,17 @@ type Bot struct {
 	poller *Poller
 	ctx    context.Context
 
-	logChatID atomic.Int64
-	rate      rateLimiter
-	quiet     throttle               // unregistered senders reach the log chat once in a while, not at every message
-	dropNote  throttle               // a user whose updates the poller dropped is told once in a while
-	notAdmin  throttle               // so do one sender's refused admin commands
-	badGroup  throttle               // and one sender's /access in groups that are not allowed
-	refused   throttle               // and hear why they are refused once in a while (refuseEvery)
-	sender    atomic.Pointer[Sender] // set while Run runs; Notify wakes its drainer
-	fwd       *logForwarder          // LogHandler's state
-	scrub     *plugins.Scrubber      // the secrets (Options.Secrets and the token); see redact
+	logChatID  atomic.Int64
+	rate       rateLimiter
+	quiet      throttle               // unregistered senders reach the log chat once in a while, not at every message
+	dropNote   throttle               // a user whose updates the poller dropped is told once in a while
+	notAdmin   throttle               // so do one sender's refused admin commands
+	badGroup   throttle               // and one sender's /access in groups that are not allowed
+	refused    throttle               // and hear why they are refused once in a while (refuseEvery)
+	refusedLog throttle               // the log chat hears of one sender's refusals once per refuseEvery, with a count
+	sender     atomic.Pointer[Sender] // set while Run runs; Notify wakes its drainer
+	fwd        *logForwarder          // LogHandler's state
+	scrub      *plugins.Scrubber      // the secrets (Options.Secrets and the token); see redact
 
 	mu      sync.Mutex
 	running bool
@@ -175,6 +183,7 @@ func New(opts Options, st *store.Store, log *slog.Logger) (*Bot, error) {
 	b.quiet.every = unregisteredLogEvery
 	b.dropNote.every = unregisteredLogEvery
 	b.refused.every = refuseEvery
+	b.refusedLog.every = refuseEvery
 	b.logChatID.Store(opts.Bot.LogChatID)
 	b.fwd = newLogForwarder(level, b.logChatID.Load, lang, b.redact)
 	if v, ok, err := st.Value(kvLogChat); err == nil && ok {
@@ -346,6 +355,8 @@ func (b *Bot) Run(ctx context.Context, calcs Calculations) error {
 func (b *Bot) senderOptions() SenderOptions {
 	o := b.opts.sender
 	o.OnMigrate = b.followMigration
+	o.Merge = func(chat int64) bool { return chat != 0 && chat == b.logChatID.Load() }
+	o.Language = b.lang
 	return o
 }
 
@@ -353,7 +364,7 @@ func (b *Bot) senderOptions() SenderOptions {
 // when it was queued, and its files (or the Telegram file it names).
 func (b *Bot) render(it store.OutItem) (Outgoing, error) {
 	text := it.Msg.Params[paramText]
-	o := Outgoing{ChatID: it.Msg.ChatID, Text: text}
+	o := Outgoing{ChatID: it.Msg.ChatID, Text: text, At: it.Msg.Created}
 	if id := it.Msg.Params[paramFileID]; id != "" {
 		o.Text, o.Caption = "", text
 		o.Files = append(o.Files, OutFile{FileID: id})
@@ -443,7 +454,12 @@ func (b *Bot) routes() {
 	tb.Handle("/alter_limit", b.wrap("/alter_limit", b.admin(b.cmdAlterLimit)))
 	tb.Handle("/stats", b.wrap("/stats", b.admin(b.cmdStats)))
 	tb.Handle("/groups", b.wrap("/groups", b.admin(b.cmdGroups)))
+	tb.Handle("/clusters", b.wrap("/clusters", b.admin(b.cmdClusters)))
+	tb.Handle("/drain", b.wrap("/drain", b.admin(b.cmdDrain)))
+	tb.Handle("/undrain", b.wrap("/undrain", b.admin(b.cmdUndrain)))
 	tb.Handle("/redeliver", b.wrap("/redeliver", b.admin(b.cmdRedeliver)))
+	tb.Handle("/user", b.wrap("/user", b.admin(b.cmdUser)))
+	tb.Handle("/org", b.wrap("/org", b.admin(b.cmdOrg)))
 	tb.Handle(tele.OnDocument, b.wrap("document", b.onDocument))
 	tb.Handle(tele.OnText, b.wrap("text", b.onOther))
 	tb.Handle(tele.OnMedia, b.wrap("media", b.onOther))
@@ -454,12 +470,13 @@ func (b *Bot) routes() {
 // commands lists the command menu (setMyCommands) for users and for admins.
 func commandList(lang string, admin bool) []tele.Command {
 	user := map[string][2]string{
-		"help":   {"what I can do, clusters and programs", "что я умею, кластеры и программы"},
-		"status": {"your name, organization and limit", "ваше имя, организация и лимит"},
-		"jobs":   {"your recent calculations", "ваши последние расчёты"},
-		"cancel": {"stop a calculation: /cancel N", "остановить расчёт: /cancel N"},
-		"upd":    {"tell your name and organization", "указать имя и организацию"},
-		"access": {"register (in the group)", "зарегистрироваться (в группе)"},
+		"help":     {"what I can do, clusters and programs", "что я умею, кластеры и программы"},
+		"status":   {"your name, organization and limit", "ваше имя, организация и лимит"},
+		"jobs":     {"your recent calculations", "ваши последние расчёты"},
+		"jobs_all": {"your recent calculations; /jobs all: everyone's active ones", "ваши последние расчёты; /jobs all: активные расчёты всех"},
+		"cancel":   {"stop a calculation: /cancel N", "остановить расчёт: /cancel N"},
+		"upd":      {"tell your name and organization", "указать имя и организацию"},
+		"access":   {"register (in the group)", "зарегистрироваться (в группе)"},
 	}
 	adm := map[string][2]string{
 		"approve":     {"approve a user: /approve U", "подтвердить пользователя: /approve U"},
@@ -468,9 +485,14 @@ func commandList(lang string, admin bool) []tele.Command {
 		"list":        {"users and usage: /list [all]", "пользователи и расчёты: /list [all]"},
 		"search":      {"find users: /search last, first, org", "найти: /search фамилия, имя, орг."},
 		"alter_limit": {"change a limit: /alter_limit U N", "изменить лимит: /alter_limit U N"},
-		"stats":       {"usage chart", "диаграмма использования"},
+		"stats":       {"calculations and core-hours: /stats [7d|90d|YYYY-MM]", "расчёты и ядро-часы: /stats [7d|90d|ГГГГ-ММ]"},
 		"groups":      {"groups where /access works: /groups [add|remove ID]", "группы, где работает /access: /groups [add|remove ID]"},
+		"clusters":    {"clusters and their state", "кластеры и их состояние"},
+		"drain":       {"close a cluster for maintenance: /drain LABEL [reason]", "закрыть кластер на обслуживание: /drain LABEL [причина]"},
+		"undrain":     {"open a drained cluster: /undrain LABEL", "снова открыть кластер: /undrain LABEL"},
 		"redeliver":   {"deliver held results again: /redeliver N", "доставить сохранённые результаты снова: /redeliver N"},
+		"user":        {"correct a user: /user U name|org …", "исправить данные: /user U name|org …"},
+		"org":         {"organizations: /org list, /org add", "организации: /org list, /org add"},
 	}
 	i := 0
 	if lang == "ru" {
@@ -478,10 +500,14 @@ func commandList(lang string, admin bool) []tele.Command {
 	}
 	var out []tele.Command
 	for _, c := range []string{"help", "status", "jobs", "cancel", "upd", "access"} {
-		out = append(out, tele.Command{Text: c, Description: user[c][i]})
+		d := user[c][i]
+		if admin && c == "jobs" {
+			d = user["jobs_all"][i]
+		}
+		out = append(out, tele.Command{Text: c, Description: d})
 	}
 	if admin {
-		for _, c := range []string{"approve", "block", "unblock", "list", "search", "alter_limit", "redeliver", "stats", "groups"} {
+		for _, c := range []string{"approve", "block", "unblock", "list", "search", "alter_limit", "redeliver", "stats", "groups", "user", "org", "clusters", "drain", "undrain"} {
 			out = append(out, tele.Command{Text: c, Description: adm[c][i]})
 		}
 	}

@@ -418,7 +418,7 @@ func TestE2EHelp(t *testing.T) {
 	if cmds, ok := e.srv.Commands(tgtest.CommandScope{Type: "default"}, ""); !ok || len(cmds) != 6 {
 		t.Errorf("default menu: %v %v", cmds, ok)
 	}
-	if cmds, ok := e.srv.Commands(tgtest.CommandScope{Type: "chat", ChatID: tgAdmin.ID}, "ru"); !ok || len(cmds) != 15 {
+	if cmds, ok := e.srv.Commands(tgtest.CommandScope{Type: "chat", ChatID: tgAdmin.ID}, "ru"); !ok || len(cmds) != 20 {
 		t.Errorf("admin menu in Russian: %v %v", cmds, ok)
 	}
 }
@@ -586,8 +586,14 @@ func waitState(t *testing.T, st *store.Store, id uint64, state store.State) stor
 	return c
 }
 
+// tgAdmin2 is a second admin (TestE2EAdminCommands).
+var tgAdmin2 = tgtest.User{ID: 1002, FirstName: "Grace", LastName: "Second", Username: "grace_admin", LanguageCode: "en"}
+
 func TestE2EAdminCommands(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, func(o *Options) { o.Bot.Admins = append(o.Bot.Admins, tgAdmin2.ID) })
+	if _, _, err := e.st.RegisterUser(store.TelegramAccount{TelegramID: tgAdmin2.ID, Username: tgAdmin2.Username, DisplayName: "Grace Second"}, 7); err != nil {
+		t.Fatal(err)
+	}
 	uid := fmt.Sprint(e.user.ID)
 	// Every admin command from a non-admin (user, blocked, unregistered) is
 	// refused and changes nothing.
@@ -602,17 +608,52 @@ func TestE2EAdminCommands(t *testing.T) {
 	}
 	e.waitSent(logChat, "tried /approve without being an admin", "@eve")
 
-	// /approve by #id, id and @username; the user is told.
-	want(t, e.private(tgAdmin, "/approve #"+uid), "User #"+uid, "is approved: 7 calculations in 30 days")
+	// /approve; the user is told. The admin hears what the user has not
+	// given, and sets it (/user), adding the organization (/org).
+	replies := e.private(tgAdmin, "/approve #"+uid)
+	want(t, replies, "User #"+uid, "is approved: 7 calculations in 30 days")
+	want(t, replies, "has not given their first and last name and their organization", "/user "+uid+" name")
 	if u := e.userByTG(tgUser.ID); !u.Approved || u.Limit != 7 {
 		t.Errorf("approved user: %+v", u)
 	}
 	e.waitSent(tgUser.ID, "You are approved", "7 calculations in 30 days")
 	e.waitSent(logChat, "approved user #"+uid)
-	want(t, e.private(tgAdmin, "/approve"), "#N, N or @username")
+	// Again: said so, nobody told.
+	want(t, e.private(tgAdmin, "/approve @ivan"), "is already approved; nothing changed")
+	want(t, e.private(tgAdmin, "/user #"+uid+" name Ivan Petrov"), "User #"+uid+" is now Ivan Petrov")
+	want(t, e.private(tgAdmin, "/user @ivan org nosuch"), "no organization with the label nosuch")
+	want(t, e.private(tgAdmin, "/user @ivan"), "/user #7 name First Last")
+	want(t, e.private(tgAdmin, "/org"), "/org add LABEL Name [PARENT]")
+	want(t, e.private(tgAdmin, "/org add qc-lab Laboratory of Quantum Chemistry ipc"), "Organization qc-lab added: Laboratory of Quantum Chemistry (part of Institute of Physical Chemistry)")
+	want(t, e.private(tgAdmin, "/org add qc-lab Again"), "already taken by Laboratory of Quantum Chemistry")
+	want(t, e.private(tgAdmin, "/org add ../x <b>Bad</b>"), "The label ../x cannot be used")
+	want(t, e.private(tgAdmin, "/org list"), "<code>qc-lab</code> Laboratory of Quantum Chemistry (part of Institute of Physical Chemistry)", "<code>spbu</code>")
+	e.waitSent(logChat, "added the organization qc-lab")
+	want(t, e.private(tgAdmin, "/user @ivan org qc-lab"), "now belongs to Laboratory of Quantum Chemistry")
+	if u := e.userByTG(tgUser.ID); userName(u) != "Ivan Petrov" || u.Org != "qc-lab" {
+		t.Errorf("corrected user: %+v", u)
+	}
+	// A user who gave everything is approved without a word about it.
+	want(t, e.private(tgRuUser, "/upd имя: Маша, фамилия: Иванова, организация: ipc"), "Сохранено")
+	for _, r := range e.private(tgAdmin, "/approve @masha") {
+		if strings.Contains(r, "has not given") {
+			t.Errorf("a complete user: %s", r)
+		}
+	}
+	// The admin's own organization.
+	want(t, e.private(tgAdmin, "/status"), "Ada Admin")
+	want(t, e.private(tgAdmin, "/user @ada_admin org msu"), "now belongs to Moscow State University")
 	want(t, e.private(tgAdmin, "/approve @nobody"), "There is no user @nobody")
 	want(t, e.private(tgAdmin, "/approve #999"), "There is no user #999")
 	want(t, e.private(tgAdmin, "/approve <b>"), "There is no user &lt;b&gt;")
+
+	// Admins cannot be blocked, the sender least of all.
+	want(t, e.private(tgAdmin, "/block @ada_admin"), "You cannot block yourself")
+	want(t, e.private(tgAdmin, "/block @grace_admin"), "is an admin (bot.admins)")
+	if u := e.userByTG(tgAdmin2.ID); u.Blocked {
+		t.Fatal("an admin was blocked")
+	}
+	want(t, e.private(tgAdmin, "/unblock @ivan"), "is not blocked; nothing changed")
 
 	// /block and /unblock; the user is told, in their language.
 	want(t, e.private(tgAdmin, "/block @masha"), fmt.Sprintf("User #%d", e.ru.ID), "is blocked")
@@ -620,9 +661,24 @@ func TestE2EAdminCommands(t *testing.T) {
 		t.Error("not blocked")
 	}
 	e.waitSent(tgRuUser.ID, "заблокирована администратором")
+	want(t, e.private(tgAdmin, "/block @masha"), "is already blocked; nothing changed")
 	want(t, e.private(tgRuUser, "/upd имя: Маша"), "заблокирована")
 	want(t, e.private(tgAdmin, fmt.Sprint("/unblock ", e.ru.ID)), "is unblocked")
 	e.waitSent(tgRuUser.ID, "разблокирована")
+	want(t, e.private(tgAdmin, "/unblock @masha"), "is not blocked; nothing changed")
+	e.quiesce()
+	// The repeated commands told nobody.
+	for chat, part := range map[int64]string{tgUser.ID: "You are approved", tgRuUser.ID: "заблокирова"} {
+		n := 0
+		for _, text := range sentTexts(e.srv.Sent(chat)) {
+			if strings.Contains(text, part) {
+				n++
+			}
+		}
+		if want := map[bool]int{true: 1, false: 2}[chat == tgUser.ID]; n != want {
+			t.Errorf("chat %d was sent %q %d times, want %d", chat, part, n, want)
+		}
+	}
 
 	// /alter_limit
 	want(t, e.private(tgAdmin, "/alter_limit @ivan 40"), "may now run 40 calculations")
@@ -633,13 +689,17 @@ func TestE2EAdminCommands(t *testing.T) {
 	for _, bad := range []string{"/alter_limit @ivan", "/alter_limit @ivan -1", "/alter_limit @ivan many", "/alter_limit"} {
 		want(t, e.private(tgAdmin, bad), "/alter_limit #7 40")
 	}
+	want(t, e.private(tgAdmin, "/alter_limit @ivan -5"), "cannot be negative (-5)")
+	want(t, e.private(tgAdmin, "/alter_limit @ivan 1e3"), "1e3 is not a number")
+	want(t, e.private(tgAdmin, "/alter_limit @ivan 99999999999999999999"), "the limit is at most 10000")
+	want(t, e.private(tgAdmin, "/alter_limit @ivan 50000"), "the limit is at most 10000")
 	if u := e.userByTG(tgUser.ID); u.Limit != 40 {
 		t.Errorf("a bad /alter_limit changed the limit to %d", u.Limit)
 	}
 
 	// /status U, /list, /search
 	want(t, e.private(tgAdmin, "/status @ivan"), "<b>#"+uid+"</b>", "approved", "0 of 40")
-	replies := e.private(tgAdmin, "/list")
+	replies = e.private(tgAdmin, "/list")
 	want(t, replies, "#"+uid, "0/40 ✓")
 	for _, r := range replies {
 		if strings.Contains(r, "bob_blocked") || strings.Contains(r, fmt.Sprintf("#%d ", e.blocked.ID)) {
@@ -666,7 +726,10 @@ func TestE2EAdminCommands(t *testing.T) {
 	}
 	waitQuiet(t, e, e.user, 2)
 	replies = e.private(tgAdmin, "/stats")
-	want(t, replies, "By organization:", "ipc Institute of Physical Chemistry: 2", "By user:", "#"+uid+" Ivan Petrov, Institute of Physical Chemistry: 2")
+	want(t, replies, "Calculations and core-hours in the last 30 days", "By organization:", "Institute of Physical Chemistry: 2 calculations, ",
+		"By user:", "Ivan Petrov (IPC RAS): 2 calculations, ")
+	want(t, e.private(tgAdmin, "/stats 2020-01"), "No calculations in January 2020.")
+	want(t, e.private(tgAdmin, "/stats yesterday"), "/stats 7d")
 	photos := e.srv.Calls("sendPhoto")
 	if len(photos) != 1 || !photos[0].OK() {
 		t.Fatalf("sendPhoto calls: %d", len(photos))
@@ -675,7 +738,7 @@ func TestE2EAdminCommands(t *testing.T) {
 	if _, err := pngDecode(pic.Data); err != nil || pic.Name != "stats.png" {
 		t.Errorf("the chart is not a PNG named stats.png: %v %q", err, pic.Name)
 	}
-	if !strings.Contains(photos[0].Params["caption"], "Calculations in the last 30 days") {
+	if !strings.Contains(photos[0].Params["caption"], "Calculations and core-hours in the last 30 days (") {
 		t.Errorf("caption %q", photos[0].Params["caption"])
 	}
 
@@ -684,8 +747,18 @@ func TestE2EAdminCommands(t *testing.T) {
 	calcs := e.calcsOf(e.user)
 	id := calcs[0].ID
 	waitState(t, e.st, id, store.StateRunning)
+	// /jobs all: everyone's active calculations, for admins only.
+	want(t, e.private(tgAdmin, "/jobs all"), "Active calculations of all users (1)", "long.sh", "Ivan Petrov @ivan")
+	for _, r := range e.private(tgUser, "/jobs all") {
+		if strings.Contains(r, "all users") {
+			t.Errorf("a user sees everyone's calculations: %s", r)
+		}
+	}
 	want(t, e.private(tgAdmin, fmt.Sprintf("/cancel %d", id)), fmt.Sprintf("Stopping calculation #%d", id))
+	// Its owner is told by whom.
+	e.waitSent(tgUser.ID, fmt.Sprintf("Your calculation #%d (long.sh) was stopped by the admin Ada Admin @ada_admin", id))
 	waitState(t, e.st, id, store.StateNotified)
+	want(t, e.private(tgAdmin, "/jobs all"), "No calculation is active now")
 }
 
 // zipHas reports whether the zip archive holds a file named name containing part.
@@ -1151,7 +1224,7 @@ func TestE2ECommandMatrix(t *testing.T) {
 		notAdmin = "Only admins may use"
 	)
 	adminCmds := []string{"/approve #" + uid, "/block #" + uid, "/unblock #" + uid, "/list", "/status #" + uid,
-		"/search Petrov", "/alter_limit #" + uid + " 3", "/stats", "/groups"}
+		"/search Petrov", "/alter_limit #" + uid + " 3", "/stats", "/groups", "/clusters", "/drain loc", "/undrain loc"}
 	type row struct {
 		cmd                          string
 		user, admin, stranger, block string

@@ -211,64 +211,6 @@ func TestRunTime(t *testing.T) {
 	}
 }
 
-func TestDrawChart(t *testing.T) {
-	orgs := []bar{{"ipc", 10}, {"O2", 3}}
-	users := []bar{{"#1", 7}, {"#12", 0}, {"#3", 6}}
-	data, err := drawChart(orgs, users)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := png.Decode(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := img.Bounds()
-	if b.Dx() != chartWidth || b.Dy() != 2*chartMargin+5*rowHeight+gapHeight {
-		t.Fatalf("size %v", b)
-	}
-	// The bar of the largest value spans the whole width; a bar's pixels
-	// have its section's colour; a zero has no bar.
-	x0 := chartMargin + labelWidth + 6
-	span := chartWidth - x0 - chartMargin - 7*7
-	mid := func(row, gap int) int { return chartMargin + row*rowHeight + gap + rowHeight/2 }
-	if got := img.At(x0+span-1, mid(0, 0)); !sameColor(got, colorOrgBar) {
-		t.Errorf("largest bar does not reach the end: %v", got)
-	}
-	if got := img.At(x0+span*3/10-2, mid(1, 0)); !sameColor(got, colorOrgBar) {
-		t.Errorf("bar of 3 of 10 is short: %v", got)
-	}
-	if got := img.At(x0+span*3/10+2, mid(1, 0)); sameColor(got, colorOrgBar) {
-		t.Errorf("bar of 3 of 10 is too long")
-	}
-	if got := img.At(x0+span*7/10-2, mid(2, gapHeight)); !sameColor(got, colorUserBar) {
-		t.Errorf("user bar colour: %v", got)
-	}
-	if got := img.At(x0+3, mid(3, gapHeight)); !sameColor(got, colorBackground) {
-		t.Errorf("a zero has a bar: %v", got)
-	}
-	if _, err := drawChart(nil, nil); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func sameColor(a, b interface{ RGBA() (r, g, bl, al uint32) }) bool {
-	r1, g1, b1, a1 := a.RGBA()
-	r2, g2, b2, a2 := b.RGBA()
-	return r1 == r2 && g1 == g2 && b1 == b2 && a1 == a2
-}
-
-func TestASCIILabel(t *testing.T) {
-	if got := asciiLabel("МГУ-x", 16); got != "???-x" {
-		t.Errorf("got %q", got)
-	}
-	if got := asciiLabel(strings.Repeat("a", 30), 16); len(got) != 16 {
-		t.Errorf("got %q", got)
-	}
-	if isASCII("МГУ") || !isASCII("ipc") || isASCII("") {
-		t.Error("isASCII")
-	}
-}
-
 func TestRedactor(t *testing.T) {
 	sc := newScrubber("123:ABC", []string{"p&ss<word>", "p&ss"})
 	in := "Post http://x/bot123:ABC/getMe: refused; login p&ss<word> and p&amp;ss&lt;word&gt;; p&ss"

@@ -188,7 +188,7 @@ func (b *Bot) cmdUpd(r *request) error {
 		return nil
 	}
 	if r.user.Approved {
-		r.reply("upd.approved", P{"admin": b.adminContact(r.lang)})
+		r.refused("upd.approved", P{"admin": b.adminContact(r.lang)}, "")
 		return nil
 	}
 	f, bad, ok := parseUpd(arg)
@@ -390,6 +390,9 @@ func (b *Bot) cmdJobs(r *request) error {
 	if !b.needKnown(r) {
 		return nil
 	}
+	if r.admin && strings.EqualFold(firstWord(r.payload()), "all") {
+		return b.jobsAll(r)
+	}
 	calcs, err := b.st.CalcsOfUser(r.user.ID, time.Time{}, jobsShown)
 	if err != nil {
 		return fmt.Errorf("list calculations: %w", err)
@@ -450,7 +453,11 @@ func (b *Bot) cmdCancel(r *request) error {
 		return nil
 	}
 	c, err := b.st.Calc(id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && c.UserID != r.user.ID && !r.admin) {
+	if err == nil && c.UserID != r.user.ID && !r.admin {
+		r.refused("cancel.not_found", P{"id": id}, "") // someone else's
+		return nil
+	}
+	if errors.Is(err, store.ErrNotFound) {
 		r.reply("cancel.not_found", P{"id": id})
 		return nil
 	}
@@ -462,6 +469,9 @@ func (b *Bot) cmdCancel(r *request) error {
 	case err == nil:
 		r.log.Info("calculation cancelled", "calc", id)
 		r.reply("cancel.ok", P{"id": id})
+		if c.UserID != r.user.ID {
+			b.tellCancelledBy(r, c)
+		}
 		b.toLogChat(slog.LevelInfo, r.logKey("cancel"), "log.cancel", P{"who": r.who(), "id": id})
 	case errors.Is(err, scheduler.ErrFinished):
 		r.reply("cancel.finished", P{"id": id})
@@ -473,6 +483,29 @@ func (b *Bot) cmdCancel(r *request) error {
 		b.toLogChat(slog.LevelError, r.logKey("cancel_failed"), "log.failure", P{"what": fmt.Sprintf("/cancel %d", id), "error": b.redact(err.Error())})
 	}
 	return nil
+}
+
+// tellCancelledBy tells the owner of c, in their chat and language, that the
+// admin of r stopped it (once per update).
+func (b *Bot) tellCancelledBy(r *request, c store.Calculation) {
+	if c.ChatID == 0 {
+		return
+	}
+	lang := b.lang
+	if acc, err := b.st.AccountByTelegramID(c.TelegramID); err == nil {
+		if l := SupportedLanguage(acc.LanguageCode); l != "" {
+			lang = l
+		}
+	}
+	admin := strings.TrimSpace(r.from.FirstName + " " + r.from.LastName)
+	if r.from.Username != "" {
+		admin = strings.TrimSpace(admin + " @" + r.from.Username)
+	}
+	key := fmt.Sprintf("update/%d/cancelled_by/%d", r.update, c.ID)
+	text := tr(lang, "cancel.by_admin", P{"id": c.ID, "file": c.InputName, "admin": admin})
+	if err := b.queue(key, store.OutMsg{ChatID: c.ChatID, Kind: "cancel.by_admin", Params: map[string]string{paramText: text}}); err != nil {
+		r.log.Error("queue message to the owner", "calc", c.ID, "err", err)
+	}
 }
 
 // onOther answers anything the bot has no handler for with a hint to /help

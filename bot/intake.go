@@ -60,7 +60,7 @@ func (b *Bot) onDocument(r *request) error {
 		if strings.HasPrefix(name, "-") {
 			key = "doc.dash_name"
 		}
-		r.reply(key, P{"name": truncate(name, 80)})
+		r.refused(key, P{"name": truncate(name, 80)}, docAttempt(name, r.msg.Caption))
 		return nil
 	}
 	limit, public := b.maxInput()
@@ -70,7 +70,7 @@ func (b *Bot) onDocument(r *request) error {
 			key = "doc.too_big_public"
 		}
 		size, lim := FormatSizes(r.lang, doc.FileSize, limit)
-		r.reply(key, P{"size": size, "limit": lim})
+		r.refused(key, P{"size": size, "limit": lim}, docAttempt(name, r.msg.Caption))
 		return nil
 	}
 	// A calculation already created from this update (the handler runs again
@@ -85,6 +85,7 @@ func (b *Bot) onDocument(r *request) error {
 	if errors.As(err, &ref) {
 		r.log.Info("file refused", "file", name, "code", ref.Code, "detail", ref.Detail)
 		r.send(refusalText(r.lang, ref))
+		r.logRefusal(docAttempt(name, caption), refusalText(b.lang, ref))
 		return nil
 	}
 	if err != nil {
@@ -102,7 +103,7 @@ func (b *Bot) onDocument(r *request) error {
 		return nil
 	}
 	if !b.rate.allow(r.user.ID, b.now()) {
-		r.reply("doc.rate", P{"files": CountFiles(r.lang, b.rate.perMinute)})
+		r.refused("doc.rate", P{"files": CountFiles(r.lang, b.rate.perMinute)}, docAttempt(name, caption))
 		return nil
 	}
 
@@ -136,7 +137,7 @@ func (b *Bot) onDocument(r *request) error {
 		return nil
 	case errors.Is(err, store.ErrBlocked):
 		discardInput(dir, name)
-		r.reply("auth.blocked", P{"admin": b.adminContact(r.lang)})
+		r.refused("auth.blocked", P{"admin": b.adminContact(r.lang)}, docAttempt(name, caption))
 		return nil
 	case err != nil:
 		discardInput(dir, name)
@@ -173,9 +174,23 @@ func (b *Bot) calcOfUpdate(r *request) (store.Calculation, bool) {
 	return store.Calculation{}, false
 }
 
-// refuseQuota tells the user their quota is used up.
+// refuseQuota tells the user their quota is used up, and the log chat.
 func (b *Bot) refuseQuota(r *request) {
 	r.reply("doc.quota", P{"calcs": CountCalcs(r.lang, r.user.Limit), "window": FormatWindow(r.lang, b.window())})
+	what := ""
+	if r.msg != nil && r.msg.Document != nil {
+		what = docAttempt(r.msg.Document.FileName, r.msg.Caption)
+	}
+	r.logRefusal(what, tr(b.lang, "doc.quota", P{"calcs": CountCalcs(b.lang, r.user.Limit), "window": FormatWindow(b.lang, b.window())}))
+}
+
+// docAttempt describes a file sent for the log chat: its name and caption.
+func docAttempt(name, caption string) string {
+	caption = strings.TrimSpace(caption)
+	if caption == "" {
+		return truncate(name, 100)
+	}
+	return truncate(name, 100) + " | " + truncate(caption, 200)
 }
 
 // accepted wakes the scheduler and queues the reply and the log chat's copy
@@ -304,27 +319,40 @@ func (b *Bot) httpClient() *http.Client {
 
 func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
-// throttle lets one event per key through every so often.
+// throttle lets one event per key through every so often, and counts the
+// ones it held back since the last it let through.
 type throttle struct {
-	every time.Duration
-	mu    sync.Mutex
-	last  map[int64]time.Time
+	every   time.Duration
+	mu      sync.Mutex
+	last    map[int64]time.Time
+	skipped map[int64]int
 }
 
 func (th *throttle) allow(key int64, now time.Time) bool {
+	ok, _ := th.take(key, now)
+	return ok
+}
+
+// take is allow that also says how many events of key were held back since
+// the last one let through.
+func (th *throttle) take(key int64, now time.Time) (ok bool, skipped int) {
 	th.mu.Lock()
 	defer th.mu.Unlock()
 	if th.last == nil {
-		th.last = map[int64]time.Time{}
+		th.last, th.skipped = map[int64]time.Time{}, map[int64]int{}
 	}
 	if t, ok := th.last[key]; ok && now.Sub(t) < th.every {
-		return false
+		th.skipped[key]++
+		return false, 0
 	}
 	if len(th.last) > 10000 { // forget the oldest era rather than grow without bound
 		clear(th.last)
+		clear(th.skipped)
 	}
 	th.last[key] = now
-	return true
+	skipped = th.skipped[key]
+	delete(th.skipped, key)
+	return true, skipped
 }
 
 // rateLimiter allows each user at most perMinute submissions in any minute.

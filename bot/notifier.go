@@ -94,6 +94,13 @@ func (b *Bot) notificationText(lang string, n scheduler.Notification) string {
 	case scheduler.EventAccepted:
 		return tr(lang, "calc.accepted", base)
 	case scheduler.EventWaiting:
+		if n.Code == scheduler.CodeClusterDrained {
+			note := ""
+			if n.Reason != "" {
+				note = tr(lang, "calc.drained_note", P{"reason": n.Reason})
+			}
+			return joinLines(tr(lang, "calc.drained", base), note)
+		}
 		base["reason"] = reasonText(lang, n.Code)
 		return tr(lang, "calc.waiting", base)
 	case scheduler.EventResumed:

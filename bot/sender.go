@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -46,6 +47,9 @@ type Outgoing struct {
 	ReplyMarkup    any    // sent with the last part (e.g. *tele.ReplyMarkup)
 	DisablePreview bool
 	Silent         bool
+	// At is when the event the message reports happened (its line's time in
+	// a merged message, see SenderOptions.Merge); zero: when it was queued.
+	At time.Time
 }
 
 // SendOption adjusts an Outgoing.
@@ -105,6 +109,17 @@ type SenderOptions struct {
 	// OnMigrate is told when a group became a supergroup (the message is
 	// sent on to the new chat id).
 	OnMigrate func(from, to int64)
+	// Merge tells which chats get their waiting texts merged (the log chat):
+	// when the chat may receive again, every text waiting behind the one due
+	// (up to a file, which is sent on its own, in order) goes out in the same
+	// message, one line each with its time, so the chat is never more than
+	// one pacing interval behind, whatever the rate of messages. Lines that do
+	// not fit in one message are left out of the chat with a count (the
+	// process log has them).
+	Merge func(chatID int64) bool
+	// Language of the lines the sender writes itself (the count of lines
+	// left out of a merged message): the log chat's.
+	Language string
 }
 
 func (o *SenderOptions) setDefaults() {
@@ -144,6 +159,9 @@ func (o *SenderOptions) setDefaults() {
 	if o.OutboxEvery <= 0 {
 		o.OutboxEvery = time.Minute
 	}
+	if SupportedLanguage(o.Language) == "" {
+		o.Language = Languages[0]
+	}
 }
 
 // tokenBucket lets at most burst + rate·T events through in any window of
@@ -179,6 +197,27 @@ type sendJob struct {
 	next   int             // parts already sent
 	key    string          // outbox key; "" for a reply or a log message
 	finish func(err error) // called once, by the chat's worker
+	at     time.Time       // Outgoing.At, or when queued
+
+	// A job of a Merge chat that is one text (mergeable) takes the texts
+	// waiting behind it (absorbed) into its message; they finish with it.
+	mergeable bool
+	line      string // the text, as it was queued (its part's text becomes the merged one)
+	absorbed  []*sendJob
+	leftOut   bool // did not fit in the merged message (logged)
+}
+
+// outbox tells whether the job carries an outbox message (its own or absorbed).
+func (j *sendJob) outbox() bool {
+	if j.key != "" {
+		return true
+	}
+	for _, k := range j.absorbed {
+		if k.key != "" {
+			return true
+		}
+	}
+	return false
 }
 
 type sendPart struct {
@@ -223,6 +262,8 @@ type Sender struct {
 	wake   chan struct{}
 
 	drainMu sync.Mutex // one outbox pass, or one worker's finishing, at a time
+
+	sendErrors atomic.Int64 // Bot API calls that failed (each retry counts)
 
 	mu       sync.Mutex
 	chats    map[int64]*chatQueue
@@ -343,7 +384,17 @@ func (s *Sender) enqueue(o Outgoing, key string, from int, finish func(error)) e
 	if len(q.jobs) >= s.opts.MaxQueuedPerChat {
 		return ErrQueueFull
 	}
-	q.jobs = append(q.jobs, &sendJob{out: o, parts: parts, next: min(from, len(parts)), key: key, finish: finish})
+	at := o.At
+	if at.IsZero() {
+		at = time.Now()
+	}
+	j := &sendJob{out: o, parts: parts, next: min(from, len(parts)), key: key, finish: finish, at: at}
+	j.mergeable = s.opts.Merge != nil && s.opts.Merge(o.ChatID) && len(o.Files) == 0 && len(parts) == 1 &&
+		j.next == 0 && o.ReplyTo == 0 && o.ReplyMarkup == nil
+	if j.mergeable {
+		j.line = parts[0].text
+	}
+	q.jobs = append(q.jobs, j)
 	s.queued++
 	if !q.running {
 		q.running = true
@@ -408,7 +459,7 @@ func (s *Sender) work(chatID int64, q *chatQueue) {
 		q.jobs = q.jobs[1:]
 		s.queued--
 		var deferred []*sendJob
-		if j.key != "" && err != nil && !s.finalErr(err) {
+		if j.outbox() && err != nil && !s.finalErr(err) {
 			// Keep the chat's outbox order: what follows waits for the next pass.
 			kept := q.jobs[:0:0]
 			for _, k := range q.jobs {
@@ -426,6 +477,9 @@ func (s *Sender) work(chatID int64, q *chatQueue) {
 		// the chat free while an earlier one still looks busy.
 		s.drainMu.Lock()
 		j.finish(err)
+		for _, k := range j.absorbed {
+			k.finish(err)
+		}
 		for _, k := range deferred {
 			k.finish(errDeferred)
 		}
@@ -498,6 +552,10 @@ func (s *Sender) sendPart(q *chatQueue, j *sendJob, p sendPart) error {
 		if err := s.pace(q, j.out.ChatID); err != nil {
 			return err
 		}
+		if j.mergeable {
+			// Now that the chat may receive: everything that waited meanwhile.
+			p = s.absorb(q, j)
+		}
 		var err error
 		if p.file != nil {
 			_, err = s.c.SendFile(s.ctx, j.out.ChatID, *p.file, p.text, p.opts)
@@ -507,6 +565,7 @@ func (s *Sender) sendPart(q *chatQueue, j *sendJob, p sendPart) error {
 		if err == nil {
 			return nil
 		}
+		s.sendErrors.Add(1)
 		var ae *APIError
 		switch {
 		case s.ctx.Err() != nil:
@@ -542,6 +601,81 @@ func (s *Sender) sendPart(q *chatQueue, j *sendJob, p sendPart) error {
 			return err
 		}
 	}
+}
+
+// SendErrors counts the Bot API calls that failed since the start (each retry counts).
+func (s *Sender) SendErrors() int64 { return s.sendErrors.Load() }
+
+// mergedLineLen caps one line of a merged message, in characters.
+const mergedLineLen = 500
+
+// absorb takes into j (due to be sent: the head of q) the mergeable texts
+// waiting right behind it, and returns j's part with the merged text: one
+// line per message, oldest first, each with its time, as many as fit in one
+// message; the count of the others ends it. The texts left out are logged.
+func (s *Sender) absorb(q *chatQueue, j *sendJob) sendPart {
+	s.mu.Lock()
+	n := 0
+	for _, k := range q.jobs[min(1, len(q.jobs)):] {
+		if !k.mergeable {
+			break
+		}
+		n++
+	}
+	if n > 0 {
+		j.absorbed = append(j.absorbed, q.jobs[1:1+n]...)
+		q.jobs = append(q.jobs[:1], q.jobs[1+n:]...)
+		s.queued -= n
+	}
+	s.mu.Unlock()
+	p := j.parts[0]
+	if len(j.absorbed) == 0 {
+		return p
+	}
+	all := append([]*sendJob{j}, j.absorbed...)
+	lines := make([]string, 0, len(all))
+	used := 0
+	left := 0
+	for i, k := range all {
+		line := mergedLine(k)
+		// Room for this line and, when more follow, the count of the rest.
+		room := maxTextLen - 100
+		if i == len(all)-1 {
+			room = maxTextLen
+		}
+		if left > 0 || used+tgLen(line)+1 > room {
+			left++
+			if !k.leftOut {
+				k.leftOut = true
+				s.log.Info("log chat line left out of a merged message (more waited than one message holds)",
+					"chat", j.out.ChatID, "at", k.at, "text", k.line)
+			}
+			continue
+		}
+		lines = append(lines, line)
+		used += tgLen(line) + 1
+	}
+	if left > 0 {
+		lines = append(lines, tr(s.opts.Language, "log.merged_left_out", P{"lines": plural(s.opts.Language, int64(left), "more line", "more lines", "строка", "строки", "строк")}))
+	}
+	p.text = strings.Join(lines, "\n")
+	p.opts.DisablePreview = true
+	j.parts[0] = p
+	return p
+}
+
+// mergedLine is one message as a line of a merged message: its time, then
+// its text on one line, at most mergedLineLen characters.
+func mergedLine(k *sendJob) string {
+	text := k.line
+	if k.out.Plain {
+		text = Escape(text)
+	}
+	text = strings.ReplaceAll(strings.TrimSpace(text), "\n", " · ")
+	if pieces := splitMessage(text, mergedLineLen, true); len(pieces) > 1 {
+		text = pieces[0] + "…"
+	}
+	return "<code>" + k.at.Format("15:04:05") + "</code> " + text
 }
 
 // pace waits until the chat may receive: its 429 wait, its bucket, its

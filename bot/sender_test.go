@@ -555,3 +555,168 @@ func TestSenderQueueBoundedPerChat(t *testing.T) {
 		t.Fatalf("another chat: %v", err)
 	}
 }
+
+// mergeLogChat is the chat the merge tests treat as the log chat.
+const mergeLogChat = int64(-100777)
+
+// renderLogLine renders the merge tests' outbox items: "line" is a text,
+// "doc" the Telegram file in Params["file_id"] with a caption.
+func renderLogLine(it store.OutItem) (Outgoing, error) {
+	o := Outgoing{Text: it.Msg.Params["text"], At: it.Msg.Created}
+	if it.Msg.Kind == "doc" {
+		o.Text, o.Caption = "", it.Msg.Params["text"]
+		o.Files = []OutFile{{FileID: it.Msg.Params["file_id"]}}
+	}
+	return o, nil
+}
+
+// While the log chat cannot receive (here a 429 with retry_after 2 s), the
+// lines that wait are merged into one message, in order, each with its time;
+// a document goes on its own, between the lines queued before and after it.
+// Every item is marked done once its message was accepted.
+func TestSenderMergesWaitingLogLines(t *testing.T) {
+	srv := tgtest.New(t)
+	st := openTestStore(t, "")
+	opts := testSenderOptions()
+	opts.Merge = func(chat int64) bool { return chat == mergeLogChat }
+	s := newTestSender(t, srv, st, opts)
+	doc := srv.AddFile("h2o.inp", []byte("! HF def2-SVP"))
+	srv.Inject(tgtest.TooManyRequests("sendMessage", 1, 2))
+	const n = 30
+	var want []string
+	for i := range n {
+		text := fmt.Sprintf("line %02d &lt;user&gt; text\nsecond row", i)
+		msg := store.OutMsg{ChatID: mergeLogChat, Kind: "line", Params: map[string]string{"text": text}}
+		if i == 20 {
+			msg = store.OutMsg{ChatID: mergeLogChat, Kind: "doc", Params: map[string]string{"text": "copy of h2o.inp", "file_id": doc.FileID}}
+		} else {
+			want = append(want, fmt.Sprintf("line %02d", i))
+		}
+		if _, err := st.OutboxPut(fmt.Sprintf("log/%02d", i), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.DrainOutbox(ctx, renderLogLine)
+	waitFor(t, func() bool { items, _ := st.OutboxPending(); return len(items) == 0 })
+
+	sent := srv.Sent(mergeLogChat)
+	var got []string
+	docAt, merged := -1, ""
+	for i, c := range sent {
+		if c.Method == "sendDocument" {
+			docAt = len(got)
+			if c.Text() != "copy of h2o.inp" {
+				t.Errorf("document caption %q", c.Text())
+			}
+			continue
+		}
+		if n := tgLen(c.Text()); n > maxTextLen {
+			t.Fatalf("message %d has %d characters", i, n)
+		}
+		lines := strings.Split(c.Text(), "\n")
+		if len(lines) > 2 && merged == "" {
+			merged = c.Text()
+		}
+		for _, l := range lines {
+			if len(lines) > 2 && !strings.HasPrefix(l, "<code>") {
+				t.Errorf("a merged line without its time: %q", l)
+			}
+			if k := strings.Index(l, "line "); k >= 0 {
+				got = append(got, l[k:k+7])
+			}
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("lines in the log chat:\n%q\nwant\n%q", got, want)
+	}
+	if docAt != 20 {
+		t.Fatalf("the document came after %d lines, want 20", docAt)
+	}
+	// One message before the 429's wait, the lines that waited before the
+	// document, the document, the lines after it.
+	if len(sent) > 4 {
+		t.Fatalf("%d messages for %d lines and a document: not merged", len(sent), n-1)
+	}
+	if !strings.Contains(merged, "&lt;user&gt; text · second row") {
+		t.Fatalf("a merged line is not the message on one line, escaped: %q", merged)
+	}
+}
+
+// More lines wait than one message holds: the message carries the oldest that
+// fit and counts the rest (they are in the process log), so the chat does not
+// fall further behind; every item is done.
+func TestSenderMergedMessageLeavesOutWhatDoesNotFit(t *testing.T) {
+	srv := tgtest.New(t)
+	st := openTestStore(t, "")
+	opts := testSenderOptions()
+	opts.Merge = func(chat int64) bool { return chat == mergeLogChat }
+	s := newTestSender(t, srv, st, opts)
+	srv.Inject(tgtest.TooManyRequests("sendMessage", 1, 2))
+	const n = 100
+	for i := range n {
+		text := fmt.Sprintf("line %03d %s", i, strings.Repeat("x", 200))
+		if _, err := st.OutboxPut(fmt.Sprintf("log/%03d", i), store.OutMsg{ChatID: mergeLogChat, Kind: "line", Params: map[string]string{"text": text}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.DrainOutbox(ctx, renderLogLine)
+	waitFor(t, func() bool { items, _ := st.OutboxPending(); return len(items) == 0 })
+	sent := srv.Sent(mergeLogChat)
+	if len(sent) != 1 {
+		t.Fatalf("%d messages, want the one merged message", len(sent))
+	}
+	text := sent[0].Text()
+	if tgLen(text) > maxTextLen {
+		t.Fatalf("%d characters", tgLen(text))
+	}
+	shown := strings.Count(text, "<code>")
+	if shown < 10 || !strings.Contains(text, fmt.Sprintf("…and %d more lines in the process log", n-shown)) {
+		t.Fatalf("%d lines shown; message %q", shown, text)
+	}
+}
+
+// The items of a merged message stay pending while it cannot be sent, and are
+// all marked done when it is.
+func TestSenderMergedItemsDoneOnlyWhenSent(t *testing.T) {
+	srv := tgtest.New(t)
+	st := openTestStore(t, "")
+	opts := testSenderOptions()
+	opts.Attempts = 2
+	opts.Merge = func(chat int64) bool { return chat == mergeLogChat }
+	s := newTestSender(t, srv, st, opts)
+	srv.Inject(tgtest.Fault{ChatID: mergeLogChat, Code: 500, Description: "Internal Server Error"})
+	const n = 12
+	for i := range n {
+		if _, err := st.OutboxPut(fmt.Sprintf("log/%02d", i), store.OutMsg{ChatID: mergeLogChat, Kind: "line", Params: map[string]string{"text": fmt.Sprintf("line %02d", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.DrainOutbox(ctx, renderLogLine)
+	srv.Wait(t, func(calls []tgtest.Call) bool { return len(filterCode(calls, "sendMessage", 500)) >= 2 })
+	waitFor(t, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.inflight) == 0
+	})
+	if items, _ := st.OutboxPending(); len(items) != n {
+		t.Fatalf("%d items pending after the merged message failed, want %d", len(items), n)
+	}
+	srv.ClearFaults()
+	s.Wake()
+	waitFor(t, func() bool { items, _ := st.OutboxPending(); return len(items) == 0 })
+	var all strings.Builder
+	for _, c := range srv.Sent(mergeLogChat) {
+		all.WriteString(c.Text() + "\n")
+	}
+	for i := range n {
+		if c := strings.Count(all.String(), fmt.Sprintf("line %02d", i)); c != 1 {
+			t.Fatalf("line %02d reached the chat %d times:\n%s", i, c, all.String())
+		}
+	}
+}

@@ -55,6 +55,9 @@ func jobStatusFromPB(s *pb.JobStatus) JobStatus {
 		Reason:  s.GetReason(),
 		Started: timeFromPB(s.GetStarted()),
 		Ended:   timeFromPB(s.GetEnded()),
+
+		Elapsed:   time.Duration(max(s.GetElapsedSeconds(), 0)) * time.Second,
+		AllocCPUs: int(max(s.GetAllocCpus(), 0)),
 	}
 	if s.ExitCode != nil {
 		code := int(*s.ExitCode)

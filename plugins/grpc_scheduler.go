@@ -88,3 +88,11 @@ func (c *schedulerClient) Cleanup(ctx context.Context, folder string) error {
 	_, err := c.c.Cleanup(ctx, &pb.CleanupRequest{Folder: folder})
 	return fromStatus(ctx, err)
 }
+
+func (c *schedulerClient) TransportStats(ctx context.Context) (TransportStats, error) {
+	r, err := c.c.Stats(ctx, &pb.StatsRequest{})
+	if err != nil {
+		return TransportStats{}, fromStatus(ctx, err)
+	}
+	return TransportStats{Handshakes: r.GetHandshakes(), Commands: r.GetCommands(), AuthFailures: r.GetAuthFailures()}, nil
+}

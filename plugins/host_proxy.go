@@ -93,6 +93,17 @@ func (s *schedulerProxy) Cleanup(ctx context.Context, folder string) error {
 	})
 }
 
+var _ StatsReporter = (*schedulerProxy)(nil)
+
+// TransportStats asks the current process; its counts start again at a restart.
+func (s *schedulerProxy) TransportStats(ctx context.Context) (res TransportStats, err error) {
+	err = s.p.call(ctx, "Stats", false, func(ctx context.Context, raw any) (err error) {
+		res, err = schedOf(raw).TransportStats(ctx)
+		return err
+	})
+	return res, err
+}
+
 // runnerProxy is the Runner the Host hands out, with the same guarantees.
 type runnerProxy struct{ p *proc }
 

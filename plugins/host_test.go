@@ -152,7 +152,8 @@ func TestSchedulerRoundTrip(t *testing.T) {
 			{CalcID: 3, JobID: "13"},
 		}
 		want := []JobStatus{
-			{JobID: "11", State: StateSucceeded, Raw: "CD", ExitCode: intp(0), Reason: "None", Started: start, Ended: start.Add(time.Hour)},
+			{JobID: "11", State: StateSucceeded, Raw: "CD", ExitCode: intp(0), Reason: "None", Started: start, Ended: start.Add(time.Hour),
+				Elapsed: time.Hour, AllocCPUs: 8}, // the scheduler's accounting crosses the plugin boundary
 			{JobID: "12", State: StatePending, Raw: "PD", Reason: "Priority"}, // no exit code, no times
 			{JobID: "13", State: StateFailed, Raw: "OUT_OF_MEMORY", ExitCode: intp(137), Started: start},
 		}

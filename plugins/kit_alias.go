@@ -32,6 +32,8 @@ type (
 	RunnerInfo        = kit.RunnerInfo
 	RunnerRule        = kit.RunnerRule
 	Scheduler         = kit.Scheduler
+	StatsReporter     = kit.StatsReporter
+	TransportStats    = kit.TransportStats
 	Secret            = kit.Secret
 	Skipped           = kit.Skipped
 	StageRequest      = kit.StageRequest

@@ -27,6 +27,7 @@ const (
 // Codes say, in a form the bot can translate, why a calculation waits or failed.
 const (
 	CodeClusterUnreachable = "cluster_unreachable" // SSH down, maintenance; retrying
+	CodeClusterDrained     = "cluster_drained"     // an admin drained the cluster; submitted when undrained
 	CodeAuthFailed         = "auth_failed"         // the cluster refused the bot's login or host key
 	CodeSubmitRejected     = "submit_rejected"     // the scheduler refused the job (script, resources)
 	CodeGaveUp             = "gave_up"             // unreachable for longer than give_up_after
@@ -92,6 +93,8 @@ type ClusterInfo struct {
 	// Usable is false when the cluster refused the bot's login: admins must act.
 	Usable bool
 	Reason string
+	// Drain is the cluster's maintenance state (/drain, drained = true).
+	Drain DrainState
 }
 
 // Route is where an input file goes: which cluster, which runner, and the runner's plan.
@@ -99,4 +102,7 @@ type Route struct {
 	Cluster string
 	Runner  string
 	Plan    plugins.Plan
+	// Drained: the cluster is drained and no other takes the file; the
+	// calculation waits in the store until an admin undrains it.
+	Drained bool
 }

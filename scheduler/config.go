@@ -41,6 +41,10 @@ type ClusterConfig struct {
 	Failover *bool `toml:"failover"`
 	// Cleanup removes the remote folder once the results are delivered.
 	Cleanup bool `toml:"cleanup"`
+	// Drained starts the cluster closed for maintenance (drain.go): nothing new is
+	// submitted to it until an admin's /undrain. The admin's /drain and /undrain
+	// outlast restarts until this key changes.
+	Drained bool `toml:"drained"`
 }
 
 // FailoverAllowed reports whether rule r of this cluster may fail over.

@@ -230,8 +230,9 @@ func (s *Scheduler) retrieved(calc store.Calculation, res plugins.FetchResult, n
 
 // deliver puts the results where the user gets them (→ delivered): a Nextcloud
 // folder and a public link, or the files for the bot to send.
+// A cancelled calculation with no result of any content has nothing to deliver.
 func (s *Scheduler) deliver(ctx context.Context, calc store.Calculation) bool {
-	if s.nc != nil && calc.JobID != "" {
+	if files, _ := s.resultFiles(calc); s.nc != nil && calc.JobID != "" && (len(files) > 0 || !isCancelled(calc)) {
 		if !s.fallbackDue(calc) {
 			return s.deliverCloud(ctx, calc)
 		}
@@ -300,20 +301,7 @@ func (s *Scheduler) deliverCloud(ctx context.Context, calc store.Calculation) bo
 // several; above the Bot API's upload limit none, and the user is told where the
 // results are on the cluster (Code too_large).
 func (s *Scheduler) deliverFiles(ctx context.Context, calc store.Calculation) bool {
-	var files []string
-	var total int64
-	for _, r := range calc.Progress.Files {
-		if r == calc.InputName {
-			continue // the user has it
-		}
-		p := filepath.Join(calc.LocalDir, filepath.FromSlash(r))
-		info, err := os.Stat(p)
-		if err != nil || !info.Mode().IsRegular() {
-			continue
-		}
-		files = append(files, p)
-		total += info.Size()
-	}
+	files, total := s.resultFiles(calc)
 	code, where := "", ""
 	if len(files) > 1 && total <= s.uploadLimit {
 		zip, err := s.zipResults(calc, files)
@@ -337,6 +325,34 @@ func (s *Scheduler) deliverFiles(ctx context.Context, calc store.Calculation) bo
 	return s.delivered(calc, fmt.Sprintf("%d files for the bot to send", len(files)), func(c *store.Calculation) {
 		c.Progress.Send, c.Progress.Code, c.Progress.Where = files, code, where
 	})
+}
+
+// isCancelled reports whether the calculation's job ended cancelled.
+func isCancelled(calc store.Calculation) bool {
+	state, _, _ := calc.Outcome()
+	return state == store.StateCancelled
+}
+
+// resultFiles are the fetched files to deliver and their total size: those
+// still in LocalDir but the input; of a cancelled calculation only those with
+// content (a job stopped early leaves empty outputs that tell nothing).
+func (s *Scheduler) resultFiles(calc store.Calculation) ([]string, int64) {
+	cancelled := isCancelled(calc)
+	var files []string
+	var total int64
+	for _, r := range calc.Progress.Files {
+		if r == calc.InputName {
+			continue // the user has it
+		}
+		p := filepath.Join(calc.LocalDir, filepath.FromSlash(r))
+		info, err := os.Stat(p)
+		if err != nil || !info.Mode().IsRegular() || (cancelled && info.Size() == 0) {
+			continue
+		}
+		files = append(files, p)
+		total += info.Size()
+	}
+	return files, total
 }
 
 // remoteWhere names the calculation's folder on its cluster: "loc:/scratch/hpcbot/1732640000_7_h2o".
@@ -363,6 +379,11 @@ func (s *Scheduler) delivered(calc store.Calculation, note string, set func(*sto
 			s.log.Error("record delivered", "calc", calc.ID, "err", err)
 		}
 		return false
+	}
+	if c := s.byLabel[calc.Cluster]; c != nil {
+		c.mu.Lock()
+		c.deliveries++
+		c.mu.Unlock()
 	}
 	s.log.Info("results delivered", "calc", calc.ID, "user", calc.UserID, "link", after.ShareLink != "")
 	if before.State != store.StateDeliveryFailed { // after a failed delivery the finished notice says it all

@@ -212,6 +212,14 @@ func (f *faulty) Cleanup(ctx context.Context, folder string) error {
 
 var _ plugins.Scheduler = (*faulty)(nil)
 
+// TransportStats passes the wrapped plugin's counts through, when it keeps them.
+func (f *faulty) TransportStats(ctx context.Context) (plugins.TransportStats, error) {
+	if sr, ok := f.Scheduler.(plugins.StatsReporter); ok {
+		return sr.TransportStats(ctx)
+	}
+	return plugins.TransportStats{}, plugins.Errorf(plugins.KindPermanent, "no traffic counts")
+}
+
 var (
 	errDown = plugins.Errorf(plugins.KindTransient, "dial tcp 127.0.0.1:22: connection refused")
 	errAuth = plugins.Errorf(plugins.KindAuth, "ssh: unable to authenticate, attempted methods [none publickey]")
@@ -311,6 +319,11 @@ func (b *bed) addLocalRunner(label string, maxJobs int, rules []plugins.RunnerRu
 	b.t.Helper()
 	ctx := context.Background()
 	pc := plugins.Cluster{Label: label, Scheduler: "local", UploadPath: b.t.TempDir(), MaxJobs: maxJobs}
+	// Before the folder is removed (cleanups run last first): let every job
+	// still waiting for its go file end, and wait until every job process,
+	// which runs the queue's dispatcher as it ends, has exited; otherwise the
+	// removal races with the dispatcher writing in .hpcbot-queue.
+	b.t.Cleanup(func() { reapJobs(b.t, pc.UploadPath) })
 	real := detached.NewLocal(cluster.WithLostGrace(2*time.Second), cluster.WithSubmitWait(time.Second), cluster.WithLogger(slog.New(slog.DiscardHandler)))
 	if err := real.Configure(ctx, pc); err != nil {
 		b.t.Fatal(err)
@@ -412,6 +425,31 @@ func (b *bed) release(c store.Calculation) {
 	b.t.Helper()
 	if err := os.WriteFile(filepath.Join(b.remote(c), "go"), nil, 0o644); err != nil {
 		b.t.Fatal(err)
+	}
+}
+
+// reapJobs releases every job below upload (writes its go file) and waits
+// until each job process has exited.
+func reapJobs(t *testing.T, upload string) {
+	entries, err := os.ReadDir(upload)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		dir := filepath.Join(upload, e.Name())
+		data, err := os.ReadFile(filepath.Join(dir, detached.PIDFile))
+		if err != nil {
+			continue // never started
+		}
+		var pid int
+		if _, err := fmt.Sscan(string(data), &pid); err != nil || pid <= 0 {
+			continue
+		}
+		_ = os.WriteFile(filepath.Join(dir, "go"), nil, 0o644)
+		deadline := time.Now().Add(waitLimit)
+		for syscall.Kill(pid, 0) != syscall.ESRCH && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 }
 

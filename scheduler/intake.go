@@ -53,6 +53,10 @@ func (s *Scheduler) clusterLoop(ctx context.Context, c *clusterState) {
 // pollDue has passed (wall clock; zero: never) it stops after the calculation in
 // hand and asks to be called again at once, so the loop polls in between.
 func (s *Scheduler) intakePass(ctx context.Context, c *clusterState, pollDue time.Time) time.Duration {
+	if d := c.drainState(); d.Drained {
+		s.holdDrained(ctx, c, d)
+		return 0 // Undrain kicks the loop
+	}
 	calcs, err := s.intakeCalcs(c)
 	if err != nil {
 		s.log.Error("read calculations", "cluster", c.label(), "err", err)
@@ -113,6 +117,10 @@ func (s *Scheduler) intake(ctx context.Context, c *clusterState, id uint64) {
 	if calc.Cluster != c.label() || (calc.State != store.StateReceived && calc.State != store.StateStaged) {
 		return
 	}
+	if c.drainState().Drained {
+		return // drained since the pass began; holdDrained sees it next
+	}
+	calc = s.undrained(calc)
 	log := s.log.With("calc", id, "user", calc.UserID, "cluster", c.label())
 	if calc.State == store.StateReceived && calc.Progress.Cancel != store.CancelNone {
 		s.cancelBeforeJob(calc)
@@ -205,6 +213,9 @@ func (s *Scheduler) intake(ctx context.Context, c *clusterState, id uint64) {
 		log.Error("record submitted", "job", res.JobID, "err", err)
 		return
 	}
+	c.mu.Lock()
+	c.submissions++
+	c.mu.Unlock()
 	log.Info("submitted", "job", res.JobID, "existing", res.Existing)
 	s.tellResumed(ctx, before, calc)
 	s.tellAccepted(ctx, calc)

@@ -21,6 +21,7 @@ import (
 // cut short, and when the poll fails past its grace.
 func (s *Scheduler) pollPass(ctx context.Context, c *clusterState) time.Duration {
 	next := s.cfg.FetchTime.Next()
+	s.sampleTraffic(ctx, c)
 	jobs, err := s.st.ActiveJobs(c.label())
 	if err != nil {
 		s.log.Error("read calculations", "cluster", c.label(), "err", err)
@@ -49,11 +50,13 @@ func (s *Scheduler) pollPass(ctx context.Context, c *clusterState) time.Duration
 	for i, j := range jobs {
 		refs[i] = plugins.JobRef{CalcID: j.ID, JobID: j.JobID, Folder: j.Folder, Launch: j.Launch}
 	}
+	began := time.Now()
 	statuses, err := c.sched.Poll(sctx, refs)
 	if err == nil && len(statuses) != len(refs) {
 		err = plugins.Errorf(plugins.KindTransient, "poll: %d answers for %d jobs", len(statuses), len(refs))
 	}
 	c.health(err)
+	c.polled(began, err)
 	if err != nil {
 		if ctx.Err() != nil {
 			return next
@@ -262,6 +265,9 @@ func (s *Scheduler) apply(ctx context.Context, j store.ActiveJob, js plugins.Job
 			}
 			if !js.Ended.IsZero() {
 				c.Progress.Ended = js.Ended.UTC()
+			}
+			if to.Ended() {
+				c.Usage = jobUsage(*c, js, s.now())
 			}
 		}
 		return nil

@@ -30,16 +30,31 @@ var refusalRank = map[string]int{
 // gave (a caption naming a program no cluster knows: unknown_program; a known
 // program with a forbidden argument: arg_not_allowed). A runner that fails
 // (plugin down) is skipped; if no runner answered at all, that error is returned.
+//
+// A drained cluster is passed over when its runner rule allows failover and a
+// later cluster takes the file; otherwise the file goes to it all the same
+// (Route.Drained) and waits there until the cluster is undrained.
 func (s *Scheduler) Route(ctx context.Context, fileName, caption string) (Route, error) {
 	var best *plugins.Refusal
 	var failures []error
+	var held *Route // the first drained cluster that takes the file
 	for _, c := range s.clusters {
 		for i, r := range c.runners {
 			plan, err := r.Plan(ctx, plugins.PlanRequest{FileName: fileName, Caption: caption})
 			var ref *plugins.Refusal
 			switch {
 			case err == nil:
-				return Route{Cluster: c.label(), Runner: s.runnerName(ctx, c, i), Plan: plan}, nil
+				rt := Route{Cluster: c.label(), Runner: s.runnerName(ctx, c, i), Plan: plan}
+				if !c.drainState().Drained {
+					return rt, nil
+				}
+				if held == nil {
+					rt.Drained = true
+					held = &rt
+					if !c.cfg.FailoverAllowed(ruleFor(c.cfg, plan.Program)) {
+						return rt, nil
+					}
+				}
 			case errors.As(err, &ref):
 				if best == nil || refusalRank[ref.Code] > refusalRank[best.Code] {
 					best = ref
@@ -49,6 +64,9 @@ func (s *Scheduler) Route(ctx context.Context, fileName, caption string) (Route,
 				failures = append(failures, fmt.Errorf("cluster %s: %w", c.label(), err))
 			}
 		}
+	}
+	if held != nil {
+		return *held, nil
 	}
 	if best != nil {
 		return Route{}, best
@@ -110,6 +128,7 @@ func (s *Scheduler) Clusters() []ClusterInfo {
 		for _, info := range s.runnerInfos(context.Background(), c) {
 			ci.Programs = append(ci.Programs, info.Programs...)
 		}
+		ci.Drain = c.drainState()
 		c.mu.Lock()
 		if c.authErr != "" {
 			ci.Usable, ci.Reason = false, c.authErr

@@ -87,6 +87,8 @@ type Scheduler struct {
 
 	infoMu sync.Mutex
 	infos  map[string][]plugins.RunnerInfo // cluster → Info of each runner, once learnt
+
+	pluginRestarts func(cluster string) int // nil: not known
 }
 
 // clusterState is one cluster: its plugins, its worker's wake-up channels and
@@ -103,7 +105,16 @@ type clusterState struct {
 	failing   bool      // the last call failed for an infrastructure reason
 	downSince time.Time // first failed poll of the current outage
 	pollFails int
-	fetching  int // delivery workers fetching from this cluster now
+	fetching  int         // delivery workers fetching from this cluster now
+	drain     drainRecord // maintenance state (drain.go)
+	// Health figures (health.go).
+	failSince   time.Time // first failed call of the current failure; zero while it answers
+	lastPoll    time.Time // end of the last poll
+	lastPollDur time.Duration
+	lastPollErr string
+	submissions uint64 // jobs submitted since the start
+	deliveries  uint64 // results delivered since the start
+	traffic     trafficLog
 }
 
 // fetchSlot takes one of n fetch slots; false when all are taken.
@@ -131,19 +142,26 @@ func (c *clusterState) health(err error) {
 	defer c.mu.Unlock()
 	switch {
 	case err == nil:
-		c.authErr, c.failing = "", false
+		c.authErr, c.failing, c.failSince = "", false, time.Time{}
 	case plugins.KindOf(err) == plugins.KindAuth:
 		c.authErr = err.Error()
+		if c.failSince.IsZero() {
+			c.failSince = time.Now()
+		}
 	case plugins.IsTransient(err):
 		c.failing = true
+		if c.failSince.IsZero() {
+			c.failSince = time.Now()
+		}
 	}
 }
 
-// usable reports whether the cluster is worth sending a calculation to now.
+// usable reports whether the cluster is worth sending a calculation to now:
+// not drained, not refusing our login, not failing.
 func (c *clusterState) usable() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.authErr == "" && !c.failing
+	return c.authErr == "" && !c.failing && !c.drain.Drained
 }
 
 // Option tunes a Scheduler.
@@ -184,6 +202,12 @@ func WithFreeSpace(f func(dir string) (int64, error)) Option {
 
 // WithInputGrace sets how long a received calculation may lack its input file.
 func WithInputGrace(d time.Duration) Option { return func(s *Scheduler) { s.inputGrace = d } }
+
+// WithPluginRestarts tells Health how often a cluster's plugin processes were
+// restarted (the plugin host knows).
+func WithPluginRestarts(f func(cluster string) int) Option {
+	return func(s *Scheduler) { s.pluginRestarts = f }
+}
 
 // WithHousekeeping sets how often old local folders are removed (default daily).
 func WithHousekeeping(every time.Duration) Option {
@@ -267,6 +291,9 @@ func New(cfg Config, st *store.Store, schedulers map[string]plugins.Scheduler, r
 		s.byLabel[cc.Label] = c
 	}
 	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
+	if err := s.loadDrains(); err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
 	if cfg.Storage.Enabled() && s.nc == nil {

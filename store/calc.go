@@ -42,6 +42,7 @@ type Calculation struct {
 	JobID     string    `json:"job_id,omitempty"`
 	RawState  string    `json:"raw_state,omitempty"` // the scheduler's own word for the state
 	ExitCode  *int      `json:"exit_code,omitempty"` // nil: unknown
+	Usage     *Usage    `json:"usage,omitempty"`     // what the job used, recorded when it ended
 	Error     string    `json:"error,omitempty"`
 	ShareLink string    `json:"share_link,omitempty"`
 	Created   time.Time `json:"created"`
@@ -60,6 +61,25 @@ type Calculation struct {
 	// records have none: no schema step is needed.
 	Digest *Digest `json:"digest,omitempty"`
 }
+
+// Usage is what an ended job used, recorded once when it ended: its wall time
+// and the cores it held. Source says where the figures come from.
+type Usage struct {
+	WallSeconds int64  `json:"wall_seconds"`
+	Cores       int    `json:"cores"`
+	Source      string `json:"source"` // UsageAccounting or UsageEstimate
+}
+
+// Sources of Usage.
+const (
+	// UsageAccounting: the scheduler's accounting (Slurm: sacct ElapsedRaw × AllocCPUS).
+	UsageAccounting = "accounting"
+	// UsageEstimate: the job's measured run time × the cores it asked for.
+	UsageEstimate = "estimate"
+)
+
+// CoreHours is WallSeconds × Cores in hours.
+func (u Usage) CoreHours() float64 { return float64(u.WallSeconds) * float64(u.Cores) / 3600 }
 
 // Digest is a runner's summary of a calculation's results (plugins.Digest,
 // kept here so that the store knows nothing of plugins). Text fields are as the

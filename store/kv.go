@@ -8,6 +8,9 @@ import "fmt"
 //	bot/log_chat_id        the log chat after its group became a supergroup:
 //	                       "<configured id> <new id>", used while bot.log_chat_id
 //	                       is still the configured id (bot.kvLogChat)
+//	cluster/<label>/drain  a cluster's maintenance state as JSON: drained, reason,
+//	                       by, since, and the configuration's drained key when
+//	                       it was written (scheduler.drainRecord)
 //
 // Reserved, written by nothing today (the scheduler asks Nextcloud for an
 // existing share instead):

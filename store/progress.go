@@ -47,6 +47,10 @@ type Progress struct {
 	Refusal       *InputRefusal `json:"refusal,omitempty"`        // input_refused: what the runner's Check said
 	ErrorNotified bool          `json:"error_notified,omitempty"` // the error notice was queued
 	Cleaned       bool          `json:"cleaned,omitempty"`        // the remote folder was removed
+
+	// Drained is since when the calculation waits at intake for its cluster's
+	// maintenance to end (the drain's start); zero once it goes on.
+	Drained time.Time `json:"drained,omitzero"`
 }
 
 // InputRefusal is a runner's refusal of an input before upload

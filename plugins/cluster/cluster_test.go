@@ -197,16 +197,25 @@ func TestPollMergesSources(t *testing.T) {
 	}
 }
 
+// One command per poll while the queue knows every job and none ended; a job
+// that ended adds one accounting query (its usage, read once) for all of them.
 func TestPollOneCommandWhenQueueKnowsAll(t *testing.T) {
-	d := &scripted{poll: "1 running\n2 pending\n3 succeeded 0\n", finished: "x"}
+	d := &scripted{poll: "1 running\n2 pending\n", finished: "x"}
 	s, tr, upload, _ := newScheduler(t, d)
 	mkdirs(t, upload, "a", "b", "c")
-	_, err := s.Poll(ctxT(t), []plugins.JobRef{{JobID: "1", Folder: "a"}, {JobID: "2", Folder: "b"}, {JobID: "3", Folder: "c"}})
-	if err != nil {
+	jobs := []plugins.JobRef{{JobID: "1", Folder: "a"}, {JobID: "2", Folder: "b"}}
+	if _, err := s.Poll(ctxT(t), jobs); err != nil {
 		t.Fatal(err)
 	}
 	if n := tr.runs.Load(); n != 1 {
 		t.Errorf("%d commands, want 1", n)
+	}
+	d.poll = "1 running\n2 pending\n3 succeeded 0\n4 failed 1\n"
+	if _, err := s.Poll(ctxT(t), append(jobs, plugins.JobRef{JobID: "3", Folder: "c"}, plugins.JobRef{JobID: "4", Folder: "c"})); err != nil {
+		t.Fatal(err)
+	}
+	if n := tr.runs.Load(); n != 3 {
+		t.Errorf("%d commands after two jobs ended, want 1 + 2", n)
 	}
 }
 

@@ -61,8 +61,10 @@ func (s *Scheduler) Poll(ctx context.Context, jobs []plugins.JobRef) ([]plugins.
 		return nil, fmt.Errorf("poll: %w", err)
 	}
 
-	// 2. Accounting for jobs the queue does not know or knows only as finished.
-	ask, askDirs := needDetail(valid, dirs, known)
+	// 2. Accounting for jobs the queue does not know or knows only as finished,
+	// and for the usage of jobs that just ended (read once: an ended job leaves
+	// the active list).
+	ask, askDirs := needDetail(valid, dirs, known, true)
 	if len(ask) > 0 {
 		finished := func(part []plugins.JobRef, _ []string) string { return s.d.FinishedCommand(part) }
 		if err := runChunks(ctx, tr, ask, askDirs, finished, func(r RunResult, part []plugins.JobRef) error {
@@ -79,6 +81,9 @@ func (s *Scheduler) Poll(ctx context.Context, jobs []plugins.JobRef) ([]plugins.
 					if prev.Ended.IsZero() {
 						prev.Ended = st.Ended
 					}
+					if prev.AllocCPUs == 0 {
+						prev.Elapsed, prev.AllocCPUs = st.Elapsed, st.AllocCPUs
+					}
 					known[id] = prev
 					continue
 				}
@@ -91,7 +96,7 @@ func (s *Scheduler) Poll(ctx context.Context, jobs []plugins.JobRef) ([]plugins.
 	}
 
 	// 3. Exit-code files written by the job script (and the cancel marker).
-	ask, askDirs = needDetail(valid, dirs, known)
+	ask, askDirs = needDetail(valid, dirs, known, false)
 	if len(ask) > 0 {
 		if err := runChunks(ctx, tr, ask, askDirs, ExitFilesCommand, func(r RunResult, part []plugins.JobRef) error {
 			files, err := ParseExitFiles(r.Stdout, len(part))
@@ -162,13 +167,13 @@ func (s *Scheduler) Poll(ctx context.Context, jobs []plugins.JobRef) ([]plugins.
 }
 
 // needDetail lists the jobs the known statuses do not settle: absent, or final
-// without an exit code.
-func needDetail(jobs []plugins.JobRef, dirs []string, known map[string]plugins.JobStatus) ([]plugins.JobRef, []string) {
+// without an exit code (or, with usage, without the accounting of its usage).
+func needDetail(jobs []plugins.JobRef, dirs []string, known map[string]plugins.JobStatus, usage bool) ([]plugins.JobRef, []string) {
 	var ask []plugins.JobRef
 	var askDirs []string
 	for i, j := range jobs {
 		st, ok := known[j.JobID]
-		if !ok || (st.State.Final() && st.ExitCode == nil) {
+		if !ok || (st.State.Final() && (st.ExitCode == nil || (usage && st.AllocCPUs == 0))) {
 			ask = append(ask, j)
 			askDirs = append(askDirs, dirs[i])
 		}

@@ -117,6 +117,19 @@ func (s *Scheduler) transport() (Transport, string, error) {
 	return s.tr, s.cluster.UploadPath, nil
 }
 
+// TransportStats reports the transport's traffic (an SSH transport counts it;
+// another, such as the local one, has none to report).
+func (s *Scheduler) TransportStats(context.Context) (plugins.TransportStats, error) {
+	tr, _, err := s.transport()
+	if err != nil {
+		return plugins.TransportStats{}, err
+	}
+	if st, ok := tr.(interface{ TransportStats() plugins.TransportStats }); ok {
+		return st.TransportStats(), nil
+	}
+	return plugins.TransportStats{}, nil
+}
+
 // CheckFolder reports whether name is acceptable as a calculation folder: one
 // path element of letters, digits, '.', '_' and '-', not starting with '.' or '-'.
 func CheckFolder(name string) error {

@@ -56,6 +56,9 @@ func jobStatusToPB(s JobStatus) *pb.JobStatus {
 		Reason:  s.Reason,
 		Started: timeToPB(s.Started),
 		Ended:   timeToPB(s.Ended),
+
+		ElapsedSeconds: int64(s.Elapsed / time.Second),
+		AllocCpus:      pbconv.ClampInt32(s.AllocCPUs),
 	}
 	if s.ExitCode != nil {
 		code := pbconv.ClampInt32(*s.ExitCode)

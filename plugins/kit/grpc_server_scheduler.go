@@ -71,6 +71,20 @@ func (s *schedulerServer) Fetch(ctx context.Context, req *pb.FetchRequest) (*pb.
 	return fetchResultToPB(res), nil
 }
 
+// Stats answers with the plugin's traffic counts when it is a StatsReporter,
+// and Unimplemented otherwise (the host then shows the cluster without them).
+func (s *schedulerServer) Stats(ctx context.Context, _ *pb.StatsRequest) (*pb.StatsReply, error) {
+	sr, ok := s.impl.(StatsReporter)
+	if !ok {
+		return s.UnimplementedSchedulerServer.Stats(ctx, nil)
+	}
+	st, err := sr.TransportStats(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.StatsReply{Handshakes: st.Handshakes, Commands: st.Commands, AuthFailures: st.AuthFailures}, nil
+}
+
 func (s *schedulerServer) Cleanup(ctx context.Context, req *pb.CleanupRequest) (*pb.Empty, error) {
 	return &pb.Empty{}, toStatus(s.impl.Cleanup(ctx, req.GetFolder()))
 }

@@ -84,6 +84,11 @@ type JobStatus struct {
 	Reason   string // the scheduler's reason or a human note
 	Started  time.Time
 	Ended    time.Time
+	// The scheduler's own accounting of an ended job, where it keeps one
+	// (Slurm: sacct ElapsedRaw and AllocCPUS): wall time and CPUs allocated; 0
+	// when unknown. hpcbot stores them once, when the job ends.
+	Elapsed   time.Duration
+	AllocCPUs int
 }
 
 // FetchRequest asks to copy result files from the cluster.
@@ -144,4 +149,19 @@ type Scheduler interface {
 	Fetch(ctx context.Context, req FetchRequest) (FetchResult, error)
 	// Cleanup removes <upload_path>/<Folder>. A missing folder is not an error.
 	Cleanup(ctx context.Context, folder string) error
+}
+
+// TransportStats is a scheduler plugin's traffic to its cluster since its
+// process started: what a centre counts to see that the bot keeps one
+// connection and few commands (/clusters, the metrics endpoint).
+type TransportStats struct {
+	Handshakes   int64 // SSH handshakes started (TCP connect and key exchange), whatever their outcome
+	Commands     int64 // remote commands run
+	AuthFailures int64 // logins the cluster refused
+}
+
+// StatsReporter is implemented by a Scheduler that counts its traffic. A plugin
+// that does not is told apart by the error (KindPermanent).
+type StatsReporter interface {
+	TransportStats(ctx context.Context) (TransportStats, error)
 }

@@ -858,14 +858,18 @@ type JobStatus struct {
 	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	// One of pending, running, succeeded, failed, cancelled, timed_out,
 	// finished_unknown, lost (plugins.State).
-	State         string                 `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
-	Raw           string                 `protobuf:"bytes,3,opt,name=raw,proto3" json:"raw,omitempty"`
-	ExitCode      *int32                 `protobuf:"varint,4,opt,name=exit_code,json=exitCode,proto3,oneof" json:"exit_code,omitempty"` // absent when unknown
-	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
-	Started       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=started,proto3" json:"started,omitempty"` // absent when unknown
-	Ended         *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=ended,proto3" json:"ended,omitempty"`     // absent when unknown
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	State    string                 `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	Raw      string                 `protobuf:"bytes,3,opt,name=raw,proto3" json:"raw,omitempty"`
+	ExitCode *int32                 `protobuf:"varint,4,opt,name=exit_code,json=exitCode,proto3,oneof" json:"exit_code,omitempty"` // absent when unknown
+	Reason   string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	Started  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=started,proto3" json:"started,omitempty"` // absent when unknown
+	Ended    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=ended,proto3" json:"ended,omitempty"`     // absent when unknown
+	// The scheduler's accounting of an ended job (Slurm: sacct ElapsedRaw and
+	// AllocCPUS); 0 when it keeps none.
+	ElapsedSeconds int64 `protobuf:"varint,8,opt,name=elapsed_seconds,json=elapsedSeconds,proto3" json:"elapsed_seconds,omitempty"`
+	AllocCpus      int32 `protobuf:"varint,9,opt,name=alloc_cpus,json=allocCpus,proto3" json:"alloc_cpus,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *JobStatus) Reset() {
@@ -945,6 +949,20 @@ func (x *JobStatus) GetEnded() *timestamppb.Timestamp {
 		return x.Ended
 	}
 	return nil
+}
+
+func (x *JobStatus) GetElapsedSeconds() int64 {
+	if x != nil {
+		return x.ElapsedSeconds
+	}
+	return 0
+}
+
+func (x *JobStatus) GetAllocCpus() int32 {
+	if x != nil {
+		return x.AllocCpus
+	}
+	return 0
 }
 
 type PollReply struct {
@@ -1239,6 +1257,102 @@ func (x *FetchReply) GetSkipped() []*Skipped {
 	return nil
 }
 
+type StatsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsRequest) Reset() {
+	*x = StatsRequest{}
+	mi := &file_hpcbot_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsRequest) ProtoMessage() {}
+
+func (x *StatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hpcbot_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsRequest.ProtoReflect.Descriptor instead.
+func (*StatsRequest) Descriptor() ([]byte, []int) {
+	return file_hpcbot_proto_rawDescGZIP(), []int{19}
+}
+
+type StatsReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Handshakes    int64                  `protobuf:"varint,1,opt,name=handshakes,proto3" json:"handshakes,omitempty"`                         // SSH handshakes started
+	Commands      int64                  `protobuf:"varint,2,opt,name=commands,proto3" json:"commands,omitempty"`                             // remote commands run
+	AuthFailures  int64                  `protobuf:"varint,3,opt,name=auth_failures,json=authFailures,proto3" json:"auth_failures,omitempty"` // logins the cluster refused
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatsReply) Reset() {
+	*x = StatsReply{}
+	mi := &file_hpcbot_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatsReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatsReply) ProtoMessage() {}
+
+func (x *StatsReply) ProtoReflect() protoreflect.Message {
+	mi := &file_hpcbot_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatsReply.ProtoReflect.Descriptor instead.
+func (*StatsReply) Descriptor() ([]byte, []int) {
+	return file_hpcbot_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *StatsReply) GetHandshakes() int64 {
+	if x != nil {
+		return x.Handshakes
+	}
+	return 0
+}
+
+func (x *StatsReply) GetCommands() int64 {
+	if x != nil {
+		return x.Commands
+	}
+	return 0
+}
+
+func (x *StatsReply) GetAuthFailures() int64 {
+	if x != nil {
+		return x.AuthFailures
+	}
+	return 0
+}
+
 type CleanupRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Folder        string                 `protobuf:"bytes,1,opt,name=folder,proto3" json:"folder,omitempty"`
@@ -1248,7 +1362,7 @@ type CleanupRequest struct {
 
 func (x *CleanupRequest) Reset() {
 	*x = CleanupRequest{}
-	mi := &file_hpcbot_proto_msgTypes[19]
+	mi := &file_hpcbot_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1260,7 +1374,7 @@ func (x *CleanupRequest) String() string {
 func (*CleanupRequest) ProtoMessage() {}
 
 func (x *CleanupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[19]
+	mi := &file_hpcbot_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1273,7 +1387,7 @@ func (x *CleanupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CleanupRequest.ProtoReflect.Descriptor instead.
 func (*CleanupRequest) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{19}
+	return file_hpcbot_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CleanupRequest) GetFolder() string {
@@ -1304,7 +1418,7 @@ type RunnerRule struct {
 
 func (x *RunnerRule) Reset() {
 	*x = RunnerRule{}
-	mi := &file_hpcbot_proto_msgTypes[20]
+	mi := &file_hpcbot_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1316,7 +1430,7 @@ func (x *RunnerRule) String() string {
 func (*RunnerRule) ProtoMessage() {}
 
 func (x *RunnerRule) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[20]
+	mi := &file_hpcbot_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1329,7 +1443,7 @@ func (x *RunnerRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunnerRule.ProtoReflect.Descriptor instead.
 func (*RunnerRule) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{20}
+	return file_hpcbot_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RunnerRule) GetRunner() string {
@@ -1426,7 +1540,7 @@ type ConfigureRunnerRequest struct {
 
 func (x *ConfigureRunnerRequest) Reset() {
 	*x = ConfigureRunnerRequest{}
-	mi := &file_hpcbot_proto_msgTypes[21]
+	mi := &file_hpcbot_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1438,7 +1552,7 @@ func (x *ConfigureRunnerRequest) String() string {
 func (*ConfigureRunnerRequest) ProtoMessage() {}
 
 func (x *ConfigureRunnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[21]
+	mi := &file_hpcbot_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1451,7 +1565,7 @@ func (x *ConfigureRunnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRunnerRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRunnerRequest) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{21}
+	return file_hpcbot_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ConfigureRunnerRequest) GetCluster() string {
@@ -1476,7 +1590,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_hpcbot_proto_msgTypes[22]
+	mi := &file_hpcbot_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1488,7 +1602,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[22]
+	mi := &file_hpcbot_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1501,7 +1615,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{22}
+	return file_hpcbot_proto_rawDescGZIP(), []int{24}
 }
 
 type ProgramInfo struct {
@@ -1518,7 +1632,7 @@ type ProgramInfo struct {
 
 func (x *ProgramInfo) Reset() {
 	*x = ProgramInfo{}
-	mi := &file_hpcbot_proto_msgTypes[23]
+	mi := &file_hpcbot_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1530,7 +1644,7 @@ func (x *ProgramInfo) String() string {
 func (*ProgramInfo) ProtoMessage() {}
 
 func (x *ProgramInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[23]
+	mi := &file_hpcbot_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1543,7 +1657,7 @@ func (x *ProgramInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgramInfo.ProtoReflect.Descriptor instead.
 func (*ProgramInfo) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{23}
+	return file_hpcbot_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ProgramInfo) GetProgram() string {
@@ -1599,7 +1713,7 @@ type InfoReply struct {
 
 func (x *InfoReply) Reset() {
 	*x = InfoReply{}
-	mi := &file_hpcbot_proto_msgTypes[24]
+	mi := &file_hpcbot_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1611,7 +1725,7 @@ func (x *InfoReply) String() string {
 func (*InfoReply) ProtoMessage() {}
 
 func (x *InfoReply) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[24]
+	mi := &file_hpcbot_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1624,7 +1738,7 @@ func (x *InfoReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoReply.ProtoReflect.Descriptor instead.
 func (*InfoReply) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{24}
+	return file_hpcbot_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *InfoReply) GetName() string {
@@ -1658,7 +1772,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_hpcbot_proto_msgTypes[25]
+	mi := &file_hpcbot_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1670,7 +1784,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[25]
+	mi := &file_hpcbot_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1683,7 +1797,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{25}
+	return file_hpcbot_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PlanRequest) GetFileName() string {
@@ -1715,7 +1829,7 @@ type Plan struct {
 
 func (x *Plan) Reset() {
 	*x = Plan{}
-	mi := &file_hpcbot_proto_msgTypes[26]
+	mi := &file_hpcbot_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1727,7 +1841,7 @@ func (x *Plan) String() string {
 func (*Plan) ProtoMessage() {}
 
 func (x *Plan) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[26]
+	mi := &file_hpcbot_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1740,7 +1854,7 @@ func (x *Plan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Plan.ProtoReflect.Descriptor instead.
 func (*Plan) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{26}
+	return file_hpcbot_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Plan) GetProgram() string {
@@ -1807,7 +1921,7 @@ type Refusal struct {
 
 func (x *Refusal) Reset() {
 	*x = Refusal{}
-	mi := &file_hpcbot_proto_msgTypes[27]
+	mi := &file_hpcbot_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1819,7 +1933,7 @@ func (x *Refusal) String() string {
 func (*Refusal) ProtoMessage() {}
 
 func (x *Refusal) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[27]
+	mi := &file_hpcbot_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1832,7 +1946,7 @@ func (x *Refusal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Refusal.ProtoReflect.Descriptor instead.
 func (*Refusal) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{27}
+	return file_hpcbot_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Refusal) GetCode() string {
@@ -1876,7 +1990,7 @@ type PlanReply struct {
 
 func (x *PlanReply) Reset() {
 	*x = PlanReply{}
-	mi := &file_hpcbot_proto_msgTypes[28]
+	mi := &file_hpcbot_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1888,7 +2002,7 @@ func (x *PlanReply) String() string {
 func (*PlanReply) ProtoMessage() {}
 
 func (x *PlanReply) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[28]
+	mi := &file_hpcbot_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1901,7 +2015,7 @@ func (x *PlanReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanReply.ProtoReflect.Descriptor instead.
 func (*PlanReply) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{28}
+	return file_hpcbot_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PlanReply) GetOutcome() isPlanReply_Outcome {
@@ -1960,7 +2074,7 @@ type CheckInputRequest struct {
 
 func (x *CheckInputRequest) Reset() {
 	*x = CheckInputRequest{}
-	mi := &file_hpcbot_proto_msgTypes[29]
+	mi := &file_hpcbot_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1972,7 +2086,7 @@ func (x *CheckInputRequest) String() string {
 func (*CheckInputRequest) ProtoMessage() {}
 
 func (x *CheckInputRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[29]
+	mi := &file_hpcbot_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1985,7 +2099,7 @@ func (x *CheckInputRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckInputRequest.ProtoReflect.Descriptor instead.
 func (*CheckInputRequest) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{29}
+	return file_hpcbot_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CheckInputRequest) GetFileName() string {
@@ -2030,7 +2144,7 @@ type InputResources struct {
 
 func (x *InputResources) Reset() {
 	*x = InputResources{}
-	mi := &file_hpcbot_proto_msgTypes[30]
+	mi := &file_hpcbot_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2042,7 +2156,7 @@ func (x *InputResources) String() string {
 func (*InputResources) ProtoMessage() {}
 
 func (x *InputResources) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[30]
+	mi := &file_hpcbot_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2055,7 +2169,7 @@ func (x *InputResources) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InputResources.ProtoReflect.Descriptor instead.
 func (*InputResources) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{30}
+	return file_hpcbot_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *InputResources) GetTasks() int32 {
@@ -2092,7 +2206,7 @@ type CheckInputReply struct {
 
 func (x *CheckInputReply) Reset() {
 	*x = CheckInputReply{}
-	mi := &file_hpcbot_proto_msgTypes[31]
+	mi := &file_hpcbot_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2104,7 +2218,7 @@ func (x *CheckInputReply) String() string {
 func (*CheckInputReply) ProtoMessage() {}
 
 func (x *CheckInputReply) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[31]
+	mi := &file_hpcbot_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2117,7 +2231,7 @@ func (x *CheckInputReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckInputReply.ProtoReflect.Descriptor instead.
 func (*CheckInputReply) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{31}
+	return file_hpcbot_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CheckInputReply) GetOutcome() isCheckInputReply_Outcome {
@@ -2182,7 +2296,7 @@ type DigestRequest struct {
 
 func (x *DigestRequest) Reset() {
 	*x = DigestRequest{}
-	mi := &file_hpcbot_proto_msgTypes[32]
+	mi := &file_hpcbot_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2194,7 +2308,7 @@ func (x *DigestRequest) String() string {
 func (*DigestRequest) ProtoMessage() {}
 
 func (x *DigestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[32]
+	mi := &file_hpcbot_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2207,7 +2321,7 @@ func (x *DigestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DigestRequest.ProtoReflect.Descriptor instead.
 func (*DigestRequest) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{32}
+	return file_hpcbot_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DigestRequest) GetDir() string {
@@ -2287,7 +2401,7 @@ type Digest struct {
 
 func (x *Digest) Reset() {
 	*x = Digest{}
-	mi := &file_hpcbot_proto_msgTypes[33]
+	mi := &file_hpcbot_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2299,7 +2413,7 @@ func (x *Digest) String() string {
 func (*Digest) ProtoMessage() {}
 
 func (x *Digest) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[33]
+	mi := &file_hpcbot_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2312,7 +2426,7 @@ func (x *Digest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Digest.ProtoReflect.Descriptor instead.
 func (*Digest) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{33}
+	return file_hpcbot_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Digest) GetProgram() string {
@@ -2422,7 +2536,7 @@ type DigestReply struct {
 
 func (x *DigestReply) Reset() {
 	*x = DigestReply{}
-	mi := &file_hpcbot_proto_msgTypes[34]
+	mi := &file_hpcbot_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2434,7 +2548,7 @@ func (x *DigestReply) String() string {
 func (*DigestReply) ProtoMessage() {}
 
 func (x *DigestReply) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[34]
+	mi := &file_hpcbot_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2447,7 +2561,7 @@ func (x *DigestReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DigestReply.ProtoReflect.Descriptor instead.
 func (*DigestReply) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{34}
+	return file_hpcbot_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DigestReply) GetDigest() *Digest {
@@ -2530,7 +2644,7 @@ const file_hpcbot_proto_rawDesc = "" +
 	"\x06folder\x18\x03 \x01(\tR\x06folder\x12\x16\n" +
 	"\x06launch\x18\x04 \x01(\tR\x06launch\"<\n" +
 	"\vPollRequest\x12-\n" +
-	"\x04jobs\x18\x01 \x03(\v2\x19.hpcbot.plugins.v1.JobRefR\x04jobs\"\xfa\x01\n" +
+	"\x04jobs\x18\x01 \x03(\v2\x19.hpcbot.plugins.v1.JobRefR\x04jobs\"\xc2\x02\n" +
 	"\tJobStatus\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x10\n" +
@@ -2538,7 +2652,10 @@ const file_hpcbot_proto_rawDesc = "" +
 	"\texit_code\x18\x04 \x01(\x05H\x00R\bexitCode\x88\x01\x01\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x124\n" +
 	"\astarted\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x120\n" +
-	"\x05ended\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x05endedB\f\n" +
+	"\x05ended\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x05ended\x12'\n" +
+	"\x0felapsed_seconds\x18\b \x01(\x03R\x0eelapsedSeconds\x12\x1d\n" +
+	"\n" +
+	"alloc_cpus\x18\t \x01(\x05R\tallocCpusB\f\n" +
 	"\n" +
 	"_exit_code\"E\n" +
 	"\tPollReply\x128\n" +
@@ -2562,7 +2679,15 @@ const file_hpcbot_proto_rawDesc = "" +
 	"FetchReply\x12\x14\n" +
 	"\x05files\x18\x01 \x03(\tR\x05files\x12\x14\n" +
 	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\x124\n" +
-	"\askipped\x18\x03 \x03(\v2\x1a.hpcbot.plugins.v1.SkippedR\askipped\"(\n" +
+	"\askipped\x18\x03 \x03(\v2\x1a.hpcbot.plugins.v1.SkippedR\askipped\"\x0e\n" +
+	"\fStatsRequest\"m\n" +
+	"\n" +
+	"StatsReply\x12\x1e\n" +
+	"\n" +
+	"handshakes\x18\x01 \x01(\x03R\n" +
+	"handshakes\x12\x1a\n" +
+	"\bcommands\x18\x02 \x01(\x03R\bcommands\x12#\n" +
+	"\rauth_failures\x18\x03 \x01(\x03R\fauthFailures\"(\n" +
 	"\x0eCleanupRequest\x12\x16\n" +
 	"\x06folder\x18\x01 \x01(\tR\x06folder\"\xf0\x03\n" +
 	"\n" +
@@ -2667,7 +2792,7 @@ const file_hpcbot_proto_rawDesc = "" +
 	"\fwall_seconds\x18\r \x01(\x03R\vwallSeconds\x12#\n" +
 	"\rgeometry_file\x18\x0e \x01(\tR\fgeometryFile\"@\n" +
 	"\vDigestReply\x121\n" +
-	"\x06digest\x18\x01 \x01(\v2\x19.hpcbot.plugins.v1.DigestR\x06digest2\xa5\x05\n" +
+	"\x06digest\x18\x01 \x01(\v2\x19.hpcbot.plugins.v1.DigestR\x06digest2\xee\x05\n" +
 	"\tScheduler\x12M\n" +
 	"\aVersion\x12!.hpcbot.plugins.v1.VersionRequest\x1a\x1f.hpcbot.plugins.v1.VersionReply\x12S\n" +
 	"\tConfigure\x12,.hpcbot.plugins.v1.ConfigureSchedulerRequest\x1a\x18.hpcbot.plugins.v1.Empty\x12G\n" +
@@ -2677,7 +2802,8 @@ const file_hpcbot_proto_rawDesc = "" +
 	"\x04Poll\x12\x1e.hpcbot.plugins.v1.PollRequest\x1a\x1c.hpcbot.plugins.v1.PollReply\x12D\n" +
 	"\x06Cancel\x12 .hpcbot.plugins.v1.CancelRequest\x1a\x18.hpcbot.plugins.v1.Empty\x12G\n" +
 	"\x05Fetch\x12\x1f.hpcbot.plugins.v1.FetchRequest\x1a\x1d.hpcbot.plugins.v1.FetchReply\x12F\n" +
-	"\aCleanup\x12!.hpcbot.plugins.v1.CleanupRequest\x1a\x18.hpcbot.plugins.v1.Empty2\xd4\x03\n" +
+	"\aCleanup\x12!.hpcbot.plugins.v1.CleanupRequest\x1a\x18.hpcbot.plugins.v1.Empty\x12G\n" +
+	"\x05Stats\x12\x1f.hpcbot.plugins.v1.StatsRequest\x1a\x1d.hpcbot.plugins.v1.StatsReply2\xd4\x03\n" +
 	"\x06Runner\x12M\n" +
 	"\aVersion\x12!.hpcbot.plugins.v1.VersionRequest\x1a\x1f.hpcbot.plugins.v1.VersionReply\x12P\n" +
 	"\tConfigure\x12).hpcbot.plugins.v1.ConfigureRunnerRequest\x1a\x18.hpcbot.plugins.v1.Empty\x12D\n" +
@@ -2698,7 +2824,7 @@ func file_hpcbot_proto_rawDescGZIP() []byte {
 	return file_hpcbot_proto_rawDescData
 }
 
-var file_hpcbot_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_hpcbot_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_hpcbot_proto_goTypes = []any{
 	(*Empty)(nil),                     // 0: hpcbot.plugins.v1.Empty
 	(*VersionRequest)(nil),            // 1: hpcbot.plugins.v1.VersionRequest
@@ -2719,48 +2845,50 @@ var file_hpcbot_proto_goTypes = []any{
 	(*FetchRequest)(nil),              // 16: hpcbot.plugins.v1.FetchRequest
 	(*Skipped)(nil),                   // 17: hpcbot.plugins.v1.Skipped
 	(*FetchReply)(nil),                // 18: hpcbot.plugins.v1.FetchReply
-	(*CleanupRequest)(nil),            // 19: hpcbot.plugins.v1.CleanupRequest
-	(*RunnerRule)(nil),                // 20: hpcbot.plugins.v1.RunnerRule
-	(*ConfigureRunnerRequest)(nil),    // 21: hpcbot.plugins.v1.ConfigureRunnerRequest
-	(*InfoRequest)(nil),               // 22: hpcbot.plugins.v1.InfoRequest
-	(*ProgramInfo)(nil),               // 23: hpcbot.plugins.v1.ProgramInfo
-	(*InfoReply)(nil),                 // 24: hpcbot.plugins.v1.InfoReply
-	(*PlanRequest)(nil),               // 25: hpcbot.plugins.v1.PlanRequest
-	(*Plan)(nil),                      // 26: hpcbot.plugins.v1.Plan
-	(*Refusal)(nil),                   // 27: hpcbot.plugins.v1.Refusal
-	(*PlanReply)(nil),                 // 28: hpcbot.plugins.v1.PlanReply
-	(*CheckInputRequest)(nil),         // 29: hpcbot.plugins.v1.CheckInputRequest
-	(*InputResources)(nil),            // 30: hpcbot.plugins.v1.InputResources
-	(*CheckInputReply)(nil),           // 31: hpcbot.plugins.v1.CheckInputReply
-	(*DigestRequest)(nil),             // 32: hpcbot.plugins.v1.DigestRequest
-	(*Digest)(nil),                    // 33: hpcbot.plugins.v1.Digest
-	(*DigestReply)(nil),               // 34: hpcbot.plugins.v1.DigestReply
-	nil,                               // 35: hpcbot.plugins.v1.Cluster.OptionsEntry
-	nil,                               // 36: hpcbot.plugins.v1.SubmitRequest.ResourcesEntry
-	nil,                               // 37: hpcbot.plugins.v1.RunnerRule.ResourcesEntry
-	nil,                               // 38: hpcbot.plugins.v1.Plan.ResourcesEntry
-	(*timestamppb.Timestamp)(nil),     // 39: google.protobuf.Timestamp
+	(*StatsRequest)(nil),              // 19: hpcbot.plugins.v1.StatsRequest
+	(*StatsReply)(nil),                // 20: hpcbot.plugins.v1.StatsReply
+	(*CleanupRequest)(nil),            // 21: hpcbot.plugins.v1.CleanupRequest
+	(*RunnerRule)(nil),                // 22: hpcbot.plugins.v1.RunnerRule
+	(*ConfigureRunnerRequest)(nil),    // 23: hpcbot.plugins.v1.ConfigureRunnerRequest
+	(*InfoRequest)(nil),               // 24: hpcbot.plugins.v1.InfoRequest
+	(*ProgramInfo)(nil),               // 25: hpcbot.plugins.v1.ProgramInfo
+	(*InfoReply)(nil),                 // 26: hpcbot.plugins.v1.InfoReply
+	(*PlanRequest)(nil),               // 27: hpcbot.plugins.v1.PlanRequest
+	(*Plan)(nil),                      // 28: hpcbot.plugins.v1.Plan
+	(*Refusal)(nil),                   // 29: hpcbot.plugins.v1.Refusal
+	(*PlanReply)(nil),                 // 30: hpcbot.plugins.v1.PlanReply
+	(*CheckInputRequest)(nil),         // 31: hpcbot.plugins.v1.CheckInputRequest
+	(*InputResources)(nil),            // 32: hpcbot.plugins.v1.InputResources
+	(*CheckInputReply)(nil),           // 33: hpcbot.plugins.v1.CheckInputReply
+	(*DigestRequest)(nil),             // 34: hpcbot.plugins.v1.DigestRequest
+	(*Digest)(nil),                    // 35: hpcbot.plugins.v1.Digest
+	(*DigestReply)(nil),               // 36: hpcbot.plugins.v1.DigestReply
+	nil,                               // 37: hpcbot.plugins.v1.Cluster.OptionsEntry
+	nil,                               // 38: hpcbot.plugins.v1.SubmitRequest.ResourcesEntry
+	nil,                               // 39: hpcbot.plugins.v1.RunnerRule.ResourcesEntry
+	nil,                               // 40: hpcbot.plugins.v1.Plan.ResourcesEntry
+	(*timestamppb.Timestamp)(nil),     // 41: google.protobuf.Timestamp
 }
 var file_hpcbot_proto_depIdxs = []int32{
 	3,  // 0: hpcbot.plugins.v1.Cluster.connection:type_name -> hpcbot.plugins.v1.Connection
-	35, // 1: hpcbot.plugins.v1.Cluster.options:type_name -> hpcbot.plugins.v1.Cluster.OptionsEntry
+	37, // 1: hpcbot.plugins.v1.Cluster.options:type_name -> hpcbot.plugins.v1.Cluster.OptionsEntry
 	4,  // 2: hpcbot.plugins.v1.ConfigureSchedulerRequest.cluster:type_name -> hpcbot.plugins.v1.Cluster
-	36, // 3: hpcbot.plugins.v1.SubmitRequest.resources:type_name -> hpcbot.plugins.v1.SubmitRequest.ResourcesEntry
+	38, // 3: hpcbot.plugins.v1.SubmitRequest.resources:type_name -> hpcbot.plugins.v1.SubmitRequest.ResourcesEntry
 	11, // 4: hpcbot.plugins.v1.PollRequest.jobs:type_name -> hpcbot.plugins.v1.JobRef
-	39, // 5: hpcbot.plugins.v1.JobStatus.started:type_name -> google.protobuf.Timestamp
-	39, // 6: hpcbot.plugins.v1.JobStatus.ended:type_name -> google.protobuf.Timestamp
+	41, // 5: hpcbot.plugins.v1.JobStatus.started:type_name -> google.protobuf.Timestamp
+	41, // 6: hpcbot.plugins.v1.JobStatus.ended:type_name -> google.protobuf.Timestamp
 	13, // 7: hpcbot.plugins.v1.PollReply.statuses:type_name -> hpcbot.plugins.v1.JobStatus
 	11, // 8: hpcbot.plugins.v1.CancelRequest.job:type_name -> hpcbot.plugins.v1.JobRef
 	17, // 9: hpcbot.plugins.v1.FetchReply.skipped:type_name -> hpcbot.plugins.v1.Skipped
-	37, // 10: hpcbot.plugins.v1.RunnerRule.resources:type_name -> hpcbot.plugins.v1.RunnerRule.ResourcesEntry
-	20, // 11: hpcbot.plugins.v1.ConfigureRunnerRequest.rules:type_name -> hpcbot.plugins.v1.RunnerRule
-	23, // 12: hpcbot.plugins.v1.InfoReply.programs:type_name -> hpcbot.plugins.v1.ProgramInfo
-	38, // 13: hpcbot.plugins.v1.Plan.resources:type_name -> hpcbot.plugins.v1.Plan.ResourcesEntry
-	26, // 14: hpcbot.plugins.v1.PlanReply.plan:type_name -> hpcbot.plugins.v1.Plan
-	27, // 15: hpcbot.plugins.v1.PlanReply.refusal:type_name -> hpcbot.plugins.v1.Refusal
-	30, // 16: hpcbot.plugins.v1.CheckInputReply.accepted:type_name -> hpcbot.plugins.v1.InputResources
-	27, // 17: hpcbot.plugins.v1.CheckInputReply.refusal:type_name -> hpcbot.plugins.v1.Refusal
-	33, // 18: hpcbot.plugins.v1.DigestReply.digest:type_name -> hpcbot.plugins.v1.Digest
+	39, // 10: hpcbot.plugins.v1.RunnerRule.resources:type_name -> hpcbot.plugins.v1.RunnerRule.ResourcesEntry
+	22, // 11: hpcbot.plugins.v1.ConfigureRunnerRequest.rules:type_name -> hpcbot.plugins.v1.RunnerRule
+	25, // 12: hpcbot.plugins.v1.InfoReply.programs:type_name -> hpcbot.plugins.v1.ProgramInfo
+	40, // 13: hpcbot.plugins.v1.Plan.resources:type_name -> hpcbot.plugins.v1.Plan.ResourcesEntry
+	28, // 14: hpcbot.plugins.v1.PlanReply.plan:type_name -> hpcbot.plugins.v1.Plan
+	29, // 15: hpcbot.plugins.v1.PlanReply.refusal:type_name -> hpcbot.plugins.v1.Refusal
+	32, // 16: hpcbot.plugins.v1.CheckInputReply.accepted:type_name -> hpcbot.plugins.v1.InputResources
+	29, // 17: hpcbot.plugins.v1.CheckInputReply.refusal:type_name -> hpcbot.plugins.v1.Refusal
+	35, // 18: hpcbot.plugins.v1.DigestReply.digest:type_name -> hpcbot.plugins.v1.Digest
 	1,  // 19: hpcbot.plugins.v1.Scheduler.Version:input_type -> hpcbot.plugins.v1.VersionRequest
 	5,  // 20: hpcbot.plugins.v1.Scheduler.Configure:input_type -> hpcbot.plugins.v1.ConfigureSchedulerRequest
 	6,  // 21: hpcbot.plugins.v1.Scheduler.Check:input_type -> hpcbot.plugins.v1.CheckRequest
@@ -2769,30 +2897,32 @@ var file_hpcbot_proto_depIdxs = []int32{
 	12, // 24: hpcbot.plugins.v1.Scheduler.Poll:input_type -> hpcbot.plugins.v1.PollRequest
 	15, // 25: hpcbot.plugins.v1.Scheduler.Cancel:input_type -> hpcbot.plugins.v1.CancelRequest
 	16, // 26: hpcbot.plugins.v1.Scheduler.Fetch:input_type -> hpcbot.plugins.v1.FetchRequest
-	19, // 27: hpcbot.plugins.v1.Scheduler.Cleanup:input_type -> hpcbot.plugins.v1.CleanupRequest
-	1,  // 28: hpcbot.plugins.v1.Runner.Version:input_type -> hpcbot.plugins.v1.VersionRequest
-	21, // 29: hpcbot.plugins.v1.Runner.Configure:input_type -> hpcbot.plugins.v1.ConfigureRunnerRequest
-	22, // 30: hpcbot.plugins.v1.Runner.Info:input_type -> hpcbot.plugins.v1.InfoRequest
-	25, // 31: hpcbot.plugins.v1.Runner.Plan:input_type -> hpcbot.plugins.v1.PlanRequest
-	29, // 32: hpcbot.plugins.v1.Runner.Check:input_type -> hpcbot.plugins.v1.CheckInputRequest
-	32, // 33: hpcbot.plugins.v1.Runner.Digest:input_type -> hpcbot.plugins.v1.DigestRequest
-	2,  // 34: hpcbot.plugins.v1.Scheduler.Version:output_type -> hpcbot.plugins.v1.VersionReply
-	0,  // 35: hpcbot.plugins.v1.Scheduler.Configure:output_type -> hpcbot.plugins.v1.Empty
-	7,  // 36: hpcbot.plugins.v1.Scheduler.Check:output_type -> hpcbot.plugins.v1.CheckReply
-	0,  // 37: hpcbot.plugins.v1.Scheduler.Stage:output_type -> hpcbot.plugins.v1.Empty
-	10, // 38: hpcbot.plugins.v1.Scheduler.Submit:output_type -> hpcbot.plugins.v1.SubmitReply
-	14, // 39: hpcbot.plugins.v1.Scheduler.Poll:output_type -> hpcbot.plugins.v1.PollReply
-	0,  // 40: hpcbot.plugins.v1.Scheduler.Cancel:output_type -> hpcbot.plugins.v1.Empty
-	18, // 41: hpcbot.plugins.v1.Scheduler.Fetch:output_type -> hpcbot.plugins.v1.FetchReply
-	0,  // 42: hpcbot.plugins.v1.Scheduler.Cleanup:output_type -> hpcbot.plugins.v1.Empty
-	2,  // 43: hpcbot.plugins.v1.Runner.Version:output_type -> hpcbot.plugins.v1.VersionReply
-	0,  // 44: hpcbot.plugins.v1.Runner.Configure:output_type -> hpcbot.plugins.v1.Empty
-	24, // 45: hpcbot.plugins.v1.Runner.Info:output_type -> hpcbot.plugins.v1.InfoReply
-	28, // 46: hpcbot.plugins.v1.Runner.Plan:output_type -> hpcbot.plugins.v1.PlanReply
-	31, // 47: hpcbot.plugins.v1.Runner.Check:output_type -> hpcbot.plugins.v1.CheckInputReply
-	34, // 48: hpcbot.plugins.v1.Runner.Digest:output_type -> hpcbot.plugins.v1.DigestReply
-	34, // [34:49] is the sub-list for method output_type
-	19, // [19:34] is the sub-list for method input_type
+	21, // 27: hpcbot.plugins.v1.Scheduler.Cleanup:input_type -> hpcbot.plugins.v1.CleanupRequest
+	19, // 28: hpcbot.plugins.v1.Scheduler.Stats:input_type -> hpcbot.plugins.v1.StatsRequest
+	1,  // 29: hpcbot.plugins.v1.Runner.Version:input_type -> hpcbot.plugins.v1.VersionRequest
+	23, // 30: hpcbot.plugins.v1.Runner.Configure:input_type -> hpcbot.plugins.v1.ConfigureRunnerRequest
+	24, // 31: hpcbot.plugins.v1.Runner.Info:input_type -> hpcbot.plugins.v1.InfoRequest
+	27, // 32: hpcbot.plugins.v1.Runner.Plan:input_type -> hpcbot.plugins.v1.PlanRequest
+	31, // 33: hpcbot.plugins.v1.Runner.Check:input_type -> hpcbot.plugins.v1.CheckInputRequest
+	34, // 34: hpcbot.plugins.v1.Runner.Digest:input_type -> hpcbot.plugins.v1.DigestRequest
+	2,  // 35: hpcbot.plugins.v1.Scheduler.Version:output_type -> hpcbot.plugins.v1.VersionReply
+	0,  // 36: hpcbot.plugins.v1.Scheduler.Configure:output_type -> hpcbot.plugins.v1.Empty
+	7,  // 37: hpcbot.plugins.v1.Scheduler.Check:output_type -> hpcbot.plugins.v1.CheckReply
+	0,  // 38: hpcbot.plugins.v1.Scheduler.Stage:output_type -> hpcbot.plugins.v1.Empty
+	10, // 39: hpcbot.plugins.v1.Scheduler.Submit:output_type -> hpcbot.plugins.v1.SubmitReply
+	14, // 40: hpcbot.plugins.v1.Scheduler.Poll:output_type -> hpcbot.plugins.v1.PollReply
+	0,  // 41: hpcbot.plugins.v1.Scheduler.Cancel:output_type -> hpcbot.plugins.v1.Empty
+	18, // 42: hpcbot.plugins.v1.Scheduler.Fetch:output_type -> hpcbot.plugins.v1.FetchReply
+	0,  // 43: hpcbot.plugins.v1.Scheduler.Cleanup:output_type -> hpcbot.plugins.v1.Empty
+	20, // 44: hpcbot.plugins.v1.Scheduler.Stats:output_type -> hpcbot.plugins.v1.StatsReply
+	2,  // 45: hpcbot.plugins.v1.Runner.Version:output_type -> hpcbot.plugins.v1.VersionReply
+	0,  // 46: hpcbot.plugins.v1.Runner.Configure:output_type -> hpcbot.plugins.v1.Empty
+	26, // 47: hpcbot.plugins.v1.Runner.Info:output_type -> hpcbot.plugins.v1.InfoReply
+	30, // 48: hpcbot.plugins.v1.Runner.Plan:output_type -> hpcbot.plugins.v1.PlanReply
+	33, // 49: hpcbot.plugins.v1.Runner.Check:output_type -> hpcbot.plugins.v1.CheckInputReply
+	36, // 50: hpcbot.plugins.v1.Runner.Digest:output_type -> hpcbot.plugins.v1.DigestReply
+	35, // [35:51] is the sub-list for method output_type
+	19, // [19:35] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -2804,23 +2934,23 @@ func file_hpcbot_proto_init() {
 		return
 	}
 	file_hpcbot_proto_msgTypes[13].OneofWrappers = []any{}
-	file_hpcbot_proto_msgTypes[20].OneofWrappers = []any{}
-	file_hpcbot_proto_msgTypes[28].OneofWrappers = []any{
+	file_hpcbot_proto_msgTypes[22].OneofWrappers = []any{}
+	file_hpcbot_proto_msgTypes[30].OneofWrappers = []any{
 		(*PlanReply_Plan)(nil),
 		(*PlanReply_Refusal)(nil),
 	}
-	file_hpcbot_proto_msgTypes[31].OneofWrappers = []any{
+	file_hpcbot_proto_msgTypes[33].OneofWrappers = []any{
 		(*CheckInputReply_Accepted)(nil),
 		(*CheckInputReply_Refusal)(nil),
 	}
-	file_hpcbot_proto_msgTypes[32].OneofWrappers = []any{}
+	file_hpcbot_proto_msgTypes[34].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hpcbot_proto_rawDesc), len(file_hpcbot_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   39,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -51,6 +51,7 @@ const (
 	Scheduler_Cancel_FullMethodName    = "/hpcbot.plugins.v1.Scheduler/Cancel"
 	Scheduler_Fetch_FullMethodName     = "/hpcbot.plugins.v1.Scheduler/Fetch"
 	Scheduler_Cleanup_FullMethodName   = "/hpcbot.plugins.v1.Scheduler/Cleanup"
+	Scheduler_Stats_FullMethodName     = "/hpcbot.plugins.v1.Scheduler/Stats"
 )
 
 // SchedulerClient is the client API for Scheduler service.
@@ -79,6 +80,9 @@ type SchedulerClient interface {
 	Fetch(ctx context.Context, in *FetchRequest, opts ...grpc.CallOption) (*FetchReply, error)
 	// Cleanup removes <upload_path>/<folder>; a missing folder is not an error.
 	Cleanup(ctx context.Context, in *CleanupRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Stats reports the plugin's traffic to the cluster since its process
+	// started (plugins.TransportStats); optional: Unimplemented when it keeps none.
+	Stats(ctx context.Context, in *StatsRequest, opts ...grpc.CallOption) (*StatsReply, error)
 }
 
 type schedulerClient struct {
@@ -179,6 +183,16 @@ func (c *schedulerClient) Cleanup(ctx context.Context, in *CleanupRequest, opts 
 	return out, nil
 }
 
+func (c *schedulerClient) Stats(ctx context.Context, in *StatsRequest, opts ...grpc.CallOption) (*StatsReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StatsReply)
+	err := c.cc.Invoke(ctx, Scheduler_Stats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SchedulerServer is the server API for Scheduler service.
 // All implementations must embed UnimplementedSchedulerServer
 // for forward compatibility.
@@ -205,6 +219,9 @@ type SchedulerServer interface {
 	Fetch(context.Context, *FetchRequest) (*FetchReply, error)
 	// Cleanup removes <upload_path>/<folder>; a missing folder is not an error.
 	Cleanup(context.Context, *CleanupRequest) (*Empty, error)
+	// Stats reports the plugin's traffic to the cluster since its process
+	// started (plugins.TransportStats); optional: Unimplemented when it keeps none.
+	Stats(context.Context, *StatsRequest) (*StatsReply, error)
 	mustEmbedUnimplementedSchedulerServer()
 }
 
@@ -241,6 +258,9 @@ func (UnimplementedSchedulerServer) Fetch(context.Context, *FetchRequest) (*Fetc
 }
 func (UnimplementedSchedulerServer) Cleanup(context.Context, *CleanupRequest) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method Cleanup not implemented")
+}
+func (UnimplementedSchedulerServer) Stats(context.Context, *StatsRequest) (*StatsReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Stats not implemented")
 }
 func (UnimplementedSchedulerServer) mustEmbedUnimplementedSchedulerServer() {}
 func (UnimplementedSchedulerServer) testEmbeddedByValue()                   {}
@@ -425,6 +445,24 @@ func _Scheduler_Cleanup_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Scheduler_Stats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchedulerServer).Stats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Scheduler_Stats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchedulerServer).Stats(ctx, req.(*StatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Scheduler_ServiceDesc is the grpc.ServiceDesc for Scheduler service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -467,6 +505,10 @@ var Scheduler_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Cleanup",
 			Handler:    _Scheduler_Cleanup_Handler,
+		},
+		{
+			MethodName: "Stats",
+			Handler:    _Scheduler_Stats_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

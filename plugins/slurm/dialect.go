@@ -441,7 +441,7 @@ func (Dialect) FinishedCommand(jobs []plugins.JobRef) string {
 	}
 	var b strings.Builder
 	b.WriteString("export " + timeEnv + "\n")
-	fmt.Fprintf(&b, "S=$(sacct -X --noheader --parsable2 -j %s -o JobID,State,ExitCode,Start,End 2>&1); rc=$?\n", strings.Join(ids, ","))
+	fmt.Fprintf(&b, "S=$(sacct -X --noheader --parsable2 -j %s -o JobID,State,ExitCode,Start,End,ElapsedRaw,AllocCPUS 2>&1); rc=$?\n", strings.Join(ids, ","))
 	fmt.Fprintf(&b, "printf '%%s%%s\\n%%s\\n' %s \"$rc\" \"$S\"\n", shellquote.Quote(markSacct))
 	fmt.Fprintf(&b, "echo %s\n", markScontrol)
 	// The ids sacct did not answer (all of them when it failed).
@@ -500,10 +500,11 @@ func (Dialect) ParseFinished(r cluster.RunResult, jobs []plugins.JobRef) (map[st
 	return m, nil
 }
 
-// parseSacctLine reads "JobID|State|ExitCode|Start|End".
+// parseSacctLine reads "JobID|State|ExitCode|Start|End|ElapsedRaw|AllocCPUS"
+// (the last two, the accounting, may be missing: older captures).
 func parseSacctLine(l string) (string, plugins.JobStatus, bool) {
 	f := strings.Split(l, "|")
-	if len(f) != 5 || !jobIDRe.MatchString(f[0]) {
+	if (len(f) != 5 && len(f) != 7) || !jobIDRe.MatchString(f[0]) {
 		return "", plugins.JobStatus{}, false
 	}
 	st := status(f[0], f[1], "")
@@ -512,6 +513,13 @@ func parseSacctLine(l string) (string, plugins.JobStatus, bool) {
 	st.Ended = parseTime(f[4])
 	if !st.State.Final() {
 		st.ExitCode = nil // 0:0 of a running job means nothing yet
+	}
+	if len(f) == 7 && st.State.Final() {
+		secs, err1 := strconv.ParseInt(f[5], 10, 64)
+		cpus, err2 := strconv.Atoi(f[6])
+		if err1 == nil && err2 == nil && secs >= 0 && cpus > 0 {
+			st.Elapsed, st.AllocCPUs = time.Duration(secs)*time.Second, cpus
+		}
 	}
 	return f[0], settle(st), true
 }

@@ -144,32 +144,32 @@ func TestParseFinished(t *testing.T) {
 		want    map[string]want
 		wantErr bool
 	}{
-		{file: "finished_sacct", jobs: refs("79", "80", "75", "76", "77", "999999"), want: map[string]want{
-			"75": {plugins.StateRunning, "RUNNING", nil},
-			"76": {plugins.StateCancelled, "CANCELLED by 1001", ip(0)},
-			"77": {plugins.StatePending, "PENDING", nil},
-			"79": {plugins.StateSucceeded, "COMPLETED", ip(0)},
-			"80": {plugins.StateFailed, "FAILED", ip(3)},
+		{file: "finished_sacct", jobs: refs("188", "189", "184", "185", "186", "999999"), want: map[string]want{
+			"184": {plugins.StateRunning, "RUNNING", nil},
+			"185": {plugins.StateCancelled, "CANCELLED by 1001", ip(0)},
+			"186": {plugins.StatePending, "PENDING", nil},
+			"188": {plugins.StateSucceeded, "COMPLETED", ip(0)},
+			"189": {plugins.StateFailed, "FAILED", ip(3)},
 		}},
-		{file: "finished_sacct_timeout", jobs: refs("78"), want: map[string]want{"78": {plugins.StateTimedOut, "TIMEOUT", ip(0)}}},
+		{file: "finished_sacct_timeout", jobs: refs("187"), want: map[string]want{"187": {plugins.StateTimedOut, "TIMEOUT", ip(0)}}},
 		// No slurmdbd: scontrol answers while Slurm remembers the jobs...
-		{file: "finished_noacct", jobs: refs("79", "80", "75", "76", "77", "999999"), want: map[string]want{
-			"75": {plugins.StateRunning, "RUNNING", nil},
-			"76": {plugins.StateCancelled, "CANCELLED", ip(128 + 15)},
-			"77": {plugins.StatePending, "PENDING", nil},
-			"79": {plugins.StateSucceeded, "COMPLETED", ip(0)},
-			"80": {plugins.StateFailed, "FAILED", ip(3)},
+		{file: "finished_noacct", jobs: refs("188", "189", "184", "185", "186", "999999"), want: map[string]want{
+			"184": {plugins.StateRunning, "RUNNING", nil},
+			"185": {plugins.StateCancelled, "CANCELLED", ip(128 + 15)},
+			"186": {plugins.StatePending, "PENDING", nil},
+			"188": {plugins.StateSucceeded, "COMPLETED", ip(0)},
+			"189": {plugins.StateFailed, "FAILED", ip(3)},
 		}},
 		// More than scontrolEach jobs: one scontrol for all jobs, filtered.
-		{file: "finished_noacct_many", jobs: append(refs("79", "80", "75", "76", "77", "999999"), refs("900000", "900001")...), want: map[string]want{
-			"75": {plugins.StateRunning, "RUNNING", nil},
-			"76": {plugins.StateCancelled, "CANCELLED", ip(128 + 15)},
-			"77": {plugins.StatePending, "PENDING", nil},
-			"79": {plugins.StateSucceeded, "COMPLETED", ip(0)},
-			"80": {plugins.StateFailed, "FAILED", ip(3)},
+		{file: "finished_noacct_many", jobs: append(refs("188", "189", "184", "185", "186", "999999"), refs("900000", "900001")...), want: map[string]want{
+			"184": {plugins.StateRunning, "RUNNING", nil},
+			"185": {plugins.StateCancelled, "CANCELLED", ip(128 + 15)},
+			"186": {plugins.StatePending, "PENDING", nil},
+			"188": {plugins.StateSucceeded, "COMPLETED", ip(0)},
+			"189": {plugins.StateFailed, "FAILED", ip(3)},
 		}},
 		// ...and nobody does after MinJobAge: absent, never "succeeded".
-		{file: "finished_noacct_forgotten", jobs: refs("79", "80", "76"), want: map[string]want{}},
+		{file: "finished_noacct_forgotten", jobs: refs("188", "189", "185"), want: map[string]want{}},
 		{file: "odd_sacct", jobs: refs("70", "71", "72", "73", "74_3", "75", "76", "77", "78", "79"), want: map[string]want{
 			"70":   {plugins.StateFailed, "OUT_OF_MEMORY", ip(128 + 125)},
 			"71":   {plugins.StateFailed, "NODE_FAIL", ip(1)},
@@ -191,6 +191,20 @@ func TestParseFinished(t *testing.T) {
 			}
 			checkStatuses(t, got, tc.want)
 		})
+	}
+	// sacct's accounting of ended jobs: ElapsedRaw and AllocCPUS, read once they end.
+	acct, err := d.ParseFinished(readCapture(t, "finished_sacct").R, refs("188", "189", "184"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := acct["188"]; j.Elapsed != 8*time.Second || j.AllocCPUs != 1 {
+		t.Errorf("accounting of 188: %v × %d, want 8s × 1", j.Elapsed, j.AllocCPUs)
+	}
+	if j := acct["184"]; j.Elapsed != 0 || j.AllocCPUs != 0 {
+		t.Errorf("a running job has no accounting yet: %v × %d", j.Elapsed, j.AllocCPUs)
+	}
+	if got, _ := d.ParseFinished(readCapture(t, "finished_sacct_timeout").R, refs("187")); got["187"].Elapsed != 74*time.Second {
+		t.Errorf("accounting of the timed-out job: %+v", got["187"])
 	}
 	// Output cut before the end marker (the connection dropped) is an error, not "no jobs".
 	c := readCapture(t, "finished_sacct")
@@ -302,7 +316,7 @@ func TestCommandsMatchCaptures(t *testing.T) {
 		t.Errorf("poll command changed:\n%s\ncaptured:\n%s", want, c.Cmd)
 	}
 	c = readCapture(t, "finished_sacct_timeout")
-	if want := d.FinishedCommand(refs("78")); c.Cmd != want {
+	if want := d.FinishedCommand(refs("187")); c.Cmd != want {
 		t.Errorf("finished command changed:\n%s\ncaptured:\n%s", want, c.Cmd)
 	}
 }

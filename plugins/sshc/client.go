@@ -53,6 +53,7 @@ type Client struct {
 		handshakes, authFailures, hostKeyFailures atomic.Int64
 		channels, highWater, refused              atomic.Int64
 		keepaliveFailures                         atomic.Int64
+		commands                                  atomic.Int64
 	}
 }
 
@@ -113,6 +114,7 @@ type Stats struct {
 	ChannelsHighWater int64  // most channels ever open at once
 	ChannelsRefused   int64  // channel opens the server refused (MaxSessions reached) and that were waited out
 	KeepaliveFailures int64  // connections closed because a keepalive went unanswered
+	Commands          int64  // remote commands run (Run)
 	Connected         bool   // a connection is up now
 	ServerVersion     string // the server's identification ("SSH-2.0-OpenSSH_9.2p1 ..."), once connected
 }
@@ -131,9 +133,16 @@ func (c *Client) Stats() Stats {
 		ChannelsHighWater: c.stats.highWater.Load(),
 		ChannelsRefused:   c.stats.refused.Load(),
 		KeepaliveFailures: c.stats.keepaliveFailures.Load(),
+		Commands:          c.stats.commands.Load(),
 		Connected:         connected,
 		ServerVersion:     version,
 	}
+}
+
+// TransportStats is what the plugin reports to the host (plugins.StatsReporter).
+func (c *Client) TransportStats() plugins.TransportStats {
+	return plugins.TransportStats{Handshakes: c.stats.handshakes.Load(), Commands: c.stats.commands.Load(),
+		AuthFailures: c.stats.authFailures.Load()}
 }
 
 // errClosed is returned by calls on a closed Client.

@@ -37,6 +37,7 @@ import (
 // signal to the command's process group (the shell and its children); other
 // servers may ignore it, and then closing the session is all that happens.
 func (c *Client) Run(ctx context.Context, cmd string) (cluster.RunResult, error) {
+	c.stats.commands.Add(1)
 	cn, err := c.connect(ctx)
 	if err != nil {
 		return cluster.RunResult{}, err
