@@ -62,6 +62,11 @@ class SchedulerStub(object):
                 request_serializer=hpcbot__pb2.CleanupRequest.SerializeToString,
                 response_deserializer=hpcbot__pb2.Empty.FromString,
                 )
+        self.Stats = channel.unary_unary(
+                '/hpcbot.plugins.v1.Scheduler/Stats',
+                request_serializer=hpcbot__pb2.StatsRequest.SerializeToString,
+                response_deserializer=hpcbot__pb2.StatsReply.FromString,
+                )
 
 
 class SchedulerServicer(object):
@@ -133,6 +138,14 @@ class SchedulerServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Stats(self, request, context):
+        """Stats reports the plugin's traffic to the cluster since its process
+        started (plugins.TransportStats); optional: Unimplemented when it keeps none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SchedulerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -180,6 +193,11 @@ def add_SchedulerServicer_to_server(servicer, server):
                     servicer.Cleanup,
                     request_deserializer=hpcbot__pb2.CleanupRequest.FromString,
                     response_serializer=hpcbot__pb2.Empty.SerializeToString,
+            ),
+            'Stats': grpc.unary_unary_rpc_method_handler(
+                    servicer.Stats,
+                    request_deserializer=hpcbot__pb2.StatsRequest.FromString,
+                    response_serializer=hpcbot__pb2.StatsReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -344,6 +362,23 @@ class Scheduler(object):
         return grpc.experimental.unary_unary(request, target, '/hpcbot.plugins.v1.Scheduler/Cleanup',
             hpcbot__pb2.CleanupRequest.SerializeToString,
             hpcbot__pb2.Empty.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def Stats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/hpcbot.plugins.v1.Scheduler/Stats',
+            hpcbot__pb2.StatsRequest.SerializeToString,
+            hpcbot__pb2.StatsReply.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 
