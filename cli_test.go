@@ -25,6 +25,11 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "plugin" {
 		os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
 	}
+	// TestPluginConformanceCatchesABrokenPlugin starts this test binary as a
+	// deliberately broken runner plugin.
+	if len(os.Args) > 1 && os.Args[1] == brokenRunnerArg {
+		serveBrokenRunner()
+	}
 	dir, err := os.MkdirTemp("", "hpcbot-bin")
 	if err != nil {
 		panic(err)

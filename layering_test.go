@@ -4,6 +4,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,6 +23,30 @@ var forbidden = map[string][]string{
 	"plugins":   {"hpcbot/bot", "hpcbot/store", "hpcbot/scheduler", "hpcbot/runners"},
 	"runners":   {"hpcbot/bot", "hpcbot/store", "hpcbot/scheduler"},
 	"internal":  {"hpcbot/bot", "hpcbot/store", "hpcbot/scheduler", "hpcbot/plugins", "hpcbot/runners"},
+}
+
+// TestKitStandsAlone checks what a plugin links when it imports the kit
+// (plugins/kit): of hpcbot, only the kit, the generated protocol and their
+// internal helpers; never the host (package plugins) nor anything above it.
+func TestKitStandsAlone(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "./plugins/kit").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	allowed := map[string]bool{"hpcbot/plugins/kit": true, "hpcbot/plugins/proto": true}
+	n := 0
+	for p := range strings.FieldsSeq(string(out)) {
+		if p != "hpcbot" && !strings.HasPrefix(p, "hpcbot/") {
+			continue
+		}
+		n++
+		if !allowed[p] && !strings.HasPrefix(p, "hpcbot/plugins/internal/") {
+			t.Errorf("plugins/kit depends on %s: a plugin must link only the kit and the protocol", p)
+		}
+	}
+	if n == 0 {
+		t.Fatal("go list named no hpcbot package: is the test running in the repository root?")
+	}
 }
 
 // TestLayering reads every import of the shipped code so that the layering cannot rot silently.

@@ -1,27 +1,16 @@
 package plugins
 
 import (
-	"math"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"hpcbot/plugins/internal/pbconv"
 	pb "hpcbot/plugins/proto"
 )
 
 // Conversions between the Go contracts and their protobuf messages. Each pair is
 // exact except that an empty slice or map arrives as nil, and times arrive in UTC.
-
-func clampInt32(n int) int32 {
-	return int32(max(math.MinInt32, min(n, math.MaxInt32)))
-}
-
-func timeToPB(t time.Time) *timestamppb.Timestamp {
-	if t.IsZero() {
-		return nil
-	}
-	return timestamppb.New(t)
-}
 
 func timeFromPB(ts *timestamppb.Timestamp) time.Time {
 	if ts == nil {
@@ -37,7 +26,7 @@ func clusterToPB(c Cluster) *pb.Cluster {
 		UploadPath: c.UploadPath,
 		Connection: &pb.Connection{
 			Host:             c.Connection.Host,
-			Port:             clampInt32(c.Connection.Port),
+			Port:             pbconv.ClampInt32(c.Connection.Port),
 			User:             c.Connection.User,
 			Password:         string(c.Connection.Password),
 			KeyPath:          c.Connection.KeyPath,
@@ -46,7 +35,7 @@ func clusterToPB(c Cluster) *pb.Cluster {
 			HostKey:          c.Connection.HostKey,
 		},
 		JobIdRegex:    c.JobIDRegex,
-		MaxJobs:       clampInt32(c.MaxJobs),
+		MaxJobs:       pbconv.ClampInt32(c.MaxJobs),
 		Flavor:        c.Flavor,
 		Options:       c.Options,
 		RunAs:         c.RunAs,
@@ -54,63 +43,8 @@ func clusterToPB(c Cluster) *pb.Cluster {
 	}
 }
 
-func clusterFromPB(c *pb.Cluster) Cluster {
-	conn := c.GetConnection()
-	return Cluster{
-		Label:      c.GetLabel(),
-		Scheduler:  c.GetScheduler(),
-		UploadPath: c.GetUploadPath(),
-		Connection: Connection{
-			Host:       conn.GetHost(),
-			Port:       int(conn.GetPort()),
-			User:       conn.GetUser(),
-			Password:   Secret(conn.GetPassword()),
-			KeyPath:    conn.GetKeyPath(),
-			KeyPassEnv: conn.GetKeyPassphraseEnv(),
-			KnownHosts: conn.GetKnownHosts(),
-			HostKey:    conn.GetHostKey(),
-		},
-		JobIDRegex:    c.GetJobIdRegex(),
-		MaxJobs:       int(c.GetMaxJobs()),
-		Flavor:        c.GetFlavor(),
-		Options:       nilIfEmpty(c.GetOptions()),
-		RunAs:         c.GetRunAs(),
-		AllowSameUser: c.GetAllowSameUser(),
-	}
-}
-
-func nilIfEmpty(m map[string]string) map[string]string {
-	if len(m) == 0 {
-		return nil
-	}
-	return m
-}
-
 func jobRefToPB(j JobRef) *pb.JobRef {
 	return &pb.JobRef{CalcId: j.CalcID, JobId: j.JobID, Folder: j.Folder, Launch: j.Launch}
-}
-
-func jobRefFromPB(j *pb.JobRef) JobRef {
-	return JobRef{CalcID: j.GetCalcId(), JobID: j.GetJobId(), Folder: j.GetFolder(), Launch: j.GetLaunch()}
-}
-
-func jobStatusToPB(s JobStatus) *pb.JobStatus {
-	out := &pb.JobStatus{
-		JobId:   s.JobID,
-		State:   string(s.State),
-		Raw:     s.Raw,
-		Reason:  s.Reason,
-		Started: timeToPB(s.Started),
-		Ended:   timeToPB(s.Ended),
-
-		ElapsedSeconds: int64(s.Elapsed / time.Second),
-		AllocCpus:      clampInt32(s.AllocCPUs),
-	}
-	if s.ExitCode != nil {
-		code := clampInt32(*s.ExitCode)
-		out.ExitCode = &code
-	}
-	return out
 }
 
 func jobStatusFromPB(s *pb.JobStatus) JobStatus {
@@ -144,18 +78,6 @@ func submitToPB(r SubmitRequest) *pb.SubmitRequest {
 	}
 }
 
-func submitFromPB(r *pb.SubmitRequest) SubmitRequest {
-	return SubmitRequest{
-		CalcID:    r.GetCalcId(),
-		Folder:    r.GetFolder(),
-		Argv:      r.GetArgv(),
-		Launch:    r.GetLaunch(),
-		Resources: nilIfEmpty(r.GetResources()),
-		JobName:   r.GetJobName(),
-		Comment:   r.GetComment(),
-	}
-}
-
 func fetchToPB(r FetchRequest) *pb.FetchRequest {
 	return &pb.FetchRequest{
 		Folder:     r.Folder,
@@ -165,25 +87,6 @@ func fetchToPB(r FetchRequest) *pb.FetchRequest {
 		MaxSize:    r.MaxSize,
 		MaxTotal:   r.MaxTotal,
 	}
-}
-
-func fetchFromPB(r *pb.FetchRequest) FetchRequest {
-	return FetchRequest{
-		Folder:     r.GetFolder(),
-		LocalDir:   r.GetLocalDir(),
-		Extensions: r.GetExtensions(),
-		Files:      r.GetFiles(),
-		MaxSize:    r.GetMaxSize(),
-		MaxTotal:   r.GetMaxTotal(),
-	}
-}
-
-func fetchResultToPB(r FetchResult) *pb.FetchReply {
-	out := &pb.FetchReply{Files: r.Files, Bytes: r.Bytes}
-	for _, s := range r.Skipped {
-		out.Skipped = append(out.Skipped, &pb.Skipped{Path: s.Path, Size: s.Size, Reason: s.Reason})
-	}
-	return out
 }
 
 func fetchResultFromPB(r *pb.FetchReply) FetchResult {
@@ -206,41 +109,9 @@ func ruleToPB(r RunnerRule) *pb.RunnerRule {
 		Resources:    r.Resources,
 		Results:      r.Results,
 		Failover:     r.Failover,
-		MaxCores:     clampInt32(r.MaxCores),
+		MaxCores:     pbconv.ClampInt32(r.MaxCores),
 		MaxMemory:    r.MaxMemory,
 	}
-}
-
-func ruleFromPB(r *pb.RunnerRule) RunnerRule {
-	return RunnerRule{
-		Runner:       r.GetRunner(),
-		Program:      r.GetProgram(),
-		Launch:       r.GetLaunch(),
-		AllowedArgs:  r.GetAllowedArgs(),
-		DefaultArgs:  r.GetDefaultArgs(),
-		Associations: r.GetAssociations(),
-		Description:  r.GetDescription(),
-		Resources:    nilIfEmpty(r.GetResources()),
-		Results:      r.GetResults(),
-		Failover:     r.Failover,
-		MaxCores:     int(r.GetMaxCores()),
-		MaxMemory:    r.GetMaxMemory(),
-	}
-}
-
-func infoToPB(i RunnerInfo) *pb.InfoReply {
-	out := &pb.InfoReply{Name: i.Name, Version: i.Version}
-	for _, p := range i.Programs {
-		out.Programs = append(out.Programs, &pb.ProgramInfo{
-			Program:      p.Program,
-			Description:  p.Description,
-			AllowedArgs:  p.AllowedArgs,
-			DefaultArgs:  p.DefaultArgs,
-			Associations: p.Associations,
-			Launch:       p.Launch,
-		})
-	}
-	return out
 }
 
 func infoFromPB(i *pb.InfoReply) RunnerInfo {
@@ -258,32 +129,16 @@ func infoFromPB(i *pb.InfoReply) RunnerInfo {
 	return out
 }
 
-func planToPB(p Plan) *pb.Plan {
-	return &pb.Plan{
-		Program:    p.Program,
-		Argv:       p.Argv,
-		Launch:     p.Launch,
-		Resources:  p.Resources,
-		Extensions: p.Extensions,
-		Files:      p.Files,
-		Failover:   p.Failover,
-	}
-}
-
 func planFromPB(p *pb.Plan) Plan {
 	return Plan{
 		Program:    p.GetProgram(),
 		Argv:       p.GetArgv(),
 		Launch:     p.GetLaunch(),
-		Resources:  nilIfEmpty(p.GetResources()),
+		Resources:  pbconv.NilIfEmpty(p.GetResources()),
 		Extensions: p.GetExtensions(),
 		Files:      p.GetFiles(),
 		Failover:   p.GetFailover(),
 	}
-}
-
-func refusalToPB(r *Refusal) *pb.Refusal {
-	return &pb.Refusal{Code: r.Code, Detail: r.Detail, Line: clampInt32(r.Line), Limit: r.Limit}
 }
 
 func refusalFromPB(r *pb.Refusal) *Refusal {
@@ -292,14 +147,6 @@ func refusalFromPB(r *pb.Refusal) *Refusal {
 
 func checkToPB(r CheckInputRequest) *pb.CheckInputRequest {
 	return &pb.CheckInputRequest{FileName: r.FileName, Caption: r.Caption, Path: r.Path, Program: r.Program}
-}
-
-func checkFromPB(r *pb.CheckInputRequest) CheckInputRequest {
-	return CheckInputRequest{FileName: r.GetFileName(), Caption: r.GetCaption(), Path: r.GetPath(), Program: r.GetProgram()}
-}
-
-func resourcesToPB(r InputResources) *pb.InputResources {
-	return &pb.InputResources{Tasks: clampInt32(r.Tasks), CpusPerTask: clampInt32(r.CPUsPerTask), MemoryMb: r.MemoryMB}
 }
 
 // resourcesFromPB drops negative values: zero is "not stated".
@@ -314,33 +161,10 @@ func resourcesFromPB(r *pb.InputResources) InputResources {
 func digestRequestToPB(r DigestRequest) *pb.DigestRequest {
 	out := &pb.DigestRequest{Dir: r.Dir, Files: r.Files, InputFile: r.InputFile, Program: r.Program, Stdout: r.Stdout, Stderr: r.Stderr}
 	if r.ExitCode != nil {
-		code := clampInt32(*r.ExitCode)
+		code := pbconv.ClampInt32(*r.ExitCode)
 		out.ExitCode = &code
 	}
 	return out
-}
-
-func digestRequestFromPB(r *pb.DigestRequest) DigestRequest {
-	out := DigestRequest{Dir: r.GetDir(), Files: r.GetFiles(), InputFile: r.GetInputFile(), Program: r.GetProgram(),
-		Stdout: r.GetStdout(), Stderr: r.GetStderr()}
-	if r.ExitCode != nil {
-		code := int(r.GetExitCode())
-		out.ExitCode = &code
-	}
-	return out
-}
-
-func digestToPB(d Digest) *pb.Digest {
-	if !d.HasSummary() && d.Termination != TerminationNone {
-		return nil
-	}
-	return &pb.Digest{
-		Program: d.Program, Version: d.Version, Termination: d.Termination, TerminationLine: d.TerminationLine,
-		Energy: d.Energy, EnergyMethod: d.EnergyMethod,
-		Optimization: d.Optimization, OptConverged: d.OptConverged, OptCycles: clampInt32(d.OptCycles),
-		Frequencies: clampInt32(d.Frequencies), Imaginary: clampInt32(d.Imaginary), LowestFrequency: d.LowestFrequency,
-		WallSeconds: d.WallSeconds, GeometryFile: d.GeometryFile,
-	}
 }
 
 // digestFromPB keeps a digest only with a known termination: anything else

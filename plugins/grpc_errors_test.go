@@ -8,6 +8,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"hpcbot/plugins/kit"
 )
 
 func TestErrorKindStatusMapping(t *testing.T) {
@@ -79,3 +81,6 @@ func TestTail(t *testing.T) {
 		t.Errorf("a line without newline grew the tail to %d bytes", n)
 	}
 }
+
+// toStatus is the plugin's side of error passing (package kit).
+var toStatus = kit.Status

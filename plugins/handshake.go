@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -10,30 +11,20 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"hpcbot/plugins/kit"
 	pb "hpcbot/plugins/proto"
 )
 
-// ProtocolVersion is the version of hpcbot's plugin protocol (proto/hpcbot.proto)
-// that this build speaks; it also speaks every version down to
-// MinProtocolVersion. The host offers them all and the plugin picks the highest
-// it speaks (go-plugin's VersionedPlugins: the host lists its versions in
-// PLUGIN_PROTOCOL_VERSIONS, the plugin picks the highest match, see
-// https://pkg.go.dev/github.com/hashicorp/go-plugin/examples/negotiated); a
-// plugin announcing any other version is refused at start with both versions
-// named. Version 2 added the runner calls Check and Digest.
-const (
-	ProtocolVersion    = 2
-	MinProtocolVersion = 1
+// The magic cookie, the versions and the handshake are the plugin's side's
+// (package kit); the host uses the same.
+var (
+	cookieKey        = CookieKey
+	cookieValue      = CookieValue
+	protocolVersions = ProtocolVersions
+	handshake        = kit.Handshake
 )
 
-// protocolVersions lists the versions this build speaks, oldest first.
-func protocolVersions() []int {
-	var vs []int
-	for v := MinProtocolVersion; v <= ProtocolVersion; v++ {
-		vs = append(vs, v)
-	}
-	return vs
-}
+const maxMessage = kit.MaxMessageSize
 
 // versionsText names the versions this build speaks: "versions 1 and 2".
 func versionsText() string {
@@ -48,82 +39,42 @@ func versionsText() string {
 	return "versions " + strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
 }
 
-// Plugin kinds: the <kind> in `hpcbot plugin serve <kind> <name>` and in drop-in
-// file names (hpcbot-<kind>-<name>).
-const (
-	PluginScheduler = "scheduler"
-	PluginRunner    = "runner"
-)
-
-// The magic cookie tells a plugin executable that hpcbot started it. It is a UX
-// check (a plugin run by hand explains itself), not a security measure.
-const (
-	cookieKey   = "HPCBOT_PLUGIN_COOKIE"
-	cookieValue = "b2d1f0c6-hpcbot-plugin"
-)
-
-// maxMessage caps one gRPC message either way: a Poll of tens of thousands of jobs
-// or a Fetch listing many files must fit.
-const maxMessage = 64 << 20
-
-func handshake(version uint) goplugin.HandshakeConfig {
-	return goplugin.HandshakeConfig{
-		ProtocolVersion:  version,
-		MagicCookieKey:   cookieKey,
-		MagicCookieValue: cookieValue,
-	}
-}
-
-// pluginSet is what a process of the given kind serves (impl set) or what the
-// host dispenses (impl nil) under protocol version.
-func pluginSet(kind string, sched Scheduler, run Runner, name string, version int) goplugin.PluginSet {
-	switch kind {
-	case PluginScheduler:
-		return goplugin.PluginSet{PluginScheduler: &schedulerPlugin{impl: sched, name: name}}
-	case PluginRunner:
-		return goplugin.PluginSet{PluginRunner: &runnerPlugin{impl: run, name: name, version: version}}
-	}
-	return nil
-}
-
-// versionedSets is pluginSet for each of versions.
-func versionedSets(kind string, sched Scheduler, run Runner, name string, versions []int) map[int]goplugin.PluginSet {
+// clientSets is what the host dispenses for a plugin of kind under each of
+// versions (the plugin's side is in package kit).
+func clientSets(kind string, versions []int) map[int]goplugin.PluginSet {
 	sets := make(map[int]goplugin.PluginSet, len(versions))
 	for _, v := range versions {
-		sets[v] = pluginSet(kind, sched, run, name, v)
+		switch kind {
+		case PluginScheduler:
+			sets[v] = goplugin.PluginSet{PluginScheduler: &schedulerPlugin{}}
+		case PluginRunner:
+			sets[v] = goplugin.PluginSet{PluginRunner: &runnerPlugin{version: v}}
+		}
 	}
 	return sets
 }
 
-// schedulerPlugin glues the Scheduler contract to go-plugin.
+var errHostOnly = errors.New("host side only: a plugin serves through package kit")
+
+// schedulerPlugin glues the Scheduler contract to go-plugin on the host's side.
 type schedulerPlugin struct {
 	goplugin.NetRPCUnsupportedPlugin
-	impl Scheduler // serve side only
-	name string    // serve side only: reported by Version unless impl is a Versioner
 }
 
-func (p *schedulerPlugin) GRPCServer(_ *goplugin.GRPCBroker, s *grpc.Server) error {
-	pb.RegisterSchedulerServer(s, &schedulerServer{impl: p.impl, name: p.name})
-	return nil
-}
+func (p *schedulerPlugin) GRPCServer(*goplugin.GRPCBroker, *grpc.Server) error { return errHostOnly }
 
 // GRPCClient's ctx is cancelled by go-plugin when the plugin process exits.
 func (p *schedulerPlugin) GRPCClient(ctx context.Context, _ *goplugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
 	return &schedulerClient{c: pb.NewSchedulerClient(c), done: ctx}, nil
 }
 
-// runnerPlugin glues the Runner contract to go-plugin.
+// runnerPlugin glues the Runner contract to go-plugin on the host's side.
 type runnerPlugin struct {
 	goplugin.NetRPCUnsupportedPlugin
-	impl    Runner
-	name    string
-	version int // the negotiated protocol version (host side)
+	version int // the negotiated protocol version
 }
 
-func (p *runnerPlugin) GRPCServer(_ *goplugin.GRPCBroker, s *grpc.Server) error {
-	pb.RegisterRunnerServer(s, &runnerServer{impl: p.impl, name: p.name})
-	return nil
-}
+func (p *runnerPlugin) GRPCServer(*goplugin.GRPCBroker, *grpc.Server) error { return errHostOnly }
 
 func (p *runnerPlugin) GRPCClient(ctx context.Context, _ *goplugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
 	return &runnerClient{c: pb.NewRunnerClient(c), done: ctx, proto: p.version}, nil

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"hpcbot/plugins/kit"
 )
 
 // HostOptions configures a Host. Zero values take the defaults noted.
@@ -119,7 +121,7 @@ type Found struct {
 // pluginNameRE is what a plugin name may look like (config values and file names).
 var pluginNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
-func dropInPrefix(kind string) string { return "hpcbot-" + kind + "-" }
+func dropInPrefix(kind string) string { return kit.DropInPrefix(kind) }
 
 // Discover lists the drop-in plugins in PluginDir: executable regular files (or
 // symlinks to one) named hpcbot-scheduler-<name> or hpcbot-runner-<name>, where

@@ -19,6 +19,7 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"hpcbot/plugins/kit"
 	pb "hpcbot/plugins/proto"
 )
 
@@ -50,9 +51,12 @@ func TestMain(m *testing.M) {
 			}
 		}
 		if os.Getenv(envLiar) != "" {
-			hl, log := pluginLoggers(os.Args[4])
-			impl := testRegistry.Runners[os.Args[4]](log)
-			serveSet(map[int]goplugin.PluginSet{ProtocolVersion: {PluginRunner: &v1RunnerPlugin{impl: impl}}}, hl)
+			impl := testRegistry.Runners[os.Args[4]](slog.Default())
+			goplugin.Serve(&goplugin.ServeConfig{
+				HandshakeConfig:  kit.Handshake(ProtocolVersion),
+				VersionedPlugins: map[int]goplugin.PluginSet{ProtocolVersion: {PluginRunner: &v1RunnerPlugin{impl: impl}}},
+				GRPCServer:       goplugin.DefaultGRPCServer,
+			})
 			os.Exit(0)
 		}
 		if err := serve(os.Args[3], os.Args[4], testRegistry, versions); err != nil {
@@ -261,7 +265,7 @@ type v1RunnerPlugin struct {
 
 type v1RunnerServer struct {
 	pb.UnimplementedRunnerServer
-	s *runnerServer
+	s pb.RunnerServer
 }
 
 func (v v1RunnerServer) Version(ctx context.Context, r *pb.VersionRequest) (*pb.VersionReply, error) {
@@ -281,7 +285,7 @@ func (v v1RunnerServer) Plan(ctx context.Context, r *pb.PlanRequest) (*pb.PlanRe
 }
 
 func (p *v1RunnerPlugin) GRPCServer(_ *goplugin.GRPCBroker, s *grpc.Server) error {
-	pb.RegisterRunnerServer(s, v1RunnerServer{s: &runnerServer{impl: p.impl, name: "liar"}})
+	pb.RegisterRunnerServer(s, v1RunnerServer{s: kit.RunnerServer(p.impl, "liar")})
 	return nil
 }
 

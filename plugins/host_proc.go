@@ -74,7 +74,7 @@ func (p *proc) spawn(ctx context.Context) (*instance, error) {
 	hl := &slogHCLog{log: p.log}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  handshake(ProtocolVersion),
-		VersionedPlugins: versionedSets(p.kind, nil, nil, "", protocolVersions()),
+		VersionedPlugins: clientSets(p.kind, protocolVersions()),
 		Cmd:              cmd,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		SkipHostEnv:      true,
@@ -158,7 +158,7 @@ func (p *proc) env() []string {
 			env = append(env, k+"="+v)
 		}
 	}
-	env = append(env, envUnixSocketDir+"="+p.h.sockDir, envHostPID+"="+strconv.Itoa(os.Getpid()))
+	env = append(env, envUnixSocketDir+"="+p.h.sockDir, EnvHostPID+"="+strconv.Itoa(os.Getpid()))
 	return append(env, p.h.opts.env...)
 }
 

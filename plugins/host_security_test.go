@@ -95,7 +95,7 @@ func TestPluginEnvironmentHasNoSecrets(t *testing.T) {
 				t.Errorf("%s plugin's environment holds %q:\n%s", p.Kind, secret, joined)
 			}
 		}
-		for _, want := range []string{"PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8", envHostPID + "=" + strconv.Itoa(os.Getpid())} {
+		for _, want := range []string{"PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8", EnvHostPID + "=" + strconv.Itoa(os.Getpid())} {
 			if !strings.Contains("\n"+joined+"\n", "\n"+want+"\n") {
 				t.Errorf("%s plugin's environment lacks %s:\n%s", p.Kind, want, joined)
 			}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"hpcbot/plugins/kit"
 )
 
 // newTestHost returns a Host whose built-ins are testRegistry served by this test
@@ -326,8 +328,8 @@ func TestRunnerRoundTrip(t *testing.T) {
 	}
 
 	st := h.Plugins()
-	if len(st) != 1 || st[0].Kind != PluginRunner || st[0].PluginName != "fake" || st[0].Version != buildVersion() {
-		t.Errorf("runner status %+v, want version %q from the build info", st, buildVersion())
+	if len(st) != 1 || st[0].Kind != PluginRunner || st[0].PluginName != "fake" || st[0].Version != kit.BuildVersion() {
+		t.Errorf("runner status %+v, want version %q from the build info", st, kit.BuildVersion())
 	}
 }
 

@@ -1,20 +1,13 @@
 package plugins
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
-	"github.com/hashicorp/go-hclog"
-	goplugin "github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc"
+	"hpcbot/plugins/kit"
 )
 
 // Registry lists the plugins built into this executable. main fills it and hands
@@ -58,62 +51,14 @@ func (r Registry) Names(kind string) []string {
 	return names
 }
 
-// Versioner is implemented by plugins that report their own name and version to
-// `hpcbot check`. A plugin without it reports the name it is served under and the
-// build version of its executable.
-type Versioner interface {
-	PluginVersion() (name, version string)
-}
-
-func versionOf(impl any, name string) (string, string) {
-	if v, ok := impl.(Versioner); ok {
-		return v.PluginVersion()
-	}
-	return name, buildVersion()
-}
-
-// buildVersion is the main module's version, or its VCS revision for a
-// development build.
-func buildVersion() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	if v := bi.Main.Version; v != "" && v != "(devel)" {
-		return v
-	}
-	rev, dirty := "", false
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			dirty = s.Value == "true"
-		}
-	}
-	if rev == "" {
-		return "devel"
-	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	if dirty {
-		rev += "-dirty"
-	}
-	return "devel-" + rev
-}
-
-// errNotStartedByHost is returned when a plugin executable is run by hand.
-var errNotStartedByHost = errors.New("this is an hpcbot plugin: hpcbot starts it itself (hpcbot run, hpcbot check); it is not run by hand")
-
 // Serve is `hpcbot plugin serve <kind> <name>`: it serves the built-in plugin
 // of that kind and name from reg over stdin/stdout the go-plugin way, and
 // returns when the host closes the plugin. kind is PluginScheduler or PluginRunner.
 func Serve(kind, name string, reg Registry) error {
-	return serve(kind, name, reg, protocolVersions())
+	return serve(kind, name, reg, nil)
 }
 
-// serve is Serve with the protocol versions to offer (tests offer others).
+// serve is Serve with the protocol versions to offer (nil: ours; tests offer others).
 func serve(kind, name string, reg Registry, versions []int) error {
 	if os.Getenv(cookieKey) != cookieValue {
 		return fmt.Errorf("plugin serve %s %s: %w", kind, name, errNotStartedByHost)
@@ -125,109 +70,18 @@ func serve(kind, name string, reg Registry, versions []int) error {
 		return fmt.Errorf("plugin serve: no built-in %s plugin %q (built in: %s)",
 			kind, name, strings.Join(reg.Names(kind), ", "))
 	}
-	hl, log := pluginLoggers(name)
-	var sets map[int]goplugin.PluginSet
+	build := func(log *slog.Logger) any { return reg.Runners[name](log) }
 	if kind == PluginScheduler {
-		sets = versionedSets(kind, reg.Schedulers[name](log), nil, name, versions)
-	} else {
-		sets = versionedSets(kind, nil, reg.Runners[name](log), name, versions)
+		build = func(log *slog.Logger) any { return reg.Schedulers[name](log) }
 	}
-	serveSet(sets, hl)
-	return nil
+	return kit.ServeBuiltin(kind, name, build, versions)
 }
 
-// ServeScheduler serves impl as a drop-in scheduler plugin. A drop-in is a
-// program of its own, installed in the plugin folder as hpcbot-scheduler-<name>
-// (or hpcbot-runner-<name>, with ServeRunner); hpcbot starts one process per
-// cluster that names it. Its main is
-//
-//	func main() {
-//		if err := plugins.ServeScheduler(newMyScheduler()); err != nil {
-//			fmt.Fprintln(os.Stderr, err)
-//			os.Exit(1)
-//		}
-//	}
-//
-// It returns when hpcbot closes the plugin, or at once with an error when the
-// program was not started by hpcbot. Log with slog.Default(): records reach
-// hpcbot's log tagged with plugin and cluster. impl may implement Versioner.
-// Plugins in other languages: see proto/README.md.
-func ServeScheduler(impl Scheduler) error {
-	return serveDropIn(PluginScheduler, impl, nil)
-}
+// ServeScheduler and ServeRunner serve a drop-in plugin: see package kit,
+// which a plugin imports instead of this package.
+var (
+	ServeScheduler = kit.ServeScheduler
+	ServeRunner    = kit.ServeRunner
+)
 
-// ServeRunner serves impl as a drop-in runner plugin, like ServeScheduler. impl
-// may implement Checker and Digester (protocol 2); one that does not accepts
-// every input unchecked and has no summary.
-func ServeRunner(impl Runner) error {
-	return serveDropIn(PluginRunner, nil, impl)
-}
-
-func serveDropIn(kind string, sched Scheduler, run Runner) error {
-	name := strings.TrimPrefix(filepath.Base(os.Args[0]), dropInPrefix(kind))
-	if os.Getenv(cookieKey) != cookieValue {
-		return fmt.Errorf("%s plugin %s: %w", kind, name, errNotStartedByHost)
-	}
-	hl, _ := pluginLoggers(name)
-	serveSet(versionedSets(kind, sched, run, name, protocolVersions()), hl)
-	return nil
-}
-
-// pluginLoggers makes the plugin process's logger: JSON lines on the process's
-// real stderr, which go-plugin on the host side parses and hands to the host's
-// logger, tagged with plugin and cluster. It also becomes slog's default, so a
-// plugin that logs with slog.Default() is heard too.
-func pluginLoggers(name string) (hclog.Logger, *slog.Logger) {
-	hl := hclog.New(&hclog.LoggerOptions{
-		Name:       name,
-		Level:      hclog.Debug,
-		Output:     os.Stderr, // captured now: go-plugin replaces os.Stderr later
-		JSONFormat: true,
-	})
-	log := slog.New(&hclogHandler{l: hl})
-	slog.SetDefault(log)
-	return hl, log
-}
-
-// serveSet serves one plugin set per protocol version; go-plugin announces the
-// highest version the host also offers.
-func serveSet(sets map[int]goplugin.PluginSet, hl hclog.Logger) {
-	go exitWithHost(hl)
-	highest := 0
-	for v := range sets {
-		highest = max(highest, v)
-	}
-	goplugin.Serve(&goplugin.ServeConfig{
-		HandshakeConfig:  handshake(uint(highest)),
-		VersionedPlugins: sets,
-		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			opts = append(opts, grpc.MaxRecvMsgSize(maxMessage), grpc.MaxSendMsgSize(maxMessage))
-			return grpc.NewServer(opts...)
-		},
-		Logger: hl,
-	})
-}
-
-// envHostPID carries hpcbot's pid to its plugin processes.
-const envHostPID = "HPCBOT_PLUGIN_HOST_PID"
-
-// exitWithHost ends the plugin process when hpcbot is gone (killed without the
-// chance to stop its plugins): a plugin left behind would keep its cluster
-// connection open. An orphan is re-parented, so the parent pid changes; a plugin
-// that was orphaned before it got here sees a parent of 1 that is not its host.
-// (A drop-in started through a wrapper that does not exec has the wrapper as
-// parent and is watched through it.)
-func exitWithHost(hl hclog.Logger) {
-	parent := os.Getppid()
-	host, err := strconv.Atoi(os.Getenv(envHostPID))
-	if err == nil && parent == 1 && host != 1 {
-		hl.Error("hpcbot is gone; plugin exiting", "host_pid", host)
-		os.Exit(1)
-	}
-	for range time.Tick(time.Second) {
-		if os.Getppid() != parent {
-			hl.Error("hpcbot is gone; plugin exiting", "parent_pid", parent)
-			os.Exit(1)
-		}
-	}
-}
+var errNotStartedByHost = kit.ErrNotStartedByHost
