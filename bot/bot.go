@@ -467,48 +467,27 @@ func (b *Bot) routes() {
 	tb.Handle(tele.OnMigration, b.wrap("migration", b.onMigration))
 }
 
-// commands lists the command menu (setMyCommands) for users and for admins.
+// userMenu and adminMenu are the commands of the command menu
+// (setMyCommands), in order; their descriptions are the catalogs' "menu.*"
+// keys (an admin's /jobs is described by "menu.jobs_all").
+var (
+	userMenu  = []string{"help", "status", "jobs", "cancel", "upd", "access"}
+	adminMenu = []string{"approve", "block", "unblock", "list", "search", "alter_limit", "redeliver", "stats", "groups", "user", "org", "clusters", "drain", "undrain"}
+)
+
+// commandList is the command menu for users, or for admins, in lang.
 func commandList(lang string, admin bool) []tele.Command {
-	user := map[string][2]string{
-		"help":     {"what I can do, clusters and programs", "что я умею, кластеры и программы"},
-		"status":   {"your name, organization and limit", "ваше имя, организация и лимит"},
-		"jobs":     {"your recent calculations", "ваши последние расчёты"},
-		"jobs_all": {"your recent calculations; /jobs all: everyone's active ones", "ваши последние расчёты; /jobs all: активные расчёты всех"},
-		"cancel":   {"stop a calculation: /cancel N", "остановить расчёт: /cancel N"},
-		"upd":      {"tell your name and organization", "указать имя и организацию"},
-		"access":   {"register (in the group)", "зарегистрироваться (в группе)"},
-	}
-	adm := map[string][2]string{
-		"approve":     {"approve a user: /approve U", "подтвердить пользователя: /approve U"},
-		"block":       {"block a user: /block U", "заблокировать: /block U"},
-		"unblock":     {"unblock a user: /unblock U", "разблокировать: /unblock U"},
-		"list":        {"users and usage: /list [all]", "пользователи и расчёты: /list [all]"},
-		"search":      {"find users: /search last, first, org", "найти: /search фамилия, имя, орг."},
-		"alter_limit": {"change a limit: /alter_limit U N", "изменить лимит: /alter_limit U N"},
-		"stats":       {"calculations and core-hours: /stats [7d|90d|YYYY-MM]", "расчёты и ядро-часы: /stats [7d|90d|ГГГГ-ММ]"},
-		"groups":      {"groups where /access works: /groups [add|remove ID]", "группы, где работает /access: /groups [add|remove ID]"},
-		"clusters":    {"clusters and their state", "кластеры и их состояние"},
-		"drain":       {"close a cluster for maintenance: /drain LABEL [reason]", "закрыть кластер на обслуживание: /drain LABEL [причина]"},
-		"undrain":     {"open a drained cluster: /undrain LABEL", "снова открыть кластер: /undrain LABEL"},
-		"redeliver":   {"deliver held results again: /redeliver N", "доставить сохранённые результаты снова: /redeliver N"},
-		"user":        {"correct a user: /user U name|org …", "исправить данные: /user U name|org …"},
-		"org":         {"organizations: /org list, /org add", "организации: /org list, /org add"},
-	}
-	i := 0
-	if lang == "ru" {
-		i = 1
-	}
 	var out []tele.Command
-	for _, c := range []string{"help", "status", "jobs", "cancel", "upd", "access"} {
-		d := user[c][i]
+	for _, c := range userMenu {
+		key := "menu." + c
 		if admin && c == "jobs" {
-			d = user["jobs_all"][i]
+			key = "menu.jobs_all"
 		}
-		out = append(out, tele.Command{Text: c, Description: d})
+		out = append(out, tele.Command{Text: c, Description: tr(lang, key, nil)})
 	}
 	if admin {
-		for _, c := range []string{"approve", "block", "unblock", "list", "search", "alter_limit", "redeliver", "stats", "groups", "user", "org", "clusters", "drain", "undrain"} {
-			out = append(out, tele.Command{Text: c, Description: adm[c][i]})
+		for _, c := range adminMenu {
+			out = append(out, tele.Command{Text: c, Description: tr(lang, "menu."+c, nil)})
 		}
 	}
 	return out

@@ -204,3 +204,30 @@ func TestFormatSizesNeverLookWithinTheLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandMenuInCatalogs: every command of the menu has its description in
+// every language's catalog (the parity test then keeps them together), within
+// Telegram's 3–256 characters for a command's description.
+func TestCommandMenuInCatalogs(t *testing.T) {
+	for _, lang := range Languages {
+		for _, admin := range []bool{false, true} {
+			cmds := commandList(lang, admin)
+			want := len(userMenu)
+			if admin {
+				want += len(adminMenu)
+			}
+			if len(cmds) != want {
+				t.Errorf("%s menu (admin %v) has %d commands, want %d", lang, admin, len(cmds), want)
+			}
+			for _, c := range cmds {
+				d := c.Description
+				if _, ok := catalogs[lang]["menu."+c.Text]; !ok {
+					t.Errorf("%s: no menu.%s in the catalog", lang, c.Text)
+				}
+				if n := len([]rune(d)); n < 3 || n > 256 {
+					t.Errorf("%s /%s: description of %d characters: %q", lang, c.Text, n, d)
+				}
+			}
+		}
+	}
+}
