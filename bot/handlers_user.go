@@ -34,6 +34,27 @@ func (b *Bot) cmdHelp(r *request) error {
 	return nil
 }
 
+// readableArgList is a program's allowed arguments for /help as a person
+// reads them (readableArgs), each as code, or "none".
+func (b *Bot) readableArgList(lang string, allowed []string) HTML {
+	args, more := readableArgs(allowed)
+	if len(args) == 0 && !more {
+		return HTML(tr(lang, "help.none", nil))
+	}
+	var parts []string
+	for _, a := range args {
+		parts = append(parts, "<code>"+Escape(a)+"</code>")
+	}
+	text := strings.Join(parts, ", ")
+	switch {
+	case more && text == "":
+		text = tr(lang, "help.args_other", nil)
+	case more:
+		text += " " + tr(lang, "help.args_more", nil)
+	}
+	return HTML(text)
+}
+
 func (b *Bot) helpText(lang string, admin bool) string {
 	var sb strings.Builder
 	sb.WriteString(tr(lang, "help.intro", nil))
@@ -61,8 +82,8 @@ func (b *Bot) helpText(lang string, admin bool) string {
 				desc = "— " + desc
 			}
 			sb.WriteString("\n" + tr(lang, "help.program", P{
-				"program": p.Program, "description": desc,
-				"extensions": list(p.Associations), "allowed": list(p.AllowedArgs), "defaults": list(p.DefaultArgs),
+				"program": p.Program, "description": desc, "extensions": list(p.Associations),
+				"example": exampleCaption(p.Program, p.DefaultArgs), "args": b.readableArgList(lang, p.AllowedArgs),
 			}))
 		}
 	}

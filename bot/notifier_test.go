@@ -257,11 +257,16 @@ func TestHelpText(t *testing.T) {
 		{Label: "ws", Scheduler: "ssh", Usable: false, Reason: "ssh: unable to authenticate"},
 	}}
 	en := b.helpText("en", false)
-	for _, part := range []string{"<b>lomonosov</b> (slurm)", "<code>orca_submit</code> — ORCA &lt;5&gt;", `allowed arguments: {} -p\d{1,2}`,
-		"files: .gjf .com; allowed arguments: none", "<b>ws</b> (ssh): not available now"} {
+	for _, part := range []string{"<b>lomonosov</b> (slurm)", "<code>orca_submit</code> — ORCA &lt;5&gt;",
+		"files: .inp; for example, as the caption: <code>orca_submit {}</code>\n  arguments you may add: <code>-pN</code>",
+		"files: .gjf .com; for example, as the caption: <code>g16_submit</code>\n  arguments you may add: none",
+		"<b>ws</b> (ssh): not available now"} {
 		if !strings.Contains(en, part) {
 			t.Errorf("help lacks %q:\n%s", part, en)
 		}
+	}
+	if strings.Contains(en, `\d`) {
+		t.Errorf("help shows a regular expression:\n%s", en)
 	}
 	if strings.Contains(en, "unable to authenticate") || strings.Contains(en, "/approve") {
 		t.Errorf("help shows operator detail or admin commands:\n%s", en)
