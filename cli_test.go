@@ -144,38 +144,9 @@ func TestBackupWhileRunning(t *testing.T) {
 	clearEnv(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "hpcbot.toml")
-	tg := tgtest.New(t)
-	text := fmt.Sprintf(`
-[bot]
-token = %q
-api_url = %q
-[[clusters]]
-label = "here"
-scheduler = "local"
-upload_path = "work"
-[[clusters.runners]]
-program = "wc"
-allowed_args = ["{}"]
-associations = [".txt"]
-`, tg.Token, tg.URL)
+	text := localConfigText(tgtest.New(t))
 	os.WriteFile(cfgPath, []byte(text), 0o600)
-	run := exec.Command(binary, "run", "--config", cfgPath)
-	var runErr bytes.Buffer
-	run.Stderr = &runErr
-	if err := run.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer run.Process.Kill()
-	sock := filepath.Join(dir, "hpcbot.db.sock")
-	for i := 0; ; i++ {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		if i > 600 {
-			t.Fatalf("run never opened its control socket; stderr: %s", runErr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	run := startDaemon(t, cfgPath)
 	// A second daemon on the same store is refused clearly.
 	out, err := exec.Command(binary, "run", "--config", cfgPath).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "in use by another hpcbot process") {
@@ -189,10 +160,7 @@ associations = [".txt"]
 	if fi, err := os.Stat(backup); err != nil || fi.Size() == 0 {
 		t.Fatalf("no backup written: %v", err)
 	}
-	run.Process.Signal(syscall.SIGTERM)
-	if err := run.Wait(); err != nil {
-		t.Errorf("run did not exit cleanly on SIGTERM: %v; stderr: %s", err, runErr.String())
-	}
+	run.stop(t)
 	// The copy is a valid store of the current schema.
 	os.WriteFile(cfgPath, []byte("[store]\npath = \"copy.db\"\n"+text), 0o600)
 	if code, out, errs := runMain(t, "check", "--config", cfgPath); !strings.Contains(out, "store "+backup+": ok") {
@@ -206,38 +174,9 @@ func TestMigrateOrgsWhileRunning(t *testing.T) {
 	clearEnv(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "hpcbot.toml")
-	tg := tgtest.New(t)
-	text := fmt.Sprintf(`
-[bot]
-token = %q
-api_url = %q
-[[clusters]]
-label = "here"
-scheduler = "local"
-upload_path = "work"
-[[clusters.runners]]
-program = "wc"
-allowed_args = ["{}"]
-associations = [".txt"]
-`, tg.Token, tg.URL)
+	text := localConfigText(tgtest.New(t))
 	os.WriteFile(cfgPath, []byte(text), 0o600)
-	run := exec.Command(binary, "run", "--config", cfgPath)
-	var runErr bytes.Buffer
-	run.Stderr = &runErr
-	if err := run.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer run.Process.Kill()
-	sock := filepath.Join(dir, "hpcbot.db.sock")
-	for i := 0; ; i++ {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		if i > 600 {
-			t.Fatalf("run never opened its control socket; stderr: %s", runErr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	run := startDaemon(t, cfgPath)
 	good := filepath.Join(dir, "orgs.csv")
 	os.WriteFile(good, []byte("label,name,alias,parent\nipc,Institute of Physical Chemistry,IPC,ras\nras,Russian Academy of Sciences,RAS,\n"), 0o600)
 	out, err := exec.Command(binary, "migrate", "--config", cfgPath, "--orgs", good).CombinedOutput()
@@ -250,10 +189,7 @@ associations = [".txt"]
 	if err == nil || !strings.Contains(string(out), "line 3") || !strings.Contains(string(out), "nothing imported") {
 		t.Errorf("bad file while running: %v: %s", err, out)
 	}
-	run.Process.Signal(syscall.SIGTERM)
-	if err := run.Wait(); err != nil {
-		t.Errorf("run did not exit cleanly on SIGTERM: %v; stderr: %s", err, runErr.String())
-	}
+	run.stop(t)
 	st, err := store.Open(filepath.Join(dir, "hpcbot.db"), store.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
@@ -264,5 +200,65 @@ associations = [".txt"]
 	}
 	if _, err := st.Organization("msu"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("msu from the bad file was written: %v", err)
+	}
+}
+
+// localConfigText is a configuration with one local cluster running wc, its
+// bot talking to the fake Bot API tg.
+func localConfigText(tg *tgtest.Server) string {
+	return fmt.Sprintf(`
+[bot]
+token = %q
+api_url = %q
+[[clusters]]
+label = "here"
+scheduler = "local"
+upload_path = "work"
+[[clusters.runners]]
+program = "wc"
+allowed_args = ["{}"]
+associations = [".txt"]
+`, tg.Token, tg.URL)
+}
+
+// runDaemon is an `hpcbot run` a test started (startDaemon); the e2e tests'
+// world has its own (daemon), tied to their fake services and kill points.
+type runDaemon struct {
+	cmd    *exec.Cmd
+	stderr bytes.Buffer // read only once the process has ended
+}
+
+// startDaemon starts `hpcbot run --config cfgPath` (its store hpcbot.db beside
+// the file) and waits until it serves its control socket; the process is
+// killed when the test ends, if it still runs.
+func startDaemon(t *testing.T, cfgPath string) *runDaemon {
+	t.Helper()
+	d := &runDaemon{cmd: exec.Command(binary, "run", "--config", cfgPath)}
+	d.cmd.Stderr = &d.stderr
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.cmd.Process.Kill() })
+	sock := filepath.Join(filepath.Dir(cfgPath), "hpcbot.db.sock")
+	for i := 0; ; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			return d
+		}
+		if i > 600 {
+			d.cmd.Process.Kill()
+			d.cmd.Wait()
+			t.Fatalf("run never opened its control socket; stderr: %s", d.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop ends the daemon with SIGTERM, as systemd does, and fails the test
+// unless it exits cleanly.
+func (d *runDaemon) stop(t *testing.T) {
+	t.Helper()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	if err := d.cmd.Wait(); err != nil {
+		t.Errorf("run did not exit cleanly on SIGTERM: %v; stderr: %s", err, d.stderr.String())
 	}
 }

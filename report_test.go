@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"encoding/csv"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -147,27 +145,10 @@ associations = [".txt"]
 	}
 
 	// While run holds the store, through the control socket.
-	run := exec.Command(binary, "run", "--config", cfgPath)
-	var runErr bytes.Buffer
-	run.Stderr = &runErr
-	if err := run.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer run.Process.Kill()
-	sock := filepath.Join(dir, "hpcbot.db.sock")
-	for i := 0; ; i++ {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		if i > 600 {
-			t.Fatalf("run never opened its control socket; stderr: %s", runErr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	run := startDaemon(t, cfgPath)
 	remote, err := exec.Command(binary, "report", "--config", cfgPath, "--from", "2026-11-20", "--to", "2026-11-20", "--by", "org", "--format", "csv").CombinedOutput()
 	if err != nil || string(remote) != out {
 		t.Errorf("report while running: %v:\n%s\nwant\n%s", err, remote, out)
 	}
-	run.Process.Signal(syscall.SIGTERM)
-	run.Wait()
+	run.stop(t)
 }
