@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/csv"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,21 +83,8 @@ func csvRows(t *testing.T, out string) map[string][]string {
 func TestReport(t *testing.T) {
 	clearEnv(t)
 	dir := t.TempDir()
-	tg := tgtest.New(t)
 	cfgPath := filepath.Join(dir, "hpcbot.toml")
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
-[bot]
-token = %q
-api_url = %q
-[[clusters]]
-label = "here"
-scheduler = "local"
-upload_path = "work"
-[[clusters.runners]]
-program = "wc"
-allowed_args = ["{}"]
-associations = [".txt"]
-`, tg.Token, tg.URL)), 0o600)
+	os.WriteFile(cfgPath, []byte(localConfigText(tgtest.New(t))), 0o600)
 	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.Local)
 	reportFixture(t, filepath.Join(dir, "hpcbot.db"), day)
 
