@@ -25,13 +25,16 @@ type ActiveJob struct {
 	WaitNotified bool
 	Cancel       Cancel // Progress.Cancel
 	Accepted     bool   // Progress.Accepted
+	Reason       string // Progress.Reason
+	Node         string // Progress.Node
 }
 
 // activeFormat is the first byte of every calcs_active value. A change of the
 // encoding needs a new format number and a migration step that rebuilds the
 // index (the step of schema 2 wrote format 1, with the Delivery map of
-// strings; the step of schema 4 writes format 2).
-const activeFormat = 2
+// strings; the step of schema 4 wrote format 2; the cards step writes format 3,
+// which adds the job's reason and node).
+const activeFormat = 3
 
 // activeKey is the calcs_active key of a calculation: clusterPrefix, the
 // state, 0x00, the calc id.
@@ -48,7 +51,7 @@ func clusterPrefix(cluster string) []byte {
 
 // activeValue encodes what ActiveJob holds besides ID and State (both in the
 // key): format byte, length-prefixed strings, a flags byte, the waiting time
-// if flagged, and the cancel state.
+// if flagged, the cancel state, the reason and the node.
 func activeValue(c Calculation) []byte {
 	b := make([]byte, 0, 64)
 	b = append(b, activeFormat)
@@ -70,7 +73,9 @@ func activeValue(c Calculation) []byte {
 	if flags&1 != 0 {
 		b = append(b, timeKey(c.WaitingSince)...)
 	}
-	return appendStr(b, string(c.Progress.Cancel))
+	b = appendStr(b, string(c.Progress.Cancel))
+	b = appendStr(b, c.Progress.Reason)
+	return appendStr(b, c.Progress.Node)
 }
 
 func appendStr(b []byte, s string) []byte {
@@ -200,6 +205,8 @@ func decodeActive(k, v []byte, prefixLen int, seen map[string]string) (ActiveJob
 	j.WaitNotified = flags&2 != 0
 	j.Accepted = flags&4 != 0
 	j.Cancel = Cancel(r.shared("cancel"))
+	j.Reason = r.shared("reason")
+	j.Node = r.shared("node")
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("entry (trailing bytes)")
 	}

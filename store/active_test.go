@@ -31,7 +31,8 @@ func wantActive(t *testing.T, s *Store) map[string][]ActiveJob {
 			since = time.Unix(0, c.WaitingSince.UnixNano())
 		}
 		want[c.Cluster] = append(want[c.Cluster], ActiveJob{ID: c.ID, State: c.State, JobID: c.JobID, Folder: c.Folder,
-			Launch: c.Launch, RawState: c.RawState, WaitingSince: since, WaitNotified: c.WaitNotified, Cancel: c.Progress.Cancel, Accepted: c.Progress.Accepted})
+			Launch: c.Launch, RawState: c.RawState, WaitingSince: since, WaitNotified: c.WaitNotified, Cancel: c.Progress.Cancel, Accepted: c.Progress.Accepted,
+			Reason: c.Progress.Reason, Node: c.Progress.Node})
 	}
 	return want
 }
@@ -90,7 +91,7 @@ func TestActiveIndexFollowsChanges(t *testing.T) {
 			t.Fatal(err)
 		}
 		mutate := func(_ *Tx, c *Calculation) error {
-			switch rng.IntN(6) {
+			switch rng.IntN(7) {
 			case 0:
 				c.JobID = fmt.Sprint(rng.IntN(1e6))
 			case 1:
@@ -113,6 +114,9 @@ func TestActiveIndexFollowsChanges(t *testing.T) {
 				if c.State.Active() {
 					movedActive++
 				}
+			case 6:
+				c.Progress.Reason = []string{"", "Priority", "Resources"}[rng.IntN(3)]
+				c.Progress.Node = []string{"", "node01", "node[01-02]"}[rng.IntN(3)]
 			}
 			return nil
 		}
@@ -153,14 +157,15 @@ func TestActiveIndexFollowsChanges(t *testing.T) {
 func TestActiveValueRoundTrip(t *testing.T) {
 	c := Calculation{ID: 77, State: StateRunning, JobID: "12345", Folder: "1732640000_7_h2o", Launch: "batch",
 		RawState: "R", WaitingSince: time.Date(2026, 11, 26, 14, 2, 0, 5, time.UTC), WaitNotified: true,
-		Progress: Progress{Accepted: true, Cancel: CancelRequested, Files: []string{"not indexed"}}}
+		Progress: Progress{Accepted: true, Cancel: CancelRequested, Files: []string{"not indexed"}, Reason: "Priority", Node: "node07"}}
 	k, v := activeKey("loc", c.State, c.ID), activeValue(c)
 	got, err := decodeActive(k, v, len(clusterPrefix("loc")), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := ActiveJob{ID: 77, State: StateRunning, JobID: "12345", Folder: "1732640000_7_h2o", Launch: "batch",
-		RawState: "R", WaitingSince: time.Unix(0, c.WaitingSince.UnixNano()), WaitNotified: true, Cancel: CancelRequested, Accepted: true}
+		RawState: "R", WaitingSince: time.Unix(0, c.WaitingSince.UnixNano()), WaitNotified: true, Cancel: CancelRequested, Accepted: true,
+		Reason: "Priority", Node: "node07"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("decoded %+v\nwant %+v", got, want)
 	}

@@ -33,6 +33,8 @@
 //	outbox_pending        sequence → key, for messages not yet sent, in queue order
 //	kv                    string key → string value (small values of no record kind; kv.go lists the keys)
 //	groups                chat id → Group: groups an admin allowed or the bot refused (schema 3)
+//	cards                 calc id → Card: the calculation's live message in Telegram (card.go)
+//	cards_live            calc id → (empty), for the cards that may still change
 //
 // Every hot path reads an index: a cluster's active jobs (the scheduler's
 // polls, ActiveJobs: no record decoded), calculations by state, by user and time (quota, /jobs, /status, usage), by update id

@@ -47,6 +47,10 @@ var migrations = []func(*bolt.Tx) error{
 	// a map of strings under "delivery" until schema 3, becomes the typed
 	// Progress under "progress"; calcs_active is rebuilt in format 2.
 	convertProgress,
+	// 5 (cards; numbered 6 once the end-time index's step is merged before
+	// it): the live calculation cards (cards, cards_live), and calcs_active
+	// rebuilt in format 3, which carries the job's reason and node.
+	addCards,
 }
 
 // LatestSchema is the schema version this binary writes.

@@ -29,6 +29,14 @@ type Progress struct {
 	Ended          time.Time `json:"ended,omitzero"`            // job end as the scheduler plugin saw it
 	OutcomeUnknown bool      `json:"outcome_unknown,omitempty"` // the job ended but its exit status is unknown
 
+	// Reason is the scheduler's reason for the job's state while it is on the
+	// cluster (Slurm's pending reason: "Priority", "Resources"; PBS's comment),
+	// and Node where it runs (Slurm's NodeList, PBS's exec_host); both "" when
+	// the scheduler gives none, and once the job has ended. The poll writes
+	// them only when they change (they are in the active index).
+	Reason string `json:"reason,omitempty"`
+	Node   string `json:"node,omitempty"`
+
 	Files   []string `json:"files,omitempty"`   // fetched result files, slash-separated, relative to LocalDir
 	Skipped []string `json:"skipped,omitempty"` // "path: reason" of the files not fetched
 

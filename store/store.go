@@ -185,6 +185,8 @@ var (
 	bOutboxPending = []byte("outbox_pending")
 	bKV            = []byte("kv")
 	bGroups        = []byte("groups")
+	bCards         = []byte("cards")
+	bCardsLive     = []byte("cards_live")
 )
 
 func (t *Tx) bucket(name []byte) *bolt.Bucket {
