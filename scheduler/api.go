@@ -85,6 +85,15 @@ type Notifier interface {
 	Notify(ctx context.Context, n Notification) error
 }
 
+// Watcher is implemented by a Notifier that shows calculations as they go
+// (the bot's cards): Changed is called after the scheduler recorded a change
+// the user may see that comes with no Notification (a job queued or started,
+// its pending reason or node, its end before the results are back). It must
+// return at once (no store or network work on the caller's goroutine).
+type Watcher interface {
+	Changed(calcID uint64)
+}
+
 // ClusterInfo describes a cluster and its programs for /help.
 type ClusterInfo struct {
 	Label     string

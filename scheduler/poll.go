@@ -119,11 +119,25 @@ func (s *Scheduler) record(writes []*jobWrite) bool {
 	}
 	ended := false
 	for i, w := range writes {
-		if w != nil && w.done(afters[i]) {
+		if w == nil {
+			continue
+		}
+		if w.done(afters[i]) {
 			ended = true
 		}
+		s.changed(w.j.ID)
 	}
 	return ended
+}
+
+// maxJobNote caps the scheduler's reason kept for a job, in bytes.
+const maxJobNote = 200
+
+// changed tells a Watcher notifier that calculation id changed.
+func (s *Scheduler) changed(id uint64) {
+	if w, ok := s.notifier.(Watcher); ok {
+		w.Changed(id)
+	}
 }
 
 // activeCalc reads j's whole record; ok is false when it cannot be read or is
@@ -241,7 +255,14 @@ func (s *Scheduler) apply(ctx context.Context, j store.ActiveJob, js plugins.Job
 	}
 	resumed := !j.WaitingSince.IsZero()
 	moving := to != j.State && store.CanTransition(j.State, to)
-	if !moving && js.Raw == j.RawState && !resumed {
+	// The scheduler's reason (Slurm's pending reason), shown on the
+	// calculation's card, is kept while the job is on the cluster; compared
+	// with the active index, so that an unchanged answer writes nothing.
+	reason := ""
+	if to.Active() {
+		reason = oneLine(js.Reason, maxJobNote)
+	}
+	if !moving && js.Raw == j.RawState && !resumed && reason == j.Reason {
 		return nil
 	}
 	var before store.Calculation
@@ -251,6 +272,7 @@ func (s *Scheduler) apply(ctx context.Context, j store.ActiveJob, js plugins.Job
 		}
 		before = *c
 		c.RawState = js.Raw
+		c.Progress.Reason = reason
 		clearWait(c)
 		if moving {
 			if js.ExitCode != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,7 +33,7 @@ func (h *hookPoll) Poll(_ context.Context, jobs []plugins.JobRef) ([]plugins.Job
 }
 
 // pollWorld is a scheduler with n running jobs on cluster loc, polled by hand.
-func pollWorld(t *testing.T, n int, poll *hookPoll) (*Scheduler, *store.Store, []uint64) {
+func pollWorld(t *testing.T, n int, poll plugins.Scheduler) (*Scheduler, *store.Store, []uint64) {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "hpcbot.db"), store.Options{})
 	if err != nil {
@@ -124,4 +125,80 @@ func TestPollCycleRollbackRecordsTheOthers(t *testing.T) {
 			t.Errorf("calc %d: %s, last step %q; want %s, %q", id, state, last.Note, want, note)
 		}
 	}
+}
+
+// scriptPoll answers every job with one status.
+type scriptPoll struct {
+	plugins.Scheduler
+	mu sync.Mutex
+	js plugins.JobStatus
+}
+
+func (p *scriptPoll) set(js plugins.JobStatus) { p.mu.Lock(); p.js = js; p.mu.Unlock() }
+
+func (p *scriptPoll) Poll(_ context.Context, jobs []plugins.JobRef) ([]plugins.JobStatus, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]plugins.JobStatus, len(jobs))
+	for i, j := range jobs {
+		out[i] = p.js
+		out[i].JobID = j.JobID
+	}
+	return out, nil
+}
+
+// watcher is a Notifier that counts Changed calls.
+type watcher struct {
+	*notifier
+	mu      sync.Mutex
+	changes map[uint64]int
+}
+
+func (w *watcher) Changed(id uint64) { w.mu.Lock(); w.changes[id]++; w.mu.Unlock() }
+
+func (w *watcher) take() map[uint64]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c := w.changes
+	w.changes = map[uint64]int{}
+	return c
+}
+
+// TestPollRecordsPendingReason: the scheduler's pending reason is recorded in
+// Progress.Reason when it changes, and a Watcher hears of each recorded
+// change; an answer that changes nothing writes nothing and tells nothing; the
+// reason is dropped once the job runs.
+func TestPollRecordsPendingReason(t *testing.T) {
+	poll := &scriptPoll{}
+	s, st, ids := pollWorld(t, 2, poll)
+	w := &watcher{notifier: newNotifier(), changes: map[uint64]int{}}
+	s.notifier = w
+	for _, id := range ids { // back to the queue: submitted, as after a requeue
+		if _, err := st.UpdateCalc(id, func(_ *store.Tx, c *store.Calculation) error { c.RawState = "PD"; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := s.byLabel["loc"]
+	step := func(js plugins.JobStatus, wantReason string, wantChanges int) {
+		t.Helper()
+		poll.set(js)
+		s.pollPass(context.Background(), c)
+		got := w.take()
+		for _, id := range ids {
+			calc, err := st.Calc(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if calc.Progress.Reason != wantReason || got[id] != wantChanges {
+				t.Fatalf("after %+v: calc %d has reason %q and %d changes told; want %q and %d",
+					js, id, calc.Progress.Reason, got[id], wantReason, wantChanges)
+			}
+		}
+	}
+	step(plugins.JobStatus{State: plugins.StateRunning, Raw: "PD", Reason: "Priority"}, "Priority", 1)
+	step(plugins.JobStatus{State: plugins.StateRunning, Raw: "PD", Reason: "Priority"}, "Priority", 0)
+	step(plugins.JobStatus{State: plugins.StateRunning, Raw: "PD", Reason: "Resources"}, "Resources", 1)
+	step(plugins.JobStatus{State: plugins.StateRunning, Raw: "R"}, "", 1)
+	step(plugins.JobStatus{State: plugins.StateRunning, Raw: "R"}, "", 0)
+	step(plugins.JobStatus{State: plugins.StateSucceeded, Raw: "CD", Reason: "done"}, "", 1)
 }
