@@ -19,6 +19,9 @@ type Card struct {
 	// Gone: the user deleted the message (or Telegram no longer lets the bot
 	// edit it); it is not edited again until /jobs N sends a new one.
 	Gone bool `json:"gone,omitempty"`
+	// Confirm is the action whose confirmation the card asks for ("cancel",
+	// "again"; "" none): its keyboard is Yes / No until one is pressed.
+	Confirm string `json:"confirm,omitempty"`
 	// Live: the card may still change (the calculation is not at its end, or
 	// its end is not shown yet); the cards_live index lists these.
 	Live bool `json:"live,omitempty"`
