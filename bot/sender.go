@@ -39,15 +39,18 @@ type Outgoing struct {
 	ChatID         int64
 	Text           string
 	Files          []OutFile
-	Caption        string // of the first file
-	Plain          bool   // no parse mode
-	ReplyTo        int    // message_id the first part answers
-	ReplyMarkup    any    // sent with the last part (e.g. *tele.ReplyMarkup)
+	Caption        string     // of the first file
+	Plain          bool       // no parse mode
+	ReplyTo        int        // message_id the first part answers
+	ReplyMarkup    any        // sent with the last part (e.g. *tele.ReplyMarkup)
+	Keyboard       [][]Button // inline keyboard of the last part (instead of ReplyMarkup)
 	DisablePreview bool
 	Silent         bool
 	// At is when the event the message reports happened (its line's time in
 	// a merged message, see SenderOptions.Merge); zero: when it was queued.
 	At time.Time
+
+	edit int // message_id whose text and keyboard become Text and Keyboard (Sender.Edit)
 }
 
 // SendOption adjusts an Outgoing.
@@ -61,6 +64,9 @@ func ReplyTo(messageID int) SendOption { return func(o *Outgoing) { o.ReplyTo = 
 
 // WithMarkup attaches a keyboard (e.g. *tele.ReplyMarkup) to the last part.
 func WithMarkup(m any) SendOption { return func(o *Outgoing) { o.ReplyMarkup = m } }
+
+// WithKeyboard attaches an inline keyboard to the last part.
+func WithKeyboard(kb [][]Button) SendOption { return func(o *Outgoing) { o.Keyboard = kb } }
 
 // NoPreview turns link previews off.
 func NoPreview() SendOption { return func(o *Outgoing) { o.DisablePreview = true } }
@@ -221,6 +227,7 @@ func (j *sendJob) outbox() bool {
 type sendPart struct {
 	text string
 	file *OutFile
+	edit int // editMessageText of this message_id instead of a send
 	opts MessageOptions
 }
 
@@ -389,7 +396,7 @@ func (s *Sender) enqueue(o Outgoing, key string, from int, finish func(error)) e
 	}
 	j := &sendJob{out: o, parts: parts, next: min(from, len(parts)), key: key, finish: finish, at: at}
 	j.mergeable = s.opts.Merge != nil && s.opts.Merge(o.ChatID) && len(o.Files) == 0 && len(parts) == 1 &&
-		j.next == 0 && o.ReplyTo == 0 && o.ReplyMarkup == nil
+		j.next == 0 && o.ReplyTo == 0 && o.ReplyMarkup == nil && o.Keyboard == nil && o.edit == 0
 	if j.mergeable {
 		j.line = parts[0].text
 	}
@@ -409,6 +416,9 @@ func buildParts(o Outgoing) []sendPart {
 	base := MessageOptions{DisablePreview: o.DisablePreview, Silent: o.Silent}
 	if !o.Plain {
 		base.ParseMode = "HTML"
+	}
+	if o.edit != 0 {
+		return editParts(o, base)
 	}
 	var parts []sendPart
 	for _, t := range splitMessage(o.Text, maxTextLen, !o.Plain) {
@@ -432,6 +442,7 @@ func buildParts(o Outgoing) []sendPart {
 	if len(parts) > 0 {
 		parts[0].opts.ReplyTo = o.ReplyTo
 		parts[len(parts)-1].opts.ReplyMarkup = o.ReplyMarkup
+		parts[len(parts)-1].opts.Keyboard = o.Keyboard
 	}
 	return parts
 }
@@ -533,6 +544,8 @@ func (s *Sender) logFailure(j *sendJob, err error) {
 	case s.ctx.Err() != nil:
 	case IsForbidden(err):
 		s.log.Info("chat blocked the bot or removed it; message dropped", args...)
+	case j.out.edit != 0 && IsMessageGone(err):
+		s.log.Info("the message to edit is gone (deleted, or too old to edit); edit dropped", append(args, "message", j.out.edit)...)
 	case errors.As(err, &ae) && !ae.Temporary():
 		s.log.Error("telegram refused a message; dropped", args...)
 	case s.finalErr(err):
@@ -556,9 +569,15 @@ func (s *Sender) sendPart(q *chatQueue, j *sendJob, p sendPart) error {
 			p = s.absorb(q, j)
 		}
 		var err error
-		if p.file != nil {
+		switch {
+		case p.edit != 0:
+			_, err = s.c.EditMessageText(s.ctx, j.out.ChatID, p.edit, p.text, p.opts)
+			if IsNotModified(err) { // the message already reads so
+				err = nil
+			}
+		case p.file != nil:
 			_, err = s.c.SendFile(s.ctx, j.out.ChatID, *p.file, p.text, p.opts)
-		} else {
+		default:
 			_, err = s.c.SendMessage(s.ctx, j.out.ChatID, p.text, p.opts)
 		}
 		if err == nil {
@@ -583,7 +602,7 @@ func (s *Sender) sendPart(q *chatQueue, j *sendJob, p sendPart) error {
 			s.mu.Unlock()
 			s.log.Warn("telegram flood control; waiting retry_after before sending to the chat again",
 				"chat", j.out.ChatID, "retry_after", wait)
-		case errors.As(err, &ae) && ae.MigrateTo != 0:
+		case errors.As(err, &ae) && ae.MigrateTo != 0 && p.edit == 0: // message ids do not carry over
 			s.log.Info("group became a supergroup; sending there", "chat", j.out.ChatID, "new_chat", ae.MigrateTo)
 			if s.opts.OnMigrate != nil {
 				s.opts.OnMigrate(j.out.ChatID, ae.MigrateTo)

@@ -195,7 +195,7 @@ func (s *Server) call(r *http.Request, method string, p map[string]string, files
 		return s.Bot, nil
 	case "getupdates":
 		return s.getUpdates(r, p)
-	case "logout", "close", "deletewebhook", "sendchataction", "answercallbackquery":
+	case "logout", "close", "deletewebhook", "sendchataction":
 		return true, nil
 	case "getwebhookinfo":
 		s.mu.Lock()
@@ -211,6 +211,10 @@ func (s *Server) call(r *http.Request, method string, p map[string]string, files
 		return s.forward(p, method == "copymessage")
 	case "editmessagetext":
 		return s.editMessageText(p)
+	case "editmessagereplymarkup":
+		return s.editMessageReplyMarkup(p)
+	case "answercallbackquery":
+		return s.answerCallbackQuery(p)
 	case "deletemessage":
 		return s.deleteMessage(p)
 	case "getfile":

@@ -75,7 +75,7 @@ type Server struct {
 	nextUpd  int64
 	pollGen  int64
 	msgIDs   map[int64]int64         // last message id per chat
-	messages map[[2]int64]string     // texts of known messages by (chat, message id)
+	messages map[[2]int64]*Message   // known messages by (chat, message id), as they read now
 	chats    map[int64]Chat          // chats seen in updates
 	left     map[int64]bool          // chats the bot left
 	members  map[[2]int64]ChatMember // getChatMember answers by (chat, user)
@@ -86,6 +86,10 @@ type Server struct {
 	nextFile int
 	maxDown  int64           // getFile's size limit; 0: none
 	allowed  map[string]bool // allowed_updates; nil: Telegram's default
+
+	callbacks    map[string]*callbackState // callback queries pushed, by id
+	callbackIDs  []string                  // in the order pushed
+	nextCallback int64
 }
 
 // New starts a fake Bot API server, closed when the test ends.
@@ -97,13 +101,16 @@ func New(t testing.TB) *Server {
 		changed:  make(chan struct{}),
 		nextUpd:  100000,
 		msgIDs:   map[int64]int64{},
-		messages: map[[2]int64]string{},
+		messages: map[[2]int64]*Message{},
 		chats:    map[int64]Chat{},
 		left:     map[int64]bool{},
 		members:  map[[2]int64]ChatMember{},
 		files:    map[string]*storedFile{},
 		paths:    map[string]*storedFile{},
 		commands: map[commandsKey][]BotCommand{},
+
+		callbacks:    map[string]*callbackState{},
+		nextCallback: 4096000000000000001,
 	}
 	s.srv = httptest.NewServer(s)
 	s.URL = s.srv.URL
