@@ -423,6 +423,16 @@ func (s *Scheduler) notifyFinished(ctx context.Context, calc store.Calculation) 
 // finishedNotice builds the last message of a calculation from its record, so a
 // redo after a crash builds the same one.
 func (s *Scheduler) finishedNotice(calc store.Calculation) Notification {
+	n := deliveredNotice(calc)
+	if n.Event == EventFinished && n.Outcome != store.StateSucceeded {
+		n.Tail = s.tail(calc)
+	}
+	return n
+}
+
+// deliveredNotice is the last message of a calculation whose results are
+// delivered, from its record alone (no Tail).
+func deliveredNotice(calc store.Calculation) Notification {
 	state, _, _ := calc.Outcome()
 	n := Notification{Key: notifyKey(calc, EventFinished), Event: EventFinished, Calc: calc,
 		Outcome: state, Link: calc.ShareLink, Where: calc.Progress.Where, Code: calc.Progress.Code}
@@ -434,10 +444,22 @@ func (s *Scheduler) finishedNotice(calc store.Calculation) Notification {
 	if n.Code == "" && calc.Progress.OutcomeUnknown {
 		n.Code = CodeOutcomeUnknown
 	}
-	if n.Outcome != store.StateSucceeded {
-		n.Tail = s.tail(calc)
-	}
 	return n
+}
+
+// EndNotice is the notice of a calculation's end built from its record alone,
+// without the tail of the error output (which needs the cluster): what the
+// user was told at the end, for the bot's card. ok is false unless the
+// calculation is at its end: delivered or notified (EventFinished, or
+// EventCancelled when it was cancelled before it had a job), or error.
+func EndNotice(calc store.Calculation) (n Notification, ok bool) {
+	switch calc.State {
+	case store.StateDelivered, store.StateNotified:
+		return deliveredNotice(calc), true
+	case store.StateError:
+		return errorNotice(calc), true
+	}
+	return Notification{}, false
 }
 
 // cleanup removes the calculation's remote folder when its cluster asks for it,

@@ -134,15 +134,8 @@ func (s *Scheduler) toError(ctx context.Context, calc store.Calculation, code, r
 
 // tellError queues EventError for a calculation in error and records that it did.
 func (s *Scheduler) tellError(ctx context.Context, c store.Calculation) {
-	n := Notification{
-		Key:     notifyKey(c, EventError),
-		Event:   EventError,
-		Calc:    c,
-		Code:    c.Progress.ErrorCode,
-		Reason:  c.Error,
-		Refusal: refusalOf(c),
-		Tail:    s.tail(c),
-	}
+	n := errorNotice(c)
+	n.Tail = s.tail(c)
 	if err := s.notifier.Notify(ctx, n); err != nil {
 		s.log.Warn("notify error", "calc", c.ID, "err", err)
 		return
@@ -152,6 +145,18 @@ func (s *Scheduler) tellError(ctx context.Context, c store.Calculation) {
 		return nil
 	}); err != nil {
 		s.log.Error("record error notice", "calc", c.ID, "err", err)
+	}
+}
+
+// errorNotice is EventError for a calculation in error, without the tail.
+func errorNotice(c store.Calculation) Notification {
+	return Notification{
+		Key:     notifyKey(c, EventError),
+		Event:   EventError,
+		Calc:    c,
+		Code:    c.Progress.ErrorCode,
+		Reason:  c.Error,
+		Refusal: refusalOf(c),
 	}
 }
 
