@@ -126,6 +126,12 @@ type Bot struct {
 	fwd        *logForwarder          // LogHandler's state
 	scrub      *plugins.Scrubber      // the secrets (Options.Secrets and the token); see redact
 
+	cardKick chan struct{} // a calculation changed: look at the live cards
+	cardLock cardLocks
+	// cardEdited, when set (tests), is called after Telegram took a card's
+	// edit and before it is recorded.
+	cardEdited func(calcID uint64)
+
 	mu      sync.Mutex
 	running bool
 }
@@ -167,6 +173,7 @@ func New(opts Options, st *store.Store, log *slog.Logger) (*Bot, error) {
 		admins:   map[int64]bool{},
 		groups:   map[int64]bool{},
 		now:      time.Now,
+		cardKick: make(chan struct{}, 1),
 
 		connectMin: time.Second,
 		connectMax: 30 * time.Second,
@@ -334,6 +341,11 @@ func (b *Bot) Run(ctx context.Context, calcs Calculations) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		b.keepCards(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
 		tb.Start()
 	}()
 	b.log.Info("bot running", "username", tb.Me.Username, "api", apiURL)
@@ -371,6 +383,11 @@ func (b *Bot) render(it store.OutItem) (Outgoing, error) {
 	}
 	for _, f := range it.Msg.Files {
 		o.Files = append(o.Files, OutFile{Path: f})
+	}
+	if it.Msg.Kind == cardKind {
+		if err := b.renderCard(it, &o); err != nil {
+			return o, err
+		}
 	}
 	if o.Text == "" && o.Caption == "" && len(o.Files) == 0 {
 		return o, fmt.Errorf("outbox %s (%s): nothing to send", it.Key, it.Msg.Kind)

@@ -404,15 +404,26 @@ func (b *Bot) statusText(lang string, u store.User, telegramID int64) string {
 }
 
 // jobsShown is how many calculations /jobs lists.
-const jobsShown = 15
+const jobsShown = 10
 
-// cmdJobs lists the sender's recent calculations.
+// cmdJobs lists the sender's recent calculations with their state marks;
+// /jobs N sends calculation N's card again (as a new message, which becomes
+// the card that is kept up to date).
 func (b *Bot) cmdJobs(r *request) error {
 	if !b.needKnown(r) {
 		return nil
 	}
-	if r.admin && strings.EqualFold(firstWord(r.payload()), "all") {
+	arg := firstWord(r.payload())
+	if r.admin && strings.EqualFold(arg, "all") {
 		return b.jobsAll(r)
+	}
+	if arg != "" {
+		id, err := strconv.ParseUint(strings.TrimPrefix(arg, "#"), 10, 64)
+		if err != nil || id == 0 {
+			r.reply("jobs.usage", nil)
+			return nil
+		}
+		return b.showCard(r, id)
 	}
 	calcs, err := b.st.CalcsOfUser(r.user.ID, time.Time{}, jobsShown)
 	if err != nil {
@@ -444,9 +455,26 @@ func (b *Bot) jobLine(lang string, c store.Calculation) string {
 		ended = HTML(tr(lang, "jobs.ended", P{"at": at.Local().Format(timeLayout)}))
 	}
 	return tr(lang, "jobs.line", P{
-		"id": c.ID, "file": c.InputName, "program": c.Program, "cluster": c.Cluster,
+		"mark": stateMark(c), "id": c.ID, "file": c.InputName, "program": c.Program, "cluster": c.Cluster,
 		"state": stateName(lang, state), "job": job, "created": c.Created.Local().Format(timeLayout), "ended": ended,
 	})
+}
+
+// showCard sends calculation id's card again, to the sender's own
+// calculation or, for an admin, anyone's.
+func (b *Bot) showCard(r *request, id uint64) error {
+	c, err := b.st.Calc(id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && c.UserID != r.user.ID && !r.admin) {
+		r.reply("cancel.not_found", P{"id": id})
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read calc %d: %w", id, err)
+	}
+	if err := b.newCard(c, r.chat.ID, fmt.Sprintf("update/%d/card/%d", r.update, id)); err != nil {
+		return fmt.Errorf("queue the card of calc %d: %w", id, err)
+	}
+	return nil
 }
 
 // timeLayout is how /jobs shows times.

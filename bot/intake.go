@@ -193,15 +193,13 @@ func docAttempt(name, caption string) string {
 	return truncate(name, 100) + " | " + truncate(caption, 200)
 }
 
-// accepted wakes the scheduler and queues the reply and the log chat's copy
-// of the input, each once per calculation.
+// accepted wakes the scheduler and queues the reply, the calculation's card,
+// and the log chat's copy of the input, each once per calculation.
 func (b *Bot) accepted(r *request, c store.Calculation) {
 	b.calcs.Wake(c.ID)
-	text := tr(r.lang, "doc.accepted", P{"id": c.ID, "program": c.Program, "cluster": c.Cluster})
-	if err := b.queue(fmt.Sprintf("calc/%d/received", c.ID), store.OutMsg{ChatID: c.ChatID, Kind: "doc.accepted",
-		Params: map[string]string{"text": text}}); err != nil {
+	if err := b.newCard(c, c.ChatID, fmt.Sprintf("calc/%d/received", c.ID)); err != nil {
 		r.log.Error("queue reply", "calc", c.ID, "err", err)
-		r.send(text) // better twice than never
+		r.send(tr(r.lang, "doc.accepted", P{"id": c.ID, "program": c.Program, "cluster": c.Cluster})) // better twice than never
 	}
 	if chat := b.logChatID.Load(); chat != 0 && slog.LevelInfo >= b.logLevel {
 		line := tr(b.lang, "log.submitted", P{"id": c.ID, "who": r.who(), "file": c.InputName, "cluster": c.Cluster,

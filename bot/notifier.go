@@ -48,11 +48,21 @@ func (b *Bot) Notify(ctx context.Context, n scheduler.Notification) error {
 	if n.Event == scheduler.EventFinished {
 		msg.Files = n.Files
 	}
-	if c.ChatID != 0 {
+	// The card says that the cluster took the job; the other events still
+	// come as messages (the end above all, so that the phone notifies).
+	card, err := b.st.Card(c.ID)
+	hasCard := err == nil
+	if c.ChatID != 0 && !(n.Event == scheduler.EventAccepted && hasCard) {
 		if _, err := b.st.OutboxPut(n.Key, msg); err != nil {
 			return fmt.Errorf("notify %s: %w", n.Key, err)
 		}
 	}
+	if hasCard && !card.Live && !card.Gone { // an admin's retry brings an ended card back
+		if _, err := b.st.UpdateCard(c.ID, func(cd *store.Card) error { cd.Live = !cd.Gone; return nil }); err != nil {
+			return fmt.Errorf("notify %s: card: %w", n.Key, err)
+		}
+	}
+	b.kickCards()
 	level := slog.LevelInfo
 	switch n.Event {
 	case scheduler.EventError:

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	tele "gopkg.in/telebot.v3"
+
 	"hpcbot/internal/backoff"
 	"hpcbot/store"
 )
@@ -49,6 +51,11 @@ type Outgoing struct {
 	// At is when the event the message reports happened (its line's time in
 	// a merged message, see SenderOptions.Merge); zero: when it was queued.
 	At time.Time
+	// Sent, when set, is called with the message of the last part once
+	// Telegram accepted it (by the chat's worker, before the message counts
+	// as sent: an outbox item is marked done after it returns), so that the
+	// caller can keep the message's id (the calculation's card).
+	Sent func(*tele.Message)
 
 	edit int // message_id whose text and keyboard become Text and Keyboard (Sender.Edit)
 }
@@ -209,6 +216,8 @@ type sendJob struct {
 	line      string // the text, as it was queued (its part's text becomes the merged one)
 	absorbed  []*sendJob
 	leftOut   bool // did not fit in the merged message (logged)
+
+	last *tele.Message // what Telegram answered to the last call (for Outgoing.Sent)
 }
 
 // outbox tells whether the job carries an outbox message (its own or absorbed).
@@ -530,6 +539,9 @@ func (s *Sender) deliver(q *chatQueue, j *sendJob) error {
 			s.progress[j.key] = j.next
 			s.mu.Unlock()
 		}
+		if j.next == len(j.parts) && j.out.Sent != nil && j.last != nil {
+			j.out.Sent(j.last)
+		}
 	}
 	return nil
 }
@@ -576,9 +588,9 @@ func (s *Sender) sendPart(q *chatQueue, j *sendJob, p sendPart) error {
 				err = nil
 			}
 		case p.file != nil:
-			_, err = s.c.SendFile(s.ctx, j.out.ChatID, *p.file, p.text, p.opts)
+			j.last, err = s.c.SendFile(s.ctx, j.out.ChatID, *p.file, p.text, p.opts)
 		default:
-			_, err = s.c.SendMessage(s.ctx, j.out.ChatID, p.text, p.opts)
+			j.last, err = s.c.SendMessage(s.ctx, j.out.ChatID, p.text, p.opts)
 		}
 		if err == nil {
 			if j.mergeable { // j.at is the oldest line in it

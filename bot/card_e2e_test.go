@@ -1,0 +1,290 @@
+package bot
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"hpcbot/bot/tgtest"
+	"hpcbot/plugins/shellquote"
+	"hpcbot/store"
+)
+
+// heldScript is a job that runs until the test creates the file release.
+func heldScript(release string) []byte {
+	return []byte("while [ ! -e " + shellquote.Quote(release) + " ]; do sleep 0.05; done\necho 'energy -76.4' > result.out\n")
+}
+
+// sendHeld sends a held job as user and returns its calculation and the file
+// that releases it.
+func (e *env) sendHeld(from tgtest.User, u store.User, name string) (store.Calculation, string) {
+	e.t.Helper()
+	release := filepath.Join(e.t.TempDir(), "release")
+	e.sendFile(from, name, heldScript(release), "")
+	for _, c := range e.calcsOf(u) {
+		if c.InputName == name {
+			return c, release
+		}
+	}
+	e.t.Fatalf("no calculation of %s", name)
+	return store.Calculation{}, ""
+}
+
+func release(t *testing.T, path string) {
+	t.Helper()
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitCard waits until calculation id's card satisfies cond, and returns it.
+func (e *env) waitCard(id uint64, what string, cond func(store.Card) bool) store.Card {
+	e.t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	var cd store.Card
+	for time.Now().Before(deadline) {
+		var err error
+		cd, err = e.st.Card(id)
+		if err == nil && cond(cd) {
+			return cd
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	e.t.Fatalf("card of calc %d: %s not within %v; last %+v", id, what, waitLimit, cd)
+	return cd
+}
+
+// waitCardText waits until the card message reads parts with exactly the
+// buttons acts, and returns it.
+func (e *env) waitCardText(cd store.Card, acts []cardAction, parts ...string) tgtest.Message {
+	e.t.Helper()
+	var m tgtest.Message
+	deadline := time.Now().Add(waitLimit)
+	for time.Now().Before(deadline) {
+		var ok bool
+		m, ok = e.srv.Message(cd.ChatID, int64(cd.MessageID))
+		if ok && containsAll(m.Text, parts...) && slices.Equal(buttonData(m), cardDatas(cd.CalcID, acts)) {
+			return m
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	e.t.Fatalf("card message %d of calc %d never read %q with buttons %v; it reads\n%s\nwith %v",
+		cd.MessageID, cd.CalcID, parts, acts, m.Text, buttonData(m))
+	return m
+}
+
+func buttonData(m tgtest.Message) []string {
+	var out []string
+	if m.ReplyMarkup != nil {
+		for _, row := range m.ReplyMarkup.InlineKeyboard {
+			for _, b := range row {
+				out = append(out, b.CallbackData)
+			}
+		}
+	}
+	return out
+}
+
+func cardDatas(id uint64, acts []cardAction) []string {
+	var out []string
+	for _, a := range acts {
+		out = append(out, cardData(a, id))
+	}
+	return out
+}
+
+// editsOf returns the editMessageText calls on message (chat, id).
+func (e *env) editsOf(chat int64, id int) []tgtest.Call {
+	var out []tgtest.Call
+	for _, c := range e.srv.Calls("editMessageText") {
+		if c.ChatID() == chat && c.Params["message_id"] == fmt.Sprint(id) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// TestE2ECardLife follows one calculation's card: it is the reply to the
+// input file (accepted, with Cancel), is edited in place to running (Cancel,
+// Log), and at the end to the finished text with Run again only, while the
+// end also comes as a new message. No edit is ever repeated (each edit
+// changes the card), none fails, and the card is never sent twice.
+func TestE2ECardLife(t *testing.T) {
+	e := newEnv(t)
+	c, rel := e.sendHeld(tgUser, e.user, "held.sh")
+	cd := e.waitCard(c.ID, "sent", func(cd store.Card) bool { return cd.MessageID != 0 })
+	if cd.ChatID != tgUser.ID || !cd.Live || cd.Gone {
+		t.Fatalf("card %+v", cd)
+	}
+	first, _ := e.srv.Message(cd.ChatID, int64(cd.MessageID))
+	if !strings.Contains(first.Text, fmt.Sprintf("Calculation <b>#%d</b> accepted", c.ID)) {
+		t.Errorf("the card was sent as %q, want the accepted reply", first.Text)
+	}
+	e.waitCardText(cd, []cardAction{actCancel, actLog}, fmt.Sprintf("Calculation <b>#%d</b> (held.sh) is on loc: job", c.ID), "Running since", "so far.")
+
+	release(t, rel)
+	waitState(t, e.st, c.ID, store.StateNotified)
+	e.waitSent(tgUser.ID, fmt.Sprintf("Calculation <b>#%d</b> (held.sh) finished: succeeded, exit code 0", c.ID))
+	e.waitCardText(cd, []cardAction{actAgain}, fmt.Sprintf("Calculation <b>#%d</b> (held.sh) finished: succeeded, exit code 0", c.ID),
+		"The results are in the files below.")
+	e.waitCard(c.ID, "no longer live", func(cd store.Card) bool { return !cd.Live })
+
+	cards := 0
+	for _, call := range e.srv.Sent(tgUser.ID) {
+		if call.Method == "sendMessage" && strings.Contains(call.Text(), fmt.Sprintf("Calculation <b>#%d</b> accepted", c.ID)) {
+			cards++
+		}
+		if strings.Contains(call.Text(), "is on loc") {
+			t.Errorf("a separate 'on the cluster' message was sent: %q", call.Text())
+		}
+	}
+	if cards != 1 {
+		t.Errorf("the card was sent %d times, want once", cards)
+	}
+	edits := e.editsOf(cd.ChatID, cd.MessageID)
+	for i, ed := range edits {
+		if !ed.OK() {
+			t.Errorf("edit %d failed (%d): %q", i, ed.Code, ed.Text())
+		}
+		if i > 0 && ed.Text() == edits[i-1].Text() && ed.Params["reply_markup"] == edits[i-1].Params["reply_markup"] {
+			t.Errorf("edit %d repeats the one before: %q", i, ed.Text())
+		}
+	}
+	if len(edits) < 2 {
+		t.Errorf("%d edits of the card, want at least running and finished", len(edits))
+	}
+
+	// Looking at the cards again changes nothing: what they show is recorded.
+	before := len(e.srv.Calls("editMessageText"))
+	e.bot.refreshCards(t.Context())
+	if err := e.bot.applyCard(t.Context(), c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.srv.Calls("editMessageText")); n != before {
+		t.Errorf("%d edits after the card was up to date", n-before)
+	}
+
+	// The log chat is as it was: the input, and the end.
+	e.waitSent(logChat, fmt.Sprintf("#%d (", c.ID), "finished: succeeded")
+}
+
+// TestE2ECardDeleted: a card the user deleted is marked gone and no longer
+// edited, the calculation goes on and its end still arrives; /jobs N sends
+// the card again as a new message, which becomes the card.
+func TestE2ECardDeleted(t *testing.T) {
+	e := newEnv(t)
+	c, rel := e.sendHeld(tgUser, e.user, "gone.sh")
+	cd := e.waitCard(c.ID, "sent", func(cd store.Card) bool { return cd.MessageID != 0 })
+	e.waitCardText(cd, []cardAction{actCancel, actLog}, "Running since")
+	if !e.srv.UserDelete(cd.ChatID, int64(cd.MessageID)) {
+		t.Fatal("the card could not be deleted")
+	}
+	release(t, rel)
+	waitState(t, e.st, c.ID, store.StateNotified)
+	e.waitSent(tgUser.ID, fmt.Sprintf("Calculation <b>#%d</b> (gone.sh) finished: succeeded", c.ID))
+	gone := e.waitCard(c.ID, "gone", func(cd store.Card) bool { return cd.Gone && !cd.Live })
+	failed := 0
+	for _, ed := range e.editsOf(cd.ChatID, cd.MessageID) {
+		if !ed.OK() {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Errorf("%d failed edits of the deleted card, want 1 (then it is left alone)", failed)
+	}
+	e.bot.refreshCards(t.Context())
+	failedAfter := 0
+	for _, ed := range e.editsOf(cd.ChatID, cd.MessageID) {
+		if !ed.OK() {
+			failedAfter++
+		}
+	}
+	if failedAfter != failed {
+		t.Errorf("the deleted card was edited again")
+	}
+	if strings.Contains(e.logs.String(), "level=ERROR") {
+		t.Errorf("a deleted card is not an error; log:\n%s", e.logs.String())
+	}
+
+	// /jobs N: a new card, at its end, with its buttons; it is the card now.
+	e.private(tgUser, fmt.Sprintf("/jobs %d", c.ID))
+	fresh := e.waitCard(c.ID, "sent again", func(cd store.Card) bool { return cd.MessageID != gone.MessageID && cd.MessageID != 0 })
+	if fresh.Gone {
+		t.Errorf("the card sent again is marked gone: %+v", fresh)
+	}
+	e.waitCardText(fresh, []cardAction{actAgain}, fmt.Sprintf("Calculation <b>#%d</b> (gone.sh) finished: succeeded", c.ID))
+
+	// Someone else's number is not found; a word is not a number.
+	e.private(tgAdmin, "/start")
+	if r := e.private(tgRuUser, fmt.Sprintf("/jobs %d", c.ID)); len(r) != 1 || !strings.Contains(r[0], fmt.Sprintf("#%d", c.ID)) {
+		t.Errorf("another user's /jobs %d: %q", c.ID, r)
+	}
+	if cd, _ := e.st.Card(c.ID); cd.MessageID != fresh.MessageID {
+		t.Errorf("another user's /jobs moved the card: %+v", cd)
+	}
+	want(t, e.private(tgUser, "/jobs many"), "/jobs 42")
+
+	// /jobs lists the calculations with their state marks.
+	want(t, e.private(tgUser, "/jobs"), fmt.Sprintf("✅ <b>#%d</b> gone.sh", c.ID))
+}
+
+// TestE2ECardFloodControl: a 429 on an edit is waited out (retry_after) and
+// the same edit made again; the card ends right.
+func TestE2ECardFloodControl(t *testing.T) {
+	e := newEnv(t)
+	c, rel := e.sendHeld(tgUser, e.user, "flood.sh")
+	cd := e.waitCard(c.ID, "sent", func(cd store.Card) bool { return cd.MessageID != 0 })
+	e.waitCardText(cd, []cardAction{actCancel, actLog}, "Running since")
+	e.srv.Inject(tgtest.TooManyRequests("editMessageText", 2, 1))
+	release(t, rel)
+	waitState(t, e.st, c.ID, store.StateNotified)
+	e.waitCardText(cd, []cardAction{actAgain}, fmt.Sprintf("Calculation <b>#%d</b> (flood.sh) finished: succeeded", c.ID))
+	e.waitCard(c.ID, "no longer live", func(cd store.Card) bool { return !cd.Live && !cd.Gone })
+	floods := 0
+	for _, ed := range e.editsOf(cd.ChatID, cd.MessageID) {
+		if ed.Code == 429 {
+			floods++
+		}
+	}
+	if floods != 2 {
+		t.Errorf("%d edits answered 429, want the 2 injected", floods)
+	}
+}
+
+// TestCardEditRepeatedAfterCrash: when the process dies after Telegram took
+// an edit and before its hash was recorded, the next run makes the same edit
+// again; Telegram answers "message is not modified", which counts as done:
+// the card ends right, recorded, with no error and no second card.
+func TestCardEditRepeatedAfterCrash(t *testing.T) {
+	e := newEnv(t)
+	c, rel := e.sendHeld(tgUser, e.user, "crash.sh")
+	cd := e.waitCard(c.ID, "sent", func(cd store.Card) bool { return cd.MessageID != 0 })
+	e.waitCardText(cd, []cardAction{actCancel, actLog}, "Running since")
+	release(t, rel)
+	waitState(t, e.st, c.ID, store.StateNotified)
+	done := e.waitCard(c.ID, "at its end", func(cd store.Card) bool { return !cd.Live })
+	// The record as a crash right after the edit leaves it: the hash before.
+	if _, err := e.st.UpdateCard(c.ID, func(x *store.Card) error { x.Hash, x.Live = cd.Hash, true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	edits := len(e.editsOf(cd.ChatID, cd.MessageID))
+	if err := e.bot.applyCard(t.Context(), c.ID); err != nil {
+		t.Fatalf("the repeated edit: %v", err)
+	}
+	all := e.editsOf(cd.ChatID, cd.MessageID)
+	// The fake answers 400 "message is not modified" as Telegram does, to an
+	// edit of a message that exists and would read the same.
+	if len(all) != edits+1 || all[len(all)-1].Code != 400 {
+		t.Fatalf("after the crash: %d edits (was %d), the last %+v; want one more, answered not modified", len(all), edits, all[len(all)-1])
+	}
+	if _, ok := e.srv.Message(cd.ChatID, int64(cd.MessageID)); !ok {
+		t.Fatal("the card is gone")
+	}
+	if got, _ := e.st.Card(c.ID); got.Hash != done.Hash || got.Live {
+		t.Errorf("card after the repeated edit %+v, want %+v", got, done)
+	}
+}
