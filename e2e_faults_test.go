@@ -168,16 +168,27 @@ func (fw *faultWorld) one(input string) store.Calculation {
 }
 
 // checkNotices asserts how many waiting and resumed notices input got, and
-// exactly one "is on" (job started) and one finished message.
+// exactly one finished message; that the job is on the cluster ("is on") is
+// no message but what the calculation's card said (an edit), never a message.
 func (fw *faultWorld) checkNotices(input string, waits, resumed int) {
 	fw.t.Helper()
 	for _, n := range []struct {
 		what string
 		want int
-	}{{"waits: ", waits}, {"goes on", resumed}, {"is on ", 1}, {"finished: ", 1}} {
+	}{{"waits: ", waits}, {"goes on", resumed}, {"is on ", 0}, {"finished: ", 1}} {
 		if got := fw.notices(input, n.what); len(got) != n.want {
 			fw.t.Errorf("%s: %d %q notices, want %d: %q", input, len(got), n.what, n.want, got)
 		}
+	}
+	re := regexp.MustCompile(`^Calculation <b>#\d+</b> \(` + regexp.QuoteMeta(input) + `\) is on `)
+	on := 0
+	for _, c := range fw.tg.Calls("editMessageText") {
+		if c.OK() && c.ChatID() == fw.user.ID && re.MatchString(c.Text()) {
+			on++
+		}
+	}
+	if on == 0 {
+		fw.t.Errorf("%s: the card never said that the job is on the cluster", input)
 	}
 }
 
