@@ -107,7 +107,10 @@ type Bot struct {
 	// connectMin and connectMax bound the pause between two getMe tries at start.
 	connectMin, connectMax time.Duration
 
+	cbs callbacks // callback data prefixes and their handlers (onCallbackData)
+
 	// Set by Run.
+	api    *Client // every Bot API call
 	tb     *tele.Bot
 	calcs  Calculations
 	out    *Sender
@@ -295,6 +298,7 @@ func (b *Bot) Run(ctx context.Context, calcs Calculations) error {
 	}
 	apiURL := strings.TrimRight(b.opts.Bot.APIURL, "/")
 	client := NewClient(apiURL, string(b.opts.Bot.Token), hc)
+	b.api = client
 	b.poller = NewPoller(client, b.st, b.log.With("component", "poller"), PollerOptions{Timeout: b.opts.PollTimeout, OnDropped: b.tellDropped})
 	tb, err := tele.NewBot(tele.Settings{
 		URL:         apiURL,
@@ -465,6 +469,7 @@ func (b *Bot) routes() {
 	tb.Handle(tele.OnMedia, b.wrap("media", b.onOther))
 	tb.Handle(tele.OnMyChatMember, b.wrap("membership", b.onMembership))
 	tb.Handle(tele.OnMigration, b.wrap("migration", b.onMigration))
+	tb.Handle(tele.OnCallback, b.wrap("callback", b.onCallback))
 }
 
 // userMenu and adminMenu are the commands of the command menu
