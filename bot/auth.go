@@ -396,7 +396,10 @@ func (b *Bot) refuseUnregistered(r *request, say bool) {
 		r.reply("auth.unregistered", P{"admin": b.adminContact(r.lang), "id": id})
 	}
 	text := ""
-	if r.msg != nil {
+	switch {
+	case r.cb != nil:
+		text = r.cb.Data // the button they pressed
+	case r.msg != nil:
 		text = r.msg.Text
 		if r.msg.Document != nil {
 			text = r.msg.Document.FileName

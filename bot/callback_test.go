@@ -122,7 +122,8 @@ func TestCallbackQueriesAnsweredOnce(t *testing.T) {
 	// The log chat hears of the failures and of the stranger.
 	e.waitSent(logChat, "injected handler error")
 	e.waitSent(logChat, "injected handler panic")
-	e.waitSent(logChat, "Eve")
+	e.waitSent(logChat, "Unregistered", "Eve", "t:ok:1")
+	e.waitSent(logChat, "Refused", "bob_blocked", "t:ok:1")
 	if logs := e.logs.String(); strings.Contains(logs, e.srv.Token) {
 		t.Fatal("the token is in the log")
 	}
