@@ -21,12 +21,12 @@ import (
 	"hpcbot/store"
 )
 
-// Client makes the Bot API calls of the transport layer (getUpdates and the
-// sends) itself rather than through telebot, for three reasons: every call
-// takes a context (a 50 s long poll must end at once on shutdown), getUpdates
-// must hand back each update's raw JSON for the inbox, and errors must be
-// typed (*APIError with retry_after) and must never contain the token, which
-// is part of every Bot API URL. It is safe for concurrent use.
+// Client makes every Bot API call of the bot (telebot only routes updates),
+// for three reasons: every call takes a context (a 50 s long poll must end at
+// once on shutdown), getUpdates must hand back each update's raw JSON for the
+// inbox, and errors must be typed (*APIError with retry_after) and must never
+// contain the token, which is part of every Bot API URL. It is safe for
+// concurrent use.
 type Client struct {
 	base  string
 	token string
