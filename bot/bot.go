@@ -461,6 +461,7 @@ func (b *Bot) routes() {
 	tb.Handle(tele.OnMyChatMember, b.wrap("membership", b.onMembership))
 	tb.Handle(tele.OnMigration, b.wrap("migration", b.onMigration))
 	tb.Handle(tele.OnCallback, b.wrap("callback", b.onCallback))
+	b.onCallbackData(cardDataStart, b.onCardButton)
 }
 
 // userMenu and adminMenu are the commands of the command menu

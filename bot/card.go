@@ -35,8 +35,9 @@ const (
 // do at that moment (a button that no longer applies disappears):
 //   - Cancel while the calculation can still be stopped (Scheduler.Cancel
 //     takes it: received, staged, on the cluster) and nobody asked yet;
-//   - Log once the job is on a cluster (it has a job id) and until the end
-//     is delivered: then the results, with the output, are there;
+//   - Log once the job is on a cluster (it has a job id), also after the end
+//     (the output is read from the fetched results then): a look at the end
+//     of the output without opening the results;
 //   - Run again only once the calculation is at its end (delivered, or in
 //     error), not while it runs: a second run of a running input is rarely
 //     meant, and the button would sit next to Cancel, easy to press by
@@ -59,7 +60,7 @@ func cardActions(c store.Calculation, confirm string) []cardAction {
 	if cancellable(c) {
 		acts = append(acts, actCancel)
 	}
-	if c.JobID != "" && !cardAtEnd(c) {
+	if c.JobID != "" {
 		acts = append(acts, actLog)
 	}
 	if againable(c) {

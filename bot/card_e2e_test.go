@@ -129,7 +129,7 @@ func TestE2ECardLife(t *testing.T) {
 	release(t, rel)
 	waitState(t, e.st, c.ID, store.StateNotified)
 	e.waitSent(tgUser.ID, fmt.Sprintf("Calculation <b>#%d</b> (held.sh) finished: succeeded, exit code 0", c.ID))
-	e.waitCardText(cd, []cardAction{actAgain}, fmt.Sprintf("Calculation <b>#%d</b> (held.sh) finished: succeeded, exit code 0", c.ID),
+	e.waitCardText(cd, []cardAction{actLog, actAgain}, fmt.Sprintf("Calculation <b>#%d</b> (held.sh) finished: succeeded, exit code 0", c.ID),
 		"The results are in the files below.")
 	e.waitCard(c.ID, "no longer live", func(cd store.Card) bool { return !cd.Live })
 
@@ -216,7 +216,7 @@ func TestE2ECardDeleted(t *testing.T) {
 	if fresh.Gone {
 		t.Errorf("the card sent again is marked gone: %+v", fresh)
 	}
-	e.waitCardText(fresh, []cardAction{actAgain}, fmt.Sprintf("Calculation <b>#%d</b> (gone.sh) finished: succeeded", c.ID))
+	e.waitCardText(fresh, []cardAction{actLog, actAgain}, fmt.Sprintf("Calculation <b>#%d</b> (gone.sh) finished: succeeded", c.ID))
 
 	// Someone else's number is not found; a word is not a number.
 	e.private(tgAdmin, "/start")
@@ -242,7 +242,7 @@ func TestE2ECardFloodControl(t *testing.T) {
 	e.srv.Inject(tgtest.TooManyRequests("editMessageText", 2, 1))
 	release(t, rel)
 	waitState(t, e.st, c.ID, store.StateNotified)
-	e.waitCardText(cd, []cardAction{actAgain}, fmt.Sprintf("Calculation <b>#%d</b> (flood.sh) finished: succeeded", c.ID))
+	e.waitCardText(cd, []cardAction{actLog, actAgain}, fmt.Sprintf("Calculation <b>#%d</b> (flood.sh) finished: succeeded", c.ID))
 	e.waitCard(c.ID, "no longer live", func(cd store.Card) bool { return !cd.Live && !cd.Gone })
 	floods := 0
 	for _, ed := range e.editsOf(cd.ChatID, cd.MessageID) {
@@ -287,4 +287,78 @@ func TestCardEditRepeatedAfterCrash(t *testing.T) {
 	if got, _ := e.st.Card(c.ID); got.Hash != done.Hash || got.Live {
 		t.Errorf("card after the repeated edit %+v, want %+v", got, done)
 	}
+}
+
+// press pushes a press of button a of calculation cd's card by from, waits
+// for its answer and checks it was answered exactly once.
+func (e *env) press(from tgtest.User, cd store.Card, a cardAction) tgtest.CallbackAnswer {
+	e.t.Helper()
+	id := e.srv.PushCallback(from, cd.ChatID, int64(cd.MessageID), cardData(a, cd.CalcID))
+	ans := e.srv.WaitAnswer(e.t, id)
+	if n := e.srv.AnswerCalls(id); n != 1 {
+		e.t.Errorf("%s pressed %s: answered %d times, want once", from.Username, a, n)
+	}
+	return ans
+}
+
+// TestE2ECardCancel: the Cancel button, pressed by the owner, asks to
+// confirm (No puts the buttons back); Yes cancels the job through the
+// scheduler's cancel, and the card follows to its end without Cancel. Another
+// user is told that only the owner or an admin may press it, a stranger how
+// to get access; neither changes anything. An admin may cancel anyone's
+// calculation, and the owner is told. Every press is answered once.
+func TestE2ECardCancel(t *testing.T) {
+	e := newEnv(t)
+	c, _ := e.sendHeld(tgUser, e.user, "cancel.sh")
+	cd := e.waitCard(c.ID, "sent", func(cd store.Card) bool { return cd.MessageID != 0 })
+	running := e.waitCardText(cd, []cardAction{actCancel, actLog}, "Running since")
+
+	if a := e.press(tgRuUser, cd, actCancel); !a.ShowAlert || !strings.Contains(a.Text, "Кнопками этого расчёта может пользоваться только его владелец или администратор") {
+		t.Errorf("another user's press answered %+v", a)
+	}
+	if a := e.press(tgStranger, cd, actCancelYes); !strings.Contains(a.Text, "not registered") {
+		t.Errorf("a stranger's press answered %+v", a)
+	}
+	if got, _ := e.srv.Message(cd.ChatID, int64(cd.MessageID)); got.Text != running.Text || !slices.Equal(buttonData(got), buttonData(running)) {
+		t.Errorf("others' presses changed the card: %q %v", got.Text, buttonData(got))
+	}
+	if got, _ := e.st.Calc(c.ID); got.State != store.StateRunning || got.Progress.Cancel != store.CancelNone {
+		t.Fatalf("others' presses touched the calculation: %s, cancel %q", got.State, got.Progress.Cancel)
+	}
+
+	if a := e.press(tgUser, cd, actCancel); a.Text != "" {
+		t.Errorf("Cancel answered %+v, want nothing to show", a)
+	}
+	e.waitCardText(cd, []cardAction{actCancelYes, actNo}, "Running since", "Cancel this calculation?")
+	e.press(tgUser, cd, actNo)
+	e.waitCardText(cd, []cardAction{actCancel, actLog}, "Running since")
+	e.press(tgUser, cd, actCancel)
+	e.waitCardText(cd, []cardAction{actCancelYes, actNo}, "Cancel this calculation?")
+	if a := e.press(tgUser, cd, actCancelYes); a.Text != fmt.Sprintf("Stopping calculation #%d. I will write when it has stopped.", c.ID) {
+		t.Errorf("Yes answered %+v", a)
+	}
+	waitState(t, e.st, c.ID, store.StateNotified)
+	e.waitSent(tgUser.ID, fmt.Sprintf("Calculation <b>#%d</b> (cancel.sh) finished: cancelled", c.ID))
+	e.waitCardText(cd, []cardAction{actLog, actAgain}, fmt.Sprintf("Calculation <b>#%d</b> (cancel.sh) finished: cancelled", c.ID))
+	// A Cancel left on an old copy of the card: nothing to do any more.
+	if a := e.press(tgUser, cd, actCancelYes); !strings.Contains(a.Text, "no longer applies") {
+		t.Errorf("Cancel after the end answered %+v", a)
+	}
+
+	// An admin cancels the user's calculation from its card.
+	c2, _ := e.sendHeld(tgUser, e.user, "admin.sh")
+	cd2 := e.waitCard(c2.ID, "sent", func(cd store.Card) bool { return cd.MessageID != 0 })
+	e.waitCardText(cd2, []cardAction{actCancel, actLog}, "Running since")
+	e.press(tgAdmin, cd2, actCancel)
+	e.waitCardText(cd2, []cardAction{actCancelYes, actNo}, "Cancel this calculation?")
+	if a := e.press(tgAdmin, cd2, actCancelYes); !strings.HasPrefix(a.Text, "Stopping calculation") {
+		t.Errorf("the admin's Yes answered %+v", a)
+	}
+	e.waitSent(tgUser.ID, fmt.Sprintf("Your calculation #%d (admin.sh) was stopped by the admin", c2.ID))
+	waitState(t, e.st, c2.ID, store.StateNotified)
+	e.waitCardText(cd2, []cardAction{actLog, actAgain}, "finished: cancelled")
+	if u := e.srv.Unanswered(); len(u) != 0 {
+		t.Errorf("callback queries never answered: %v", u)
+	}
+	e.waitSent(logChat, fmt.Sprintf("#%d", c2.ID), "cancel")
 }

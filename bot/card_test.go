@@ -77,7 +77,7 @@ func TestCardStates(t *testing.T) {
 		}, store.StateStaged, store.StateSubmitted, store.StateRunning, store.StateSucceeded, store.StateRetrieved, store.StateDelivered, store.StateNotified), "",
 			[]string{"finished: succeeded, exit code 0", "ORCA: normal termination.", "Final energy -76.4 Eh.", "Results: https://cloud.example/s/abc"},
 			[]string{"закончился: успешно, код выхода 0", "ORCA: нормальное завершение.", "Итоговая энергия -76.4 Eh.", "Результаты: https://cloud.example/s/abc"},
-			[]cardAction{actAgain}},
+			[]cardAction{actLog, actAgain}},
 		{"finished with files, asked to confirm a new run", cardCalc(t0, func(c *store.Calculation) {
 			job(c)
 			c.ExitCode, c.Progress.Send = &zero, []string{"/d/out.zip"}

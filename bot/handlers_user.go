@@ -513,25 +513,35 @@ func (b *Bot) cmdCancel(r *request) error {
 	if err != nil {
 		return fmt.Errorf("read calc %d: %w", id, err)
 	}
-	err = b.calcs.Cancel(r.ctx, id)
+	r.reply(b.cancelCalc(r, c), P{"id": id})
+	return nil
+}
+
+// cancelCalc stops calculation c for the sender of r (its owner or an
+// admin), tells the owner when an admin did it and the log chat, and returns
+// the catalog key of the answer (cancel.*, with {id}). /cancel and the
+// card's Cancel button both stop a calculation through it.
+func (b *Bot) cancelCalc(r *request, c store.Calculation) string {
+	id := c.ID
+	err := b.calcs.Cancel(r.ctx, id)
+	b.kickCards()
 	switch {
 	case err == nil:
 		r.log.Info("calculation cancelled", "calc", id)
-		r.reply("cancel.ok", P{"id": id})
 		if c.UserID != r.user.ID {
 			b.tellCancelledBy(r, c)
 		}
 		b.toLogChat(slog.LevelInfo, r.logKey("cancel"), "log.cancel", P{"who": r.who(), "id": id})
+		return "cancel.ok"
 	case errors.Is(err, scheduler.ErrFinished):
-		r.reply("cancel.finished", P{"id": id})
+		return "cancel.finished"
 	case errors.Is(err, store.ErrNotFound):
-		r.reply("cancel.not_found", P{"id": id})
+		return "cancel.not_found"
 	default:
 		r.log.Error("cancel", "calc", id, "err", err)
-		r.reply("cancel.failed", P{"id": id})
 		b.toLogChat(slog.LevelError, r.logKey("cancel_failed"), "log.failure", P{"what": fmt.Sprintf("/cancel %d", id), "error": b.redact(err.Error())})
+		return "cancel.failed"
 	}
-	return nil
 }
 
 // tellCancelledBy tells the owner of c, in their chat and language, that the
