@@ -30,6 +30,11 @@ import (
 //     the bot download the file into it, creates the record (once per update)
 //     and wakes the cluster; store.ErrQuotaExceeded or store.ErrBlocked
 //     (wrapped) when the store refuses it.
+//   - RunAgain makes a new calculation of an old one's input and caption (the
+//     card's Run again button; ask withinQuota first), once per press;
+//     scheduler.ErrInputGone when the input is no longer kept,
+//     store.ErrNotFound for an unknown id, a *plugins.Refusal when no runner
+//     takes it any more.
 //   - Wake makes sure a calculation already created goes on (a redelivered update).
 //   - Cancel stops a calculation: nil when cancelled or under way,
 //     scheduler.ErrFinished (wrapped) when it has already ended,
@@ -38,6 +43,7 @@ type Calculations interface {
 	Route(ctx context.Context, fileName, caption string) (scheduler.Route, error)
 	Clusters() []scheduler.ClusterInfo
 	Accept(ctx context.Context, req scheduler.AcceptRequest) (store.Calculation, error)
+	RunAgain(ctx context.Context, req scheduler.RunAgainRequest) (store.Calculation, error)
 	Wake(calcID uint64)
 	Cancel(ctx context.Context, calcID uint64) error
 	// Drain, Undrain and DrainState: a cluster's maintenance state (/drain,

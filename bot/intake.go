@@ -96,13 +96,8 @@ func (b *Bot) onDocument(r *request) error {
 		b.toLogChat(slog.LevelError, r.logKey("route"), "log.failure", P{"what": name, "error": b.redact(err.Error())})
 		return nil
 	}
-	used, err := b.st.CountCalcsSince(r.user.ID, b.now().Add(-b.window()))
-	if err != nil {
-		return fmt.Errorf("count calculations: %w", err)
-	}
-	if used >= r.user.Limit {
-		b.refuseQuota(r)
-		return nil
+	if ok, err := b.withinQuota(r); !ok {
+		return err
 	}
 	if !b.rate.allow(r.user.ID, b.now()) {
 		r.refused("doc.rate", P{"files": CountFiles(r.lang, b.rate.perMinute)}, docAttempt(name, caption))
@@ -162,6 +157,22 @@ func (b *Bot) calcOfUpdate(r *request) (store.Calculation, bool) {
 		}
 	}
 	return store.Calculation{}, false
+}
+
+// withinQuota reports whether r's user may start another calculation now;
+// when not, it tells them and the log chat (refuseQuota). A document and the
+// card's Run again (scheduler.RunAgain) both ask it first; the store checks
+// again when it creates the calculation.
+func (b *Bot) withinQuota(r *request) (bool, error) {
+	used, err := b.st.CountCalcsSince(r.user.ID, b.now().Add(-b.window()))
+	if err != nil {
+		return false, fmt.Errorf("count calculations: %w", err)
+	}
+	if used >= r.user.Limit {
+		b.refuseQuota(r)
+		return false, nil
+	}
+	return true, nil
 }
 
 // refuseQuota tells the user their quota is used up, and the log chat.

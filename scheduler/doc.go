@@ -20,9 +20,11 @@
 //
 // Accept chooses the folder, has the input written into it, creates the
 // record (once per update: the same update accepted again gives the same
-// calculation) and wakes the cluster's worker;
+// calculation) and wakes the cluster's worker. The card's Run again button:
 //
-// and s.Cancel(ctx, id) for /cancel (ErrFinished: nothing left to stop), s.Clusters()
+//	c, err := s.RunAgain(ctx, scheduler.RunAgainRequest{CalcID: id, By: telegramID, Press: press, Window: window})
+//
+// (ErrInputGone: the input is no longer kept); and s.Cancel(ctx, id) for /cancel (ErrFinished: nothing left to stop), s.Clusters()
 // for /help. Everything the user hears comes back through Notifier.Notify, keyed so
 // that a repeat after a crash can be dropped.
 //
