@@ -2,12 +2,10 @@ package bot
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -223,7 +221,7 @@ func (b *Bot) accepted(r *request, c store.Calculation) {
 func (b *Bot) download(ctx context.Context, f *tele.File, dir, name string, limit int64) error {
 	ctx, cancel := context.WithTimeout(ctx, downloadTimeout)
 	defer cancel()
-	info, err := b.getFile(ctx, f.FileID)
+	info, err := b.api.GetFile(ctx, f.FileID)
 	if err != nil {
 		return err
 	}
@@ -237,20 +235,10 @@ func (b *Bot) download(ctx context.Context, f *tele.File, dir, name string, limi
 			return fmt.Errorf("open local Bot API file: %w", err)
 		}
 	} else {
-		url := strings.TrimRight(b.opts.Bot.APIURL, "/") + "/file/bot" + string(b.opts.Bot.Token) + "/" + info.FilePath
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		src, err = b.api.DownloadFile(ctx, info.FilePath)
 		if err != nil {
-			return errors.New("download: bad file path")
+			return err
 		}
-		resp, err := b.httpClient().Do(req)
-		if err != nil {
-			return fmt.Errorf("download: %s", b.redact(err.Error()))
-		}
-		if resp.StatusCode != http.StatusOK {
-			resp.Body.Close()
-			return fmt.Errorf("download: %s", resp.Status)
-		}
-		src = resp.Body
 	}
 	defer src.Close()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -279,45 +267,6 @@ func (b *Bot) download(ctx context.Context, f *tele.File, dir, name string, limi
 	}
 	return nil
 }
-
-// getFile is the Bot API's getFile (https://core.telegram.org/bots/api#getfile).
-func (b *Bot) getFile(ctx context.Context, fileID string) (tele.File, error) {
-	type result struct {
-		f   tele.File
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		data, err := b.tb.Raw("getFile", map[string]string{"file_id": fileID})
-		if err != nil {
-			ch <- result{err: fmt.Errorf("getFile: %s", b.redact(err.Error()))}
-			return
-		}
-		var resp struct {
-			Result tele.File `json:"result"`
-		}
-		if err := json.Unmarshal(data, &resp); err != nil {
-			ch <- result{err: fmt.Errorf("getFile: %w", err)}
-			return
-		}
-		ch <- result{f: resp.Result}
-	}()
-	select {
-	case res := <-ch:
-		return res.f, res.err
-	case <-ctx.Done():
-		return tele.File{}, fmt.Errorf("getFile: %w", ctx.Err())
-	}
-}
-
-func (b *Bot) httpClient() *http.Client {
-	if b.opts.Client != nil {
-		return b.opts.Client
-	}
-	return http.DefaultClient
-}
-
-func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
 // throttle lets one event per key through every so often, and counts the
 // ones it held back since the last it let through.
