@@ -26,19 +26,24 @@ import (
 //     runner takes the file it returns a *plugins.Refusal (Code, Detail) to show
 //     the user; any other error means the runners could not answer.
 //   - Clusters describes every cluster and its programs, for /help.
-//   - FolderName names a calculation's folder, unique per submission (the bot
-//     passes the update id); the same arguments give the same name, so a
-//     redelivered update downloads to the same place.
-//   - LocalDir is the local folder of a calculation folder (under download_path).
-//   - Wake tells the scheduler a calculation was created with its input in place.
+//   - Accept makes a calculation of an input file: it chooses the folder, has
+//     the bot download the file into it, creates the record (once per update)
+//     and wakes the cluster; store.ErrQuotaExceeded or store.ErrBlocked
+//     (wrapped) when the store refuses it.
+//   - RunAgain makes a new calculation of an old one's input and caption (the
+//     card's Run again button; ask withinQuota first), once per press;
+//     scheduler.ErrInputGone when the input is no longer kept,
+//     store.ErrNotFound for an unknown id, a *plugins.Refusal when no runner
+//     takes it any more.
+//   - Wake makes sure a calculation already created goes on (a redelivered update).
 //   - Cancel stops a calculation: nil when cancelled or under way,
 //     scheduler.ErrFinished (wrapped) when it has already ended,
 //     store.ErrNotFound for an unknown id.
 type Calculations interface {
 	Route(ctx context.Context, fileName, caption string) (scheduler.Route, error)
 	Clusters() []scheduler.ClusterInfo
-	FolderName(userID uint64, submission int64, input string, at time.Time) string
-	LocalDir(folder string) string
+	Accept(ctx context.Context, req scheduler.AcceptRequest) (store.Calculation, error)
+	RunAgain(ctx context.Context, req scheduler.RunAgainRequest) (store.Calculation, error)
 	Wake(calcID uint64)
 	Cancel(ctx context.Context, calcID uint64) error
 	// Drain, Undrain and DrainState: a cluster's maintenance state (/drain,

@@ -60,7 +60,7 @@
 // # The scheduler
 //
 // The bot reaches the scheduler only through the Calculations interface
-// (Route, Clusters, FolderName, LocalDir, Wake, Cancel), which
+// (Route, Accept, Clusters, Wake, Cancel, ...), which
 // *scheduler.Scheduler implements; the scheduler reaches users only through
 // Notify (notifier.go), which implements scheduler.Notifier by queueing the
 // message in the outbox, keyed so that a repeat after a crash is dropped.
