@@ -575,6 +575,16 @@ func (Dialect) CancelCommand(job plugins.JobRef, _ string) string {
 	return "scancel " + job.JobID
 }
 
+// StreamFiles are the batch script's --output and --error: <job name>.out
+// and .err in the calculation folder.
+func (Dialect) StreamFiles(req plugins.TailRequest) (string, string) {
+	name, err := jobName(plugins.SubmitRequest{CalcID: req.CalcID, JobName: req.JobName})
+	if err != nil {
+		return "", ""
+	}
+	return name + ".out", name + ".err"
+}
+
 // CancelDone: scancel exits 0, or the job is gone or finishing already.
 func (Dialect) CancelDone(r cluster.RunResult) bool {
 	if r.ExitCode == 0 {

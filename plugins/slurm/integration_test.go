@@ -322,9 +322,9 @@ func TestSlurmFetch(t *testing.T) {
 	}
 	var skipped []string
 	for _, s := range res.Skipped {
-		skipped = append(skipped, s.Path+":"+s.Reason)
+		skipped = append(skipped, s.Path+":"+s.Code)
 	}
-	for _, w := range []string{"big.out:" + cluster.SkipTooLarge, "c.chk:" + cluster.SkipNotWhitelisted, "d.tmp:" + cluster.SkipTemporary} {
+	for _, w := range []string{"big.out:" + plugins.SkipTooLarge, "c.chk:" + plugins.SkipNotWhitelisted, "d.tmp:" + plugins.SkipTemporary} {
 		if !slices.Contains(skipped, w) {
 			t.Errorf("skipped %v lacks %s", skipped, w)
 		}
