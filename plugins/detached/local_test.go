@@ -546,3 +546,17 @@ func TestLocalRelativeUploadPath(t *testing.T) {
 		})
 	}
 }
+
+func TestLocalTail(t *testing.T) {
+	b := newBed(t, 0)
+	b.stage("tail", map[string]string{"in.inp": "x"})
+	tail := func(req plugins.TailRequest) (plugins.TailResult, error) { return b.s.Tail(ctxT(t), req) }
+	if _, err := tail(plugins.TailRequest{CalcID: 1, Folder: "tail", JobName: "hpcbot-1"}); plugins.KindOf(err) != plugins.KindNotFound {
+		t.Fatalf("Tail before the job ran: %v, want kind not found", err)
+	}
+	job := b.submit("tail", tailProgram...)
+	if st := b.waitFinal(job); st.State != plugins.StateFailed {
+		t.Errorf("final status %+v", st)
+	}
+	checkTail(t, tail, "tail")
+}
