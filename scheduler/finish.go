@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -469,30 +468,12 @@ func (s *Scheduler) tail(calc store.Calculation) string {
 	if calc.LocalDir == "" {
 		return ""
 	}
-	f, err := os.Open(filepath.Join(calc.LocalDir, jobName(calc.ID)+".err"))
+	data, whole, err := readEnd(filepath.Join(calc.LocalDir, jobName(calc.ID)+".err"), 8<<10)
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
-	const window = 8 << 10
-	if info, err := f.Stat(); err == nil && info.Size() > window {
-		if _, err := f.Seek(info.Size()-window, io.SeekStart); err != nil {
-			return ""
-		}
-	}
-	b, err := io.ReadAll(io.LimitReader(f, window))
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > defaultTailLines {
-		lines = lines[len(lines)-defaultTailLines:]
-	}
-	out := strings.Join(lines, "\n")
-	if len(out) > defaultTailBytes {
-		out = "…" + out[len(out)-defaultTailBytes:]
-	}
-	return strings.TrimSpace(out)
+	text, _ := plugins.TailText(data, whole, defaultTailLines, defaultTailBytes)
+	return strings.TrimSpace(text)
 }
 
 // retellErrors queues EventError again for calculations that went to error
