@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"hpcbot/plugins"
 )
 
 // Every language has every key, with the same placeholders, and every text is
@@ -227,6 +229,18 @@ func TestCommandMenuInCatalogs(t *testing.T) {
 				if n := len([]rune(d)); n < 3 || n > 256 {
 					t.Errorf("%s /%s: description of %d characters: %q", lang, c.Text, n, d)
 				}
+			}
+		}
+	}
+}
+
+// TestSkipCodesInCatalogs: every reason a scheduler plugin may give for a
+// result file it did not fetch, and "other", is worded in every language.
+func TestSkipCodesInCatalogs(t *testing.T) {
+	for _, lang := range Languages {
+		for _, code := range append(slices.Clone(plugins.SkipCodes), plugins.SkipOther) {
+			if _, ok := catalogs[lang]["skip."+code]; !ok {
+				t.Errorf("%s: no skip.%s in the catalog", lang, code)
 			}
 		}
 	}

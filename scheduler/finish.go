@@ -198,10 +198,20 @@ func (s *Scheduler) fetch(ctx context.Context, calc store.Calculation) bool {
 	return s.retrieved(calc, res, fmt.Sprintf("%d files, %d bytes, %d skipped", len(res.Files), res.Bytes, len(res.Skipped)))
 }
 
+// maxSkipLogs bounds the log lines of one fetch's skipped files.
+const maxSkipLogs = 20
+
 func (s *Scheduler) retrieved(calc store.Calculation, res plugins.FetchResult, note string) bool {
-	skipped := make([]string, len(res.Skipped))
+	skipped := make([]store.SkippedFile, len(res.Skipped))
 	for i, sk := range res.Skipped {
-		skipped[i] = fmt.Sprintf("%s: %s", sk.Path, sk.Reason)
+		skipped[i] = store.SkippedFile{Path: sk.Path, Code: sk.Code}
+		// The plugin's English detail is for the log; the user reads the code.
+		if i < maxSkipLogs {
+			s.log.Info("result file not fetched", "calc", calc.ID, "path", sk.Path, "size", sk.Size, "code", sk.Code, "reason", sk.Reason)
+		}
+	}
+	if len(res.Skipped) > maxSkipLogs {
+		s.log.Info("more result files not fetched", "calc", calc.ID, "count", len(res.Skipped)-maxSkipLogs)
 	}
 	before := calc
 	after, err := s.st.Transition(calc.ID, store.StateRetrieved, note, func(_ *store.Tx, c *store.Calculation) error {
