@@ -29,7 +29,7 @@ type Progress struct {
 	Ended          time.Time `json:"ended,omitzero"`            // job end as the scheduler plugin saw it
 	OutcomeUnknown bool      `json:"outcome_unknown,omitempty"` // the job ended but its exit status is unknown
 
-	Files   []string `json:"files,omitempty"`   // fetched result files, slash-separated, relative to LocalDir
+	Files   []string      `json:"files,omitempty"`   // fetched result files, slash-separated, relative to LocalDir
 	Skipped []SkippedFile `json:"skipped,omitempty"` // the result files not fetched, and why
 
 	// Upload is the resumable state of a cloud upload in progress, as the
