@@ -175,12 +175,12 @@ func (b *Bot) withinQuota(r *request) (bool, error) {
 
 // refuseQuota tells the user their quota is used up, and the log chat.
 func (b *Bot) refuseQuota(r *request) {
-	r.reply("doc.quota", P{"calcs": CountCalcs(r.lang, r.user.Limit), "window": FormatWindow(r.lang, b.window())})
+	r.reply("doc.quota", P{"calcs": CountCalcs(r.lang, r.user.Limit), "last": FormatLastWindow(r.lang, b.window())})
 	what := ""
 	if r.msg != nil && r.msg.Document != nil {
 		what = docAttempt(r.msg.Document.FileName, r.msg.Caption)
 	}
-	r.logRefusal(what, tr(b.lang, "doc.quota", P{"calcs": CountCalcs(b.lang, r.user.Limit), "window": FormatWindow(b.lang, b.window())}))
+	r.logRefusal(what, tr(b.lang, "doc.quota", P{"calcs": CountCalcs(b.lang, r.user.Limit), "last": FormatLastWindow(b.lang, b.window())}))
 }
 
 // docAttempt describes a file sent for the log chat: its name and caption.
