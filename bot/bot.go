@@ -46,6 +46,10 @@ type Calculations interface {
 	RunAgain(ctx context.Context, req scheduler.RunAgainRequest) (store.Calculation, error)
 	Wake(calcID uint64)
 	Cancel(ctx context.Context, calcID uint64) error
+	// Tail returns the last lines of a calculation's job output (the card's
+	// Log): scheduler.ErrNotOnCluster, ErrClusterUnreachable,
+	// ErrTailNotSupported or ErrNoOutput (wrapped) when there are none to show.
+	Tail(ctx context.Context, calcID uint64, lines int) (string, error)
 	// Drain, Undrain and DrainState: a cluster's maintenance state (/drain,
 	// /undrain); scheduler.ErrUnknownCluster (wrapped) for an unknown label.
 	Drain(label, reason, by string) error

@@ -92,19 +92,25 @@ func againable(c store.Calculation) bool {
 	return false
 }
 
-// cardKeyboard is the inline keyboard of acts, in lang: one row.
-func cardKeyboard(lang string, id uint64, acts []cardAction) [][]Button {
+// cardKeyboard is the inline keyboard of acts, in lang: one row. reruns is
+// the card's Card.Reruns, which the Yes of Run again carries.
+func cardKeyboard(lang string, id uint64, acts []cardAction, reruns int) [][]Button {
 	if len(acts) == 0 {
 		return [][]Button{}
 	}
 	row := make([]Button, 0, len(acts))
 	for _, a := range acts {
-		row = append(row, Button{Text: tr(lang, "card.btn_"+string(a), nil), Data: cardData(a, id)})
+		data := cardData(a, id)
+		if a == actAgainYes {
+			data += ":" + strconv.Itoa(reruns)
+		}
+		row = append(row, Button{Text: tr(lang, "card.btn_"+string(a), nil), Data: data})
 	}
 	return [][]Button{row}
 }
 
-// cardData is the callback data of action a on calculation id.
+// cardData is the callback data of action a on calculation id
+// ("card:cancel:42"); Run again's Yes adds the generation ("card:again_yes:42:0").
 func cardData(a cardAction, id uint64) string {
 	return cardDataStart + string(a) + ":" + strconv.FormatUint(id, 10)
 }

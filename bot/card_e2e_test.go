@@ -11,6 +11,7 @@ import (
 
 	"hpcbot/bot/tgtest"
 	"hpcbot/plugins/shellquote"
+	"hpcbot/scheduler"
 	"hpcbot/store"
 )
 
@@ -59,7 +60,7 @@ func (e *env) waitCard(id uint64, what string, cond func(store.Card) bool) store
 }
 
 // waitCardText waits until the card message reads parts with exactly the
-// buttons acts, and returns it.
+// buttons acts (nil: any), and returns it.
 func (e *env) waitCardText(cd store.Card, acts []cardAction, parts ...string) tgtest.Message {
 	e.t.Helper()
 	var m tgtest.Message
@@ -67,7 +68,7 @@ func (e *env) waitCardText(cd store.Card, acts []cardAction, parts ...string) tg
 	for time.Now().Before(deadline) {
 		var ok bool
 		m, ok = e.srv.Message(cd.ChatID, int64(cd.MessageID))
-		if ok && containsAll(m.Text, parts...) && slices.Equal(buttonData(m), cardDatas(cd.CalcID, acts)) {
+		if ok && containsAll(m.Text, parts...) && (acts == nil || slices.Equal(buttonData(m), cardDatas(cd.CalcID, acts))) {
 			return m
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -361,4 +362,173 @@ func TestE2ECardCancel(t *testing.T) {
 		t.Errorf("callback queries never answered: %v", u)
 	}
 	e.waitSent(logChat, fmt.Sprintf("#%d", c2.ID), "cancel")
+}
+
+// TestE2ECardLog: Log sends the last 30 lines of the job's output, escaped,
+// in one message; when there is nothing to show the answer says why (not on
+// a cluster yet, unreachable, not supported, no output). Only the owner or an
+// admin may press it.
+func TestE2ECardLog(t *testing.T) {
+	e := newEnv(t)
+	rel := filepath.Join(t.TempDir(), "release")
+	script := "i=0\nwhile [ $i -lt 40 ]; do echo \"line $i <&>\"; i=$((i+1)); done\n" + string(heldScript(rel))
+	e.sendFile(tgUser, "log.sh", []byte(script), "")
+	c := e.calcsOf(e.user)[0]
+	cd := e.waitCard(c.ID, "sent", func(cd store.Card) bool { return cd.MessageID != 0 })
+	e.waitCardText(cd, []cardAction{actCancel, actLog}, "Running since")
+
+	if a := e.press(tgRuUser, cd, actLog); !a.ShowAlert || !strings.Contains(a.Text, "только его владелец или администратор") {
+		t.Errorf("another user's Log answered %+v", a)
+	}
+	if a := e.press(tgStranger, cd, actLog); !strings.Contains(a.Text, "not registered") {
+		t.Errorf("a stranger's Log answered %+v", a)
+	}
+	before := len(e.srv.Sent(tgUser.ID))
+	// The output is written as the job runs: wait for its last line.
+	var log string
+	for deadline := time.Now().Add(waitLimit); time.Now().Before(deadline) && !strings.Contains(log, "line 39"); time.Sleep(20 * time.Millisecond) {
+		if a := e.press(tgUser, cd, actLog); a.Text != "" {
+			continue // no output yet
+		}
+		msgs := e.srv.Sent(tgUser.ID)
+		e.srv.Wait(t, func([]tgtest.Call) bool { msgs = e.srv.Sent(tgUser.ID); return len(msgs) > before })
+		log = msgs[len(msgs)-1].Text()
+		before = len(msgs)
+	}
+	if !strings.HasPrefix(log, fmt.Sprintf("End of the output of calculation <b>#%d</b> (log.sh):\n<pre>", c.ID)) ||
+		!strings.Contains(log, "line 39 &lt;&amp;&gt;") || !strings.Contains(log, "line 10 &lt;") || strings.Contains(log, "line 9 ") {
+		t.Errorf("Log sent %q; want lines 10-39 of the output, escaped", log)
+	}
+	if got := e.srv.Sent(tgUser.ID); len(got) != before {
+		t.Errorf("Log sent %d messages, want one", len(got)-before+1)
+	}
+	// An admin may look too.
+	if a := e.press(tgAdmin, cd, actLog); a.Text != "" {
+		t.Errorf("the admin's Log answered %+v", a)
+	}
+
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("x: %w", scheduler.ErrClusterUnreachable), "Cluster loc cannot be reached now"},
+		{fmt.Errorf("x: %w", scheduler.ErrTailNotSupported), "The scheduler of cluster loc cannot show"},
+		{fmt.Errorf("x: %w", scheduler.ErrNoOutput), "has written no output yet"},
+	} {
+		e.calcs.tailErr.Store(&tc.err)
+		if a := e.press(tgUser, cd, actLog); !a.ShowAlert || !strings.Contains(a.Text, tc.want) {
+			t.Errorf("Log with %v answered %+v, want %q", tc.err, a, tc.want)
+		}
+	}
+	e.calcs.tailErr.Store(nil)
+	release(t, rel)
+	waitState(t, e.st, c.ID, store.StateNotified)
+
+	// A calculation not on a cluster yet (the button of a card that said so).
+	idle, err := e.st.CreateCalculation(store.Calculation{UserID: e.user.ID, TelegramID: tgUser.ID, ChatID: tgUser.ID,
+		InputName: "idle.sh", Folder: "idle", Cluster: "nowhere"}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := e.press(tgUser, store.Card{CalcID: idle.ID, ChatID: tgUser.ID, MessageID: cd.MessageID}, actLog); !strings.Contains(a.Text, "is not on a cluster yet") {
+		t.Errorf("Log before a job answered %+v", a)
+	}
+	if u := e.srv.Unanswered(); len(u) != 0 {
+		t.Errorf("callback queries never answered: %v", u)
+	}
+}
+
+// TestE2ECardRunAgain: Run again, once the calculation ended, asks to
+// confirm; Yes makes a new calculation of the same input and caption, with
+// its own card, once per press (a repeat of the press makes none); the quota
+// holds as for a new file; an admin may run anyone's again (for its owner);
+// others are refused.
+func TestE2ECardRunAgain(t *testing.T) {
+	e := newEnv(t)
+	e.sendFile(tgUser, "again.sh", []byte("echo 'energy -76.4' > result.out\n"), "sh -e {}")
+	c := e.calcsOf(e.user)[0]
+	waitState(t, e.st, c.ID, store.StateNotified)
+	cd := e.waitCard(c.ID, "at its end", func(cd store.Card) bool { return cd.MessageID != 0 && !cd.Live })
+	e.waitCardText(cd, []cardAction{actLog, actAgain}, "finished: succeeded")
+
+	if a := e.press(tgRuUser, cd, actAgain); !a.ShowAlert || !strings.Contains(a.Text, "только его владелец или администратор") {
+		t.Errorf("another user's Run again answered %+v", a)
+	}
+	if a := e.press(tgStranger, cd, actAgainYes); !strings.Contains(a.Text, "not registered") {
+		t.Errorf("a stranger's Run again answered %+v", a)
+	}
+	e.press(tgUser, cd, actAgain)
+	m := e.waitCardText(cd, nil, "Run this input again")
+	if got := buttonData(m); !slices.Equal(got, []string{fmt.Sprintf("card:again_yes:%d:0", c.ID), cardData(actNo, c.ID)}) {
+		t.Fatalf("confirm buttons %v", got)
+	}
+	yes := func(from tgtest.User, gen int) tgtest.CallbackAnswer {
+		t.Helper()
+		id := e.srv.PushCallback(from, cd.ChatID, int64(cd.MessageID), fmt.Sprintf("card:again_yes:%d:%d", c.ID, gen))
+		a := e.srv.WaitAnswer(t, id)
+		if n := e.srv.AnswerCalls(id); n != 1 {
+			t.Errorf("Yes answered %d times", n)
+		}
+		return a
+	}
+	a := yes(tgUser, 0)
+	calcs := e.calcsOf(e.user)
+	if len(calcs) != 2 {
+		t.Fatalf("%d calculations after Run again, want 2", len(calcs))
+	}
+	n := calcs[0]
+	if a.Text != fmt.Sprintf("Calculation #%d is on its way: a new run of #%d.", n.ID, c.ID) {
+		t.Errorf("Yes answered %+v", a)
+	}
+	if n.InputName != "again.sh" || !slices.Equal(n.Argv, c.Argv) || n.UserID != e.user.ID {
+		t.Errorf("the new run %+v of %+v", n, c)
+	}
+	ncd := e.waitCard(n.ID, "sent", func(cd store.Card) bool { return cd.MessageID != 0 })
+	if ncd.MessageID == cd.MessageID {
+		t.Fatal("the new run has the old card")
+	}
+	waitState(t, e.st, n.ID, store.StateNotified)
+	e.waitCardText(ncd, []cardAction{actLog, actAgain}, fmt.Sprintf("Calculation <b>#%d</b> (again.sh) finished: succeeded", n.ID))
+	e.waitCardText(cd, []cardAction{actLog, actAgain}, fmt.Sprintf("Calculation <b>#%d</b> (again.sh) finished: succeeded", c.ID))
+	if got, _ := e.st.Card(c.ID); got.Reruns != 1 {
+		t.Errorf("card after a rerun: %+v", got)
+	}
+
+	// The same press again (a double tap, or handled again after a crash): no new calculation.
+	yes(tgUser, 0)
+	if got := e.calcsOf(e.user); len(got) != 2 {
+		t.Errorf("a repeated press made %d calculations, want still 2", len(got))
+	}
+
+	// An admin runs it again, for its owner.
+	e.press(tgAdmin, cd, actAgain)
+	e.waitCardText(cd, nil, "Run this input again")
+	if a := yes(tgAdmin, 1); !strings.Contains(a.Text, "is on its way") {
+		t.Errorf("the admin's Yes answered %+v", a)
+	}
+	calcs = e.calcsOf(e.user)
+	if len(calcs) != 3 || calcs[0].UserID != e.user.ID || calcs[0].TelegramID != tgAdmin.ID {
+		t.Fatalf("after the admin's Run again: %d calculations, the newest %+v", len(calcs), calcs[0])
+	}
+	waitState(t, e.st, calcs[0].ID, store.StateNotified)
+
+	// The quota (3 for this user) is used up: told so, nothing made.
+	e.press(tgUser, cd, actAgain)
+	e.waitCardText(cd, nil, "Run this input again")
+	before := len(e.srv.Sent(tgUser.ID))
+	yes(tgUser, 2)
+	if got := e.calcsOf(e.user); len(got) != 3 {
+		t.Errorf("past the quota Run again made a calculation (%d)", len(got))
+	}
+	e.srv.Wait(t, func([]tgtest.Call) bool {
+		for _, m := range e.srv.Sent(tgUser.ID)[before:] {
+			if strings.Contains(m.Text(), "You have used all 3 calculations") {
+				return true
+			}
+		}
+		return false
+	})
+	if u := e.srv.Unanswered(); len(u) != 0 {
+		t.Errorf("callback queries never answered: %v", u)
+	}
 }

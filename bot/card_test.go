@@ -111,10 +111,10 @@ func TestCardStates(t *testing.T) {
 			if acts := cardActions(tc.c, tc.confirm); !slices.Equal(acts, tc.acts) {
 				t.Errorf("%s: buttons %v, want %v", tc.name, acts, tc.acts)
 			}
-			kb := cardKeyboard(lang, tc.c.ID, cardActions(tc.c, tc.confirm))
+			kb := cardKeyboard(lang, tc.c.ID, cardActions(tc.c, tc.confirm), 0)
 			for _, row := range kb {
 				for _, btn := range row {
-					if btn.Text == "" || len(btn.Data) > 64 || !strings.HasSuffix(btn.Data, ":42") {
+					if btn.Text == "" || len(btn.Data) > 64 || !(strings.HasSuffix(btn.Data, ":42") || btn.Data == "card:again_yes:42:0") {
 						t.Errorf("%s (%s): button %+v", tc.name, lang, btn)
 					}
 				}
@@ -149,17 +149,21 @@ func TestCardElapsed(t *testing.T) {
 
 // TestCardHash: the hash follows the text and every button, and nothing else.
 func TestCardHash(t *testing.T) {
-	kb := cardKeyboard("en", 42, []cardAction{actCancel, actLog})
+	kb := cardKeyboard("en", 42, []cardAction{actCancel, actLog}, 0)
 	h := cardHash("text", kb)
-	if cardHash("text", cardKeyboard("en", 42, []cardAction{actCancel, actLog})) != h {
+	if cardHash("text", cardKeyboard("en", 42, []cardAction{actAgainYes, actNo}, 0)) == cardHash("text", cardKeyboard("en", 42, []cardAction{actAgainYes, actNo}, 1)) {
+		t.Error("Run again's Yes of two generations gives the same hash")
+	}
+	if cardHash("text", cardKeyboard("en", 42, []cardAction{actCancel, actLog}, 0)) != h {
 		t.Fatal("the same card hashed twice differently")
 	}
 	for name, other := range map[string]string{
 		"text":     cardHash("text2", kb),
-		"keyboard": cardHash("text", cardKeyboard("en", 42, []cardAction{actCancel})),
-		"language": cardHash("text", cardKeyboard("ru", 42, []cardAction{actCancel, actLog})),
-		"calc":     cardHash("text", cardKeyboard("en", 43, []cardAction{actCancel, actLog})),
+		"keyboard": cardHash("text", cardKeyboard("en", 42, []cardAction{actCancel}, 0)),
+		"language": cardHash("text", cardKeyboard("ru", 42, []cardAction{actCancel, actLog}, 0)),
+		"calc":     cardHash("text", cardKeyboard("en", 43, []cardAction{actCancel, actLog}, 0)),
 		"none":     cardHash("text", [][]Button{}),
+		"rerun":    cardHash("text", cardKeyboard("en", 42, []cardAction{actAgainYes, actNo}, 1)),
 	} {
 		if other == h {
 			t.Errorf("a different %s gives the same hash", name)

@@ -2,11 +2,14 @@ package bot
 
 import (
 	"errors"
+	"fmt"
 	"html"
 	"regexp"
 	"strconv"
 	"strings"
 
+	"hpcbot/plugins"
+	"hpcbot/scheduler"
 	"hpcbot/store"
 )
 
@@ -18,9 +21,11 @@ import (
 // longer applies (the calculation moved on) does nothing and the card is
 // brought up to date.
 func (b *Bot) onCardButton(r *request, arg string) (string, bool, error) {
-	action, idText, _ := strings.Cut(arg, ":")
+	action, rest, _ := strings.Cut(arg, ":")
+	idText, genText, hasGen := strings.Cut(rest, ":")
 	id, err := strconv.ParseUint(idText, 10, 64)
-	if err != nil {
+	gen, gerr := strconv.Atoi(genText)
+	if err != nil || (hasGen && (gerr != nil || gen < 0)) {
 		return tr(r.lang, "callback.unknown", nil), false, nil
 	}
 	c, err := b.st.Calc(id)
@@ -57,6 +62,17 @@ func (b *Bot) onCardButton(r *request, arg string) (string, bool, error) {
 			return tr(r.lang, "card.no_longer", nil), false, nil
 		}
 		return answerText(tr(r.lang, b.cancelCalc(r, c), P{"id": id})), false, nil
+	case actAgainYes:
+		if err := b.setConfirm(id, ""); err != nil {
+			return "", false, err
+		}
+		if !hasGen || !againable(c) {
+			b.kickCards()
+			return tr(r.lang, "card.no_longer", nil), false, nil
+		}
+		return b.runAgain(r, c, gen)
+	case actLog:
+		return b.cardLog(r, c)
 	}
 	return tr(r.lang, "callback.unknown", nil), false, nil
 }
@@ -80,3 +96,82 @@ var answerTagRx = regexp.MustCompile(`<[^>]*>`)
 // answerText is a catalog text (Telegram HTML) as the plain text a callback
 // answer shows.
 func answerText(s string) string { return html.UnescapeString(answerTagRx.ReplaceAllString(s, "")) }
+
+// runAgain submits calculation c's input again with its caption, for the
+// presser of its card's Run again (after Yes): within the presser's quota
+// (the same check as a new file), once per press (gen, the card's Reruns when
+// the Yes was shown: a press handled again after a crash makes no second
+// calculation). The new calculation gets its own card.
+func (b *Bot) runAgain(r *request, c store.Calculation, gen int) (string, bool, error) {
+	if ok, err := b.withinQuota(r); !ok {
+		return "", false, err // the chat was told why
+	}
+	n, err := b.calcs.RunAgain(r.ctx, scheduler.RunAgainRequest{CalcID: c.ID, By: r.from.ID, Press: strconv.Itoa(gen), Window: b.window()})
+	var ref *plugins.Refusal
+	switch {
+	case errors.As(err, &ref):
+		r.log.Info("run again refused", "calc", c.ID, "code", ref.Code, "detail", ref.Detail)
+		r.send(refusalText(r.lang, ref))
+		return "", false, nil
+	case errors.Is(err, scheduler.ErrInputGone):
+		return answerText(tr(r.lang, "card.input_gone", P{"id": c.ID})), true, nil
+	case errors.Is(err, store.ErrQuotaExceeded):
+		b.refuseQuota(r)
+		return "", false, nil
+	case errors.Is(err, store.ErrBlocked):
+		return tr(r.lang, "callback.blocked", nil), true, nil
+	case err != nil:
+		return "", false, fmt.Errorf("run calc %d again: %w", c.ID, err)
+	}
+	if _, err := b.st.UpdateCard(c.ID, func(cd *store.Card) error {
+		cd.Reruns = max(cd.Reruns, gen+1)
+		if !cd.Gone {
+			cd.Live = true
+		}
+		return nil
+	}); err != nil {
+		return "", false, err
+	}
+	b.kickCards()
+	r.log.Info("calculation run again", "calc", n.ID, "of", c.ID)
+	b.accepted(r, n)
+	return answerText(tr(r.lang, "card.again_ok", P{"id": n.ID, "of": c.ID})), false, nil
+}
+
+// logLines is how many lines of output the card's Log shows.
+const logLines = 30
+
+// maxLogText caps the output Log quotes, in characters: with its header it
+// stays one Telegram message (4096 characters after entity parsing).
+const maxLogText = 3500
+
+// cardLog sends the last lines of calculation c's program output (its error
+// output after a failure), fetched on demand through the cluster's scheduler
+// plugin, as one new message; when there is none to show, the answer says why.
+func (b *Bot) cardLog(r *request, c store.Calculation) (string, bool, error) {
+	text, err := b.calcs.Tail(r.ctx, c.ID, logLines)
+	key := ""
+	switch {
+	case errors.Is(err, scheduler.ErrNotOnCluster):
+		key = "card.log_not_yet"
+	case errors.Is(err, scheduler.ErrClusterUnreachable):
+		key = "card.log_unreachable"
+	case errors.Is(err, scheduler.ErrTailNotSupported):
+		key = "card.log_not_supported"
+	case errors.Is(err, scheduler.ErrNoOutput):
+		key = "card.log_empty"
+	case err != nil:
+		return "", false, fmt.Errorf("log of calc %d: %w", c.ID, err)
+	case strings.TrimSpace(text) == "":
+		key = "card.log_empty"
+	}
+	if key != "" {
+		r.log.Info("no log to show", "calc", c.ID, "err", err)
+		return answerText(tr(r.lang, key, P{"id": c.ID, "cluster": c.Cluster})), true, nil
+	}
+	if rs := []rune(text); len(rs) > maxLogText {
+		text = "…" + string(rs[len(rs)-maxLogText:])
+	}
+	r.send(tr(r.lang, "card.log", P{"id": c.ID, "file": c.InputName, "tail": strings.TrimRight(text, "\n")}))
+	return "", false, nil
+}

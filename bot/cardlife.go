@@ -122,9 +122,9 @@ func (b *Bot) langOf(telegramID int64) string {
 
 // cardView is calculation c's card as it should read now: text, keyboard
 // and their hash.
-func (b *Bot) cardView(c store.Calculation, confirm, lang string) (string, [][]Button, string) {
-	text := b.cardText(c, confirm, lang, b.now())
-	kb := cardKeyboard(lang, c.ID, cardActions(c, confirm))
+func (b *Bot) cardView(c store.Calculation, cd store.Card, lang string) (string, [][]Button, string) {
+	text := b.cardText(c, cd.Confirm, lang, b.now())
+	kb := cardKeyboard(lang, c.ID, cardActions(c, cd.Confirm), cd.Reruns)
 	return text, kb, cardHash(text, kb)
 }
 
@@ -155,7 +155,7 @@ func (b *Bot) applyCard(ctx context.Context, id uint64) error {
 	if err != nil {
 		return err
 	}
-	text, kb, hash := b.cardView(c, cd.Confirm, b.langOf(c.TelegramID))
+	text, kb, hash := b.cardView(c, cd, b.langOf(c.TelegramID))
 	final := cardAtEnd(c)
 	if hash != cd.Hash {
 		if b.out == nil {
@@ -182,7 +182,7 @@ func (b *Bot) applyCard(ctx context.Context, id uint64) error {
 		return nil
 	}
 	_, err = b.st.UpdateCard(id, func(c *store.Card) error {
-		if c.MessageID != cd.MessageID || c.Confirm != cd.Confirm {
+		if c.MessageID != cd.MessageID || c.Confirm != cd.Confirm || c.Reruns != cd.Reruns {
 			return nil // sent again or pressed meanwhile: the next pass looks again
 		}
 		c.Hash, c.Live = hash, !final
@@ -233,7 +233,7 @@ func (b *Bot) renderCard(it store.OutItem, o *Outgoing) error {
 			acts = append(acts, cardAction(a))
 		}
 	}
-	o.Keyboard = cardKeyboard(it.Msg.Params[paramLang], id, acts)
+	o.Keyboard = cardKeyboard(it.Msg.Params[paramLang], id, acts, 0) // no question on a card sent anew
 	hash := cardHash(o.Text, o.Keyboard)
 	o.Sent = func(m *tele.Message) { b.cardSent(id, m, hash) }
 	return nil

@@ -185,6 +185,7 @@ type calcsProbe struct {
 	routes    atomic.Int32
 	routeErr  atomic.Pointer[error]
 	cancelErr atomic.Pointer[error]
+	tailErr   atomic.Pointer[error]
 	onRoute   atomic.Pointer[func()]
 }
 
@@ -193,6 +194,13 @@ func (p *calcsProbe) Cancel(ctx context.Context, id uint64) error {
 		return *err
 	}
 	return p.Calculations.Cancel(ctx, id)
+}
+
+func (p *calcsProbe) Tail(ctx context.Context, id uint64, lines int) (string, error) {
+	if err := p.tailErr.Load(); err != nil {
+		return "", *err
+	}
+	return p.Calculations.Tail(ctx, id, lines)
 }
 
 func (p *calcsProbe) Clusters() []scheduler.ClusterInfo {

@@ -22,6 +22,10 @@ type Card struct {
 	// Confirm is the action whose confirmation the card asks for ("cancel",
 	// "again"; "" none): its keyboard is Yes / No until one is pressed.
 	Confirm string `json:"confirm,omitempty"`
+	// Reruns counts the new runs made from the card's Run again: the
+	// generation its Yes button carries, so that a repeat of one press makes
+	// one calculation and a new press another (scheduler.RunAgainRequest.Press).
+	Reruns int `json:"reruns,omitempty"`
 	// Live: the card may still change (the calculation is not at its end, or
 	// its end is not shown yet); the cards_live index lists these.
 	Live bool `json:"live,omitempty"`
