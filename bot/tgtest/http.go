@@ -89,6 +89,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, err.code, body)
 		return
 	}
+	if s.holdAnswer(r, idx, method, params) {
+		return
+	}
 	s.setCode(idx, http.StatusOK)
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "result": result})
 }

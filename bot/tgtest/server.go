@@ -83,6 +83,7 @@ type Server struct {
 	paths    map[string]*storedFile  // by file_path
 	commands map[commandsKey][]BotCommand
 	faults   []*Fault
+	holds    []*hold // HoldAnswer
 	nextFile int
 	maxDown  int64           // getFile's size limit; 0: none
 	allowed  map[string]bool // allowed_updates; nil: Telegram's default
