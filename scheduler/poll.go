@@ -130,7 +130,7 @@ func (s *Scheduler) record(writes []*jobWrite) bool {
 	return ended
 }
 
-// maxJobNote caps the scheduler's reason kept for a job, in bytes.
+// maxJobNote caps the scheduler's reason and node kept for a job, in bytes.
 const maxJobNote = 200
 
 // changed tells a Watcher notifier that calculation id changed.
@@ -255,14 +255,15 @@ func (s *Scheduler) apply(ctx context.Context, j store.ActiveJob, js plugins.Job
 	}
 	resumed := !j.WaitingSince.IsZero()
 	moving := to != j.State && store.CanTransition(j.State, to)
-	// The scheduler's reason (Slurm's pending reason), shown on the
-	// calculation's card, is kept while the job is on the cluster; compared
-	// with the active index, so that an unchanged answer writes nothing.
-	reason := ""
+	// The scheduler's reason (Slurm's pending reason) and the job's node,
+	// shown on the calculation's card, are kept while the job is on the
+	// cluster; compared with the active index, so that an unchanged answer
+	// writes nothing.
+	reason, node := "", ""
 	if to.Active() {
-		reason = oneLine(js.Reason, maxJobNote)
+		reason, node = oneLine(js.Reason, maxJobNote), oneLine(js.Node, maxJobNote)
 	}
-	if !moving && js.Raw == j.RawState && !resumed && reason == j.Reason {
+	if !moving && js.Raw == j.RawState && !resumed && reason == j.Reason && node == j.Node {
 		return nil
 	}
 	var before store.Calculation
@@ -272,7 +273,7 @@ func (s *Scheduler) apply(ctx context.Context, j store.ActiveJob, js plugins.Job
 		}
 		before = *c
 		c.RawState = js.Raw
-		c.Progress.Reason = reason
+		c.Progress.Reason, c.Progress.Node = reason, node
 		clearWait(c)
 		if moving {
 			if js.ExitCode != nil {

@@ -165,9 +165,10 @@ func (w *watcher) take() map[uint64]int {
 }
 
 // TestPollRecordsPendingReason: the scheduler's pending reason is recorded in
-// Progress.Reason when it changes, and a Watcher hears of each recorded
-// change; an answer that changes nothing writes nothing and tells nothing; the
-// reason is dropped once the job runs.
+// Progress.Reason when it changes, and so is the job's node in
+// Progress.Node; a Watcher hears of each recorded change; an answer that
+// changes nothing writes nothing and tells nothing; the reason is dropped once
+// the job runs, both once it ended.
 func TestPollRecordsPendingReason(t *testing.T) {
 	poll := &scriptPoll{}
 	s, st, ids := pollWorld(t, 2, poll)
@@ -200,5 +201,17 @@ func TestPollRecordsPendingReason(t *testing.T) {
 	step(plugins.JobStatus{State: plugins.StateRunning, Raw: "PD", Reason: "Resources"}, "Resources", 1)
 	step(plugins.JobStatus{State: plugins.StateRunning, Raw: "R"}, "", 1)
 	step(plugins.JobStatus{State: plugins.StateRunning, Raw: "R"}, "", 0)
-	step(plugins.JobStatus{State: plugins.StateSucceeded, Raw: "CD", Reason: "done"}, "", 1)
+	node := func(want string) {
+		t.Helper()
+		for _, id := range ids {
+			if c, err := st.Calc(id); err != nil || c.Progress.Node != want {
+				t.Fatalf("calc %d: node %q (%v), want %q", id, c.Progress.Node, err, want)
+			}
+		}
+	}
+	step(plugins.JobStatus{State: plugins.StateRunning, Raw: "R", Node: "node07"}, "", 1)
+	node("node07")
+	step(plugins.JobStatus{State: plugins.StateRunning, Raw: "R", Node: "node07"}, "", 0)
+	step(plugins.JobStatus{State: plugins.StateSucceeded, Raw: "CD", Reason: "done", Node: "node07"}, "", 1)
+	node("")
 }
