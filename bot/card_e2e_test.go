@@ -171,6 +171,12 @@ func TestE2ECardLife(t *testing.T) {
 
 	// The log chat is as it was: the input, and the end.
 	e.waitSent(logChat, fmt.Sprintf("#%d (", c.ID), "finished: succeeded")
+
+	// /jobs N: the card sent again becomes the card; the old one loses its buttons.
+	e.private(tgUser, fmt.Sprintf("/jobs #%d", c.ID))
+	fresh := e.waitCard(c.ID, "sent again", func(x store.Card) bool { return x.MessageID != cd.MessageID && x.MessageID != 0 })
+	e.waitCardText(fresh, []cardAction{actLog, actAgain}, "finished: succeeded")
+	e.waitCardText(cd, []cardAction{}, "finished: succeeded")
 }
 
 // TestE2ECardDeleted: a card the user deleted is marked gone and no longer

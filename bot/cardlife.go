@@ -255,13 +255,13 @@ func (b *Bot) cardSent(id uint64, m *tele.Message, hash string) {
 		b.log.Error("record the card's message; it will not be updated", "calc", id, "err", err)
 		return
 	}
-	if old.MessageID != 0 && old.MessageID != m.ID && !old.Gone && b.out != nil {
+	if old.MessageID != 0 && old.MessageID != m.ID && !old.Gone && b.out != nil && b.api != nil {
 		// Best effort, off the sender's worker: a failure leaves buttons that
 		// answer for the calculation's current state.
 		go func() {
 			ctx, cancel := context.WithTimeout(b.out.ctx, 30*time.Second)
 			defer cancel()
-			err := b.out.c.EditMessageReplyMarkup(ctx, old.ChatID, old.MessageID, nil)
+			err := b.api.EditMessageReplyMarkup(ctx, old.ChatID, old.MessageID, nil)
 			if err != nil && !IsMessageGone(err) && !IsNotModified(err) {
 				b.log.Info("remove the buttons of a replaced card", "calc", id, "err", err)
 			}
