@@ -423,8 +423,8 @@ func procCPU(b *testing.B, pid int) time.Duration {
 }
 
 // Submit benchmarks: the same small job submitted to the test bed's Slurm
-// (a) by the slurm plugin (Stage a one-file folder, then Submit: SFTP writes of
-// the input and the batch script, then sbatch inside the at-most-once wrapper),
+// (a) by the slurm plugin (Stage a one-file folder by SFTP, then Submit: one
+// command that writes the batch script and runs sbatch inside the at-most-once wrapper),
 // on a connection kept warm by the plugin process, and (b) by `ssh` running
 // mkdir, cat > script and sbatch, with a new connection per submit and over
 // an OpenSSH ControlMaster. Run together, with few iterations:
