@@ -437,11 +437,12 @@ func oddScript() []byte {
 }
 
 // A batch submission is one remote command: the script travels inside it, byte
-// for byte, and is written (0755) before the launcher runs; a repeat writes it
-// again and launches nothing.
+// for byte, and is written (0755) before the launcher runs; a repeat launches
+// nothing and leaves the script alone.
 func TestSubmitIsOneCommand(t *testing.T) {
 	launches := filepath.Join(t.TempDir(), "launches")
-	d := &scripted{submitOut: "id=9", launches: launches, script: oddScript()}
+	first := oddScript()
+	d := &scripted{submitOut: "id=9", launches: launches, script: first}
 	s, tr, upload, _ := newScheduler(t, d)
 	mkdirs(t, upload, "a")
 	req := plugins.SubmitRequest{CalcID: 1, Folder: "a", Argv: []string{"prog"}, Launch: plugins.LaunchBatch}
@@ -454,7 +455,8 @@ func TestSubmitIsOneCommand(t *testing.T) {
 		if runs, writes := tr.runs.Load(), tr.writes.Load(); runs != 1 || writes != 0 {
 			t.Errorf("submit %d: %d commands and %d file writes, want one command and no write", i, runs, writes)
 		}
-		checkScript(t, filepath.Join(upload, "a"), d.script)
+		checkScript(t, filepath.Join(upload, "a"), first)
+		d.script = []byte("#!/bin/sh\nthe repeat's script\n")
 	}
 	if data, _ := os.ReadFile(launches); string(data) != "launch\n" {
 		t.Errorf("launches: %q, want one", data)

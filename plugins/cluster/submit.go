@@ -48,37 +48,39 @@ const (
 // launch runs in a subshell started in the login directory, like every other
 // command, so a dialect's own `cd <dir>` works with a relative upload_path too.
 //
-// A non-nil script is written first, on every call, to BatchScriptName in dir
-// (mode 0755, through a temp file renamed into place, so a launcher reading it
-// never sees a half-written file): it travels inside the command itself, as one
-// shell-quoted word (shellquote.Quote) that printf '%s' writes byte for byte,
-// so the script and the submission take one remote command and arrive whole or
-// not at all. The caller keeps the command within maxCommandLen and the script
-// free of NUL bytes (see inlineScript). If the script cannot be written nothing
-// is launched and no lock is taken.
+// A non-nil script is written to BatchScriptName in dir (mode 0755) by the
+// call that takes the lock, before it launches; a repeat leaves it alone, so no
+// launcher ever reads a script being rewritten. It travels inside the command
+// itself, as one shell-quoted word (shellquote.Quote) that printf '%s' writes
+// byte for byte, so the script and the submission take one remote command and
+// arrive whole or not at all. The caller keeps the command within
+// maxCommandLen and the script free of NUL bytes (see inlineScript). A script
+// that cannot be written launches nothing and gives the lock back.
+//
+// The wrapper starts as few processes as it can (each costs milliseconds on a
+// busy login node): builtins read the saved exit code and adopted id.
 //
 // The output is: a line fresh|existing|nodir|noscript, then rc N and the saved
 // output, or adopted ID, or interrupted (noscript: the shell's message is on stderr).
 func SubmitWrapper(dir string, script []byte, launch string, waitSeconds int) string {
 	var b strings.Builder
-	b.WriteString("trap '' HUP PIPE\nhb_home=$(pwd)\n")
+	b.WriteString("trap '' HUP PIPE\nhb_home=${PWD:-$(pwd)}\n")
 	fmt.Fprintf(&b, "cd %s 2>/dev/null || { echo %s; exit 0; }\n", shellquote.Quote(dir), markNoDir)
-	if script != nil {
-		fmt.Fprintf(&b, "hb_t=.%s.tmp-$$\n", BatchScriptName)
-		fmt.Fprintf(&b, "{ printf '%%s' %s >\"$hb_t\" && chmod 755 \"$hb_t\" && mv -f \"$hb_t\" %s; } || { rm -f \"$hb_t\"; echo %s; exit 0; }\n",
-			shellquote.Quote(string(script)), BatchScriptName, markNoScript)
-	}
 	fmt.Fprintf(&b, "if mkdir %s 2>/dev/null; then\n", SubmitLockDir)
+	if script != nil {
+		fmt.Fprintf(&b, "{ printf '%%s' %s >%s && chmod 755 %s; } || { rmdir %s; echo %s; exit 0; }\n",
+			shellquote.Quote(string(script)), BatchScriptName, BatchScriptName, SubmitLockDir, markNoScript)
+	}
 	fmt.Fprintf(&b, "echo %s\n", markFresh)
 	fmt.Fprintf(&b, "( cd \"$hb_home\" && %s\n) >%s 2>&1 </dev/null\n", launch, SubmitOutFile)
 	fmt.Fprintf(&b, "echo $? >%s.tmp && mv -f %s.tmp %s\n", SubmitRCFile, SubmitRCFile, SubmitRCFile)
 	fmt.Fprintf(&b, "else\necho %s\nfi\n", markExisting)
 	fmt.Fprintf(&b, "i=0\nwhile [ ! -f %s ] && [ ! -f %s ] && [ \"$i\" -lt %d ]; do sleep 1; i=$((i+1)); done\n",
 		SubmitRCFile, SubmitAdoptedFile, waitSeconds)
-	fmt.Fprintf(&b, "if [ -f %s ]; then printf '%%s%%s\\n' %s \"$(cat %s)\"; cat %s; exit 0; fi\n",
-		SubmitRCFile, shellquote.Quote(markRC), SubmitRCFile, SubmitOutFile)
-	fmt.Fprintf(&b, "if [ -f %s ]; then printf '%%s%%s\\n' %s \"$(cat %s)\"; exit 0; fi\n",
-		SubmitAdoptedFile, shellquote.Quote(markAdopted), SubmitAdoptedFile)
+	fmt.Fprintf(&b, "if [ -f %s ]; then read -r hb_v <%s; printf '%%s%%s\\n' %s \"$hb_v\"; cat %s; exit 0; fi\n",
+		SubmitRCFile, SubmitRCFile, shellquote.Quote(markRC), SubmitOutFile)
+	fmt.Fprintf(&b, "if [ -f %s ]; then read -r hb_v <%s; printf '%%s%%s\\n' %s \"$hb_v\"; exit 0; fi\n",
+		SubmitAdoptedFile, SubmitAdoptedFile, shellquote.Quote(markAdopted))
 	fmt.Fprintf(&b, "echo %s\n", markInterrupted)
 	return b.String()
 }
@@ -157,10 +159,10 @@ func (s *Scheduler) Submit(ctx context.Context, req plugins.SubmitRequest) (plug
 		}
 		script = BatchScriptName
 		launch := s.d.SubmitCommand(req, dir, script)
-		// Rewriting the script on a repeat is harmless: the scheduler copied it at submission.
 		var ok bool
 		if cmd, ok = inlineScript(dir, body, launch, wait); !ok {
 			// Too long for one command (or holding a NUL byte): written on its own.
+			// Rewriting it on a repeat is harmless: the scheduler copied it at submission.
 			if err := tr.WriteFile(ctx, path.Join(dir, script), body, 0o755); err != nil {
 				return plugins.SubmitResult{}, fmt.Errorf("submit calc %d: write batch script: %w", req.CalcID, err)
 			}
