@@ -619,32 +619,41 @@ func BenchmarkSubmitInterleaved(b *testing.B) {
 	}
 	cm := controlMaster(b, env)
 	local := submitFixture(b)
-	var plugin, raw, diff, baseline, baseDiff []float64
+	var plugin, stages, submits, raw, diff, baseline, baseStages, baseSubmits, baseDiff []float64
 	i := 0
 	for b.Loop() {
 		i++
-		var p, r, bl time.Duration
+		var st, su, r, bst, bsu time.Duration
 		steps := []func(){
-			func() { st, su := stageSubmit(b, s, local, i, "ilplugin"); p = st + su },
+			func() { st, su = stageSubmit(b, s, local, i, "ilplugin") },
 			func() { r = rawSubmit(b, env, cm, i, "ilraw") },
 		}
 		if base != nil {
-			steps = append(steps, func() { st, su := stageSubmit(b, base, local, i, "ilbase"); bl = st + su })
+			steps = append(steps, func() { bst, bsu = stageSubmit(b, base, local, i, "ilbase") })
 		}
 		for k := range steps { // rotate which goes first
 			steps[(i+k)%len(steps)]()
 		}
-		plugin, raw, diff = append(plugin, ms(p)), append(raw, ms(r)), append(diff, ms(p-r))
+		plugin, raw, diff = append(plugin, ms(st+su)), append(raw, ms(r)), append(diff, ms(st+su-r))
+		stages, submits = append(stages, ms(st)), append(submits, ms(su))
 		if base != nil {
-			baseline, baseDiff = append(baseline, ms(bl)), append(baseDiff, ms(bl-r))
+			baseline, baseDiff = append(baseline, ms(bst+bsu)), append(baseDiff, ms(bst+bsu-r))
+			baseStages, baseSubmits = append(baseStages, ms(bst)), append(baseSubmits, ms(bsu))
 		}
 	}
 	b.ReportMetric(quantile(plugin, 0.5), "plugin-p50-ms")
+	b.ReportMetric(quantile(stages, 0.5), "stage-p50-ms")
+	b.ReportMetric(quantile(submits, 0.5), "submit-p50-ms")
+	b.ReportMetric(quantile(plugin, 0.95), "plugin-p95-ms")
 	b.ReportMetric(quantile(raw, 0.5), "raw-p50-ms")
+	b.ReportMetric(quantile(raw, 0.95), "raw-p95-ms")
 	b.ReportMetric(quantile(diff, 0.5), "overhead-p50-ms")
 	b.ReportMetric(quantile(diff, 0.95), "overhead-p95-ms")
 	if base != nil {
 		b.ReportMetric(quantile(baseline, 0.5), "baseline-p50-ms")
+		b.ReportMetric(quantile(baseline, 0.95), "baseline-p95-ms")
+		b.ReportMetric(quantile(baseStages, 0.5), "baseline-stage-p50-ms")
+		b.ReportMetric(quantile(baseSubmits, 0.5), "baseline-submit-p50-ms")
 		b.ReportMetric(quantile(baseDiff, 0.5), "baseline-overhead-p50-ms")
 		b.ReportMetric(quantile(baseDiff, 0.95), "baseline-overhead-p95-ms")
 	}
