@@ -480,6 +480,34 @@ func TestSubmitIsOneCommand(t *testing.T) {
 	}
 }
 
+// FuzzInlineScript: whatever bytes a batch script holds (NUL aside, which goes
+// by SFTP), the submit command writes exactly them before it launches.
+func FuzzInlineScript(f *testing.F) {
+	for _, seed := range []string{"#!/bin/sh\necho hi\n", string(oddScript()), "'", "", "\\", "EOF\n", "\xff\xfe'\r\n"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, script []byte) {
+		dir := t.TempDir()
+		cmd, ok := inlineScript(dir, script, "echo id=1", 0)
+		if !ok {
+			if bytes.IndexByte(script, 0) < 0 && len(script) <= maxCommandLen/2 {
+				t.Fatalf("a %d-byte script without NUL was not sent inline", len(script))
+			}
+			return
+		}
+		r, err := (&LocalTransport{}).Run(ctxT(t), cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o, err := parseSubmitOutput(r.Stdout); err != nil || !o.fresh || o.rc != 0 {
+			t.Fatalf("%+v, %v (stderr %q)", o, err, r.Stderr)
+		}
+		if got, err := os.ReadFile(filepath.Join(dir, BatchScriptName)); err != nil || !bytes.Equal(got, script) {
+			t.Errorf("wrote %q, %v; want %q", got, err, script)
+		}
+	})
+}
+
 // checkScript checks the batch script in dir: exactly want, mode 0755, no temp file left.
 func checkScript(t *testing.T, dir string, want []byte) {
 	t.Helper()

@@ -232,6 +232,9 @@ func inlineScript(dir string, script []byte, launch string, waitSeconds int) (cm
 	if len(script) > maxCommandLen || bytes.IndexByte(script, 0) >= 0 {
 		return "", false
 	}
+	if script == nil {
+		script = []byte{} // an empty script is still written
+	}
 	cmd = SubmitWrapper(dir, script, launch, waitSeconds)
 	return cmd, len(cmd) <= maxCommandLen
 }
