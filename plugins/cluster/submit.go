@@ -53,7 +53,11 @@ const (
 // launcher ever reads a script being rewritten. It travels inside the command
 // itself, as one shell-quoted word (shellquote.Quote) that printf '%s' writes
 // byte for byte, so the script and the submission take one remote command and
-// arrive whole or not at all. The caller keeps the command within
+// arrive whole or not at all. Nothing in the script can end the word early:
+// inside single quotes every character but the quote itself is literal, and
+// Quote writes each quote as '\'' (close, escaped quote, reopen); see
+// https://pubs.opengroup.org/onlinepubs/9699919799/utilities/V3_chap02.html#tag_18_02_02.
+// Unlike a here-document there is no delimiter to collide with. The caller keeps the command within
 // maxCommandLen and the script free of NUL bytes (see inlineScript). A script
 // that cannot be written launches nothing and gives the lock back.
 //
