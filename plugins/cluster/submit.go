@@ -55,11 +55,13 @@ const (
 // byte for byte, so the script and the submission take one remote command and
 // arrive whole or not at all. Nothing in the script can end the word early:
 // inside single quotes every character but the quote itself is literal, and
-// Quote writes each quote as '\'' (close, escaped quote, reopen); see
+// Quote writes each quote as quote, backslash, quote, quote (close the quotes,
+// an escaped quote, reopen); see
 // https://pubs.opengroup.org/onlinepubs/9699919799/utilities/V3_chap02.html#tag_18_02_02.
-// Unlike a here-document there is no delimiter to collide with. The caller keeps the command within
-// maxCommandLen and the script free of NUL bytes (see inlineScript). A script
-// that cannot be written launches nothing and gives the lock back.
+// Unlike a here-document there is no delimiter to collide with. The caller
+// keeps the command within maxCommandLen and the script free of NUL bytes (see
+// inlineScript). A script that cannot be written launches nothing and gives
+// the lock back.
 //
 // The wrapper starts as few processes as it can (each costs milliseconds on a
 // busy login node): builtins read the saved exit code and adopted id.
