@@ -99,17 +99,23 @@ func (d *scripted) ParseFinished(r RunResult, jobs []plugins.JobRef) (map[string
 }
 func (d *scripted) CancelCommand(job plugins.JobRef, dir string) string { return "true" }
 func (d *scripted) CancelDone(r RunResult) bool                         { return r.ExitCode == 0 }
-func (d *scripted) NothingSubmitted(out []byte, rc int) bool            { return d.nothing }
+func (d *scripted) StreamFiles(req plugins.TailRequest) (string, string) {
+	return req.JobName + ".out", req.JobName + ".err"
+}
+func (d *scripted) NothingSubmitted(out []byte, rc int) bool { return d.nothing }
 
 // counting counts the commands a Transport runs and the files it writes.
 type counting struct {
 	LocalTransport
 	runs, writes atomic.Int64
+	lastOut      atomic.Int64 // bytes the last command printed
 }
 
 func (c *counting) Run(ctx context.Context, cmd string) (RunResult, error) {
 	c.runs.Add(1)
-	return c.LocalTransport.Run(ctx, cmd)
+	r, err := c.LocalTransport.Run(ctx, cmd)
+	c.lastOut.Store(int64(len(r.Stdout)))
+	return r, err
 }
 
 func (c *counting) WriteFile(ctx context.Context, p string, data []byte, perm fs.FileMode) error {
@@ -593,10 +599,16 @@ func TestSelect(t *testing.T) {
 		t.Errorf("take %v, want %v", got, want)
 	}
 	wantSkipped := []plugins.Skipped{
-		{Path: "big.log", Size: 100, Reason: SkipTooLarge},
-		{Path: "noext", Size: 1, Reason: SkipNotWhitelisted},
-		{Path: "sub/result.xyz", Size: 4, Reason: SkipTotalCap},
-		{Path: "x.tmp", Size: 1, Reason: SkipTemporary},
+		{Path: "big.log", Size: 100, Code: plugins.SkipTooLarge},
+		{Path: "noext", Size: 1, Code: plugins.SkipNotWhitelisted},
+		{Path: "sub/result.xyz", Size: 4, Code: plugins.SkipLimitReached},
+		{Path: "x.tmp", Size: 1, Code: plugins.SkipTemporary},
+	}
+	for i := range skipped {
+		if skipped[i].Reason == "" {
+			t.Errorf("%s: no detail for the log", skipped[i].Path)
+		}
+		skipped[i].Reason = ""
 	}
 	if !slices.Equal(skipped, wantSkipped) {
 		t.Errorf("skipped %+v\nwant %+v", skipped, wantSkipped)

@@ -43,6 +43,11 @@ type Dialect interface {
 	// recognised by CancelDone.
 	CancelCommand(job plugins.JobRef, remoteDir string) string
 	CancelDone(r RunResult) bool
+
+	// StreamFiles names the files (relative to the calculation folder) the
+	// job's standard output and error go to, for Tail. "" for a stream the
+	// dialect does not keep.
+	StreamFiles(req plugins.TailRequest) (stdout, stderr string)
 }
 
 // Files the generic code and the dialects keep in a calculation's remote folder.
