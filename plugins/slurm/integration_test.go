@@ -251,6 +251,54 @@ func TestSlurmWrapperSubmit(t *testing.T) {
 	}
 }
 
+// TestSlurmSubmitOneCommand: a batch submission over SSH is one remote command
+// and no file transfer (the SFTP session, which any transfer opens and keeps
+// open, is never opened), and the batch script arrives byte for byte: the
+// program gets exactly its arguments, quotes, a here-document delimiter, a
+// command substitution, CR, LF and non-ASCII bytes included.
+func TestSlurmSubmitOneCommand(t *testing.T) {
+	var cl *sshc.Client
+	b := newSlurmBedOn(t, testbed.Slurm(t), os.Getenv(testbed.EnvSlurmAccounting) == "1", func(c plugins.Cluster) (cluster.Transport, error) {
+		var err error
+		cl, err = sshc.New(c.Connection, sshc.Options{})
+		return cl, err
+	})
+	// Staged through the other connection, so that the scheduler's own sees the submit only.
+	local := t.TempDir()
+	if err := os.WriteFile(filepath.Join(local, "x"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := path.Join(b.upload, "one")
+	if err := b.tr.PutDir(ctxT(t), local, dir); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"it's", `a'\''b`, "EOF", "'EOF'", "$(id)", "`id`", `\`, "%s %b", "cr\r", "two\nlines", "tab\there", "ünï €", ""}
+	req := batchReq(150, "one", append([]string{"printf", "[%s]"}, args...)...)
+	job := b.submit(req)
+	st := cl.Stats()
+	if st.Commands != 1 || st.Handshakes != 1 || st.ChannelsHighWater != 1 || st.ChannelsOpen != 0 {
+		t.Errorf("submit: %d commands, %d handshakes, at most %d channels open, %d still open; want one command on one channel, no SFTP session",
+			st.Commands, st.Handshakes, st.ChannelsHighWater, st.ChannelsOpen)
+	}
+	want, err := slurm.NewDialect().BatchScript(req, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.run("cat " + path.Join(dir, cluster.BatchScriptName)).Stdout; string(got) != string(want) {
+		t.Errorf("batch script on the cluster:\n%q\nwant\n%q", got, want)
+	}
+	if st := b.waitFor(job, "finished", final); st.State != plugins.StateSucceeded {
+		t.Fatalf("job: %+v", st)
+	}
+	var wantOut strings.Builder
+	for _, a := range args {
+		wantOut.WriteString("[" + a + "]")
+	}
+	if got := b.run("cat " + path.Join(dir, req.JobName+".out")).Stdout; string(got) != wantOut.String() {
+		t.Errorf("the program printed %q, want %q", got, wantOut.String())
+	}
+}
+
 func TestSlurmCancelRunning(t *testing.T) {
 	b := newSlurmBed(t, false)
 	b.stage(130, "cancel", map[string]string{"x": ""})
