@@ -61,7 +61,7 @@ func TestCardStates(t *testing.T) {
 			c.Progress.Node, c.Progress.Started = "node07", t0.Add(5*time.Minute)
 		}, store.StateStaged, store.StateSubmitted, store.StateRunning), "",
 			[]string{"Running on <code>node07</code> since " + t0.Add(5*time.Minute).Local().Format(timeLayout) + "; 3 hours 20 minutes so far."},
-			[]string{"Считается на <code>node07</code> с " + t0.Add(5*time.Minute).Local().Format(timeLayout) + ", прошло 3 часа 20 минут."},
+			[]string{"Считается на <code>node07</code> с " + t0.Add(5*time.Minute).Local().Format(timeLayout) + "; время счёта — 3 часа 20 минут."},
 			[]cardAction{actCancel, actLog}},
 		{"running, no node, asked to confirm the cancel", cardCalc(t0, job, store.StateStaged, store.StateSubmitted, store.StateRunning), "cancel",
 			[]string{"Running since", "Cancel this calculation?"}, []string{"Считается с", "Отменить этот расчёт?"},
