@@ -47,6 +47,11 @@ var migrations = []func(*bolt.Tx) error{
 	// a map of strings under "delivery" until schema 3, becomes the typed
 	// Progress under "progress"; calcs_active is rebuilt in format 2.
 	convertProgress,
+	// 5: calcs_ended, the index of the calculations in a final state (notified,
+	// error) by the time they entered it, with what housekeeping still has to
+	// do for each (what it reads instead of whole records), built from the
+	// records of the final calculations.
+	buildEndedIndex,
 }
 
 // LatestSchema is the schema version this binary writes.
