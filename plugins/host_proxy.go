@@ -3,6 +3,7 @@ package plugins
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 )
 
@@ -104,27 +105,52 @@ func (s *schedulerProxy) TransportStats(ctx context.Context) (res TransportStats
 	return res, err
 }
 
-// runnerProxy is the Runner the Host hands out, with the same guarantees.
-type runnerProxy struct{ p *proc }
+// runnerProxy is the Runner the Host hands out, with the same guarantees. For
+// a built-in runner (shared), every call names the proxy's cluster, whose
+// instance in the process answers it.
+type runnerProxy struct {
+	p       *proc
+	cluster string
+	shared  bool
+}
 
 var _ FullRunner = (*runnerProxy)(nil)
 
 func runnerOf(raw any) *runnerClient { return raw.(*runnerClient) }
 
+// scope names the cluster in the call's metadata when the process is shared.
+func (r *runnerProxy) scope(ctx context.Context) context.Context {
+	if !r.shared {
+		return ctx
+	}
+	return forCluster(ctx, r.cluster)
+}
+
+// Configure reconfigures the runner; the new rules are also what later
+// restarts get. A shared process's proxy configures its own cluster only.
 func (r *runnerProxy) Configure(ctx context.Context, cluster string, rules []RunnerRule) error {
-	err := r.p.call(ctx, "Configure", false, func(ctx context.Context, raw any) error {
+	if r.shared && cluster != r.cluster {
+		return &Error{Kind: KindPermanent, Msg: fmt.Sprintf("runner plugin %q: the proxy of cluster %s cannot configure cluster %s", r.p.name, r.cluster, cluster)}
+	}
+	err := r.p.call(r.scope(ctx), "Configure", false, func(ctx context.Context, raw any) error {
 		return runnerOf(raw).Configure(ctx, cluster, rules)
 	})
 	if err == nil {
 		r.p.mu.Lock()
-		r.p.config = runnerConfig{cluster: cluster, rules: rules}
+		if r.shared {
+			rc := maps.Clone(r.p.config.(runnerConfigs))
+			rc[cluster] = rules
+			r.p.config = rc
+		} else {
+			r.p.config = runnerConfig{cluster: cluster, rules: rules}
+		}
 		r.p.mu.Unlock()
 	}
 	return err
 }
 
 func (r *runnerProxy) Info(ctx context.Context) (res RunnerInfo, err error) {
-	err = r.p.call(ctx, "Info", false, func(ctx context.Context, raw any) (err error) {
+	err = r.p.call(r.scope(ctx), "Info", false, func(ctx context.Context, raw any) (err error) {
 		res, err = runnerOf(raw).Info(ctx)
 		return err
 	})
@@ -133,7 +159,7 @@ func (r *runnerProxy) Info(ctx context.Context) (res RunnerInfo, err error) {
 
 // Plan returns a *Refusal unchanged when the plugin refused.
 func (r *runnerProxy) Plan(ctx context.Context, req PlanRequest) (res Plan, err error) {
-	err = r.p.call(ctx, "Plan", false, func(ctx context.Context, raw any) (err error) {
+	err = r.p.call(r.scope(ctx), "Plan", false, func(ctx context.Context, raw any) (err error) {
 		res, err = runnerOf(raw).Plan(ctx, req)
 		return err
 	})
@@ -143,7 +169,7 @@ func (r *runnerProxy) Plan(ctx context.Context, req PlanRequest) (res Plan, err 
 // Check returns a *Refusal unchanged when the plugin refused; a protocol-1
 // plugin accepts with no resources.
 func (r *runnerProxy) Check(ctx context.Context, req CheckInputRequest) (res InputResources, err error) {
-	err = r.p.call(ctx, "Check", false, func(ctx context.Context, raw any) (err error) {
+	err = r.p.call(r.scope(ctx), "Check", false, func(ctx context.Context, raw any) (err error) {
 		res, err = runnerOf(raw).Check(ctx, req)
 		return err
 	})
@@ -152,7 +178,7 @@ func (r *runnerProxy) Check(ctx context.Context, req CheckInputRequest) (res Inp
 
 // Digest has no summary for a protocol-1 plugin.
 func (r *runnerProxy) Digest(ctx context.Context, req DigestRequest) (res Digest, err error) {
-	err = r.p.call(ctx, "Digest", false, func(ctx context.Context, raw any) (err error) {
+	err = r.p.call(r.scope(ctx), "Digest", false, func(ctx context.Context, raw any) (err error) {
 		res, err = runnerOf(raw).Digest(ctx, req)
 		return err
 	})
