@@ -132,19 +132,46 @@ func (r *runnerProxy) Configure(ctx context.Context, cluster string, rules []Run
 	if r.shared && cluster != r.cluster {
 		return &Error{Kind: KindPermanent, Msg: fmt.Sprintf("runner plugin %q: the proxy of cluster %s cannot configure cluster %s", r.p.name, r.cluster, cluster)}
 	}
-	err := r.p.call(r.scope(ctx), "Configure", false, func(ctx context.Context, raw any) error {
+	if r.shared {
+		return r.configureShared(ctx, rules)
+	}
+	err := r.p.call(ctx, "Configure", false, func(ctx context.Context, raw any) error {
 		return runnerOf(raw).Configure(ctx, cluster, rules)
 	})
 	if err == nil {
 		r.p.mu.Lock()
-		if r.shared {
-			rc := maps.Clone(r.p.config.(runnerConfigs))
-			rc[cluster] = rules
-			r.p.config = rc
-		} else {
-			r.p.config = runnerConfig{cluster: cluster, rules: rules}
-		}
+		r.p.config = runnerConfig{cluster: cluster, rules: rules}
 		r.p.mu.Unlock()
+	}
+	return err
+}
+
+// configureShared records the cluster's rules before the call, so that a
+// restart of the process meanwhile configures them too, and puts back what
+// was recorded before when the call fails.
+func (r *runnerProxy) configureShared(ctx context.Context, rules []RunnerRule) error {
+	set := func(f func(rc runnerConfigs)) {
+		r.p.mu.Lock()
+		defer r.p.mu.Unlock()
+		rc := maps.Clone(r.p.config.(runnerConfigs))
+		f(rc)
+		r.p.config = rc
+	}
+	r.p.mu.Lock()
+	old, had := r.p.config.(runnerConfigs)[r.cluster]
+	r.p.mu.Unlock()
+	set(func(rc runnerConfigs) { rc[r.cluster] = rules })
+	err := r.p.call(r.scope(ctx), "Configure", false, func(ctx context.Context, raw any) error {
+		return runnerOf(raw).Configure(ctx, r.cluster, rules)
+	})
+	if err != nil {
+		set(func(rc runnerConfigs) {
+			if had {
+				rc[r.cluster] = old
+			} else {
+				delete(rc, r.cluster)
+			}
+		})
 	}
 	return err
 }
