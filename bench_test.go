@@ -423,8 +423,8 @@ func procCPU(b *testing.B, pid int) time.Duration {
 }
 
 // Submit benchmarks: the same small job submitted to the test bed's Slurm
-// (a) by the slurm plugin (Stage a one-file folder, then Submit: SFTP writes of
-// the input and the batch script, then sbatch inside the at-most-once wrapper),
+// (a) by the slurm plugin (Stage a one-file folder by SFTP, then Submit: one
+// command that writes the batch script and runs sbatch inside the at-most-once wrapper),
 // on a connection kept warm by the plugin process, and (b) by `ssh` running
 // mkdir, cat > script and sbatch, with a new connection per submit and over
 // an OpenSSH ControlMaster. Run together, with few iterations:
@@ -528,8 +528,13 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // pluginScheduler starts the slurm plugin for the test bed through a plugin host,
 // the plugin served by the hpcbot binary in a process of its own.
 func pluginScheduler(b *testing.B, env testbed.SSHEnv, variant string) plugins.Scheduler {
+	return pluginSchedulerOf(b, binary, env, variant)
+}
+
+// pluginSchedulerOf is pluginScheduler with the plugin served by the hpcbot binary exe.
+func pluginSchedulerOf(b *testing.B, exe string, env testbed.SSHEnv, variant string) plugins.Scheduler {
 	b.Helper()
-	host, err := plugins.NewHost(plugins.HostOptions{Executable: binary, Builtins: builtins, Logger: slog.New(slog.DiscardHandler)})
+	host, err := plugins.NewHost(plugins.HostOptions{Executable: exe, Builtins: builtins, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -595,33 +600,65 @@ func BenchmarkSubmitRawSSH(b *testing.B) {
 // both see the same load on a shared machine. It reports each one's median and the
 // median and 95th percentile of the per-op difference (plugin minus raw): the
 // bot's overhead over raw ssh + sbatch on a warm connection.
+//
+// With HPCBOT_BENCH_BASELINE set to another hpcbot binary (an older commit's,
+// say), each op also stages and submits through that binary's slurm plugin, so
+// a change is measured against its baseline under the same load; the three go
+// in a rotating order, and baseline-* are that plugin's median and overhead.
 func BenchmarkSubmitInterleaved(b *testing.B) {
 	env := testbed.Slurm(b)
 	cleanupSubmits(b, env, "ilplugin")
 	cleanupSubmits(b, env, "ilraw")
 	s := pluginScheduler(b, env, "ilplugin")
 	warm(b, s)
+	var base plugins.Scheduler
+	if exe := os.Getenv("HPCBOT_BENCH_BASELINE"); exe != "" {
+		cleanupSubmits(b, env, "ilbase")
+		base = pluginSchedulerOf(b, exe, env, "ilbase")
+		warm(b, base)
+	}
 	cm := controlMaster(b, env)
 	local := submitFixture(b)
-	var plugin, raw, diff []float64
+	var plugin, stages, submits, raw, diff, baseline, baseStages, baseSubmits, baseDiff []float64
 	i := 0
 	for b.Loop() {
 		i++
-		var p, r time.Duration
-		if i%2 == 0 { // alternate which goes first
-			st, su := stageSubmit(b, s, local, i, "ilplugin")
-			p, r = st+su, rawSubmit(b, env, cm, i, "ilraw")
-		} else {
-			r = rawSubmit(b, env, cm, i, "ilraw")
-			st, su := stageSubmit(b, s, local, i, "ilplugin")
-			p = st + su
+		var st, su, r, bst, bsu time.Duration
+		steps := []func(){
+			func() { st, su = stageSubmit(b, s, local, i, "ilplugin") },
+			func() { r = rawSubmit(b, env, cm, i, "ilraw") },
 		}
-		plugin, raw, diff = append(plugin, ms(p)), append(raw, ms(r)), append(diff, ms(p-r))
+		if base != nil {
+			steps = append(steps, func() { bst, bsu = stageSubmit(b, base, local, i, "ilbase") })
+		}
+		for k := range steps { // rotate which goes first
+			steps[(i+k)%len(steps)]()
+		}
+		plugin, raw, diff = append(plugin, ms(st+su)), append(raw, ms(r)), append(diff, ms(st+su-r))
+		stages, submits = append(stages, ms(st)), append(submits, ms(su))
+		if base != nil {
+			baseline, baseDiff = append(baseline, ms(bst+bsu)), append(baseDiff, ms(bst+bsu-r))
+			baseStages, baseSubmits = append(baseStages, ms(bst)), append(baseSubmits, ms(bsu))
+		}
 	}
 	b.ReportMetric(quantile(plugin, 0.5), "plugin-p50-ms")
+	b.ReportMetric(quantile(stages, 0.5), "stage-p50-ms")
+	b.ReportMetric(quantile(submits, 0.5), "submit-p50-ms")
+	b.ReportMetric(quantile(plugin, 0.95), "plugin-p95-ms")
 	b.ReportMetric(quantile(raw, 0.5), "raw-p50-ms")
+	b.ReportMetric(quantile(raw, 0.95), "raw-p95-ms")
 	b.ReportMetric(quantile(diff, 0.5), "overhead-p50-ms")
 	b.ReportMetric(quantile(diff, 0.95), "overhead-p95-ms")
+	b.ReportMetric(quantile(diff, 0.05), "overhead-p05-ms") // a slow raw submit: how far noise reaches the other way
+	if base != nil {
+		b.ReportMetric(quantile(baseline, 0.5), "baseline-p50-ms")
+		b.ReportMetric(quantile(baseline, 0.95), "baseline-p95-ms")
+		b.ReportMetric(quantile(baseStages, 0.5), "baseline-stage-p50-ms")
+		b.ReportMetric(quantile(baseSubmits, 0.5), "baseline-submit-p50-ms")
+		b.ReportMetric(quantile(baseDiff, 0.5), "baseline-overhead-p50-ms")
+		b.ReportMetric(quantile(baseDiff, 0.95), "baseline-overhead-p95-ms")
+		b.ReportMetric(quantile(baseDiff, 0.05), "baseline-overhead-p05-ms")
+	}
 }
 
 // quantile is the q-quantile of v, interpolating between the nearest ranks.

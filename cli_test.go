@@ -30,6 +30,9 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == brokenRunnerArg {
 		serveBrokenRunner()
 	}
+	if len(os.Args) > 1 && os.Args[1] == brokenSchedulerArg {
+		serveBrokenScheduler()
+	}
 	dir, err := os.MkdirTemp("", "hpcbot-bin")
 	if err != nil {
 		panic(err)

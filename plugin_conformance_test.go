@@ -86,6 +86,63 @@ func serveBrokenRunner() {
 	os.Exit(0)
 }
 
+const brokenSchedulerArg = "conformance-broken-scheduler"
+
+// brokenScheduler keeps the scheduler contract that needs no cluster except
+// Tail, which names a stream that is neither "output" nor "error".
+type brokenScheduler struct{ plugins.Scheduler }
+
+func (brokenScheduler) Configure(_ context.Context, c plugins.Cluster) error {
+	if c.UploadPath == "" {
+		return plugins.Errorf(plugins.KindPermanent, "upload_path is empty")
+	}
+	return nil
+}
+func (brokenScheduler) Check(context.Context) (plugins.CheckResult, error) {
+	return plugins.CheckResult{}, plugins.Errorf(plugins.KindTransient, "connection refused")
+}
+func (brokenScheduler) Poll(_ context.Context, jobs []plugins.JobRef) ([]plugins.JobStatus, error) {
+	return make([]plugins.JobStatus, len(jobs)), nil
+}
+func (brokenScheduler) Tail(context.Context, plugins.TailRequest) (plugins.TailResult, error) {
+	return plugins.TailResult{Text: "last line", Stream: "stdout"}, nil
+}
+
+func serveBrokenScheduler() {
+	if err := plugins.ServeScheduler(brokenScheduler{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// TestPluginConformanceCatchesABrokenTail: a scheduler whose Tail breaks the
+// contract fails exactly that check, which names what broke.
+func TestPluginConformanceCatchesABrokenTail(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := conformance.Run(context.Background(), conformance.Target{
+		Kind: plugins.PluginScheduler, Name: "broken", Path: exe, Args: []string{brokenSchedulerArg}}, nil)
+	const tail = "Tail is optional: Unimplemented, or an answer of a kind before its deadline when the host does not answer"
+	seen := false
+	for _, r := range rs {
+		switch {
+		case r.Name == tail:
+			seen = true
+			if r.Err == nil || !strings.Contains(r.Err.Error(), `stream "stdout"`) {
+				t.Errorf("%s: %v; want it to name the stream", r.Name, r.Err)
+			}
+		case r.Err != nil:
+			t.Errorf("%s: %v; the broken scheduler keeps this part of the contract", r.Name, r.Err)
+		}
+	}
+	if !seen {
+		t.Errorf("check %q did not run", tail)
+	}
+}
+
 // TestPluginConformanceCatchesABrokenPlugin runs the suite against a runner
 // that breaks the contract: exactly the broken checks fail, each naming what broke.
 func TestPluginConformanceCatchesABrokenPlugin(t *testing.T) {

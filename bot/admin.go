@@ -244,7 +244,7 @@ func (b *Bot) cmdList(r *request) error {
 	if err != nil {
 		return fmt.Errorf("usage: %w", err)
 	}
-	lines := []string{tr(r.lang, "list.header", P{"window": FormatWindow(r.lang, b.window())})}
+	lines := []string{tr(r.lang, "list.header", P{"last": FormatLastWindow(r.lang, b.window())})}
 	for _, uu := range users {
 		if uu.User.Blocked && !all {
 			continue

@@ -21,12 +21,12 @@ import (
 	"hpcbot/store"
 )
 
-// Client makes the Bot API calls of the transport layer (getUpdates and the
-// sends) itself rather than through telebot, for three reasons: every call
-// takes a context (a 50 s long poll must end at once on shutdown), getUpdates
-// must hand back each update's raw JSON for the inbox, and errors must be
-// typed (*APIError with retry_after) and must never contain the token, which
-// is part of every Bot API URL. It is safe for concurrent use.
+// Client makes every Bot API call of the bot (telebot only routes updates),
+// for three reasons: every call takes a context (a 50 s long poll must end at
+// once on shutdown), getUpdates must hand back each update's raw JSON for the
+// inbox, and errors must be typed (*APIError with retry_after) and must never
+// contain the token, which is part of every Bot API URL. It is safe for
+// concurrent use.
 type Client struct {
 	base  string
 	token string
@@ -188,9 +188,14 @@ func (c *Client) GetUpdates(ctx context.Context, offset int64, limit int, timeou
 
 // MessageOptions are the optional parameters of a send.
 type MessageOptions struct {
-	ParseMode      string // "HTML", or "" for plain text
-	ReplyTo        int    // message_id to answer; sent with allow_sending_without_reply
-	ReplyMarkup    any    // marshalled to JSON as reply_markup (e.g. *tele.ReplyMarkup)
+	ParseMode   string // "HTML", or "" for plain text
+	ReplyTo     int    // message_id to answer; sent with allow_sending_without_reply
+	ReplyMarkup any    // marshalled to JSON as reply_markup (e.g. *tele.ReplyMarkup)
+	// Keyboard is an inline keyboard (reply_markup), rows of buttons; it
+	// takes the place of ReplyMarkup. nil: no keyboard; on an edit, nil or
+	// an empty slice leaves the message without one (Telegram removes the
+	// keyboard of a text edited without reply_markup).
+	Keyboard       [][]Button
 	DisablePreview bool
 	Silent         bool
 }
@@ -207,6 +212,9 @@ func (o MessageOptions) params(chatID int64) map[string]any {
 	if o.ReplyMarkup != nil {
 		p["reply_markup"] = o.ReplyMarkup
 	}
+	if o.Keyboard != nil {
+		p["reply_markup"] = inlineKeyboard(o.Keyboard)
+	}
 	if o.DisablePreview {
 		p["disable_web_page_preview"] = true
 	}
@@ -218,6 +226,9 @@ func (o MessageOptions) params(chatID int64) map[string]any {
 
 // SendMessage is https://core.telegram.org/bots/api#sendmessage.
 func (c *Client) SendMessage(ctx context.Context, chatID int64, text string, o MessageOptions) (*tele.Message, error) {
+	if err := checkKeyboard("sendMessage", o.Keyboard); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	p := o.params(chatID)
@@ -252,12 +263,15 @@ func (f OutFile) name() string {
 // SendFile is https://core.telegram.org/bots/api#senddocument (or #sendphoto):
 // a multipart upload, streamed from disk for a Path.
 func (c *Client) SendFile(ctx context.Context, chatID int64, f OutFile, caption string, o MessageOptions) (*tele.Message, error) {
-	ctx, cancel := context.WithTimeout(ctx, uploadTimeout)
-	defer cancel()
 	method, field := "sendDocument", "document"
 	if f.Photo {
 		method, field = "sendPhoto", "photo"
 	}
+	if err := checkKeyboard(method, o.Keyboard); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, uploadTimeout)
+	defer cancel()
 	p := o.params(chatID)
 	if caption != "" {
 		p["caption"] = caption

@@ -25,14 +25,16 @@ type request struct {
 	c      tele.Context
 	what   string // the command or kind of update, for logs
 	update int64
-	msg    *tele.Message // nil for my_chat_member
+	msg    *tele.Message  // nil for my_chat_member and callback queries
+	cb     *tele.Callback // a callback query (cb.Message: the message with the button)
 	from   *tele.User
 	chat   *tele.Chat
 	lang   string
 	admin  bool
 	log    *slog.Logger
 
-	replies int // replies queued so far (send's outbox keys)
+	replies  int  // replies queued so far (send's outbox keys)
+	answered bool // the callback query was answered (answerCallback)
 
 	known bool // registered
 	user  store.User
@@ -193,10 +195,12 @@ func describeChat(c *tele.Chat) string {
 // wrap turns a handler into a telebot handler: it builds the request, looks
 // the sender up, recovers from a panic (logged with its stack; the user gets a
 // generic error and the log chat hears of it) and does the same for an
-// error the handler returns.
+// error the handler returns. A callback query is answered exactly once, at
+// the latest when the handler returns (or panics).
 func (b *Bot) wrap(what string, h func(*request) error) tele.HandlerFunc {
 	return func(c tele.Context) error {
 		r := b.newRequest(c, what)
+		defer r.answerCallback("", false) // runs last: after the recovery below
 		defer func() {
 			if p := recover(); p != nil {
 				r.log.Error("handler panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -219,9 +223,13 @@ func (b *Bot) wrap(what string, h func(*request) error) tele.HandlerFunc {
 	}
 }
 
-// failed tells the user that something went wrong and the log chat what.
+// failed tells the user that something went wrong (for a button they
+// pressed, in the callback query's answer) and the log chat what.
 func (r *request) failed(err error) {
-	if r.private() || r.msg != nil {
+	switch {
+	case r.cb != nil:
+		r.answerCallback(tr(r.lang, "error.internal", nil), true)
+	case r.private() || r.msg != nil:
 		r.reply("error.internal", nil)
 	}
 	r.b.toLogChat(slog.LevelError, r.logKey("failure"), "log.failure", P{"what": r.what, "error": r.b.redact(err.Error())})
@@ -232,6 +240,9 @@ func (b *Bot) newRequest(c tele.Context, what string) *request {
 	r := &request{ctx: b.ctx, b: b, c: c, what: what, update: int64(u.ID), msg: c.Message(), from: c.Sender(), chat: c.Chat()}
 	if r.ctx == nil {
 		r.ctx = context.Background()
+	}
+	if u.Callback != nil { // the message is the bot's own, with the button
+		r.cb, r.msg = u.Callback, nil
 	}
 	r.admin = b.isAdmin(r.from)
 	r.lang = b.lang
@@ -385,7 +396,10 @@ func (b *Bot) refuseUnregistered(r *request, say bool) {
 		r.reply("auth.unregistered", P{"admin": b.adminContact(r.lang), "id": id})
 	}
 	text := ""
-	if r.msg != nil {
+	switch {
+	case r.cb != nil:
+		text = r.cb.Data // the button they pressed
+	case r.msg != nil:
 		text = r.msg.Text
 		if r.msg.Document != nil {
 			text = r.msg.Document.FileName

@@ -26,19 +26,24 @@ import (
 //     runner takes the file it returns a *plugins.Refusal (Code, Detail) to show
 //     the user; any other error means the runners could not answer.
 //   - Clusters describes every cluster and its programs, for /help.
-//   - FolderName names a calculation's folder, unique per submission (the bot
-//     passes the update id); the same arguments give the same name, so a
-//     redelivered update downloads to the same place.
-//   - LocalDir is the local folder of a calculation folder (under download_path).
-//   - Wake tells the scheduler a calculation was created with its input in place.
+//   - Accept makes a calculation of an input file: it chooses the folder, has
+//     the bot download the file into it, creates the record (once per update)
+//     and wakes the cluster; store.ErrQuotaExceeded or store.ErrBlocked
+//     (wrapped) when the store refuses it.
+//   - RunAgain makes a new calculation of an old one's input and caption (the
+//     card's Run again button; ask withinQuota first), once per press;
+//     scheduler.ErrInputGone when the input is no longer kept,
+//     store.ErrNotFound for an unknown id, a *plugins.Refusal when no runner
+//     takes it any more.
+//   - Wake makes sure a calculation already created goes on (a redelivered update).
 //   - Cancel stops a calculation: nil when cancelled or under way,
 //     scheduler.ErrFinished (wrapped) when it has already ended,
 //     store.ErrNotFound for an unknown id.
 type Calculations interface {
 	Route(ctx context.Context, fileName, caption string) (scheduler.Route, error)
 	Clusters() []scheduler.ClusterInfo
-	FolderName(userID uint64, submission int64, input string, at time.Time) string
-	LocalDir(folder string) string
+	Accept(ctx context.Context, req scheduler.AcceptRequest) (store.Calculation, error)
+	RunAgain(ctx context.Context, req scheduler.RunAgainRequest) (store.Calculation, error)
 	Wake(calcID uint64)
 	Cancel(ctx context.Context, calcID uint64) error
 	// Drain, Undrain and DrainState: a cluster's maintenance state (/drain,
@@ -107,8 +112,12 @@ type Bot struct {
 	// connectMin and connectMax bound the pause between two getMe tries at start.
 	connectMin, connectMax time.Duration
 
+	cbs callbacks // callback data prefixes and their handlers (onCallbackData)
+
 	// Set by Run.
-	tb     *tele.Bot
+	api    *Client          // every Bot API call
+	tb     *tele.Bot        // routing and types only: its own calls are refused (guard)
+	guard  *refuseTransport // telebot's HTTP transport
 	calcs  Calculations
 	out    *Sender
 	poller *Poller
@@ -295,20 +304,11 @@ func (b *Bot) Run(ctx context.Context, calcs Calculations) error {
 	}
 	apiURL := strings.TrimRight(b.opts.Bot.APIURL, "/")
 	client := NewClient(apiURL, string(b.opts.Bot.Token), hc)
+	b.api = client
 	b.poller = NewPoller(client, b.st, b.log.With("component", "poller"), PollerOptions{Timeout: b.opts.PollTimeout, OnDropped: b.tellDropped})
-	tb, err := tele.NewBot(tele.Settings{
-		URL:         apiURL,
-		Token:       string(b.opts.Bot.Token),
-		Client:      &http.Client{Timeout: 2 * time.Minute, Transport: hc.Transport},
-		Offline:     true, // getMe below, with retries
-		Synchronous: true, // ProcessUpdate returns when the handler has finished (Poller's contract)
-		OnError: func(err error, c tele.Context) {
-			b.log.Error("telegram handler", "err", err)
-		},
-		Poller: b.poller,
-	})
+	tb, err := b.newRouter(apiURL)
 	if err != nil {
-		return fmt.Errorf("bot: %s", b.redact(err.Error()))
+		return err
 	}
 	b.tb = tb
 	if err := b.connect(ctx); err != nil {
@@ -394,7 +394,7 @@ func (b *Bot) connect(ctx context.Context) error {
 	report.every = connectReportEvery
 	since := b.now()
 	for tries := 0; ; tries++ {
-		me, err := b.getMe()
+		me, err := b.api.GetMe(ctx)
 		if err == nil {
 			b.tb.Me = me
 			if tries > 0 {
@@ -402,12 +402,12 @@ func (b *Bot) connect(ctx context.Context) error {
 			}
 			return nil
 		}
-		var te *tele.Error
-		if errors.As(err, &te) && (te.Code == http.StatusUnauthorized || te.Code == http.StatusNotFound) {
-			return fmt.Errorf("bot: the Bot API refused the token (%d %s): check bot.token; @BotFather shows or revokes it", te.Code, te.Description)
+		var ae *APIError
+		if errors.As(err, &ae) && (ae.Code == http.StatusUnauthorized || ae.Code == http.StatusNotFound) {
+			return fmt.Errorf("bot: the Bot API refused the token (%d %s): check bot.token; @BotFather shows or revokes it", ae.Code, ae.Description)
 		}
-		if errors.Is(err, tele.ErrUnauthorized) || errors.Is(err, tele.ErrNotFound) {
-			return fmt.Errorf("bot: the Bot API refused the token: check bot.token; @BotFather shows or revokes it")
+		if ctx.Err() != nil {
+			return nil
 		}
 		if report.allow(0, b.now()) {
 			b.log.Warn(fmt.Sprintf("cannot reach the Bot API at %s; retrying until it answers (this line repeats once a minute)", b.opts.Bot.APIURL),
@@ -417,23 +417,6 @@ func (b *Bot) connect(ctx context.Context) error {
 			return nil
 		}
 	}
-}
-
-func (b *Bot) getMe() (*tele.User, error) {
-	data, err := b.tb.Raw("getMe", nil)
-	if err != nil {
-		return nil, err
-	}
-	var resp struct {
-		Result *tele.User `json:"result"`
-	}
-	if err := jsonUnmarshal(data, &resp); err != nil {
-		return nil, fmt.Errorf("getMe: %w", err)
-	}
-	if resp.Result == nil {
-		return nil, errors.New("getMe: empty answer")
-	}
-	return resp.Result, nil
 }
 
 // routes registers every handler.
@@ -465,6 +448,7 @@ func (b *Bot) routes() {
 	tb.Handle(tele.OnMedia, b.wrap("media", b.onOther))
 	tb.Handle(tele.OnMyChatMember, b.wrap("membership", b.onMembership))
 	tb.Handle(tele.OnMigration, b.wrap("migration", b.onMigration))
+	tb.Handle(tele.OnCallback, b.wrap("callback", b.onCallback))
 }
 
 // userMenu and adminMenu are the commands of the command menu
@@ -503,13 +487,7 @@ func (b *Bot) setCommands() {
 			code = "" // the default for every other language too
 		}
 		set := func(cmds []tele.Command, scope tele.CommandScope) {
-			var err error
-			if code == "" {
-				err = b.tb.SetCommands(cmds, scope)
-			} else {
-				err = b.tb.SetCommands(cmds, scope, code)
-			}
-			if err != nil {
+			if err := b.api.SetMyCommands(b.ctx, cmds, scope, code); err != nil {
 				b.log.Warn("set command menu", "scope", scope.Type, "lang", lang, "err", err)
 			}
 		}

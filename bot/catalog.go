@@ -110,13 +110,29 @@ func tr(lang, key string, params P) string {
 
 // FormatWindow says how long a quota window is, in lang: "30 days", "30 дней".
 func FormatWindow(lang string, d time.Duration) string {
+	n, forms := windowUnit(d)
+	return plural(lang, n, forms[0], forms[1], forms[2], forms[3], forms[4])
+}
+
+// FormatLastWindow names the quota window counted back from now, in lang,
+// with the adjective agreeing with the number as Russian needs: "the last 30
+// days", "the last day"; "последние 30 дней", "последний 21 день",
+// "последние 22 дня", "последний день".
+func FormatLastWindow(lang string, d time.Duration) string {
+	n, forms := windowUnit(d)
+	return pluralLast(lang, n, forms[0], forms[1], forms[2], forms[3], forms[4])
+}
+
+// windowUnit is d as a whole number of days, else hours, else minutes
+// (rounded up), with the unit's forms for plural.
+func windowUnit(d time.Duration) (int64, [5]string) {
 	switch {
 	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
-		return plural(lang, int64(d/(24*time.Hour)), "day", "days", "день", "дня", "дней")
+		return int64(d / (24 * time.Hour)), [5]string{"day", "days", "день", "дня", "дней"}
 	case d >= time.Hour && d%time.Hour == 0:
-		return plural(lang, int64(d/time.Hour), "hour", "hours", "час", "часа", "часов")
+		return int64(d / time.Hour), [5]string{"hour", "hours", "час", "часа", "часов"}
 	default:
-		return plural(lang, int64((d+time.Minute-1)/time.Minute), "minute", "minutes", "минута", "минуты", "минут")
+		return int64((d + time.Minute - 1) / time.Minute), [5]string{"minute", "minutes", "минута", "минуты", "минут"}
 	}
 }
 
@@ -202,6 +218,26 @@ func formatSize(lang string, n int64, dec int) string {
 }
 
 // plural picks the English or Russian form for n.
+// pluralLast is "the last n units" in lang: "the last day", "the last 7
+// days"; in Russian the adjective agrees with the number too: "последний
+// день", "последний 21 день", "последние 22 дня", "последние 25 дней" (and
+// "последние 11 дней": 11 to 14 take the plural).
+func pluralLast(lang string, n int64, one, many, ru1, ru2, ru5 string) string {
+	if lang != "ru" {
+		if n == 1 {
+			return "the last " + one
+		}
+		return "the last " + plural(lang, n, one, many, ru1, ru2, ru5)
+	}
+	if n == 1 {
+		return "последний " + ru1
+	}
+	if n%10 == 1 && n%100 != 11 {
+		return "последний " + plural(lang, n, one, many, ru1, ru2, ru5)
+	}
+	return "последние " + plural(lang, n, one, many, ru1, ru2, ru5)
+}
+
 func plural(lang string, n int64, one, many, ru1, ru2, ru5 string) string {
 	if lang != "ru" {
 		if n == 1 {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"hpcbot/plugins"
 )
 
 // Every language has every key, with the same placeholders, and every text is
@@ -228,6 +230,89 @@ func TestCommandMenuInCatalogs(t *testing.T) {
 					t.Errorf("%s /%s: description of %d characters: %q", lang, c.Text, n, d)
 				}
 			}
+		}
+	}
+}
+
+// TestSkipCodesInCatalogs: every reason a scheduler plugin may give for a
+// result file it did not fetch, and "other", is worded in every language.
+func TestSkipCodesInCatalogs(t *testing.T) {
+	for _, lang := range Languages {
+		for _, code := range append(slices.Clone(plugins.SkipCodes), plugins.SkipOther) {
+			if _, ok := catalogs[lang]["skip."+code]; !ok {
+				t.Errorf("%s: no skip.%s in the catalog", lang, code)
+			}
+		}
+	}
+}
+
+// TestWindowPhrasesAgree renders every Russian message that names the quota
+// window (or /stats' days) for windows whose number takes each Russian form:
+// the adjective "последний/последние" and the noun agree with the number
+// ("за последний 21 день", never "за последние 21 день"), and a plain "за
+// {window}" reads right for every form. Months use the same helper, as a
+// window in months would.
+func TestWindowPhrasesAgree(t *testing.T) {
+	day := 24 * time.Hour
+	month := func(n int64) string {
+		return pluralLast("ru", n, "month", "months", "месяц", "месяца", "месяцев")
+	}
+	for _, tc := range []struct {
+		last, window string // FormatLastWindow's and FormatWindow's text
+		wantLast     string // the phrase after "за"
+		wantWindow   string
+	}{
+		{FormatLastWindow("ru", 1*day), FormatWindow("ru", 1*day), "последний день", "1 день"},
+		{FormatLastWindow("ru", 2*day), FormatWindow("ru", 2*day), "последние 2 дня", "2 дня"},
+		{FormatLastWindow("ru", 5*day), FormatWindow("ru", 5*day), "последние 5 дней", "5 дней"},
+		{FormatLastWindow("ru", 11*day), FormatWindow("ru", 11*day), "последние 11 дней", "11 дней"},
+		{FormatLastWindow("ru", 21*day), FormatWindow("ru", 21*day), "последний 21 день", "21 день"},
+		{FormatLastWindow("ru", 22*day), FormatWindow("ru", 22*day), "последние 22 дня", "22 дня"},
+		{FormatLastWindow("ru", 25*day), FormatWindow("ru", 25*day), "последние 25 дней", "25 дней"},
+		{month(1), plural("ru", 1, "", "", "месяц", "месяца", "месяцев"), "последний месяц", "1 месяц"},
+		{month(2), plural("ru", 2, "", "", "месяц", "месяца", "месяцев"), "последние 2 месяца", "2 месяца"},
+		{month(5), plural("ru", 5, "", "", "месяц", "месяца", "месяцев"), "последние 5 месяцев", "5 месяцев"},
+	} {
+		if tc.last != tc.wantLast || tc.window != tc.wantWindow {
+			t.Errorf("window phrases %q, %q; want %q, %q", tc.last, tc.window, tc.wantLast, tc.wantWindow)
+		}
+		p := P{"last": tc.last, "window": tc.window, "calcs": CountCalcs("ru", 5), "used": 5, "limit": 5,
+			"id": 1, "name": "Мария", "org": "ИПХФ", "status": "активна", "telegram": "@masha"}
+		for key, want := range map[string]string{
+			"doc.quota":      "Лимит исчерпан: за " + tc.wantLast + " вы уже запустили 5 расчётов",
+			"status.user":    "Расчёты: 5 из 5 за " + tc.wantLast + "\n",
+			"list.header":    "(расчёты за " + tc.wantLast + " / лимит)",
+			"access.granted": "Вам доступно 5 расчётов за " + tc.wantWindow + ".",
+			"approve.done":   "5 расчётов за " + tc.wantWindow + ".",
+			"approve.notify": "5 расчётов за " + tc.wantWindow + ".",
+			"limit.done":     "5 расчётов за " + tc.wantWindow + ".",
+			"limit.notify":   "5 расчётов за " + tc.wantWindow + ".",
+		} {
+			if got := tr("ru", key, p); !strings.Contains(got, want) {
+				t.Errorf("%s for %q: %q lacks %q", key, tc.wantWindow, got, want)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		days int
+		want string
+	}{{1, "за последний день ("}, {7, "за последние 7 дней ("}, {21, "за последний 21 день ("}, {30, "за последние 30 дней ("}} {
+		p := statsPeriod{from: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), to: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), days: tc.days}
+		if got := tr("ru", "stats.title", P{"period": p.name("ru")}); !strings.Contains(got, tc.want) {
+			t.Errorf("stats title for %d days: %q lacks %q", tc.days, got, tc.want)
+		}
+	}
+	if got := FormatLastWindow("en", day); got != "the last day" {
+		t.Errorf("English, one day: %q", got)
+	}
+	if got := FormatLastWindow("en", 21*day); got != "the last 21 days" {
+		t.Errorf("English, 21 days: %q", got)
+	}
+	// No Russian text puts a fixed "последние/последний" before a number it
+	// cannot agree with.
+	for key, text := range catalogs["ru"] {
+		if regexp.MustCompile(`последн(ие|ий|юю|ей) \{`).MatchString(text) || strings.Contains(text, "} дней") {
+			t.Errorf("ru %s: a fixed word form before a number: %q", key, text)
 		}
 	}
 }

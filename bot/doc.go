@@ -4,8 +4,8 @@
 //
 // # Updates in
 //
-// A Poller (poller.go) long-polls getUpdates through Client (api.go, the Bot
-// API calls made without telebot) and stores each answer in the store's inbox
+// A Poller (poller.go) long-polls getUpdates through Client (api.go: every
+// Bot API call goes through it) and stores each answer in the store's inbox
 // before the next getUpdates confirms it to Telegram, so an update is handled
 // even when the bot dies right after receiving it, and one redelivered by
 // Telegram is not handed over again. A crash in the middle of a handler runs it
@@ -13,7 +13,9 @@
 // Poller runs the handlers one at a time per chat, in order, and concurrently
 // across chats. gopkg.in/telebot.v3 is used only to
 // route an update to its handler (Bot.routes), with the Poller in place of
-// telebot's own, which confirms updates as soon as it receives them.
+// telebot's own, which confirms updates as soon as it receives them, and for
+// its types; it makes no call itself (router.go: its transport refuses them).
+// Button presses (callback queries) go to one dispatcher (callback.go).
 //
 // # Handlers and authorization
 //
@@ -58,7 +60,7 @@
 // # The scheduler
 //
 // The bot reaches the scheduler only through the Calculations interface
-// (Route, Clusters, FolderName, LocalDir, Wake, Cancel), which
+// (Route, Accept, Clusters, Wake, Cancel, ...), which
 // *scheduler.Scheduler implements; the scheduler reaches users only through
 // Notify (notifier.go), which implements scheduler.Notifier by queueing the
 // message in the outbox, keyed so that a repeat after a crash is dropped.

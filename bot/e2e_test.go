@@ -71,6 +71,8 @@ type env struct {
 
 	user, blocked store.User
 	ru            store.User
+
+	stop func() // stops the bot and the scheduler and waits for them (once; at cleanup otherwise)
 }
 
 type envOpt func(*Options)
@@ -163,13 +165,14 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	go func() { defer wg.Done(); sched.Run(runCtx) }()
 	runErr := make(chan error, 1)
 	go func() { defer wg.Done(); runErr <- b.Run(runCtx, e.calcs) }()
-	t.Cleanup(func() {
+	e.stop = sync.OnceFunc(func() {
 		cancel()
 		wg.Wait()
 		if err := <-runErr; err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	})
+	t.Cleanup(e.stop)
 	// The bot is serving once it has set its command menu.
 	e.srv.Wait(t, func(calls []tgtest.Call) bool { return countOK(calls, "setMyCommands") >= 2 })
 	return e

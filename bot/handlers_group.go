@@ -134,17 +134,10 @@ func memberIn(m *tele.ChatMember) bool {
 
 // leave is leaveChat (https://core.telegram.org/bots/api#leavechat).
 func (b *Bot) leave(ctx context.Context, chatID int64) error {
-	done := make(chan error, 1)
-	go func() { done <- b.tb.Leave(&tele.Chat{ID: chatID}) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			return fmt.Errorf("leave chat %d: %s", chatID, b.redact(err.Error()))
-		}
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := b.api.LeaveChat(ctx, chatID); err != nil {
+		return fmt.Errorf("leave chat %d: %w", chatID, err)
 	}
+	return nil
 }
 
 // onMigration follows a group that became a supergroup: when it is the log

@@ -399,7 +399,7 @@ func (b *Bot) statusText(lang string, u store.User, telegramID int64) string {
 	}
 	return tr(lang, "status.user", P{
 		"id": u.ID, "name": name, "org": b.orgName(u.Org, lang), "status": tr(lang, status, nil),
-		"used": used, "limit": u.Limit, "window": FormatWindow(lang, b.window()), "telegram": strings.Join(tg, ", "),
+		"used": used, "limit": u.Limit, "last": FormatLastWindow(lang, b.window()), "telegram": strings.Join(tg, ", "),
 	})
 }
 

@@ -2,12 +2,10 @@ package bot
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,6 +17,7 @@ import (
 
 	"hpcbot/plugins"
 	"hpcbot/plugins/shellquote"
+	"hpcbot/scheduler"
 	"hpcbot/store"
 )
 
@@ -76,6 +75,7 @@ func (b *Bot) onDocument(r *request) error {
 	// A calculation already created from this update (the handler runs again
 	// after a crash): answer nothing new, only make sure it goes on.
 	if c, ok := b.calcOfUpdate(r); ok {
+		b.calcs.Wake(c.ID)
 		b.accepted(r, c)
 		return nil
 	}
@@ -94,65 +94,48 @@ func (b *Bot) onDocument(r *request) error {
 		b.toLogChat(slog.LevelError, r.logKey("route"), "log.failure", P{"what": name, "error": b.redact(err.Error())})
 		return nil
 	}
-	used, err := b.st.CountCalcsSince(r.user.ID, b.now().Add(-b.window()))
-	if err != nil {
-		return fmt.Errorf("count calculations: %w", err)
-	}
-	if used >= r.user.Limit {
-		b.refuseQuota(r)
-		return nil
+	if ok, err := b.withinQuota(r); !ok {
+		return err
 	}
 	if !b.rate.allow(r.user.ID, b.now()) {
 		r.refused("doc.rate", P{"files": CountFiles(r.lang, b.rate.perMinute)}, docAttempt(name, caption))
 		return nil
 	}
 
-	// The update id tells apart two files of one name sent in the same second,
-	// and stays the same when the update is handled again: same folder.
-	at := r.msg.Time()
-	folder := b.calcs.FolderName(r.user.ID, r.update, name, at)
-	dir := b.calcs.LocalDir(folder)
-	if err := b.download(r.ctx, &doc.File, dir, name, limit); err != nil {
-		r.log.Error("download input", "file", name, "err", err)
-		r.reply("doc.download_failed", nil)
-		b.toLogChat(slog.LevelError, r.logKey("download"), "log.failure", P{"what": name, "error": b.redact(err.Error())})
-		return nil
-	}
-	calc, err := b.st.CreateCalculation(store.Calculation{
+	// Accept chooses the folder (the update id tells apart two files of one
+	// name sent in the same second, and stays the same when the update is
+	// handled again), has the file downloaded into it and creates the
+	// calculation once per update.
+	var dlErr error
+	calc, err := b.calcs.Accept(r.ctx, scheduler.AcceptRequest{
 		UserID: r.user.ID, TelegramID: r.from.ID, ChatID: r.chat.ID, MessageID: r.msg.ID, UpdateID: r.update,
-		InputName: name, Folder: folder, LocalDir: dir,
-		Runner: route.Runner, Program: route.Plan.Program, Argv: route.Plan.Argv, Launch: route.Plan.Launch,
-		Resources: route.Plan.Resources, ResultExtensions: route.Plan.Extensions, ResultFiles: route.Plan.Files,
-		Cluster: route.Cluster,
-	}, b.window(), b.now())
+		At: r.msg.Time(), FileName: name, Caption: caption, Route: route, Window: b.window(), Limit: limit,
+		Write: func(dir, name string) error {
+			dlErr = b.download(r.ctx, &doc.File, dir, name, limit)
+			return dlErr
+		},
+	})
 	switch {
-	case errors.Is(err, store.ErrDuplicateUpdate):
-		// Same update, same folder: the file was just written again in place.
+	case dlErr != nil:
+		r.log.Error("download input", "file", name, "err", dlErr)
+		r.reply("doc.download_failed", nil)
+		b.toLogChat(slog.LevelError, r.logKey("download"), "log.failure", P{"what": name, "error": b.redact(dlErr.Error())})
+		return nil
 	case errors.Is(err, store.ErrQuotaExceeded):
-		discardInput(dir, name)
 		if u, err := b.st.User(r.user.ID); err == nil {
 			r.user = u // the limit changed while the file came in
 		}
 		b.refuseQuota(r)
 		return nil
 	case errors.Is(err, store.ErrBlocked):
-		discardInput(dir, name)
 		r.refused("auth.blocked", P{"admin": b.adminContact(r.lang)}, docAttempt(name, caption))
 		return nil
 	case err != nil:
-		discardInput(dir, name)
 		return fmt.Errorf("create calculation: %w", err)
 	}
 	r.log.Info("calculation created", "calc", calc.ID, "cluster", calc.Cluster, "program", calc.Program, "file", name)
 	b.accepted(r, calc)
 	return nil
-}
-
-// discardInput removes a downloaded input that became no calculation, and its
-// folder when nothing else is in it.
-func discardInput(dir, name string) {
-	os.Remove(filepath.Join(dir, name))
-	os.Remove(dir)
 }
 
 // calcOfUpdate returns the calculation already created from this update, if
@@ -174,14 +157,30 @@ func (b *Bot) calcOfUpdate(r *request) (store.Calculation, bool) {
 	return store.Calculation{}, false
 }
 
+// withinQuota reports whether r's user may start another calculation now;
+// when not, it tells them and the log chat (refuseQuota). A document and the
+// card's Run again (scheduler.RunAgain) both ask it first; the store checks
+// again when it creates the calculation.
+func (b *Bot) withinQuota(r *request) (bool, error) {
+	used, err := b.st.CountCalcsSince(r.user.ID, b.now().Add(-b.window()))
+	if err != nil {
+		return false, fmt.Errorf("count calculations: %w", err)
+	}
+	if used >= r.user.Limit {
+		b.refuseQuota(r)
+		return false, nil
+	}
+	return true, nil
+}
+
 // refuseQuota tells the user their quota is used up, and the log chat.
 func (b *Bot) refuseQuota(r *request) {
-	r.reply("doc.quota", P{"calcs": CountCalcs(r.lang, r.user.Limit), "window": FormatWindow(r.lang, b.window())})
+	r.reply("doc.quota", P{"calcs": CountCalcs(r.lang, r.user.Limit), "last": FormatLastWindow(r.lang, b.window())})
 	what := ""
 	if r.msg != nil && r.msg.Document != nil {
 		what = docAttempt(r.msg.Document.FileName, r.msg.Caption)
 	}
-	r.logRefusal(what, tr(b.lang, "doc.quota", P{"calcs": CountCalcs(b.lang, r.user.Limit), "window": FormatWindow(b.lang, b.window())}))
+	r.logRefusal(what, tr(b.lang, "doc.quota", P{"calcs": CountCalcs(b.lang, r.user.Limit), "last": FormatLastWindow(b.lang, b.window())}))
 }
 
 // docAttempt describes a file sent for the log chat: its name and caption.
@@ -193,10 +192,9 @@ func docAttempt(name, caption string) string {
 	return truncate(name, 100) + " | " + truncate(caption, 200)
 }
 
-// accepted wakes the scheduler and queues the reply and the log chat's copy
-// of the input, each once per calculation.
+// accepted queues the reply and the log chat's copy of the input, each once
+// per calculation.
 func (b *Bot) accepted(r *request, c store.Calculation) {
-	b.calcs.Wake(c.ID)
 	text := tr(r.lang, "doc.accepted", P{"id": c.ID, "program": c.Program, "cluster": c.Cluster})
 	if err := b.queue(fmt.Sprintf("calc/%d/received", c.ID), store.OutMsg{ChatID: c.ChatID, Kind: "doc.accepted",
 		Params: map[string]string{"text": text}}); err != nil {
@@ -223,7 +221,7 @@ func (b *Bot) accepted(r *request, c store.Calculation) {
 func (b *Bot) download(ctx context.Context, f *tele.File, dir, name string, limit int64) error {
 	ctx, cancel := context.WithTimeout(ctx, downloadTimeout)
 	defer cancel()
-	info, err := b.getFile(ctx, f.FileID)
+	info, err := b.api.GetFile(ctx, f.FileID)
 	if err != nil {
 		return err
 	}
@@ -237,20 +235,10 @@ func (b *Bot) download(ctx context.Context, f *tele.File, dir, name string, limi
 			return fmt.Errorf("open local Bot API file: %w", err)
 		}
 	} else {
-		url := strings.TrimRight(b.opts.Bot.APIURL, "/") + "/file/bot" + string(b.opts.Bot.Token) + "/" + info.FilePath
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		src, err = b.api.DownloadFile(ctx, info.FilePath)
 		if err != nil {
-			return errors.New("download: bad file path")
+			return err
 		}
-		resp, err := b.httpClient().Do(req)
-		if err != nil {
-			return fmt.Errorf("download: %s", b.redact(err.Error()))
-		}
-		if resp.StatusCode != http.StatusOK {
-			resp.Body.Close()
-			return fmt.Errorf("download: %s", resp.Status)
-		}
-		src = resp.Body
 	}
 	defer src.Close()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -279,45 +267,6 @@ func (b *Bot) download(ctx context.Context, f *tele.File, dir, name string, limi
 	}
 	return nil
 }
-
-// getFile is the Bot API's getFile (https://core.telegram.org/bots/api#getfile).
-func (b *Bot) getFile(ctx context.Context, fileID string) (tele.File, error) {
-	type result struct {
-		f   tele.File
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		data, err := b.tb.Raw("getFile", map[string]string{"file_id": fileID})
-		if err != nil {
-			ch <- result{err: fmt.Errorf("getFile: %s", b.redact(err.Error()))}
-			return
-		}
-		var resp struct {
-			Result tele.File `json:"result"`
-		}
-		if err := json.Unmarshal(data, &resp); err != nil {
-			ch <- result{err: fmt.Errorf("getFile: %w", err)}
-			return
-		}
-		ch <- result{f: resp.Result}
-	}()
-	select {
-	case res := <-ch:
-		return res.f, res.err
-	case <-ctx.Done():
-		return tele.File{}, fmt.Errorf("getFile: %w", ctx.Err())
-	}
-}
-
-func (b *Bot) httpClient() *http.Client {
-	if b.opts.Client != nil {
-		return b.opts.Client
-	}
-	return http.DefaultClient
-}
-
-func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
 // throttle lets one event per key through every so often, and counts the
 // ones it held back since the last it let through.

@@ -29,13 +29,9 @@ func downloadWith(t *testing.T, filePath string, size int64, body string, limit 
 	}))
 	defer srv.Close()
 	b, _, _ := offlineBot(t, "info", func(o *Options) { o.Bot.APIURL = srv.URL })
-	tb, err := tele.NewBot(tele.Settings{URL: srv.URL, Token: "1:secret", Offline: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.tb = tb
+	b.api = NewClient(srv.URL, "1:secret", nil)
 	dir := filepath.Join(t.TempDir(), "calc")
-	err = b.download(context.Background(), &tele.File{FileID: "F"}, dir, "in.sh", limit)
+	err := b.download(context.Background(), &tele.File{FileID: "F"}, dir, "in.sh", limit)
 	data, _ := os.ReadFile(filepath.Join(dir, "in.sh"))
 	if err == nil {
 		if left, _ := filepath.Glob(filepath.Join(dir, ".download-*")); len(left) != 0 {

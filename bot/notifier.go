@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"hpcbot/plugins"
 	"hpcbot/scheduler"
 	"hpcbot/store"
 )
@@ -148,7 +150,7 @@ func (b *Bot) notificationText(lang string, n scheduler.Notification) string {
 			lines = append(lines, tr(lang, "calc.where", P{"cluster": c.Cluster, "where": n.Where}))
 		}
 		if len(n.Skipped) > 0 {
-			lines = append(lines, tr(lang, "calc.skipped", P{"skipped": truncate(strings.Join(n.Skipped, "; "), 500)}))
+			lines = append(lines, tr(lang, "calc.skipped", P{"skipped": skippedText(lang, n.Skipped)}))
 		}
 		if outcome != store.StateSucceeded {
 			lines = append(lines, tailText(lang, n.Tail))
@@ -156,6 +158,46 @@ func (b *Bot) notificationText(lang string, n scheduler.Notification) string {
 		return joinLines(lines...)
 	}
 	return tr(lang, "calc.resumed", base)
+}
+
+// legacySkipReasons are the English reasons hpcbot recorded for skipped
+// files ("big.chk: too large") before it recorded codes, with their codes:
+// such a stored record is worded in the user's language all the same.
+var legacySkipReasons = map[string]string{
+	"too large (grew while being fetched)":      plugins.SkipGrew,
+	"not a regular file (link or special file)": plugins.SkipSpecialFile,
+	"not whitelisted":                           plugins.SkipNotWhitelisted,
+	"temporary file":                            plugins.SkipTemporary,
+	"total size cap":                            plugins.SkipLimitReached,
+	"too large":                                 plugins.SkipTooLarge,
+}
+
+// skippedText lists the files not brought back, each with its reason in
+// lang: "big.chk (over the size limit for one file); x.tmp (a temporary
+// file)". An older record's reason that is not one of legacySkipReasons is
+// shown as it was recorded. At most 500 characters.
+func skippedText(lang string, files []store.SkippedFile) string {
+	parts := make([]string, 0, len(files))
+	for _, f := range files {
+		path, code := f.Path, f.Code
+		if code == "" && f.Text != "" {
+			for reason, c := range legacySkipReasons {
+				if p, ok := strings.CutSuffix(f.Text, ": "+reason); ok {
+					path, code = p, c
+					break
+				}
+			}
+			if code == "" {
+				parts = append(parts, f.Text)
+				continue
+			}
+		}
+		if !slices.Contains(plugins.SkipCodes, code) {
+			code = plugins.SkipOther
+		}
+		parts = append(parts, path+" ("+tr(lang, "skip."+code, nil)+")")
+	}
+	return truncate(strings.Join(parts, "; "), 500)
 }
 
 // programNames are the programs' names as their authors write them.

@@ -66,7 +66,12 @@ func TestNotify(t *testing.T) {
 			{State: store.StateRetrieved, At: t0.Add(93 * time.Minute)}, {State: store.StateDelivered, At: t0.Add(94 * time.Minute)}}}
 	ctx := context.Background()
 	n := scheduler.Notification{Key: "calc/42/finished", Event: scheduler.EventFinished, Calc: calc, Outcome: store.StateFailed,
-		Files: []string{"/tmp/x/h2o_results.zip"}, Skipped: []string{"big.chk: too large"}, Tail: "SCF <not> converged\n"}
+		Files: []string{"/tmp/x/h2o_results.zip"}, Skipped: []store.SkippedFile{
+			{Text: "big.chk: too large"},                      // a record from before skip codes
+			{Text: "odd.bin: some reason of an older plugin"}, // shown as it was recorded
+			{Path: "link.out", Code: plugins.SkipLink},
+			{Path: "x.dat", Code: plugins.SkipOther},
+			{Path: "y.dat", Code: "from_the_future"}}, Tail: "SCF <not> converged\n"}
 	for range 3 { // repeated calls queue nothing more
 		if err := b.Notify(ctx, n); err != nil {
 			t.Fatal(err)
@@ -79,10 +84,16 @@ func TestNotify(t *testing.T) {
 	msg := got["calc/42/finished"]
 	text := msg.Params[paramText]
 	for _, part := range []string{"Расчёт <b>#42</b> (h2o.inp) закончился: с ошибкой, код выхода 2, время счёта 1 ч 30 мин",
-		"Результаты в файлах ниже", "big.chk: too large", "<pre>SCF &lt;not&gt; converged</pre>"} {
+		"Результаты в файлах ниже", "<pre>SCF &lt;not&gt; converged</pre>",
+		"Не скачано: big.chk (больше предела для одного файла); odd.bin: some reason of an older plugin; " +
+			"link.out (символическая ссылка, по ссылкам я не перехожу); x.dat (другая причина; администратор видит её в журнале бота); " +
+			"y.dat (другая причина; администратор видит её в журнале бота)"} {
 		if !strings.Contains(text, part) {
 			t.Errorf("finished message lacks %q:\n%s", part, text)
 		}
+	}
+	if strings.Contains(text, "too large") {
+		t.Errorf("the Russian message shows an English reason:\n%s", text)
 	}
 	if msg.ChatID != 77 || len(msg.Files) != 1 || msg.Files[0] != "/tmp/x/h2o_results.zip" {
 		t.Errorf("finished message %+v", msg)

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"hpcbot/internal/backoff"
 	"hpcbot/store"
@@ -41,15 +39,18 @@ type Outgoing struct {
 	ChatID         int64
 	Text           string
 	Files          []OutFile
-	Caption        string // of the first file
-	Plain          bool   // no parse mode
-	ReplyTo        int    // message_id the first part answers
-	ReplyMarkup    any    // sent with the last part (e.g. *tele.ReplyMarkup)
+	Caption        string     // of the first file
+	Plain          bool       // no parse mode
+	ReplyTo        int        // message_id the first part answers
+	ReplyMarkup    any        // sent with the last part (e.g. *tele.ReplyMarkup)
+	Keyboard       [][]Button // inline keyboard of the last part (instead of ReplyMarkup)
 	DisablePreview bool
 	Silent         bool
 	// At is when the event the message reports happened (its line's time in
 	// a merged message, see SenderOptions.Merge); zero: when it was queued.
 	At time.Time
+
+	edit int // message_id whose text and keyboard become Text and Keyboard (Sender.Edit)
 }
 
 // SendOption adjusts an Outgoing.
@@ -63,6 +64,9 @@ func ReplyTo(messageID int) SendOption { return func(o *Outgoing) { o.ReplyTo = 
 
 // WithMarkup attaches a keyboard (e.g. *tele.ReplyMarkup) to the last part.
 func WithMarkup(m any) SendOption { return func(o *Outgoing) { o.ReplyMarkup = m } }
+
+// WithKeyboard attaches an inline keyboard to the last part.
+func WithKeyboard(kb [][]Button) SendOption { return func(o *Outgoing) { o.Keyboard = kb } }
 
 // NoPreview turns link previews off.
 func NoPreview() SendOption { return func(o *Outgoing) { o.DisablePreview = true } }
@@ -223,6 +227,7 @@ func (j *sendJob) outbox() bool {
 type sendPart struct {
 	text string
 	file *OutFile
+	edit int // editMessageText of this message_id instead of a send
 	opts MessageOptions
 }
 
@@ -391,7 +396,7 @@ func (s *Sender) enqueue(o Outgoing, key string, from int, finish func(error)) e
 	}
 	j := &sendJob{out: o, parts: parts, next: min(from, len(parts)), key: key, finish: finish, at: at}
 	j.mergeable = s.opts.Merge != nil && s.opts.Merge(o.ChatID) && len(o.Files) == 0 && len(parts) == 1 &&
-		j.next == 0 && o.ReplyTo == 0 && o.ReplyMarkup == nil
+		j.next == 0 && o.ReplyTo == 0 && o.ReplyMarkup == nil && o.Keyboard == nil && o.edit == 0
 	if j.mergeable {
 		j.line = parts[0].text
 	}
@@ -411,6 +416,9 @@ func buildParts(o Outgoing) []sendPart {
 	base := MessageOptions{DisablePreview: o.DisablePreview, Silent: o.Silent}
 	if !o.Plain {
 		base.ParseMode = "HTML"
+	}
+	if o.edit != 0 {
+		return editParts(o, base)
 	}
 	var parts []sendPart
 	for _, t := range splitMessage(o.Text, maxTextLen, !o.Plain) {
@@ -434,6 +442,7 @@ func buildParts(o Outgoing) []sendPart {
 	if len(parts) > 0 {
 		parts[0].opts.ReplyTo = o.ReplyTo
 		parts[len(parts)-1].opts.ReplyMarkup = o.ReplyMarkup
+		parts[len(parts)-1].opts.Keyboard = o.Keyboard
 	}
 	return parts
 }
@@ -535,6 +544,8 @@ func (s *Sender) logFailure(j *sendJob, err error) {
 	case s.ctx.Err() != nil:
 	case IsForbidden(err):
 		s.log.Info("chat blocked the bot or removed it; message dropped", args...)
+	case j.out.edit != 0 && IsMessageGone(err):
+		s.log.Info("the message to edit is gone (deleted, or too old to edit); edit dropped", append(args, "message", j.out.edit)...)
 	case errors.As(err, &ae) && !ae.Temporary():
 		s.log.Error("telegram refused a message; dropped", args...)
 	case s.finalErr(err):
@@ -558,9 +569,15 @@ func (s *Sender) sendPart(q *chatQueue, j *sendJob, p sendPart) error {
 			p = s.absorb(q, j)
 		}
 		var err error
-		if p.file != nil {
+		switch {
+		case p.edit != 0:
+			_, err = s.c.EditMessageText(s.ctx, j.out.ChatID, p.edit, p.text, p.opts)
+			if IsNotModified(err) { // the message already reads so
+				err = nil
+			}
+		case p.file != nil:
 			_, err = s.c.SendFile(s.ctx, j.out.ChatID, *p.file, p.text, p.opts)
-		} else {
+		default:
 			_, err = s.c.SendMessage(s.ctx, j.out.ChatID, p.text, p.opts)
 		}
 		if err == nil {
@@ -585,7 +602,7 @@ func (s *Sender) sendPart(q *chatQueue, j *sendJob, p sendPart) error {
 			s.mu.Unlock()
 			s.log.Warn("telegram flood control; waiting retry_after before sending to the chat again",
 				"chat", j.out.ChatID, "retry_after", wait)
-		case errors.As(err, &ae) && ae.MigrateTo != 0:
+		case errors.As(err, &ae) && ae.MigrateTo != 0 && p.edit == 0: // message ids do not carry over
 			s.log.Info("group became a supergroup; sending there", "chat", j.out.ChatID, "new_chat", ae.MigrateTo)
 			if s.opts.OnMigrate != nil {
 				s.opts.OnMigrate(j.out.ChatID, ae.MigrateTo)
@@ -808,182 +825,4 @@ func (s *Sender) outboxDone(key string) {
 	s.mu.Lock()
 	delete(s.progress, key)
 	s.mu.Unlock()
-}
-
-// ---- splitting ----
-
-// tgLen is a text's length as Telegram counts it: UTF-16 code units.
-func tgLen(s string) int {
-	n := 0
-	for _, r := range s {
-		n += utf16.RuneLen(r)
-	}
-	return n
-}
-
-// splitMessage cuts text into pieces of at most limit characters (UTF-16,
-// markup included, so that the count after entity parsing is lower still):
-// at line breaks where it can, else at spaces, else between characters,
-// never inside an HTML tag or entity. With html, a tag open at a cut is
-// closed at the end of the piece and opened again at the start of the next.
-// Blank pieces are dropped; nil for a blank text.
-func splitMessage(text string, limit int, html bool) []string {
-	if strings.TrimSpace(text) == "" {
-		return nil
-	}
-	if tgLen(text) <= limit {
-		return []string{text}
-	}
-	var out []string
-	var open []string // opening tags in force, outermost first
-	var cur strings.Builder
-	curLen := 0 // tgLen(cur.String())
-	content := false
-	write := func(s string) {
-		cur.WriteString(s)
-		curLen += tgLen(s)
-	}
-	start := func() {
-		cur.Reset()
-		curLen = 0
-		for _, t := range open {
-			write(t)
-		}
-		content = false
-	}
-	flush := func() {
-		if content {
-			out = append(out, strings.TrimRight(cur.String(), " \n")+closeTags(open))
-		}
-		start()
-	}
-	start()
-	for _, line := range strings.SplitAfter(text, "\n") {
-		for line != "" {
-			after := applyTags(open, line, html)
-			if curLen+tgLen(line)+tgLen(closeTags(after)) <= limit {
-				write(line)
-				open = after
-				content = content || strings.TrimSpace(line) != ""
-				line = ""
-				continue
-			}
-			if content {
-				flush()
-				continue
-			}
-			// The line alone is too long: take the longest prefix that
-			// fits (after dropping the blank lines before it).
-			start()
-			n := fitPrefix(curLen, open, line, limit, html)
-			write(line[:n])
-			open = applyTags(open, line[:n], html)
-			content = content || strings.TrimSpace(line[:n]) != ""
-			line = strings.TrimLeft(line[n:], " ")
-			flush()
-		}
-	}
-	flush()
-	return out
-}
-
-// fitPrefix returns the byte length of the longest prefix of line, ending at
-// an atom boundary (after a space when there is one), that fits in limit
-// after curLen characters with its closing tags. It is never 0, so the
-// splitting always moves on.
-func fitPrefix(curLen int, open []string, line string, limit int, html bool) int {
-	tags := append([]string(nil), open...)
-	used, best, bestSpace := curLen, 0, 0
-	for i := 0; i < len(line); {
-		n := atomLen(line[i:], html)
-		atom := line[i : i+n]
-		tags = applyTags(tags, atom, html)
-		used += tgLen(atom)
-		if used+tgLen(closeTags(tags)) > limit {
-			break
-		}
-		i += n
-		best = i
-		if atom == " " {
-			bestSpace = i
-		}
-	}
-	switch {
-	case bestSpace > 0:
-		return bestSpace
-	case best > 0:
-		return best
-	}
-	return atomLen(line, html)
-}
-
-// atomLen is the byte length of the first unit of s that must not be cut: an
-// HTML tag or entity, or one character.
-func atomLen(s string, html bool) int {
-	if html {
-		switch s[0] {
-		case '<':
-			if j := strings.IndexByte(s, '>'); j > 0 && isTagStart(s[1:j]) {
-				return j + 1
-			}
-		case '&':
-			if j := strings.IndexByte(s, ';'); j > 1 && j <= 10 && isEntityName(s[1:j]) {
-				return j + 1
-			}
-		}
-	}
-	_, n := utf8.DecodeRuneInString(s)
-	return n
-}
-
-// isTagStart tells whether what follows "<" names a tag ("b", "/b", "a href").
-func isTagStart(s string) bool {
-	s = strings.TrimPrefix(s, "/")
-	return s != "" && (s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z')
-}
-
-func isEntityName(s string) bool {
-	for _, r := range s {
-		if !(r == '#' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-// applyTags returns the opening tags in force after s.
-func applyTags(open []string, s string, html bool) []string {
-	if !html || !strings.Contains(s, "<") {
-		return open
-	}
-	out := append([]string(nil), open...)
-	for i := 0; i < len(s); {
-		n := atomLen(s[i:], true)
-		if atom := s[i : i+n]; len(atom) > 2 && atom[0] == '<' && atom[len(atom)-1] == '>' {
-			if atom[1] == '/' {
-				if len(out) > 0 && tagName(out[len(out)-1]) == tagName(atom) {
-					out = out[:len(out)-1]
-				}
-			} else {
-				out = append(out, atom)
-			}
-		}
-		i += n
-	}
-	return out
-}
-
-// tagName is "b" for "<b>", "</b>" and `<a href="...">`.
-func tagName(tag string) string {
-	t := strings.TrimPrefix(strings.Trim(tag, "<>"), "/")
-	name, _, _ := strings.Cut(t, " ")
-	return strings.ToLower(name)
-}
-
-func closeTags(open []string) string {
-	var b strings.Builder
-	for i := len(open) - 1; i >= 0; i-- {
-		b.WriteString("</" + tagName(open[i]) + ">")
-	}
-	return b.String()
 }

@@ -91,7 +91,7 @@ func (p statsPeriod) name(lang string) string {
 		}
 		return tr(lang, "stats.period_month", P{"month": month, "year": p.from.Year()})
 	}
-	return tr(lang, "stats.period_days", P{"days": p.days, "from": p.from.Format("02.01"), "to": p.to.Format("02.01.2006")})
+	return tr(lang, "stats.period_days", P{"last": pluralLast(lang, int64(p.days), "day", "days", "день", "дня", "дней"), "from": p.from.Format("02.01"), "to": p.to.Format("02.01.2006")})
 }
 
 // statRow is one bar pair of the chart and one line of the text.

@@ -1,6 +1,8 @@
 package plugins
 
 import (
+	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -58,6 +60,7 @@ func jobStatusFromPB(s *pb.JobStatus) JobStatus {
 
 		Elapsed:   time.Duration(max(s.GetElapsedSeconds(), 0)) * time.Second,
 		AllocCPUs: int(max(s.GetAllocCpus(), 0)),
+		Node:      s.GetNode(),
 	}
 	if s.ExitCode != nil {
 		code := int(*s.ExitCode)
@@ -89,12 +92,28 @@ func fetchToPB(r FetchRequest) *pb.FetchRequest {
 	}
 }
 
+// fetchResultFromPB keeps a skipped file's code only when it is one hpcbot
+// knows: another code, or none (a plugin older than codes sends its reason
+// as English text only), becomes SkipOther, and the text stays in Reason for
+// the log.
 func fetchResultFromPB(r *pb.FetchReply) FetchResult {
 	out := FetchResult{Files: r.GetFiles(), Bytes: r.GetBytes()}
 	for _, s := range r.GetSkipped() {
-		out.Skipped = append(out.Skipped, Skipped{Path: s.GetPath(), Size: s.GetSize(), Reason: s.GetReason()})
+		code, reason := s.GetCode(), s.GetReason()
+		if !slices.Contains(SkipCodes, code) {
+			if code != "" {
+				reason = strings.TrimSpace("code " + code + "; " + reason)
+			}
+			code = SkipOther
+		}
+		out.Skipped = append(out.Skipped, Skipped{Path: s.GetPath(), Size: s.GetSize(), Code: code, Reason: reason})
 	}
 	return out
+}
+
+func tailToPB(r TailRequest) *pb.TailRequest {
+	return &pb.TailRequest{CalcId: r.CalcID, JobId: r.JobID, Folder: r.Folder, JobName: r.JobName,
+		MaxLines: pbconv.ClampInt32(r.MaxLines), MaxBytes: pbconv.ClampInt32(r.MaxBytes), PreferError: r.PreferError}
 }
 
 func ruleToPB(r RunnerRule) *pb.RunnerRule {

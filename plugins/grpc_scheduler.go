@@ -2,7 +2,11 @@ package plugins
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	pb "hpcbot/plugins/proto"
 )
@@ -95,4 +99,30 @@ func (c *schedulerClient) TransportStats(ctx context.Context) (TransportStats, e
 		return TransportStats{}, fromStatus(ctx, err)
 	}
 	return TransportStats{Handshakes: r.GetHandshakes(), Commands: r.GetCommands(), AuthFailures: r.GetAuthFailures()}, nil
+}
+
+// ErrNotSupported is wrapped by the error of an optional call (Tail) that the
+// plugin does not implement: it answered gRPC Unimplemented.
+var ErrNotSupported = errors.New("the plugin does not support this call")
+
+// Tail asks for the end of a job's output with the caps clamped to
+// MaxTailLines and MaxTailBytes, and cleans the answer again with TailText:
+// whatever the plugin sends, the text is bounded, valid UTF-8 and free of
+// control characters. A plugin without Tail gives an error wrapping
+// ErrNotSupported (kind permanent).
+func (c *schedulerClient) Tail(ctx context.Context, req TailRequest) (TailResult, error) {
+	req.MaxLines, req.MaxBytes = TailCaps(req.MaxLines, req.MaxBytes)
+	res, err := c.c.Tail(ctx, tailToPB(req))
+	if status.Code(err) == codes.Unimplemented && ctx.Err() == nil {
+		return TailResult{}, &Error{Kind: KindPermanent, Msg: "tail", Err: ErrNotSupported}
+	}
+	if err != nil {
+		return TailResult{}, fromStatus(ctx, err)
+	}
+	stream := res.GetStream()
+	if stream != StreamOutput && stream != StreamError {
+		return TailResult{}, &Error{Kind: KindTransient, Msg: fmt.Sprintf("plugin broke the Tail contract: stream %q", stream)}
+	}
+	text, cut := TailText([]byte(res.GetText()), true, req.MaxLines, req.MaxBytes)
+	return TailResult{Text: text, Stream: stream, Truncated: res.GetTruncated() || cut}, nil
 }

@@ -72,6 +72,10 @@ var testRegistry = Registry{
 	Schedulers: map[string]func(*slog.Logger) Scheduler{
 		"fake":        func(log *slog.Logger) Scheduler { return &fakeScheduler{name: "fake", rec: newRecorder(log)} },
 		"fake-dropin": func(log *slog.Logger) Scheduler { return &fakeScheduler{name: "fake-dropin", rec: newRecorder(log)} },
+		// fake-notail hides the fake's Tail, as a plugin built before Tail.
+		"fake-notail": func(log *slog.Logger) Scheduler {
+			return noTail{&fakeScheduler{name: "fake-notail", rec: newRecorder(log)}}
+		},
 	},
 	Runners: map[string]func(*slog.Logger) Runner{
 		"fake":  func(log *slog.Logger) Runner { return &fakeRunner{rec: newRecorder(log)} },
@@ -219,6 +223,14 @@ func (f *fakeScheduler) Fetch(ctx context.Context, req FetchRequest) (res FetchR
 func (f *fakeScheduler) Cleanup(ctx context.Context, folder string) error {
 	return f.rec.do(ctx, "Cleanup", folder, nil)
 }
+
+func (f *fakeScheduler) Tail(ctx context.Context, req TailRequest) (res TailResult, err error) {
+	err = f.rec.do(ctx, "Tail", req, &res)
+	return res, err
+}
+
+// noTail is a scheduler without the optional Tail.
+type noTail struct{ Scheduler }
 
 // fakeRunner is not a Versioner: it reports the executable's build version.
 type fakeRunner struct{ rec *recorder }

@@ -105,6 +105,18 @@ func (s *schedulerProxy) TransportStats(ctx context.Context) (res TransportStats
 	return res, err
 }
 
+var _ Tailer = (*schedulerProxy)(nil)
+
+// Tail asks the current process for the end of a job's output; a plugin
+// without Tail gives an error wrapping ErrNotSupported.
+func (s *schedulerProxy) Tail(ctx context.Context, req TailRequest) (res TailResult, err error) {
+	err = s.p.call(ctx, "Tail", false, func(ctx context.Context, raw any) (err error) {
+		res, err = schedOf(raw).Tail(ctx, req)
+		return err
+	})
+	return res, err
+}
+
 // runnerProxy is the Runner the Host hands out, with the same guarantees. For
 // a built-in runner (shared), every call names the proxy's cluster, whose
 // instance in the process answers it.

@@ -79,6 +79,27 @@ func same(t *testing.T, what string, got, want any) {
 func intp(n int) *int    { return &n }
 func boolp(b bool) *bool { return &b }
 
+// TestTailNotSupported: a plugin without Tail answers Unimplemented, which
+// the host gives as an error wrapping ErrNotSupported, and the plugin keeps
+// serving.
+func TestTailNotSupported(t *testing.T) {
+	h, _, _ := newTestHost(t, HostOptions{})
+	ctx := context.Background()
+	cl := fullCluster("c1")
+	cl.Scheduler = "fake-notail"
+	s, err := h.Scheduler(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.(Tailer).Tail(ctx, TailRequest{CalcID: 1, JobID: "1", Folder: "f1", MaxLines: 30})
+	if !errors.Is(err, ErrNotSupported) || KindOf(err) != KindPermanent {
+		t.Fatalf("Tail of a plugin without it: %v, want ErrNotSupported (permanent)", err)
+	}
+	if err := s.Cleanup(ctx, "f1"); err != nil {
+		t.Errorf("after the unsupported call: %v", err)
+	}
+}
+
 func TestSchedulerRoundTrip(t *testing.T) {
 	h, dir, _ := newTestHost(t, HostOptions{})
 	ctx := context.Background()
@@ -153,7 +174,7 @@ func TestSchedulerRoundTrip(t *testing.T) {
 		}
 		want := []JobStatus{
 			{JobID: "11", State: StateSucceeded, Raw: "CD", ExitCode: intp(0), Reason: "None", Started: start, Ended: start.Add(time.Hour),
-				Elapsed: time.Hour, AllocCPUs: 8}, // the scheduler's accounting crosses the plugin boundary
+				Elapsed: time.Hour, AllocCPUs: 8, Node: "node[01-04]"}, // the scheduler's accounting crosses the plugin boundary
 			{JobID: "12", State: StatePending, Raw: "PD", Reason: "Priority"}, // no exit code, no times
 			{JobID: "13", State: StateFailed, Raw: "OUT_OF_MEMORY", ExitCode: intp(137), Started: start},
 		}
@@ -201,7 +222,11 @@ func TestSchedulerRoundTrip(t *testing.T) {
 		}
 		want := FetchResult{
 			Files: []string{"h2o.out", "sub/h2o.xyz"}, Bytes: 12345,
-			Skipped: []Skipped{{Path: "big.gbw", Size: 60 << 20, Reason: "too large"}, {Path: "x.tmp", Reason: "temporary file"}},
+			Skipped: []Skipped{
+				{Path: "big.gbw", Size: 60 << 20, Code: SkipTooLarge, Reason: "too large: 62914560 bytes"},
+				{Path: "link.out", Code: SkipLink},
+				{Path: "x.tmp", Code: SkipTemporary, Reason: "temporary file"},
+			},
 		}
 		result(t, dir, "Fetch", want)
 		got, err := s.Fetch(ctx, req)
@@ -212,6 +237,68 @@ func TestSchedulerRoundTrip(t *testing.T) {
 		var gotReq FetchRequest
 		lastCall(t, dir, "Fetch", &gotReq)
 		same(t, "Fetch request", gotReq, req)
+
+		// A plugin older than codes sends English text only; one that sends a
+		// code hpcbot does not know is the same: "other", the text for the log.
+		result(t, dir, "Fetch", FetchResult{Skipped: []Skipped{
+			{Path: "a.chk", Reason: "checkpoint not wanted"}, {Path: "b.chk", Code: "quota_exceeded", Reason: "over quota"}}})
+		got, err = s.Fetch(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		same(t, "Fetch result of an older plugin", got.Skipped, []Skipped{
+			{Path: "a.chk", Code: SkipOther, Reason: "checkpoint not wanted"},
+			{Path: "b.chk", Code: SkipOther, Reason: "code quota_exceeded; over quota"}})
+	})
+
+	t.Run("Tail", func(t *testing.T) {
+		tailer, ok := s.(Tailer)
+		if !ok {
+			t.Fatal("the host's scheduler is not a Tailer")
+		}
+		req := TailRequest{CalcID: 42, JobID: "123", Folder: "f42", JobName: "hpcbot-42", MaxLines: 30, MaxBytes: 4096, PreferError: true}
+		want := TailResult{Text: "SCF not converged\n\tstep 3", Stream: StreamError, Truncated: true}
+		result(t, dir, "Tail", want)
+		got, err := tailer.Tail(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		same(t, "Tail result", got, want)
+		var gotReq TailRequest
+		lastCall(t, dir, "Tail", &gotReq)
+		same(t, "Tail request", gotReq, req)
+
+		// The caps are hpcbot's: a larger request is clamped before it leaves.
+		result(t, dir, "Tail", TailResult{Stream: StreamOutput})
+		if _, err := tailer.Tail(ctx, TailRequest{Folder: "f42", MaxLines: 5000, MaxBytes: 1 << 30}); err != nil {
+			t.Fatal(err)
+		}
+		lastCall(t, dir, "Tail", &gotReq)
+		if gotReq.MaxLines != MaxTailLines || gotReq.MaxBytes != MaxTailBytes {
+			t.Errorf("plugin was asked for %d lines, %d bytes; want the caps %d, %d", gotReq.MaxLines, gotReq.MaxBytes, MaxTailLines, MaxTailBytes)
+		}
+
+		// Whatever the plugin answers is cut to the caps and cleaned again.
+		long := strings.Repeat("line \x1b[31mred\x1b[0m\x07\n", 50)
+		result(t, dir, "Tail", TailResult{Text: long, Stream: StreamOutput})
+		got, err = tailer.Tail(ctx, TailRequest{Folder: "f42", MaxLines: 3, MaxBytes: 4096})
+		if err != nil {
+			t.Fatal(err)
+		}
+		same(t, "Tail of a plugin that ignored the caps", got, TailResult{Text: "line red\nline red\nline red", Stream: StreamOutput, Truncated: true})
+
+		// A stream that is neither output nor error breaks the contract.
+		result(t, dir, "Tail", TailResult{Text: "x", Stream: "stdout"})
+		if _, err := tailer.Tail(ctx, req); err == nil || errors.Is(err, ErrNotSupported) {
+			t.Errorf("Tail with stream %q: %v, want a contract error", "stdout", err)
+		}
+
+		// The plugin's NotFound crosses as such (no output yet).
+		nf := KindNotFound
+		reply(t, dir, "Tail", fakeReply{Kind: &nf, Msg: "no output yet"})
+		if _, err := tailer.Tail(ctx, req); KindOf(err) != KindNotFound {
+			t.Errorf("Tail of a job without output: %v, want kind not found", err)
+		}
 	})
 
 	t.Run("Cleanup", func(t *testing.T) {

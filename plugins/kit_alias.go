@@ -40,6 +40,9 @@ type (
 	State             = kit.State
 	SubmitRequest     = kit.SubmitRequest
 	SubmitResult      = kit.SubmitResult
+	TailRequest       = kit.TailRequest
+	TailResult        = kit.TailResult
+	Tailer            = kit.Tailer
 	Versioner         = kit.Versioner
 )
 
@@ -86,6 +89,20 @@ const (
 	StateUnknown           = kit.StateUnknown
 	StateLost              = kit.StateLost
 	EnvHostPID             = kit.EnvHostPID
+	MaxTailLines           = kit.MaxTailLines
+	MaxTailBytes           = kit.MaxTailBytes
+	StreamOutput           = kit.StreamOutput
+	StreamError            = kit.StreamError
+	SkipTooLarge           = kit.SkipTooLarge
+	SkipGrew               = kit.SkipGrew
+	SkipLimitReached       = kit.SkipLimitReached
+	SkipLink               = kit.SkipLink
+	SkipSpecialFile        = kit.SkipSpecialFile
+	SkipTemporary          = kit.SkipTemporary
+	SkipNotWhitelisted     = kit.SkipNotWhitelisted
+	SkipNotFound           = kit.SkipNotFound
+	SkipUnreadable         = kit.SkipUnreadable
+	SkipOther              = kit.SkipOther
 )
 
 var (
@@ -95,4 +112,7 @@ var (
 	KindOf            = kit.KindOf
 	ProtocolVersions  = kit.ProtocolVersions
 	RunnerKinds       = kit.RunnerKinds
+	SkipCodes         = kit.SkipCodes
+	TailCaps          = kit.TailCaps
+	TailText          = kit.TailText
 )

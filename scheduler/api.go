@@ -72,8 +72,9 @@ type Notification struct {
 	Files []string
 	// Where: finished without link or files (too large): the remote folder.
 	Where string
-	// Skipped: result files not fetched, and why ("big.chk: too large").
-	Skipped []string
+	// Skipped: result files not fetched, and why (a code, or an older
+	// record's English text).
+	Skipped []store.SkippedFile
 	// Tail: the last lines of the program's error output, for failed and error.
 	Tail string
 }

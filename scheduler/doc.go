@@ -14,19 +14,17 @@
 // The bot, for a document:
 //
 //	r, err := s.Route(ctx, fileName, caption)  // *plugins.Refusal: tell the user why
-//	folder := s.FolderName(userID, updateID, fileName, time.Now()) // updateID: the same for a redelivered update
-//	// download the input into s.LocalDir(folder), then:
-//	c, err := st.CreateCalculation(store.Calculation{..., Folder: folder, LocalDir: s.LocalDir(folder),
-//		Cluster: r.Cluster, Runner: r.Runner, Program: r.Plan.Program, Argv: r.Plan.Argv,
-//		Launch: r.Plan.Launch, Resources: r.Plan.Resources,
-//		ResultExtensions: r.Plan.Extensions, ResultFiles: r.Plan.Files}, window, now)
-//	s.Wake(c.ID)
+//	c, err := s.Accept(ctx, scheduler.AcceptRequest{UserID: ..., UpdateID: updateID, At: sent,
+//		FileName: fileName, Caption: caption, Route: r, Window: window, Limit: limit,
+//		Write: func(dir, name string) error { /* download into dir/name */ }})
 //
-// (A caller may also create the calculation first and write the input after:
-// a received calculation without its input is looked at again after a backoff,
-// and fails with CodeInputMissing after DefaultInputGrace.)
+// Accept chooses the folder, has the input written into it, creates the
+// record (once per update: the same update accepted again gives the same
+// calculation) and wakes the cluster's worker. The card's Run again button:
 //
-// and s.Cancel(ctx, id) for /cancel (ErrFinished: nothing left to stop), s.Clusters()
+//	c, err := s.RunAgain(ctx, scheduler.RunAgainRequest{CalcID: id, By: telegramID, Press: press, Window: window})
+//
+// (ErrInputGone: the input is no longer kept); and s.Cancel(ctx, id) for /cancel (ErrFinished: nothing left to stop), s.Clusters()
 // for /help. Everything the user hears comes back through Notifier.Notify, keyed so
 // that a repeat after a crash can be dropped.
 //

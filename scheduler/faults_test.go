@@ -168,7 +168,7 @@ func TestDiskNearlyFull(t *testing.T) {
 	c := b.submit("d.sh", "echo small > a.txt\nhead -c 100000 /dev/zero > b.txt\n", "")
 	b.waitState(c.ID, store.StateNotified)
 	n := b.notes.of(c.ID, EventFinished)[0]
-	if !slices.Contains(n.Skipped, "b.txt: total size cap") {
+	if !slices.Contains(n.Skipped, store.SkippedFile{Path: "b.txt", Code: plugins.SkipLimitReached}) {
 		t.Fatalf("skipped %v", n.Skipped)
 	}
 	if len(n.Files) != 1 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -199,10 +198,20 @@ func (s *Scheduler) fetch(ctx context.Context, calc store.Calculation) bool {
 	return s.retrieved(calc, res, fmt.Sprintf("%d files, %d bytes, %d skipped", len(res.Files), res.Bytes, len(res.Skipped)))
 }
 
+// maxSkipLogs bounds the log lines of one fetch's skipped files.
+const maxSkipLogs = 20
+
 func (s *Scheduler) retrieved(calc store.Calculation, res plugins.FetchResult, note string) bool {
-	skipped := make([]string, len(res.Skipped))
+	skipped := make([]store.SkippedFile, len(res.Skipped))
 	for i, sk := range res.Skipped {
-		skipped[i] = fmt.Sprintf("%s: %s", sk.Path, sk.Reason)
+		skipped[i] = store.SkippedFile{Path: sk.Path, Code: sk.Code}
+		// The plugin's English detail is for the log; the user reads the code.
+		if i < maxSkipLogs {
+			s.log.Info("result file not fetched", "calc", calc.ID, "path", sk.Path, "size", sk.Size, "code", sk.Code, "reason", sk.Reason)
+		}
+	}
+	if len(res.Skipped) > maxSkipLogs {
+		s.log.Info("more result files not fetched", "calc", calc.ID, "count", len(res.Skipped)-maxSkipLogs)
 	}
 	before := calc
 	after, err := s.st.Transition(calc.ID, store.StateRetrieved, note, func(_ *store.Tx, c *store.Calculation) error {
@@ -469,30 +478,12 @@ func (s *Scheduler) tail(calc store.Calculation) string {
 	if calc.LocalDir == "" {
 		return ""
 	}
-	f, err := os.Open(filepath.Join(calc.LocalDir, jobName(calc.ID)+".err"))
+	data, whole, err := readEnd(filepath.Join(calc.LocalDir, jobName(calc.ID)+".err"), 8<<10)
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
-	const window = 8 << 10
-	if info, err := f.Stat(); err == nil && info.Size() > window {
-		if _, err := f.Seek(info.Size()-window, io.SeekStart); err != nil {
-			return ""
-		}
-	}
-	b, err := io.ReadAll(io.LimitReader(f, window))
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > defaultTailLines {
-		lines = lines[len(lines)-defaultTailLines:]
-	}
-	out := strings.Join(lines, "\n")
-	if len(out) > defaultTailBytes {
-		out = "…" + out[len(out)-defaultTailBytes:]
-	}
-	return strings.TrimSpace(out)
+	text, _ := plugins.TailText(data, whole, defaultTailLines, defaultTailBytes)
+	return strings.TrimSpace(text)
 }
 
 // retellErrors queues EventError again for calculations that went to error

@@ -212,6 +212,14 @@ func (f *faulty) Cleanup(ctx context.Context, folder string) error {
 
 var _ plugins.Scheduler = (*faulty)(nil)
 
+// Tail passes through to the wrapped plugin, which must be a Tailer.
+func (f *faulty) Tail(ctx context.Context, req plugins.TailRequest) (plugins.TailResult, error) {
+	if err := f.enter(ctx, "tail"); err != nil {
+		return plugins.TailResult{}, err
+	}
+	return f.Scheduler.(plugins.Tailer).Tail(ctx, req)
+}
+
 // TransportStats passes the wrapped plugin's counts through, when it keeps them.
 func (f *faulty) TransportStats(ctx context.Context) (plugins.TransportStats, error) {
 	if sr, ok := f.Scheduler.(plugins.StatsReporter); ok {

@@ -224,12 +224,12 @@ func (s *Scheduler) intake(ctx context.Context, c *clusterState, id uint64) {
 	}
 }
 
-// inputMissing handles a received calculation without its input file. A young
-// calculation may simply not be ready (a caller that creates the calculation
-// before it writes the input; the bot writes it first): it is looked at again
-// after the backoff, or at once when Wake says the input is there. Past the
-// input grace the input is lost (never written, or removed from download_path):
-// error.
+// inputMissing handles a received calculation without its input file. Accept
+// writes the input before it creates the record, so the input was removed
+// from download_path; a record created by other means may still wait for it.
+// Within the input grace of its creation it is looked at again after the
+// backoff, or at once when Wake says the input is there; past the grace the
+// input is lost: error.
 func (s *Scheduler) inputMissing(ctx context.Context, calc store.Calculation, cause error) {
 	if s.now().Sub(calc.Created) < s.inputGrace {
 		if _, err := s.st.UpdateCalc(calc.ID, func(_ *store.Tx, c *store.Calculation) error {

@@ -145,7 +145,7 @@ func (s *Scheduler) Clusters() []ClusterInfo {
 // "<unix time>_<user id>_<input base name>" gave two files of the same name sent
 // in the same second one folder; submission tells them apart. It must differ
 // between submissions and stay the same when one submission is handled again
-// (the bot passes the Telegram update id: unique for the bot, the same when an
+// (Accept passes the Telegram update id: unique for the bot, the same when an
 // update is redelivered, and the identity the store already gives each
 // calculation), so the same arguments always give the same name. The base name
 // loses its extension and every character but letters, digits, '.', '_' and
@@ -172,13 +172,8 @@ func FolderName(userID uint64, submission int64, input string, at time.Time) str
 	return fmt.Sprintf("%d_%d_%d_%s", at.Unix(), userID, submission, name)
 }
 
-// FolderName is the package function, for callers holding a Scheduler.
-func (s *Scheduler) FolderName(userID uint64, submission int64, input string, at time.Time) string {
-	return FolderName(userID, submission, input, at)
-}
-
-// LocalDir is the absolute local folder of a calculation folder: where the bot
-// puts the input before Wake, and where results are fetched to.
+// LocalDir is the absolute local folder of a calculation folder: where Accept
+// has the input written, and where results are fetched to.
 func (s *Scheduler) LocalDir(folder string) string {
 	return filepath.Join(s.downloadPath, folder)
 }

@@ -35,8 +35,9 @@ const (
 	DefaultDiskReserve  = 64 << 20
 	DefaultHousekeeping = 24 * time.Hour
 	// DefaultInputGrace is how long a received calculation may wait for its input
-	// file before it is lost. The bot writes the input before it creates the
-	// calculation; the grace covers callers that do it the other way round.
+	// file before it is lost. Accept writes the input before it creates the
+	// calculation; the grace covers records created by other means (a restore,
+	// a test) whose input comes after.
 	DefaultInputGrace       = time.Hour
 	defaultGiveUpAfter      = 72 * time.Hour
 	defaultRetention        = 30 * 24 * time.Hour
@@ -53,7 +54,7 @@ const (
 )
 
 // Scheduler drives calculations through their lifecycle. Create it with New,
-// start it with Run; Route, Clusters, FolderName, LocalDir, Wake and Cancel are
+// start it with Run; Route, Accept, RunAgain, Clusters, Wake and Cancel are
 // what the bot calls, and are safe for concurrent use.
 type Scheduler struct {
 	cfg          Config

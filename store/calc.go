@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 )
 
@@ -24,10 +25,20 @@ type Calculation struct {
 	ChatID     int64  `json:"chat_id,omitempty"`     // where to answer
 	MessageID  int    `json:"message_id,omitempty"`  // the message with the input
 	UpdateID   int64  `json:"update_id,omitempty"`   // the Telegram update; 0 = none
+	// Key is the creation's idempotency key when no update brought it (Run
+	// again: "again/42/..."); "" = none. CreateCalculation makes at most one
+	// calculation per key, as per UpdateID.
+	Key string `json:"key,omitempty"`
+	// RunAgainOf is the calculation this one runs again (same input and
+	// caption); 0 = a new input.
+	RunAgainOf uint64 `json:"run_again_of,omitempty"`
 
-	InputName string `json:"input_name"`          // the input file name, e.g. "h2o.inp"
-	Folder    string `json:"folder,omitempty"`    // e.g. "1732640000_7_h2o", local and remote
-	LocalDir  string `json:"local_dir,omitempty"` // download_path/Folder
+	InputName string `json:"input_name"` // the input file name, e.g. "h2o.inp"
+	// Caption is the caption the input came with, as routed (trimmed; "" when
+	// none); nil in records written before captions were kept.
+	Caption  *string `json:"caption,omitempty"`
+	Folder   string  `json:"folder,omitempty"`    // e.g. "1732640000_7_h2o", local and remote
+	LocalDir string  `json:"local_dir,omitempty"` // download_path/Folder
 
 	Runner           string            `json:"runner,omitempty"`
 	Program          string            `json:"program,omitempty"`
@@ -188,8 +199,9 @@ func quotaFlag(c Calculation) []byte {
 // transaction, so concurrent creations cannot exceed the limit.
 //
 // In order:
-//   - c.UpdateID != 0 and a calculation already came from that update: it is
-//     returned together with ErrDuplicateUpdate (unwrapped, so == works too);
+//   - c.UpdateID != 0 and a calculation already came from that update, or
+//     c.Key != "" and one was already created under that key: it is returned
+//     together with ErrDuplicateUpdate (unwrapped, so == works too);
 //   - the user (c.UserID) must exist and not be blocked (ErrBlocked);
 //   - the user's calculations created after now-window that count for the quota
 //     (see CountsForQuota) must be fewer than User.Limit, else ErrQuotaExceeded;
@@ -208,6 +220,18 @@ func (s *Store) CreateCalculation(c Calculation, window time.Duration, now time.
 			if v := t.bucket(bCalcByUpdate).Get(i64(c.UpdateID)); v != nil {
 				var err error
 				if dup, err = t.calc(getU64(v)); err != nil {
+					return err
+				}
+				return ErrDuplicateUpdate
+			}
+		}
+		if c.Key != "" {
+			if v, ok := t.Value(calcKeyIndex(c.Key)); ok {
+				id, err := strconv.ParseUint(v, 10, 64)
+				if err != nil {
+					return fmt.Errorf("index of key %q: %w", c.Key, err)
+				}
+				if dup, err = t.calc(id); err != nil {
 					return err
 				}
 				return ErrDuplicateUpdate
@@ -243,6 +267,11 @@ func (s *Store) CreateCalculation(c Calculation, window time.Duration, now time.
 				return err
 			}
 		}
+		if c.Key != "" {
+			if err := t.SetValue(calcKeyIndex(c.Key), strconv.FormatUint(id, 10)); err != nil {
+				return err
+			}
+		}
 		_, err = t.AddEvent(Event{At: now, Actor: c.TelegramID, Action: ActionCalcCreate, Subject: c.Subject(),
 			Detail: fmt.Sprintf("%s %s on %s", c.InputName, c.Program, c.Cluster)})
 		return err
@@ -254,6 +283,37 @@ func (s *Store) CreateCalculation(c Calculation, window time.Duration, now time.
 		return Calculation{}, fmt.Errorf("create calculation: %w", err)
 	}
 	return c, nil
+}
+
+// calcKeyIndex is the kv key that indexes the calculation created under an
+// idempotency key (Calculation.Key).
+func calcKeyIndex(key string) string { return "calc/key/" + key }
+
+// CalcCreatedBy returns the calculation created from Telegram update updateID
+// (when not 0) or under idempotency key key (when not ""), or ErrNotFound.
+func (s *Store) CalcCreatedBy(updateID int64, key string) (Calculation, error) {
+	var c Calculation
+	err := s.view(func(t *Tx) error {
+		if updateID != 0 {
+			if v := t.bucket(bCalcByUpdate).Get(i64(updateID)); v != nil {
+				var err error
+				c, err = t.calc(getU64(v))
+				return err
+			}
+		}
+		if key != "" {
+			if v, ok := t.Value(calcKeyIndex(key)); ok {
+				id, err := strconv.ParseUint(v, 10, 64)
+				if err != nil {
+					return fmt.Errorf("index of key %q: %w", key, err)
+				}
+				c, err = t.calc(id)
+				return err
+			}
+		}
+		return fmt.Errorf("calculation of update %d, key %q: %w", updateID, key, ErrNotFound)
+	})
+	return c, err
 }
 
 // putCalc writes c and brings its indexes from old (nil for a new calculation) to c.

@@ -166,6 +166,45 @@ func TestDuplicateUpdate(t *testing.T) {
 	}
 }
 
+// TestDuplicateKey: an idempotency key (Run again) makes at most one
+// calculation, as an update id does, and CalcCreatedBy finds it by either.
+func TestDuplicateKey(t *testing.T) {
+	s, clk := openTest(t)
+	u := newUser(t, s, 5)
+	if _, err := s.CalcCreatedBy(0, "again/1/x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("CalcCreatedBy before any = %v, want ErrNotFound", err)
+	}
+	first, err := s.CreateCalculation(Calculation{UserID: u.ID, Key: "again/1/x", InputName: "a.inp"}, window, clk.t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.CreateCalculation(Calculation{UserID: u.ID, Key: "again/1/x", InputName: "b.inp"}, window, clk.t)
+	if err != ErrDuplicateUpdate || again.ID != first.ID || again.InputName != "a.inp" {
+		t.Fatalf("second create = %d %q %v, want calculation %d and ErrDuplicateUpdate", again.ID, again.InputName, err, first.ID)
+	}
+	other, err := s.CreateCalculation(Calculation{UserID: u.ID, Key: "again/1/y", UpdateID: 9}, window, clk.t)
+	if err != nil || other.ID == first.ID {
+		t.Fatalf("another key = %d %v, want a new calculation", other.ID, err)
+	}
+	for _, tt := range []struct {
+		update int64
+		key    string
+		want   uint64
+	}{{0, "again/1/x", first.ID}, {0, "again/1/y", other.ID}, {9, "", other.ID}, {9, "again/1/x", other.ID}} {
+		got, err := s.CalcCreatedBy(tt.update, tt.key)
+		if err != nil || got.ID != tt.want {
+			t.Errorf("CalcCreatedBy(%d, %q) = %d %v, want %d", tt.update, tt.key, got.ID, err, tt.want)
+		}
+	}
+	if _, err := s.CalcCreatedBy(10, "again/2/x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("CalcCreatedBy of neither = %v, want ErrNotFound", err)
+	}
+	all, _ := s.CalcsOfUser(u.ID, time.Time{}, 0)
+	if len(all) != 2 {
+		t.Fatalf("%d calcs, want 2", len(all))
+	}
+}
+
 // pathTo returns a sequence of allowed transitions from received to s.
 func pathTo(s State) []State {
 	switch s {

@@ -8,6 +8,11 @@ import "fmt"
 //	bot/log_chat_id        the log chat after its group became a supergroup:
 //	                       "<configured id> <new id>", used while bot.log_chat_id
 //	                       is still the configured id (bot.kvLogChat)
+//	calc/key/<key>         the id of the calculation created under idempotency
+//	                       key <key> (Calculation.Key), written with it
+//	accept/<key>           the folder scheduler.Accept chose for key while it
+//	                       writes the input (the same folder when a crash makes
+//	                       it start again); removed once the calculation exists
 //	cluster/<label>/drain  a cluster's maintenance state as JSON: drained, reason,
 //	                       by, since, and the configuration's drained key when
 //	                       it was written (scheduler.drainRecord)

@@ -29,8 +29,8 @@ type Progress struct {
 	Ended          time.Time `json:"ended,omitzero"`            // job end as the scheduler plugin saw it
 	OutcomeUnknown bool      `json:"outcome_unknown,omitempty"` // the job ended but its exit status is unknown
 
-	Files   []string `json:"files,omitempty"`   // fetched result files, slash-separated, relative to LocalDir
-	Skipped []string `json:"skipped,omitempty"` // "path: reason" of the files not fetched
+	Files   []string      `json:"files,omitempty"`   // fetched result files, slash-separated, relative to LocalDir
+	Skipped []SkippedFile `json:"skipped,omitempty"` // the result files not fetched, and why
 
 	// Upload is the resumable state of a cloud upload in progress, as the
 	// Nextcloud client encodes it (scheduler/nextcloud.UploadState); the store
@@ -62,13 +62,35 @@ type InputRefusal struct {
 	Limit  string `json:"limit,omitempty"` // the number it compares with
 }
 
+// SkippedFile is a result file that was not fetched. Code is the scheduler
+// plugin's reason (plugins.Skip*: too_large, limit_reached, link, ...), which
+// the bot words in the user's language. A record written before codes holds
+// the English "path: reason" it showed then, kept whole in Text (JSON: a plain
+// string); Path and Code are empty.
+type SkippedFile struct {
+	Path string `json:"path,omitempty"`
+	Code string `json:"code,omitempty"`
+	Text string `json:"text,omitempty"`
+}
+
+// UnmarshalJSON reads both forms: an object, or an older record's string.
+func (f *SkippedFile) UnmarshalJSON(b []byte) error {
+	var text string
+	if err := json.Unmarshal(b, &text); err == nil {
+		*f = SkippedFile{Text: text}
+		return nil
+	}
+	type plain SkippedFile
+	return json.Unmarshal(b, (*plain)(f))
+}
+
 // legacyProgress converts the map of strings schema 3 kept under "delivery"
 // (times as RFC 3339, lists as JSON, flags as "1") into a Progress. A value it
 // cannot read is an error naming the key: the migration stops rather than
 // drop what it cannot convert.
 func legacyProgress(d map[string]string) (Progress, error) {
 	var p Progress
-	list := func(k string, dst *[]string) error {
+	list := func(k string, dst any) error {
 		if v := d[k]; v != "" {
 			if err := json.Unmarshal([]byte(v), dst); err != nil {
 				return fmt.Errorf("delivery %q: %w", k, err)

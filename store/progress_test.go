@@ -58,7 +58,7 @@ func TestMigrateTypedProgress(t *testing.T) {
 		1: {Cancel: CancelRequested, FailoverFrom: "hpc"},
 		2: {Accepted: true, Cancel: CancelSent, Started: at("2026-11-20T09:01:02Z")},
 		3: {Accepted: true},
-		4: {Accepted: true, Files: []string{"d.out", "sub/d.xyz"}, Skipped: []string{"big.bin: too large"}, OutcomeUnknown: true,
+		4: {Accepted: true, Files: []string{"d.out", "sub/d.xyz"}, Skipped: []SkippedFile{{Text: "big.bin: too large"}}, OutcomeUnknown: true,
 			Started: at("2026-11-20T09:01:02Z"), Ended: at("2026-11-20T10:11:12Z"),
 			Upload: json.RawMessage(`{"d.out":{"id":"hpcbot-7","chunk":10485760,"done":2,"size":31457280,"mtime":"2026-11-20T10:11:12Z"}}`)},
 		5: {Accepted: true, Files: []string{"e.out"}, Code: "too_large", Where: "hpc:/scratch/f_e", Cleaned: true},
@@ -158,5 +158,29 @@ func TestLegacyProgressRefusal(t *testing.T) {
 	}
 	if _, err := legacyProgress(map[string]string{"refusal": "{"}); err == nil {
 		t.Error("an unreadable refusal was accepted")
+	}
+}
+
+// TestSkippedFileJSON: a record written before skip codes holds "path: reason"
+// strings; it reads back as Text, and the coded form round-trips.
+func TestSkippedFileJSON(t *testing.T) {
+	var p Progress
+	if err := json.Unmarshal([]byte(`{"skipped":["big.chk: too large",{"path":"x.out","code":"link"}]}`), &p); err != nil {
+		t.Fatal(err)
+	}
+	want := []SkippedFile{{Text: "big.chk: too large"}, {Path: "x.out", Code: "link"}}
+	if !reflect.DeepEqual(p.Skipped, want) {
+		t.Fatalf("skipped %+v, want %+v", p.Skipped, want)
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again Progress
+	if err := json.Unmarshal(b, &again); err != nil || !reflect.DeepEqual(again.Skipped, want) {
+		t.Fatalf("round trip of %s: %+v, %v", b, again.Skipped, err)
+	}
+	if err := json.Unmarshal([]byte(`{"skipped":[3]}`), &p); err == nil {
+		t.Error("a number accepted as a skipped file")
 	}
 }

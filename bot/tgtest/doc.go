@@ -13,16 +13,21 @@
 // timeout, limit, and 409 for a concurrent poller), sendMessage (with the
 // length and HTML checks Telegram does), sendDocument and sendPhoto (multipart
 // uploads recorded with file name and bytes, or a file_id), forwardMessage,
-// copyMessage, editMessageText, deleteMessage, sendChatAction, getFile and the
-// download path, leaveChat, getChat, getChatMember, setMyCommands,
-// getMyCommands, deleteMyCommands, answerCallbackQuery. Unknown methods answer
+// copyMessage, editMessageText and editMessageReplyMarkup (400 "message is
+// not modified" for an edit that changes nothing, "message to edit not found"
+// after a delete), deleteMessage, sendChatAction, getFile and the download
+// path, leaveChat, getChat, getChatMember, setMyCommands, getMyCommands,
+// deleteMyCommands, answerCallbackQuery (each query answered at most once).
+// Messages keep their inline keyboard (reply_markup). Unknown methods answer
 // 404 "Not Found" as Telegram does; a wrong token answers 401 "Unauthorized".
 //
 // Tests push updates built from the wire types here (Message, Document,
 // ChatMemberUpdated) with helpers that fill in message_id, date, from and chat
-// like Telegram; every call is recorded (method, parameters, uploaded files,
-// time) for assertions; faults are injected per method and chat: 429 with
-// retry_after, 5xx, 403 for a chat that blocked the bot, or a dropped
+// like Telegram, and callback queries (PushCallback: a user pressed a
+// button; Answer, Unanswered); a user can delete a message (UserDelete).
+// Every call is recorded (method, parameters, uploaded files, time) for
+// assertions; faults are injected per method and chat: 429 with retry_after
+// (edits included), 5xx, 403 for a chat that blocked the bot, or a dropped
 // connection.
 //
 // Point telebot at it with tele.Settings{URL: srv.URL, Token: srv.Token}:

@@ -88,6 +88,20 @@ type Message struct {
 	MigrateToChatID   int64           `json:"migrate_to_chat_id,omitempty"`
 	MigrateFromChatID int64           `json:"migrate_from_chat_id,omitempty"`
 	ForwardOrigin     any             `json:"forward_origin,omitempty"`
+	ReplyMarkup       *InlineKeyboard `json:"reply_markup,omitempty"` // the inline keyboard under the message
+}
+
+// InlineKeyboard is https://core.telegram.org/bots/api#inlinekeyboardmarkup.
+type InlineKeyboard struct {
+	InlineKeyboard [][]InlineButton `json:"inline_keyboard"`
+}
+
+// InlineButton is https://core.telegram.org/bots/api#inlinekeyboardbutton
+// (the kinds hpcbot uses: callback_data, url).
+type InlineButton struct {
+	Text         string `json:"text"`
+	CallbackData string `json:"callback_data,omitempty"`
+	URL          string `json:"url,omitempty"`
 }
 
 // ChatMember is https://core.telegram.org/bots/api#chatmember. Status is

@@ -67,6 +67,11 @@ class SchedulerStub(object):
                 request_serializer=hpcbot__pb2.StatsRequest.SerializeToString,
                 response_deserializer=hpcbot__pb2.StatsReply.FromString,
                 )
+        self.Tail = channel.unary_unary(
+                '/hpcbot.plugins.v1.Scheduler/Tail',
+                request_serializer=hpcbot__pb2.TailRequest.SerializeToString,
+                response_deserializer=hpcbot__pb2.TailReply.FromString,
+                )
 
 
 class SchedulerServicer(object):
@@ -146,6 +151,16 @@ class SchedulerServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Tail(self, request, context):
+        """Tail reads the end of a job's standard output or error, for the user's
+        "Log" button: at most max_lines lines and max_bytes bytes, read from the
+        end of the file (never the whole file). Optional: a plugin that cannot
+        answers UNIMPLEMENTED and the user is told the cluster does not show logs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SchedulerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -198,6 +213,11 @@ def add_SchedulerServicer_to_server(servicer, server):
                     servicer.Stats,
                     request_deserializer=hpcbot__pb2.StatsRequest.FromString,
                     response_serializer=hpcbot__pb2.StatsReply.SerializeToString,
+            ),
+            'Tail': grpc.unary_unary_rpc_method_handler(
+                    servicer.Tail,
+                    request_deserializer=hpcbot__pb2.TailRequest.FromString,
+                    response_serializer=hpcbot__pb2.TailReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -379,6 +399,23 @@ class Scheduler(object):
         return grpc.experimental.unary_unary(request, target, '/hpcbot.plugins.v1.Scheduler/Stats',
             hpcbot__pb2.StatsRequest.SerializeToString,
             hpcbot__pb2.StatsReply.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def Tail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/hpcbot.plugins.v1.Scheduler/Tail',
+            hpcbot__pb2.TailRequest.SerializeToString,
+            hpcbot__pb2.TailReply.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

@@ -1,9 +1,11 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -32,6 +34,7 @@ type scripted struct {
 	submitRC       int
 	nothing        bool // NothingSubmitted answers this
 	launches       string
+	script         []byte // BatchScript's answer; nil: a script running argv
 }
 
 func (d *scripted) Name() string           { return "scripted" }
@@ -40,6 +43,9 @@ func (d *scripted) ParseVersion(r RunResult) (string, error) {
 	return strings.TrimSpace(string(r.Stdout)), nil
 }
 func (d *scripted) BatchScript(req plugins.SubmitRequest, dir string) ([]byte, error) {
+	if d.script != nil {
+		return d.script, nil
+	}
 	return []byte("#!/bin/sh\n" + shellquote.Join(req.Argv) + "\n"), nil
 }
 func (d *scripted) SubmitCommand(req plugins.SubmitRequest, dir, script string) string {
@@ -93,17 +99,28 @@ func (d *scripted) ParseFinished(r RunResult, jobs []plugins.JobRef) (map[string
 }
 func (d *scripted) CancelCommand(job plugins.JobRef, dir string) string { return "true" }
 func (d *scripted) CancelDone(r RunResult) bool                         { return r.ExitCode == 0 }
-func (d *scripted) NothingSubmitted(out []byte, rc int) bool            { return d.nothing }
+func (d *scripted) StreamFiles(req plugins.TailRequest) (string, string) {
+	return req.JobName + ".out", req.JobName + ".err"
+}
+func (d *scripted) NothingSubmitted(out []byte, rc int) bool { return d.nothing }
 
-// counting counts the commands a Transport runs.
+// counting counts the commands a Transport runs and the files it writes.
 type counting struct {
 	LocalTransport
-	runs atomic.Int64
+	runs, writes atomic.Int64
+	lastOut      atomic.Int64 // bytes the last command printed
 }
 
 func (c *counting) Run(ctx context.Context, cmd string) (RunResult, error) {
 	c.runs.Add(1)
-	return c.LocalTransport.Run(ctx, cmd)
+	r, err := c.LocalTransport.Run(ctx, cmd)
+	c.lastOut.Store(int64(len(r.Stdout)))
+	return r, err
+}
+
+func (c *counting) WriteFile(ctx context.Context, p string, data []byte, perm fs.FileMode) error {
+	c.writes.Add(1)
+	return c.LocalTransport.WriteFile(ctx, p, data, perm)
 }
 
 type clock struct{ now time.Time }
@@ -306,7 +323,7 @@ func TestSubmitWrapperRunsOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r, err := (&LocalTransport{}).Run(ctxT(t), SubmitWrapper(dir, launch, 5))
+			r, err := (&LocalTransport{}).Run(ctxT(t), SubmitWrapper(dir, nil, launch, 5))
 			if err != nil {
 				errs[i] = err
 				return
@@ -413,6 +430,138 @@ func TestSubmitOutcomes(t *testing.T) {
 	}
 }
 
+// oddScript is a batch script made of every byte but NUL, the quoting's own
+// escape (quote, backslash, quote, quote) and a quote at either end, a
+// here-document delimiter, CRLF, and no newline at the end: what any quoting
+// or delimiter could mangle.
+func oddScript() []byte {
+	b := []byte("'#!/bin/sh\n'\\''\nEOF\n'EOF'\r\n$(echo x) `id` \\n %s %b \"\n")
+	for c := 1; c < 256; c++ {
+		b = append(b, byte(c))
+	}
+	return append(b, "\nend'"...)
+}
+
+// A batch submission is one remote command: the script travels inside it, byte
+// for byte, and is written (0755) before the launcher runs; a repeat launches
+// nothing and leaves the script alone.
+func TestSubmitIsOneCommand(t *testing.T) {
+	launches := filepath.Join(t.TempDir(), "launches")
+	first := oddScript()
+	d := &scripted{submitOut: "id=9", launches: launches, script: first}
+	s, tr, upload, _ := newScheduler(t, d)
+	mkdirs(t, upload, "a")
+	req := plugins.SubmitRequest{CalcID: 1, Folder: "a", Argv: []string{"prog"}, Launch: plugins.LaunchBatch}
+	for i, existing := range []bool{false, true} {
+		tr.runs.Store(0)
+		res, err := s.Submit(ctxT(t), req)
+		if err != nil || res.JobID != "9" || res.Existing != existing {
+			t.Fatalf("submit %d: %+v, %v", i, res, err)
+		}
+		if runs, writes := tr.runs.Load(), tr.writes.Load(); runs != 1 || writes != 0 {
+			t.Errorf("submit %d: %d commands and %d file writes, want one command and no write", i, runs, writes)
+		}
+		checkScript(t, filepath.Join(upload, "a"), first)
+		d.script = []byte("#!/bin/sh\nthe repeat's script\n")
+	}
+	if data, _ := os.ReadFile(launches); string(data) != "launch\n" {
+		t.Errorf("launches: %q, want one", data)
+	}
+
+	// Too long for one command, or holding a NUL byte: the script is written on
+	// its own first, as it was before, and arrives the same.
+	for _, script := range [][]byte{bytes.Repeat([]byte("# x'y\n"), maxCommandLen/6+1), []byte("#!/bin/sh\n\x00\n")} {
+		d.script = script
+		folder := fmt.Sprintf("big%d", len(script))
+		mkdirs(t, upload, folder)
+		tr.runs.Store(0)
+		tr.writes.Store(0)
+		if res, err := s.Submit(ctxT(t), plugins.SubmitRequest{CalcID: 2, Folder: folder, Argv: []string{"prog"}, Launch: plugins.LaunchBatch}); err != nil || res.JobID != "9" {
+			t.Fatalf("%d-byte script: %+v, %v", len(script), res, err)
+		}
+		if runs, writes := tr.runs.Load(), tr.writes.Load(); runs != 1 || writes != 1 {
+			t.Errorf("%d-byte script: %d commands and %d file writes, want one of each", len(script), runs, writes)
+		}
+		checkScript(t, filepath.Join(upload, folder), script)
+	}
+}
+
+// FuzzInlineScript: whatever bytes a batch script holds (NUL aside, which goes
+// by SFTP), the submit command writes exactly them before it launches.
+func FuzzInlineScript(f *testing.F) {
+	for _, seed := range []string{"#!/bin/sh\necho hi\n", string(oddScript()), "'", "", "\\", "EOF\n", "\xff\xfe'\r\n"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, script []byte) {
+		dir := t.TempDir()
+		cmd, ok := inlineScript(dir, script, "echo id=1", 0)
+		if !ok {
+			if bytes.IndexByte(script, 0) < 0 && len(script) <= maxCommandLen/2 {
+				t.Fatalf("a %d-byte script without NUL was not sent inline", len(script))
+			}
+			return
+		}
+		r, err := (&LocalTransport{}).Run(ctxT(t), cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o, err := parseSubmitOutput(r.Stdout); err != nil || !o.fresh || o.rc != 0 {
+			t.Fatalf("%+v, %v (stderr %q)", o, err, r.Stderr)
+		}
+		if got, err := os.ReadFile(filepath.Join(dir, BatchScriptName)); err != nil || !bytes.Equal(got, script) {
+			t.Errorf("wrote %q, %v; want %q", got, err, script)
+		}
+	})
+}
+
+// checkScript checks the batch script in dir: exactly want, mode 0755, no temp file left.
+func checkScript(t *testing.T, dir string, want []byte) {
+	t.Helper()
+	p := filepath.Join(dir, BatchScriptName)
+	got, err := os.ReadFile(p)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("batch script: %v; %d bytes, want %d, equal %v", err, len(got), len(want), bytes.Equal(got, want))
+	}
+	if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o755 {
+		t.Errorf("batch script mode: %v, %v", st, err)
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(dir, "."+BatchScriptName+".tmp-*")); len(tmp) > 0 {
+		t.Errorf("temp files left: %v", tmp)
+	}
+}
+
+// A script that cannot be written launches nothing and takes no lock, so a
+// later call (the folder repaired) submits normally; the shell's message is in the error.
+func TestSubmitScriptNotWritten(t *testing.T) {
+	launches := filepath.Join(t.TempDir(), "launches")
+	d := &scripted{submitOut: "id=9", launches: launches, script: []byte("#!/bin/sh\ntrue\n")}
+	s, tr, upload, _ := newScheduler(t, d)
+	mkdirs(t, upload, "a")
+	// A chmod that fails as on a read-only file system (tests may run as root,
+	// whom file modes do not stop).
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "chmod"), []byte("#!/bin/sh\necho 'chmod: Read-only file system' >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tr.Env = append(LoginEnv(), "PATH="+bin+":"+os.Getenv("PATH"))
+	req := plugins.SubmitRequest{CalcID: 1, Folder: "a", Argv: []string{"prog"}, Launch: plugins.LaunchBatch}
+	_, err := s.Submit(ctxT(t), req)
+	if plugins.KindOf(err) != plugins.KindPermanent || !strings.Contains(err.Error(), "Read-only file system") {
+		t.Fatalf("unwritable script: %v, want a permanent error with the shell's message", err)
+	}
+	if _, err := os.Stat(filepath.Join(upload, "a", SubmitLockDir)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("lock taken: %v", err)
+	}
+	if _, err := os.Stat(launches); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("launched: %v", err)
+	}
+	tr.Env = nil
+	if res, err := s.Submit(ctxT(t), req); err != nil || res.JobID != "9" || res.Existing {
+		t.Fatalf("after the repair: %+v, %v", res, err)
+	}
+	checkScript(t, filepath.Join(upload, "a"), d.script)
+}
+
 func TestConfigure(t *testing.T) {
 	for _, up := range []string{"", "~/calcs", "a\nb"} {
 		s := New(&scripted{}, NewLocalTransport)
@@ -450,10 +599,16 @@ func TestSelect(t *testing.T) {
 		t.Errorf("take %v, want %v", got, want)
 	}
 	wantSkipped := []plugins.Skipped{
-		{Path: "big.log", Size: 100, Reason: SkipTooLarge},
-		{Path: "noext", Size: 1, Reason: SkipNotWhitelisted},
-		{Path: "sub/result.xyz", Size: 4, Reason: SkipTotalCap},
-		{Path: "x.tmp", Size: 1, Reason: SkipTemporary},
+		{Path: "big.log", Size: 100, Code: plugins.SkipTooLarge},
+		{Path: "noext", Size: 1, Code: plugins.SkipNotWhitelisted},
+		{Path: "sub/result.xyz", Size: 4, Code: plugins.SkipLimitReached},
+		{Path: "x.tmp", Size: 1, Code: plugins.SkipTemporary},
+	}
+	for i := range skipped {
+		if skipped[i].Reason == "" {
+			t.Errorf("%s: no detail for the log", skipped[i].Path)
+		}
+		skipped[i].Reason = ""
 	}
 	if !slices.Equal(skipped, wantSkipped) {
 		t.Errorf("skipped %+v\nwant %+v", skipped, wantSkipped)

@@ -15,6 +15,9 @@ type Dialect interface {
 
 	// BatchScript returns the job script for a batch launch of req in remoteDir.
 	// The script must record the program's exit code in the file ExitCodeFile in remoteDir.
+	// Submit writes it to BatchScriptName from inside the submit command itself
+	// (see SubmitWrapper), so it should hold no NUL byte (one would cost a
+	// separate file write).
 	BatchScript(req plugins.SubmitRequest, remoteDir string) ([]byte, error)
 	// SubmitCommand submits the script (batch launch, script is the file name in
 	// remoteDir) or runs req.Argv (wrapper launch), from remoteDir. The generic code
@@ -40,6 +43,11 @@ type Dialect interface {
 	// recognised by CancelDone.
 	CancelCommand(job plugins.JobRef, remoteDir string) string
 	CancelDone(r RunResult) bool
+
+	// StreamFiles names the files (relative to the calculation folder) the
+	// job's standard output and error go to, for Tail. "" for a stream the
+	// dialect does not keep.
+	StreamFiles(req plugins.TailRequest) (stdout, stderr string)
 }
 
 // Files the generic code and the dialects keep in a calculation's remote folder.

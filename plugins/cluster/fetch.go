@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -14,19 +15,25 @@ import (
 	"hpcbot/plugins"
 )
 
-// Reasons Fetch gives for a skipped file.
+// The English details Fetch gives a skipped file's code for the log
+// (plugins.Skipped.Reason); the user reads the code in the user's language.
 const (
-	SkipNotWhitelisted = "not whitelisted"
-	SkipTemporary      = "temporary file"
-	SkipTooLarge       = "too large"
-	SkipTotalCap       = "total size cap"
-	// SkipNotRegular: a symbolic link, a fifo or another special file. Fetch never
-	// follows a link: it could point anywhere on the cluster.
-	SkipNotRegular = "not a regular file (link or special file)"
-	// SkipGrew: the file grew past the size limits after it was listed; what
-	// was read of it is thrown away.
-	SkipGrew = "too large (grew while being fetched)"
+	reasonNotWhitelisted = "not whitelisted"
+	reasonTemporary      = "temporary file"
+	reasonTooLarge       = "too large"
+	reasonTotalCap       = "total size cap"
+	// A symbolic link, a fifo or another special file: Fetch never follows a
+	// link, it could point anywhere on the cluster.
+	reasonLink    = "symbolic link (not followed)"
+	reasonSpecial = "not a regular file"
+	// The file grew past the size limits after it was listed; what was read
+	// of it is thrown away.
+	reasonGrew = "too large (grew while being fetched)"
 )
+
+func skip(f RemoteFile, code, reason string) plugins.Skipped {
+	return plugins.Skipped{Path: f.Path, Size: f.Size, Code: code, Reason: reason}
+}
 
 // Own reports whether rel (slash-separated, relative to a calculation folder) is
 // one of hpcbot's own bookkeeping files: any path element starting with ".hpcbot",
@@ -55,16 +62,18 @@ func Select(files []RemoteFile, req plugins.FetchRequest) (take []RemoteFile, sk
 		switch {
 		case Own(f.Path):
 			continue
+		case f.Mode&fs.ModeSymlink != 0:
+			skipped = append(skipped, skip(f, plugins.SkipLink, reasonLink))
 		case !f.Mode.IsRegular():
-			skipped = append(skipped, plugins.Skipped{Path: f.Path, Size: f.Size, Reason: SkipNotRegular})
+			skipped = append(skipped, skip(f, plugins.SkipSpecialFile, reasonSpecial+" ("+f.Mode.Type().String()+")"))
 		case strings.HasSuffix(strings.ToLower(f.Path), ".tmp"):
-			skipped = append(skipped, plugins.Skipped{Path: f.Path, Size: f.Size, Reason: SkipTemporary})
+			skipped = append(skipped, skip(f, plugins.SkipTemporary, reasonTemporary))
 		case !whitelisted(f.Path, req):
-			skipped = append(skipped, plugins.Skipped{Path: f.Path, Size: f.Size, Reason: SkipNotWhitelisted})
+			skipped = append(skipped, skip(f, plugins.SkipNotWhitelisted, reasonNotWhitelisted))
 		case req.MaxSize > 0 && f.Size > req.MaxSize:
-			skipped = append(skipped, plugins.Skipped{Path: f.Path, Size: f.Size, Reason: SkipTooLarge})
+			skipped = append(skipped, skip(f, plugins.SkipTooLarge, fmt.Sprintf("%s: %d bytes, limit %d", reasonTooLarge, f.Size, req.MaxSize)))
 		case req.MaxTotal > 0 && total+f.Size > req.MaxTotal:
-			skipped = append(skipped, plugins.Skipped{Path: f.Path, Size: f.Size, Reason: SkipTotalCap})
+			skipped = append(skipped, skip(f, plugins.SkipLimitReached, fmt.Sprintf("%s: %d bytes would pass %d", reasonTotalCap, total+f.Size, req.MaxTotal)))
 		default:
 			total += f.Size
 			take = append(take, f)
@@ -158,12 +167,16 @@ func (s *Scheduler) Fetch(ctx context.Context, req plugins.FetchRequest) (plugin
 			}
 			local := filepath.Join(req.LocalDir, filepath.FromSlash(f.Path))
 			n, err := tr.Get(ctx, dir, f.Path, local, fetchLimit(req, f, slack))
-			var reason string
+			var code string
 			switch {
 			case errors.Is(err, ErrNotRegular):
-				reason = SkipNotRegular
+				code = plugins.SkipSpecialFile
 			case errors.Is(err, ErrTooLarge):
-				reason = SkipGrew
+				code = plugins.SkipGrew
+			case plugins.KindOf(err) == plugins.KindNotFound:
+				code = plugins.SkipNotFound
+			case errors.Is(err, fs.ErrPermission):
+				code = plugins.SkipUnreadable
 			case err != nil:
 				once.Do(func() { first = fmt.Errorf("fetch %s: %w", f.Path, err); cancel() })
 				return
@@ -171,12 +184,16 @@ func (s *Scheduler) Fetch(ctx context.Context, req plugins.FetchRequest) (plugin
 				got[i] = n
 				return
 			}
-			// Listed as a regular file of fitting size, it changed since: skip it
-			// (the user sees why), keep the others.
-			s.log.Warn("fetch: file skipped", "folder", req.Folder, "path", f.Path, "reason", reason, "err", err)
+			// Listed as a regular file of fitting size, it changed since (or
+			// cannot be read): skip it (the user sees why), keep the others.
+			s.log.Warn("fetch: file skipped", "folder", req.Folder, "path", f.Path, "code", code, "err", err)
+			reason := err.Error()
+			if code == plugins.SkipGrew {
+				reason = reasonGrew + ": " + reason
+			}
 			mu.Lock()
 			got[i] = -1
-			res.Skipped = append(res.Skipped, plugins.Skipped{Path: f.Path, Size: max(n, f.Size), Reason: reason})
+			res.Skipped = append(res.Skipped, plugins.Skipped{Path: f.Path, Size: max(n, f.Size), Code: code, Reason: reason})
 			mu.Unlock()
 		}()
 	}
@@ -201,7 +218,7 @@ func (s *Scheduler) Fetch(ctx context.Context, req plugins.FetchRequest) (plugin
 // fetchLimit is how many bytes Get may copy of f: MaxSize, and no more than
 // f's listed size plus what is left of MaxTotal after every selected file;
 // NoLimit when neither is set. A file that grew past it after the listing is
-// skipped (SkipGrew). A limit of 0 (an empty file with no room left) copies
+// skipped (plugins.SkipGrew). A limit of 0 (an empty file with no room left) copies
 // nothing more, never everything.
 func fetchLimit(req plugins.FetchRequest, f RemoteFile, slack int64) int64 {
 	limit := NoLimit

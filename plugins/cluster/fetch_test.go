@@ -100,16 +100,16 @@ func TestFetchLinksGrowthAndModes(t *testing.T) {
 		t.Errorf("fetched %q (%d bytes), want %q (7)", res.Files, res.Bytes, wantFiles)
 	}
 	wantSkipped := []string{
-		"grow.out: " + SkipGrew,
-		"grow2.log: " + SkipGrew,
-		"link.out: " + SkipNotRegular,
-		"sub/c.out: " + SkipNotRegular,
-		"sub/d.out: " + SkipNotRegular,
-		"swap.out: " + SkipNotRegular,
+		"grow.out: " + plugins.SkipGrew,
+		"grow2.log: " + plugins.SkipGrew,
+		"link.out: " + plugins.SkipLink,
+		"sub/c.out: " + plugins.SkipSpecialFile,
+		"sub/d.out: " + plugins.SkipSpecialFile,
+		"swap.out: " + plugins.SkipSpecialFile,
 	}
 	var skipped []string
 	for _, sk := range res.Skipped {
-		skipped = append(skipped, sk.Path+": "+sk.Reason)
+		skipped = append(skipped, sk.Path+": "+sk.Code)
 	}
 	if !slices.Equal(skipped, wantSkipped) {
 		t.Errorf("skipped %q,\nwant %q", skipped, wantSkipped)

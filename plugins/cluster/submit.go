@@ -26,6 +26,7 @@ const (
 	markFresh       = "hpcbot-submit:fresh"       // this call created the lock and launched
 	markExisting    = "hpcbot-submit:existing"    // an earlier call had created it
 	markNoDir       = "hpcbot-submit:nodir"       // the folder is missing (not staged)
+	markNoScript    = "hpcbot-submit:noscript"    // the batch script could not be written
 	markRC          = "hpcbot-submit:rc "         // the launcher's exit code follows; then its output
 	markAdopted     = "hpcbot-submit:adopted "    // a job id found by name follows
 	markInterrupted = "hpcbot-submit:interrupted" // lock without outcome: in flight or the launcher died
@@ -47,23 +48,45 @@ const (
 // launch runs in a subshell started in the login directory, like every other
 // command, so a dialect's own `cd <dir>` works with a relative upload_path too.
 //
-// The output is: a line fresh|existing|nodir, then rc N and the saved output, or
-// adopted ID, or interrupted.
-func SubmitWrapper(dir, launch string, waitSeconds int) string {
+// A non-nil script is written to BatchScriptName in dir (mode 0755) by the
+// call that takes the lock, before it launches; a repeat leaves it alone, so no
+// launcher ever reads a script being rewritten. It travels inside the command
+// itself, as one shell-quoted word (shellquote.Quote) that printf '%s' writes
+// byte for byte, so the script and the submission take one remote command and
+// arrive whole or not at all. Nothing in the script can end the word early:
+// inside single quotes every character but the quote itself is literal, and
+// Quote writes each quote as quote, backslash, quote, quote (close the quotes,
+// an escaped quote, reopen); see
+// https://pubs.opengroup.org/onlinepubs/9699919799/utilities/V3_chap02.html#tag_18_02_02.
+// Unlike a here-document there is no delimiter to collide with. The caller
+// keeps the command within maxCommandLen and the script free of NUL bytes (see
+// inlineScript). A script that cannot be written launches nothing and gives
+// the lock back.
+//
+// The wrapper starts as few processes as it can (each costs milliseconds on a
+// busy login node): builtins read the saved exit code and adopted id.
+//
+// The output is: a line fresh|existing|nodir|noscript, then rc N and the saved
+// output, or adopted ID, or interrupted (noscript: the shell's message is on stderr).
+func SubmitWrapper(dir string, script []byte, launch string, waitSeconds int) string {
 	var b strings.Builder
-	b.WriteString("trap '' HUP PIPE\nhb_home=$(pwd)\n")
+	b.WriteString("trap '' HUP PIPE\nhb_home=${PWD:-$(pwd)}\n")
 	fmt.Fprintf(&b, "cd %s 2>/dev/null || { echo %s; exit 0; }\n", shellquote.Quote(dir), markNoDir)
 	fmt.Fprintf(&b, "if mkdir %s 2>/dev/null; then\n", SubmitLockDir)
+	if script != nil {
+		fmt.Fprintf(&b, "{ printf '%%s' %s >%s && chmod 755 %s; } || { rmdir %s; echo %s; exit 0; }\n",
+			shellquote.Quote(string(script)), BatchScriptName, BatchScriptName, SubmitLockDir, markNoScript)
+	}
 	fmt.Fprintf(&b, "echo %s\n", markFresh)
 	fmt.Fprintf(&b, "( cd \"$hb_home\" && %s\n) >%s 2>&1 </dev/null\n", launch, SubmitOutFile)
 	fmt.Fprintf(&b, "echo $? >%s.tmp && mv -f %s.tmp %s\n", SubmitRCFile, SubmitRCFile, SubmitRCFile)
 	fmt.Fprintf(&b, "else\necho %s\nfi\n", markExisting)
 	fmt.Fprintf(&b, "i=0\nwhile [ ! -f %s ] && [ ! -f %s ] && [ \"$i\" -lt %d ]; do sleep 1; i=$((i+1)); done\n",
 		SubmitRCFile, SubmitAdoptedFile, waitSeconds)
-	fmt.Fprintf(&b, "if [ -f %s ]; then printf '%%s%%s\\n' %s \"$(cat %s)\"; cat %s; exit 0; fi\n",
-		SubmitRCFile, shellquote.Quote(markRC), SubmitRCFile, SubmitOutFile)
-	fmt.Fprintf(&b, "if [ -f %s ]; then printf '%%s%%s\\n' %s \"$(cat %s)\"; exit 0; fi\n",
-		SubmitAdoptedFile, shellquote.Quote(markAdopted), SubmitAdoptedFile)
+	fmt.Fprintf(&b, "if [ -f %s ]; then read -r hb_v <%s; printf '%%s%%s\\n' %s \"$hb_v\"; cat %s; exit 0; fi\n",
+		SubmitRCFile, SubmitRCFile, shellquote.Quote(markRC), SubmitOutFile)
+	fmt.Fprintf(&b, "if [ -f %s ]; then read -r hb_v <%s; printf '%%s%%s\\n' %s \"$hb_v\"; exit 0; fi\n",
+		SubmitAdoptedFile, SubmitAdoptedFile, shellquote.Quote(markAdopted))
 	fmt.Fprintf(&b, "echo %s\n", markInterrupted)
 	return b.String()
 }
@@ -72,6 +95,7 @@ func SubmitWrapper(dir, launch string, waitSeconds int) string {
 type submitOutcome struct {
 	fresh       bool
 	noDir       bool
+	noScript    bool
 	interrupted bool
 	adopted     string // job id, when adopted
 	rc          int
@@ -84,6 +108,9 @@ func parseSubmitOutput(stdout []byte) (submitOutcome, error) {
 	switch string(bytes.TrimSpace(first)) {
 	case markNoDir:
 		o.noDir = true
+		return o, nil
+	case markNoScript:
+		o.noScript = true
 		return o, nil
 	case markFresh:
 		o.fresh = true
@@ -127,28 +154,38 @@ func (s *Scheduler) Submit(ctx context.Context, req plugins.SubmitRequest) (plug
 	if len(req.Argv) == 0 {
 		return plugins.SubmitResult{}, plugins.Errorf(plugins.KindPermanent, "submit calc %d: empty argv", req.CalcID)
 	}
+	wait := int(s.submitWait.Seconds())
 	script := ""
-	if req.Launch == plugins.LaunchBatch {
+	var cmd string
+	switch req.Launch {
+	case plugins.LaunchBatch:
 		body, err := s.d.BatchScript(req, dir)
 		if err != nil {
 			return plugins.SubmitResult{}, plugins.Errorf(plugins.KindPermanent, "submit calc %d: batch script: %w", req.CalcID, err)
 		}
 		script = BatchScriptName
-		// Rewriting it on a repeat is harmless: the scheduler copied it at submission.
-		if err := tr.WriteFile(ctx, path.Join(dir, script), body, 0o755); err != nil {
-			return plugins.SubmitResult{}, fmt.Errorf("submit calc %d: write batch script: %w", req.CalcID, err)
+		launch := s.d.SubmitCommand(req, dir, script)
+		var ok bool
+		if cmd, ok = inlineScript(dir, body, launch, wait); !ok {
+			// Too long for one command (or holding a NUL byte): written on its own.
+			// Rewriting it on a repeat is harmless: the scheduler copied it at submission.
+			if err := tr.WriteFile(ctx, path.Join(dir, script), body, 0o755); err != nil {
+				return plugins.SubmitResult{}, fmt.Errorf("submit calc %d: write batch script: %w", req.CalcID, err)
+			}
+			cmd = SubmitWrapper(dir, nil, launch, wait)
 		}
-	} else if req.Launch != plugins.LaunchWrapper {
+	case plugins.LaunchWrapper:
+		cmd = SubmitWrapper(dir, nil, s.d.SubmitCommand(req, dir, script), wait)
+	default:
 		return plugins.SubmitResult{}, plugins.Errorf(plugins.KindPermanent, "submit calc %d: unknown launch %q", req.CalcID, req.Launch)
 	}
-	launch := s.d.SubmitCommand(req, dir, script)
 	// The wrapper must never be killed once it holds the lock: a launcher killed
 	// between the lock and its exit-code file leaves a submission no one can judge
 	// (stuck until give_up_after). A caller that goes away (hpcbot killed, a
 	// deadline) therefore does not cancel it; only a generous bound of its own does.
 	runCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.submitWait+SubmitLaunchTimeout)
 	defer cancel()
-	r, err := tr.Run(runCtx, SubmitWrapper(dir, launch, int(s.submitWait.Seconds())))
+	r, err := tr.Run(runCtx, cmd)
 	if err != nil {
 		return plugins.SubmitResult{}, fmt.Errorf("submit calc %d: %w", req.CalcID, err)
 	}
@@ -159,6 +196,10 @@ func (s *Scheduler) Submit(ctx context.Context, req plugins.SubmitRequest) (plug
 	switch {
 	case o.noDir:
 		return plugins.SubmitResult{}, plugins.Errorf(plugins.KindNotFound, "submit calc %d: folder %s not found (not staged?)", req.CalcID, dir)
+	case o.noScript:
+		// As an SFTP write refused by the server (quota, a read-only file system):
+		// the answer would be the same next time.
+		return plugins.SubmitResult{}, plugins.Errorf(plugins.KindPermanent, "submit calc %d: write batch script %s: %s", req.CalcID, path.Join(dir, script), brief(r))
 	case o.adopted != "":
 		return plugins.SubmitResult{JobID: o.adopted, Existing: true, Output: "adopted job " + o.adopted}, nil
 	case o.interrupted:
@@ -187,6 +228,21 @@ func (s *Scheduler) Submit(ctx context.Context, req plugins.SubmitRequest) (plug
 	res := plugins.SubmitResult{JobID: id, Output: out, Existing: !o.fresh}
 	s.log.Info("submitted", "calc", req.CalcID, "job", id, "existing", res.Existing)
 	return res, nil
+}
+
+// inlineScript is SubmitWrapper with the batch script inside the command, so
+// that writing the script and submitting it take one remote command; ok is false
+// when that command would be longer than maxCommandLen or the script holds a
+// NUL byte, which no shell word can carry.
+func inlineScript(dir string, script []byte, launch string, waitSeconds int) (cmd string, ok bool) {
+	if len(script) > maxCommandLen || bytes.IndexByte(script, 0) >= 0 {
+		return "", false
+	}
+	if script == nil {
+		script = []byte{} // an empty script is still written
+	}
+	cmd = SubmitWrapper(dir, script, launch, waitSeconds)
+	return cmd, len(cmd) <= maxCommandLen
 }
 
 func (s *Scheduler) jobIDRegex() string {

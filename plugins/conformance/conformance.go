@@ -42,6 +42,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
@@ -571,12 +572,38 @@ func (s *suite) scheduler(ctx context.Context, c pb.SchedulerClient) {
 		}
 		return nil
 	})
+	s.check("Tail is optional: Unimplemented, or an answer of a kind before its deadline when the host does not answer", func() error {
+		cctx, cancel := call(ctx)
+		defer cancel()
+		r, err := c.Tail(cctx, &pb.TailRequest{CalcId: 1, JobId: "1", Folder: "conformance_tail", JobName: "hpcbot-conformance", MaxLines: 30, MaxBytes: 4096})
+		if err != nil {
+			return callErr("Tail", cctx, err)
+		}
+		return tailReply(r, 30, 4096)
+	})
 	if s.t.Local {
-		s.check("runs a real job: Stage, Submit (twice: one job), Poll to the end, Fetch, Cleanup (twice)", func() error {
+		s.check("runs a real job: Stage, Submit (twice: one job), Poll to the end, Tail, Fetch, Cleanup (twice)", func() error {
 			return s.localJob(ctx, c, dir)
 		})
 	}
 	s.check("still answers Version after every call", func() error { return version(ctx, c.Version) })
+}
+
+// tailReply checks a Tail answer: a known stream, within the caps asked for,
+// valid UTF-8 without control characters other than newline and tab.
+func tailReply(r *pb.TailReply, maxLines, maxBytes int) error {
+	t := r.GetText()
+	switch {
+	case r.GetStream() != plugins.StreamOutput && r.GetStream() != plugins.StreamError:
+		return fmt.Errorf("Tail answered stream %q: want %q or %q", r.GetStream(), plugins.StreamOutput, plugins.StreamError)
+	case !utf8.ValidString(t):
+		return fmt.Errorf("Tail text is not valid UTF-8: %q", t)
+	case len(t) > maxBytes || strings.Count(t, "\n") >= maxLines:
+		return fmt.Errorf("Tail text is %d bytes, %d lines: asked for at most %d bytes, %d lines", len(t), strings.Count(t, "\n")+1, maxBytes, maxLines)
+	case strings.ContainsFunc(t, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }):
+		return fmt.Errorf("Tail text holds control characters: %q", t)
+	}
+	return nil
 }
 
 // localJob runs `wc ./input.txt` through a scheduler that runs jobs on this
@@ -644,12 +671,35 @@ func (s *suite) localJob(ctx context.Context, c pb.SchedulerClient, dir string) 
 	if st.GetState() != string(plugins.StateSucceeded) || st.ExitCode == nil || st.GetExitCode() != 0 {
 		return fmt.Errorf("the job (wc) ended %q, exit code %v, reason %q: want succeeded with 0", st.GetState(), st.ExitCode, st.GetReason())
 	}
+	// Tail (optional): the end of wc's output, or Unimplemented.
+	tctx, tcancel := call(ctx)
+	tail, err := c.Tail(tctx, &pb.TailRequest{CalcId: 1, JobId: first.GetJobId(), Folder: folder, JobName: submit.JobName, MaxLines: 5, MaxBytes: 1024})
+	tcancel()
+	switch {
+	case status.Code(err) == codes.Unimplemented:
+	case err != nil:
+		return errors.Join(callErr("Tail", tctx, err), fmt.Errorf("Tail of the finished job: %s", status.Convert(err).Message()))
+	case tail.GetStream() != plugins.StreamOutput || !strings.Contains(tail.GetText(), "./input.txt"):
+		return fmt.Errorf("Tail of the finished job: %q from stream %q, want wc's output from %q", tail.GetText(), tail.GetStream(), plugins.StreamOutput)
+	default:
+		if err := tailReply(tail, 5, 1024); err != nil {
+			return err
+		}
+	}
 	var fetched *pb.FetchReply
 	if err := do("Fetch", func(cctx context.Context) (err error) {
-		fetched, err = c.Fetch(cctx, &pb.FetchRequest{Folder: folder, LocalDir: out})
+		fetched, err = c.Fetch(cctx, &pb.FetchRequest{Folder: folder, LocalDir: out, Extensions: []string{".out"}})
 		return err
 	}); err != nil {
 		return err
+	}
+	for _, sk := range fetched.GetSkipped() {
+		if !slices.Contains(plugins.SkipCodes, sk.GetCode()) {
+			return fmt.Errorf("Fetch skipped %s with code %q: want one of %v (the reason text goes to the log only)", sk.GetPath(), sk.GetCode(), plugins.SkipCodes)
+		}
+	}
+	if !slices.ContainsFunc(fetched.GetSkipped(), func(sk *pb.Skipped) bool { return sk.GetPath() == "input.txt" }) {
+		return fmt.Errorf("Fetch of *.out only did not report input.txt as skipped (code %s): skipped %v", plugins.SkipNotWhitelisted, fetched.GetSkipped())
 	}
 	found := false
 	for _, f := range fetched.GetFiles() {

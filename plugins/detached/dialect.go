@@ -368,6 +368,12 @@ exit 0
 		d.dispatchCommand(q, base) + " >/dev/null 2>&1; exit 0"
 }
 
+// StreamFiles are where the job script sends the program's output and error.
+func (d *Dialect) StreamFiles(req plugins.TailRequest) (string, string) {
+	name := outName(req.JobName)
+	return name + ".out", name + ".err"
+}
+
 // CancelDone: the cancel command exits 0 unless the shell itself failed.
 func (d *Dialect) CancelDone(r cluster.RunResult) bool { return r.ExitCode == 0 }
 

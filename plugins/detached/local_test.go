@@ -375,12 +375,15 @@ mkdir -p sub; printf 123 > sub/c.out; printf x > skip.chk; printf x > part.out.t
 		t.Errorf("fetched %q (%d bytes), want %q (11)", res.Files, res.Bytes, wantFiles)
 	}
 	wantSkipped := []plugins.Skipped{
-		{Path: "big.out", Size: 10, Reason: cluster.SkipTooLarge},
-		{Path: "hpcbot-1.err", Size: 0, Reason: cluster.SkipNotWhitelisted},
-		{Path: "in.inp", Size: 1, Reason: cluster.SkipNotWhitelisted},
-		{Path: "part.out.tmp", Size: 1, Reason: cluster.SkipTemporary},
-		{Path: "skip.chk", Size: 1, Reason: cluster.SkipNotWhitelisted},
-		{Path: "z.out", Size: 4, Reason: cluster.SkipTotalCap},
+		{Path: "big.out", Size: 10, Code: plugins.SkipTooLarge},
+		{Path: "hpcbot-1.err", Size: 0, Code: plugins.SkipNotWhitelisted},
+		{Path: "in.inp", Size: 1, Code: plugins.SkipNotWhitelisted},
+		{Path: "part.out.tmp", Size: 1, Code: plugins.SkipTemporary},
+		{Path: "skip.chk", Size: 1, Code: plugins.SkipNotWhitelisted},
+		{Path: "z.out", Size: 4, Code: plugins.SkipLimitReached},
+	}
+	for i := range res.Skipped {
+		res.Skipped[i].Reason = "" // the English detail, for the log
 	}
 	if !slices.Equal(res.Skipped, wantSkipped) {
 		t.Errorf("skipped %+v,\nwant %+v", res.Skipped, wantSkipped)
@@ -542,4 +545,18 @@ func TestLocalRelativeUploadPath(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestLocalTail(t *testing.T) {
+	b := newBed(t, 0)
+	b.stage("tail", map[string]string{"in.inp": "x"})
+	tail := func(req plugins.TailRequest) (plugins.TailResult, error) { return b.s.Tail(ctxT(t), req) }
+	if _, err := tail(plugins.TailRequest{CalcID: 1, Folder: "tail", JobName: "hpcbot-1"}); plugins.KindOf(err) != plugins.KindNotFound {
+		t.Fatalf("Tail before the job ran: %v, want kind not found", err)
+	}
+	job := b.submit("tail", tailProgram...)
+	if st := b.waitFinal(job); st.State != plugins.StateFailed {
+		t.Errorf("final status %+v", st)
+	}
+	checkTail(t, tail, "tail")
 }

@@ -191,3 +191,42 @@ func TestSSHDownWhileJobRuns(t *testing.T) {
 		t.Fatalf("fetch: %+v, %v", res, err)
 	}
 }
+
+// tailProgram prints 3000 lines (far above Tail's byte cap) and a hostile
+// error line (a terminal escape, an invalid byte, a bidi override), then
+// fails; checkTail reads both ends back through tail.
+var tailProgram = []string{"sh", "-c",
+	`i=0; while [ $i -lt 3000 ]; do echo "step $i"; i=$((i+1)); done; printf 'fatal: \033[31mSCF\033[0m \377 \342\200\256failed\n' >&2; exit 2`}
+
+func checkTail(t *testing.T, tail func(plugins.TailRequest) (plugins.TailResult, error), folder string) {
+	t.Helper()
+	req := plugins.TailRequest{CalcID: 1, Folder: folder, JobName: "hpcbot-1", MaxLines: 30, MaxBytes: 16 << 10, PreferError: true}
+	res, err := tail(req)
+	if err != nil || res.Text != "fatal: SCF \uFFFD failed" || res.Stream != plugins.StreamError || res.Truncated {
+		t.Errorf("Tail of the failed job = %+v, %v", res, err)
+	}
+	req.PreferError = false
+	res, err = tail(req)
+	lines := strings.Split(res.Text, "\n")
+	if err != nil || len(lines) != 30 || lines[0] != "step 2970" || lines[29] != "step 2999" || !res.Truncated || res.Stream != plugins.StreamOutput {
+		t.Errorf("Tail of the output: %d lines %q…%q, truncated %v, stream %q, %v", len(lines), lines[0], lines[len(lines)-1], res.Truncated, res.Stream, err)
+	}
+	req.Folder = "gone"
+	if _, err := tail(req); plugins.KindOf(err) != plugins.KindNotFound {
+		t.Errorf("Tail of a missing folder: %v, want kind not found", err)
+	}
+}
+
+func TestSSHTail(t *testing.T) {
+	b := newSSHBed(t, testbed.SSH(t), 0)
+	b.stage("tail")
+	tail := func(req plugins.TailRequest) (plugins.TailResult, error) { return b.s.Tail(ctxT(t), req) }
+	if _, err := tail(plugins.TailRequest{CalcID: 1, Folder: "tail", JobName: "hpcbot-1"}); plugins.KindOf(err) != plugins.KindNotFound {
+		t.Fatalf("Tail before the job ran: %v, want kind not found", err)
+	}
+	job := b.submit("tail", tailProgram...)
+	if st := b.waitFor(job, "finished", isFinal); st.State != plugins.StateFailed || st.Node != "" {
+		t.Errorf("final status %+v: want failed, no node", st)
+	}
+	checkTail(t, tail, "tail")
+}

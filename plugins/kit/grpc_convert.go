@@ -59,6 +59,7 @@ func jobStatusToPB(s JobStatus) *pb.JobStatus {
 
 		ElapsedSeconds: int64(s.Elapsed / time.Second),
 		AllocCpus:      pbconv.ClampInt32(s.AllocCPUs),
+		Node:           s.Node,
 	}
 	if s.ExitCode != nil {
 		code := pbconv.ClampInt32(*s.ExitCode)
@@ -93,7 +94,7 @@ func fetchFromPB(r *pb.FetchRequest) FetchRequest {
 func fetchResultToPB(r FetchResult) *pb.FetchReply {
 	out := &pb.FetchReply{Files: r.Files, Bytes: r.Bytes}
 	for _, s := range r.Skipped {
-		out.Skipped = append(out.Skipped, &pb.Skipped{Path: s.Path, Size: s.Size, Reason: s.Reason})
+		out.Skipped = append(out.Skipped, &pb.Skipped{Path: s.Path, Size: s.Size, Code: s.Code, Reason: s.Reason})
 	}
 	return out
 }

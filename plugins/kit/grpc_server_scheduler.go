@@ -85,6 +85,25 @@ func (s *schedulerServer) Stats(ctx context.Context, _ *pb.StatsRequest) (*pb.St
 	return &pb.StatsReply{Handshakes: st.Handshakes, Commands: st.Commands, AuthFailures: st.AuthFailures}, nil
 }
 
+// Tail answers when the implementation is a Tailer, and Unimplemented
+// otherwise (the host then tells the user the cluster shows no logs). The
+// text is cut to the request's caps and cleaned here again, whatever the
+// implementation did.
+func (s *schedulerServer) Tail(ctx context.Context, req *pb.TailRequest) (*pb.TailReply, error) {
+	t, ok := s.impl.(Tailer)
+	if !ok {
+		return s.UnimplementedSchedulerServer.Tail(ctx, req)
+	}
+	lines, size := TailCaps(int(req.GetMaxLines()), int(req.GetMaxBytes()))
+	res, err := t.Tail(ctx, TailRequest{CalcID: req.GetCalcId(), JobID: req.GetJobId(), Folder: req.GetFolder(),
+		JobName: req.GetJobName(), MaxLines: lines, MaxBytes: size, PreferError: req.GetPreferError()})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	text, cut := TailText([]byte(res.Text), true, lines, size)
+	return &pb.TailReply{Text: text, Stream: res.Stream, Truncated: res.Truncated || cut}, nil
+}
+
 func (s *schedulerServer) Cleanup(ctx context.Context, req *pb.CleanupRequest) (*pb.Empty, error) {
 	return &pb.Empty{}, toStatus(s.impl.Cleanup(ctx, req.GetFolder()))
 }

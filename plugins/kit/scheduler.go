@@ -89,6 +89,10 @@ type JobStatus struct {
 	// when unknown. hpcbot stores them once, when the job ends.
 	Elapsed   time.Duration
 	AllocCPUs int
+	// Node is where the job runs or ran as the scheduler names it (Slurm's
+	// NodeList such as "node[01-04]", PBS's exec_host); "" when unknown or
+	// the scheduler has no nodes (ssh, local).
+	Node string
 }
 
 // FetchRequest asks to copy result files from the cluster.
@@ -105,10 +109,35 @@ type FetchRequest struct {
 
 // Skipped is a file Fetch did not copy and why.
 type Skipped struct {
-	Path   string
-	Size   int64
-	Reason string // "not whitelisted", "temporary file", "too large", "total size cap"
+	Path string
+	Size int64
+	// Code says why, one of the Skip* codes; hpcbot tells the user in the
+	// user's language. A plugin that sets none is shown as SkipOther.
+	Code string
+	// Reason is an English detail for hpcbot's log ("listed at 12 MB, limit
+	// 10 MB"); the user never sees it.
+	Reason string
 }
+
+// Why Fetch skipped a file (Skipped.Code).
+const (
+	SkipTooLarge       = "too_large"       // above FetchRequest.MaxSize
+	SkipGrew           = "grew"            // grew past the limits while being fetched
+	SkipLimitReached   = "limit_reached"   // would take the total past FetchRequest.MaxTotal
+	SkipLink           = "link"            // a symbolic link (never followed)
+	SkipSpecialFile    = "special_file"    // a fifo, socket, device or other non-regular file
+	SkipTemporary      = "temporary"       // *.tmp
+	SkipNotWhitelisted = "not_whitelisted" // matches neither Extensions nor Files
+	SkipNotFound       = "not_found"       // vanished between the listing and the copy
+	SkipUnreadable     = "unreadable"      // the cluster refused to let it be read
+	// SkipOther is what hpcbot records for a code it does not know (or none,
+	// from an older plugin): the plugin's Reason goes to the log only.
+	SkipOther = "other"
+)
+
+// SkipCodes are the codes a plugin may send, SkipOther aside.
+var SkipCodes = []string{SkipTooLarge, SkipGrew, SkipLimitReached, SkipLink, SkipSpecialFile,
+	SkipTemporary, SkipNotWhitelisted, SkipNotFound, SkipUnreadable}
 
 // FetchResult lists what Fetch copied (paths relative to LocalDir) and skipped.
 type FetchResult struct {

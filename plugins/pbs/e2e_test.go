@@ -20,13 +20,14 @@ import (
 // hand-written in the shape of the recorded outputs in testdata (it is not
 // recorded output): qsub runs the script detached and prints an id; qstat
 // prints JSON (pro) or text (torque) for known ids and "Unknown Job Id" for the
-// others.
+// others. The job's output and error land in the script's -o and -e files
+// directly (as with PBS Pro's direct_write), not through a spool.
 const fakeQsub = `#!/bin/sh
 set -e
 n=$(( $(cat "$FAKEPBS/seq" 2>/dev/null || echo 100) + 1 )); echo "$n" > "$FAKEPBS/seq"
 id="$n.fakepbs"
 echo "$PWD" > "$FAKEPBS/$id.dir"
-setsid sh -c 'cd "$1" && PBS_O_WORKDIR="$1" sh "$2" >/dev/null 2>&1; echo $? > "$3.tmp"; mv "$3.tmp" "$3"' sh "$PWD" "$1" "$FAKEPBS/$id.exit" </dev/null >/dev/null 2>&1 &
+setsid sh -c 'cd "$1" && PBS_O_WORKDIR="$1" sh "$2" >hpcbot-job.out 2>hpcbot-job.err; echo $? > "$3.tmp"; mv "$3.tmp" "$3"' sh "$PWD" "$1" "$FAKEPBS/$id.exit" </dev/null >/dev/null 2>&1 &
 echo "$id"
 `
 
@@ -97,8 +98,12 @@ func TestSchedulerWithFakePBS(t *testing.T) {
 			if err := s.Stage(ctx, plugins.StageRequest{CalcID: 1, LocalDir: local, Folder: folder}); err != nil {
 				t.Fatal(err)
 			}
+			tailReq := plugins.TailRequest{CalcID: 1, JobID: "101.fakepbs", Folder: folder, JobName: "hpcbot-1", MaxLines: 30, PreferError: true}
+			if _, err := s.Tail(ctx, tailReq); plugins.KindOf(err) != plugins.KindNotFound {
+				t.Fatalf("Tail before the job wrote anything: %v, want kind not found", err)
+			}
 			req := plugins.SubmitRequest{CalcID: 1, Folder: folder, Launch: plugins.LaunchBatch, JobName: "hpcbot-1",
-				Comment: "hpcbot user=1 org=test", Argv: []string{"sh", "-c", "cat in.txt > out.txt; exit 3"},
+				Comment: "hpcbot user=1 org=test", Argv: []string{"sh", "-c", "cat in.txt > out.txt; echo reading; printf 'bad \\033[1minput\\377\\n' >&2; exit 3"},
 				Resources: map[string]string{"walltime": "00:10:00"}}
 			first, err := s.Submit(ctx, req)
 			if err != nil || first.JobID != "101.fakepbs" || first.Existing {
@@ -127,6 +132,15 @@ func TestSchedulerWithFakePBS(t *testing.T) {
 			}
 			if b, err := os.ReadFile(filepath.Join(upload, folder, "out.txt")); err != nil || string(b) != "water\n" {
 				t.Fatalf("out.txt = %q, %v", b, err)
+			}
+			// The job failed: Tail shows its error stream, cleaned.
+			tail, err := s.Tail(ctx, tailReq)
+			if err != nil || tail.Text != "bad input\uFFFD" || tail.Stream != plugins.StreamError || tail.Truncated {
+				t.Fatalf("Tail of the failed job = %+v, %v", tail, err)
+			}
+			tailReq.PreferError = false
+			if tail, err := s.Tail(ctx, tailReq); err != nil || tail.Text != "reading" || tail.Stream != plugins.StreamOutput {
+				t.Fatalf("Tail of the output = %+v, %v", tail, err)
 			}
 			// qstat forgets the job: the exit-code file the script wrote answers.
 			if err := os.WriteFile(filepath.Join(state, first.JobID+".purged"), nil, 0o644); err != nil {

@@ -91,7 +91,7 @@ func TestParseJSONFixtures(t *testing.T) {
 	}
 	want := record{ID: "12860476.meta-pbs.metacentrum.cz", State: "R", Substate: "41",
 		Comment: "Job run at Tue Oct 04 at 21:23 on (charon24:ncpus=2:mem=4194304kb)+(charon21:ncpus=2:mem=4194304kb)",
-		Start:   "Tue Oct  4 21:23:33 2022", Modified: "Tue Oct  4 21:23:33 2022", ReqWall: "00:01:00"}
+		Start:   "Tue Oct  4 21:23:33 2022", Modified: "Tue Oct  4 21:23:33 2022", ReqWall: "00:01:00", ExecHost: "charon24/0*2+charon21/0*2"}
 	if strict[0] != want {
 		t.Errorf("record = %+v\nwant     %+v", strict[0], want)
 	}

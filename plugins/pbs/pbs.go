@@ -158,6 +158,14 @@ func (d *Dialect) CancelCommand(job plugins.JobRef, remoteDir string) string {
 // (a completed job kept by keep_completed) and "nonexistent job id".
 var cancelDoneRe = regexp.MustCompile(`(?i)unknown job id|has finished|invalid state for job - complete|nonexistent job id`)
 
+// StreamFiles are the script's -o and -e files. PBS keeps a running job's
+// output in its spool on the execution host and copies it into the folder
+// when the job ends (unless the site writes it directly), so until then Tail
+// finds no output.
+func (d *Dialect) StreamFiles(plugins.TailRequest) (string, string) {
+	return StdoutFile, StderrFile
+}
+
 // CancelDone reports whether qdel succeeded or the job had already ended.
 func (d *Dialect) CancelDone(r cluster.RunResult) bool {
 	if r.ExitCode == 0 {

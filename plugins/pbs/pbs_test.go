@@ -236,7 +236,11 @@ type want struct {
 	started  time.Time
 	ended    time.Time
 	checkEnd bool
+	node     string // exec_host's hosts; "" where qstat shows none
 }
+
+// ichecNodes are the hosts of exec_host of job 543984 in the ichec capture.
+const ichecNodes = "r2i7n17,r2i0n11,r2i6n17,r2i0n5,r2i7n1,r2i5n8,r2i4n11,r2i4n8,r2i2n8,r2i0n2,r2i3n16,r2i3n2,r2i1n2,r2i4n3,r2i1n15,r2i1n9,r2i2n2,r2i3n8,r2i3n5,r2i1n11,r2i0n16,r2i2n5,r2i0n17,r2i0n8,r1i3n0,r1i7n7,r1i6n1,r1i7n3,r1i7n5,r1i6n17,r1i7n4"
 
 func TestParsePollFixtures(t *testing.T) {
 	for _, tc := range []struct {
@@ -250,13 +254,13 @@ func TestParsePollFixtures(t *testing.T) {
 			name: "pro json running 19.0.0", flavor: "pro", file: "pbspro/qstat-xf-json-19.0.0-running.json",
 			jobs: refs("12860476.meta-pbs.metacentrum.cz", "12860477.meta-pbs.metacentrum.cz"),
 			want: map[string]want{
-				"12860476.meta-pbs.metacentrum.cz": {state: plugins.StateRunning, raw: "R", started: utc("Tue Oct  4 21:23:33 2022")},
+				"12860476.meta-pbs.metacentrum.cz": {state: plugins.StateRunning, raw: "R", started: utc("Tue Oct  4 21:23:33 2022"), node: "charon24,charon21"},
 			},
 		},
 		{
 			name: "pro json short id matches the full one", flavor: "pro", file: "pbspro/qstat-xf-json-19.0.0-running.json",
 			jobs: refs("12860476.meta-pbs", "12860476.other-server"),
-			want: map[string]want{"12860476.meta-pbs": {state: plugins.StateRunning, raw: "R"}},
+			want: map[string]want{"12860476.meta-pbs": {state: plugins.StateRunning, raw: "R", node: "charon24,charon21"}},
 		},
 		{
 			name: "pro json queued and held 2022.1.1", flavor: "pro", file: "pbspro/qstat-f-json-2022.1.1-queued-held.json",
@@ -272,56 +276,57 @@ func TestParsePollFixtures(t *testing.T) {
 			name: "pro json finished (synthetic)", flavor: "pro", file: "pbspro/synthetic-qstat-xf-json-finished.json",
 			jobs: refs("100.pbs01", "101.pbs01", "102.pbs01", "103.pbs01", "104.pbs01", "105.pbs01", "106.pbs01", "107.pbs01", "108.pbs01"),
 			want: map[string]want{
-				"100.pbs01": {state: plugins.StateSucceeded, raw: "F", exit: ptr(0), started: utc("Tue Oct  4 21:23:33 2022"), ended: utc("Tue Oct  4 21:24:35 2022"), checkEnd: true},
-				"101.pbs01": {state: plugins.StateTimedOut, raw: "F", reason: "JOB_EXEC_KILL_WALLTIME"},
-				"102.pbs01": {state: plugins.StateCancelled, raw: "F", reason: "deleted (qdel), exit status 271"},
-				"103.pbs01": {state: plugins.StateFailed, raw: "F", exit: ptr(3), reason: "exit status 3"},
-				"104.pbs01": {state: plugins.StateCancelled, raw: "F", reason: "deleted (qdel)"},
+				"100.pbs01": {state: plugins.StateSucceeded, raw: "F", exit: ptr(0), started: utc("Tue Oct  4 21:23:33 2022"), ended: utc("Tue Oct  4 21:24:35 2022"), checkEnd: true, node: "charon24,charon21"},
+				"101.pbs01": {state: plugins.StateTimedOut, raw: "F", reason: "JOB_EXEC_KILL_WALLTIME", node: "charon24,charon21"},
+				"102.pbs01": {state: plugins.StateCancelled, raw: "F", reason: "deleted (qdel), exit status 271", node: "charon24,charon21"},
+				"103.pbs01": {state: plugins.StateFailed, raw: "F", exit: ptr(3), reason: "exit status 3", node: "charon24,charon21"},
+				"104.pbs01": {state: plugins.StateCancelled, raw: "F", reason: "deleted (qdel)", node: "charon24,charon21"},
 				// 105: finished without Exit_status: left to the exit-code file.
-				"106.pbs01": {state: plugins.StateLost, raw: "M", reason: "moved"},
-				"107.pbs01": {state: plugins.StateFailed, raw: "F", reason: "killed by signal 9"},
-				"108.pbs01": {state: plugins.StateFailed, raw: "F", reason: "JOB_EXEC_KILL_MEM"},
+				"106.pbs01": {state: plugins.StateLost, raw: "M", reason: "moved", node: "charon24,charon21"},
+				"107.pbs01": {state: plugins.StateFailed, raw: "F", reason: "killed by signal 9", node: "charon24,charon21"},
+				"108.pbs01": {state: plugins.StateFailed, raw: "F", reason: "JOB_EXEC_KILL_MEM", node: "charon24,charon21"},
 			},
 		},
 		{
 			name: "pro json invalid as in openpbs#1255 (synthetic)", flavor: "pro", file: "pbspro/synthetic-qstat-xf-json-issue1255.json",
 			jobs: refs("12860476.meta-pbs.metacentrum.cz"),
-			want: map[string]want{"12860476.meta-pbs.metacentrum.cz": {state: plugins.StateRunning, raw: "R", started: utc("Tue Oct  4 21:23:33 2022")}},
+			want: map[string]want{"12860476.meta-pbs.metacentrum.cz": {state: plugins.StateRunning, raw: "R", started: utc("Tue Oct  4 21:23:33 2022"), node: "charon24,charon21"}},
 		},
 		{
 			name: "pro json with unknown ids on stderr", flavor: "pro", file: "pbspro/qstat-xf-json-19.0.0-running.json",
 			exit: 35, stderr: "qstat: Unknown Job Id 1.meta-pbs.metacentrum.cz\n",
 			jobs: refs("1.meta-pbs.metacentrum.cz", "12860476.meta-pbs.metacentrum.cz"),
-			want: map[string]want{"12860476.meta-pbs.metacentrum.cz": {state: plugins.StateRunning, raw: "R"}},
+			want: map[string]want{"12860476.meta-pbs.metacentrum.cz": {state: plugins.StateRunning, raw: "R", node: "charon24,charon21"}},
 		},
 		{
 			name: "torque text ichec", flavor: "torque", file: "torque/qstat-f-aiida-ichec-2015.txt",
 			jobs: refs("549159.service1", "555716", "556491", "546437", "547637", "543984", "999999"),
 			want: map[string]want{
 				"549159.service1": {state: plugins.StatePending, raw: "H", reason: "held"},
-				"555716":          {state: plugins.StateRunning, raw: "R", started: utc("Sun Jun 28 23:20:51 2015")},
-				"556491":          {state: plugins.StateRunning, raw: "R"},
+				"555716":          {state: plugins.StateRunning, raw: "R", started: utc("Sun Jun 28 23:20:51 2015"), node: "r2i4n13,r1i2n12,r1i2n11,r1i1n15"},
+				"556491":          {state: plugins.StateRunning, raw: "R", node: "r3i1n2"},
 				// exit 271 after 06:12:22 of 08:00:00: SIGTERM before the walltime, as qdel does.
 				"546437": {state: plugins.StateCancelled, raw: "C", reason: "SIGTERM",
-					started: utc("Thu Jun 18 16:23:35 2015"), ended: utc("Thu Jun 18 22:36:03 2015"), checkEnd: true},
+					started: utc("Thu Jun 18 16:23:35 2015"), ended: utc("Thu Jun 18 22:36:03 2015"), checkEnd: true,
+					node: "r2i7n16,r2i6n14,r2i6n1,r1i7n8"},
 				"547637": {state: plugins.StatePending, raw: "Q"},
-				"543984": {state: plugins.StateCancelled, raw: "C", reason: "exit status 271"},
+				"543984": {state: plugins.StateCancelled, raw: "C", reason: "exit status 271", node: ichecNodes},
 			},
 		},
 		{
 			name: "text parser on pbs pro text, finished", flavor: "pro-text", file: "pbspro/qstat-xf-katana-finished.txt",
 			jobs: refs("4686875.kman.restech.unsw.edu.au"),
 			want: map[string]want{"4686875.kman.restech.unsw.edu.au": {state: plugins.StateSucceeded, raw: "F", exit: ptr(0),
-				started: utc("Thu Aug 10 16:10:55 2023"), ended: utc("Thu Aug 10 16:11:09 2023"), checkEnd: true}},
+				started: utc("Thu Aug 10 16:10:55 2023"), ended: utc("Thu Aug 10 16:11:09 2023"), checkEnd: true, node: "k242"}},
 		},
 		{
 			name: "text parser on pbs pro text 2013", flavor: "pro-text", file: "pbspro/qstat-f-aiida-epfl-2013.txt",
 			jobs: refs("68350.mycluster", "69301.mycluster", "69302.mycluster", "74164.mycluster"),
 			want: map[string]want{
 				"68350.mycluster": {state: plugins.StatePending, raw: "Q", reason: "Not Running: Node is in an ineligible state: offline"},
-				"69301.mycluster": {state: plugins.StateRunning, raw: "R", started: utc("Sat Apr 20 01:36:59 2013")},
+				"69301.mycluster": {state: plugins.StateRunning, raw: "R", started: utc("Sat Apr 20 01:36:59 2013"), node: "b141,b142,b143,b144"},
 				"69302.mycluster": {state: plugins.StatePending, raw: "H"},
-				"74164.mycluster": {state: plugins.StateRunning, raw: "R"},
+				"74164.mycluster": {state: plugins.StateRunning, raw: "R", node: "b270,b275"},
 			},
 		},
 		{
@@ -332,7 +337,7 @@ func TestParsePollFixtures(t *testing.T) {
 		{
 			name: "text parser, running", flavor: "pro-text", file: "pbspro/qstat-f-aiida-running.txt",
 			jobs: refs("171390152.mycluster"),
-			want: map[string]want{"171390152.mycluster": {state: plugins.StateRunning, raw: "R", started: utc("Wed Jun 17 04:57:53 2026")}},
+			want: map[string]want{"171390152.mycluster": {state: plugins.StateRunning, raw: "R", started: utc("Wed Jun 17 04:57:53 2026"), node: "mycluster-cpu-0686"}},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -375,6 +380,9 @@ func TestParsePollFixtures(t *testing.T) {
 				}
 				if !w.started.IsZero() && !st.Started.Equal(w.started) {
 					t.Errorf("%s: started %v, want %v", id, st.Started, w.started)
+				}
+				if st.Node != w.node {
+					t.Errorf("%s: node %q, want %q", id, st.Node, w.node)
 				}
 				if w.checkEnd && !st.Ended.Equal(w.ended) {
 					t.Errorf("%s: ended %v, want %v", id, st.Ended, w.ended)
@@ -537,6 +545,21 @@ func TestParseDuration(t *testing.T) {
 		got, ok := parseDuration(tc.in)
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("parseDuration(%q) = %d, %v; want %d, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestNodes(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                        "",
+		"k242/3":                  "k242",
+		"b141/0*16+b142/0*16":     "b141,b142",
+		"n1/0+n1/1+n2/0":          "n1,n2", // Torque: one entry per core
+		" r3i1n2/0-23 ":           "r3i1n2",
+		"charon24/0*2+charon24/1": "charon24",
+	} {
+		if got := nodes(in); got != want {
+			t.Errorf("nodes(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -176,7 +176,7 @@ func serversAgree(a, b string) bool {
 //	F finished (PBS Pro), X finished subjob, C completed (Torque) → see finished
 //	M moved to another server, or a letter PBS does not document → lost
 func (d *Dialect) status(r record) (plugins.JobStatus, bool) {
-	st := plugins.JobStatus{Raw: r.State, Started: d.parseTime(r.Start)}
+	st := plugins.JobStatus{Raw: r.State, Started: d.parseTime(r.Start), Node: nodes(r.ExecHost)}
 	switch r.State {
 	case "Q", "W", "T":
 		st.State = plugins.StatePending
@@ -194,7 +194,7 @@ func (d *Dialect) status(r record) (plugins.JobStatus, bool) {
 		if !ok {
 			return st, false
 		}
-		fin.Raw, fin.Started = st.Raw, st.Started
+		fin.Raw, fin.Started, fin.Node = st.Raw, st.Started, st.Node
 		fin.Ended = d.parseTime(r.End)
 		if fin.Ended.IsZero() {
 			fin.Ended = d.parseTime(r.Modified)

@@ -27,6 +27,7 @@ type jsonJob struct {
 	Stime         json.RawMessage `json:"stime"`
 	Obittime      json.RawMessage `json:"obittime"`
 	Mtime         json.RawMessage `json:"mtime"`
+	ExecHost      json.RawMessage `json:"exec_host"`
 	ResourcesUsed struct {
 		Walltime json.RawMessage `json:"walltime"`
 	} `json:"resources_used"`
@@ -83,6 +84,7 @@ func decodeJSON(out []byte) ([]record, error) {
 				Modified: rawString(j.Mtime),
 				UsedWall: rawString(j.ResourcesUsed.Walltime),
 				ReqWall:  rawString(j.ResourceList.Walltime),
+				ExecHost: rawString(j.ExecHost),
 			})
 		}
 	}

@@ -1,6 +1,9 @@
 package pbs
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // record is what the dialect keeps of one job in qstat's output, whichever
 // format it came in. Empty fields were absent.
@@ -16,6 +19,7 @@ type record struct {
 	UsedWall string // resources_used.walltime
 	ReqWall  string // Resource_List.walltime
 	VarList  string // Variable_List, text format only (JobFinder reads PBS_O_WORKDIR)
+	ExecHost string // exec_host: "b141/0*16+b142/0*16"
 }
 
 // attrNames are the qstat -f attribute names the dialect reads, compared
@@ -23,6 +27,7 @@ type record struct {
 var attrNames = [...]string{
 	"job_state", "substate", "exit_status", "comment", "stime", "start_time",
 	"obittime", "comp_time", "mtime", "resources_used.walltime", "resource_list.walltime", "variable_list",
+	"exec_host",
 }
 
 // attrIndex returns name's index in attrNames, -1 for an attribute the dialect
@@ -65,5 +70,20 @@ func (r *record) setIndex(i int, value string) {
 		r.ReqWall = value
 	case 11:
 		r.VarList = value
+	case 12:
+		r.ExecHost = value
 	}
+}
+
+// nodes turns exec_host ("b141/0*16+b142/0*16", Torque "n1/0+n1/1") into the
+// host names, each once, in order: "b141,b142".
+func nodes(execHost string) string {
+	var out []string
+	for part := range strings.SplitSeq(strings.TrimSpace(execHost), "+") {
+		host, _, _ := strings.Cut(strings.TrimSpace(part), "/")
+		if host != "" && !slices.Contains(out, host) {
+			out = append(out, host)
+		}
+	}
+	return strings.Join(out, ",")
 }

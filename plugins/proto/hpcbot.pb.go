@@ -868,8 +868,11 @@ type JobStatus struct {
 	// AllocCPUS); 0 when it keeps none.
 	ElapsedSeconds int64 `protobuf:"varint,8,opt,name=elapsed_seconds,json=elapsedSeconds,proto3" json:"elapsed_seconds,omitempty"`
 	AllocCpus      int32 `protobuf:"varint,9,opt,name=alloc_cpus,json=allocCpus,proto3" json:"alloc_cpus,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The node(s) the job runs or ran on as the scheduler names them (Slurm:
+	// NodeList, e.g. "node[01-04]"; PBS: exec_host); "" when unknown.
+	Node          string `protobuf:"bytes,10,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JobStatus) Reset() {
@@ -963,6 +966,13 @@ func (x *JobStatus) GetAllocCpus() int32 {
 		return x.AllocCpus
 	}
 	return 0
+}
+
+func (x *JobStatus) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
 }
 
 type PollReply struct {
@@ -1137,11 +1147,18 @@ func (x *FetchRequest) GetMaxTotal() int64 {
 	return 0
 }
 
+// Skipped is a result file Fetch did not copy. code says why, one of
+// too_large, grew, limit_reached, link, special_file, temporary,
+// not_whitelisted, not_found, unreadable (plugins.Skip*); hpcbot tells the
+// user in the user's language. reason is an English detail for the log only.
+// A plugin that sends no code (older ones send reason only) is shown as
+// "another reason".
 type Skipped struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
 	Size          int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
 	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Code          string                 `protobuf:"bytes,4,opt,name=code,proto3" json:"code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1193,6 +1210,13 @@ func (x *Skipped) GetSize() int64 {
 func (x *Skipped) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *Skipped) GetCode() string {
+	if x != nil {
+		return x.Code
 	}
 	return ""
 }
@@ -1353,6 +1377,164 @@ func (x *StatsReply) GetAuthFailures() int64 {
 	return 0
 }
 
+// TailRequest names a job as Poll's JobRef does, and the caps (hpcbot asks
+// for at most 100 lines and 16 KiB).
+type TailRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	CalcId   uint64                 `protobuf:"varint,1,opt,name=calc_id,json=calcId,proto3" json:"calc_id,omitempty"`
+	JobId    string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Folder   string                 `protobuf:"bytes,3,opt,name=folder,proto3" json:"folder,omitempty"`                  // the calculation folder under upload_path, as in Submit
+	JobName  string                 `protobuf:"bytes,4,opt,name=job_name,json=jobName,proto3" json:"job_name,omitempty"` // as in SubmitRequest (the output files are named after it)
+	MaxLines int32                  `protobuf:"varint,5,opt,name=max_lines,json=maxLines,proto3" json:"max_lines,omitempty"`
+	MaxBytes int32                  `protobuf:"varint,6,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	// prefer_error: show the error stream when it is not empty (the job
+	// failed); otherwise the output, and the other stream when that is empty.
+	PreferError   bool `protobuf:"varint,7,opt,name=prefer_error,json=preferError,proto3" json:"prefer_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TailRequest) Reset() {
+	*x = TailRequest{}
+	mi := &file_hpcbot_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TailRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TailRequest) ProtoMessage() {}
+
+func (x *TailRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hpcbot_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TailRequest.ProtoReflect.Descriptor instead.
+func (*TailRequest) Descriptor() ([]byte, []int) {
+	return file_hpcbot_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *TailRequest) GetCalcId() uint64 {
+	if x != nil {
+		return x.CalcId
+	}
+	return 0
+}
+
+func (x *TailRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *TailRequest) GetFolder() string {
+	if x != nil {
+		return x.Folder
+	}
+	return ""
+}
+
+func (x *TailRequest) GetJobName() string {
+	if x != nil {
+		return x.JobName
+	}
+	return ""
+}
+
+func (x *TailRequest) GetMaxLines() int32 {
+	if x != nil {
+		return x.MaxLines
+	}
+	return 0
+}
+
+func (x *TailRequest) GetMaxBytes() int32 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+func (x *TailRequest) GetPreferError() bool {
+	if x != nil {
+		return x.PreferError
+	}
+	return false
+}
+
+type TailReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// text: the last lines, valid UTF-8 (invalid bytes replaced by U+FFFD),
+	// with no control characters other than newline and tab.
+	Text          string `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	Stream        string `protobuf:"bytes,2,opt,name=stream,proto3" json:"stream,omitempty"`        // "output" or "error": which file text came from
+	Truncated     bool   `protobuf:"varint,3,opt,name=truncated,proto3" json:"truncated,omitempty"` // the file holds more than text
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TailReply) Reset() {
+	*x = TailReply{}
+	mi := &file_hpcbot_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TailReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TailReply) ProtoMessage() {}
+
+func (x *TailReply) ProtoReflect() protoreflect.Message {
+	mi := &file_hpcbot_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TailReply.ProtoReflect.Descriptor instead.
+func (*TailReply) Descriptor() ([]byte, []int) {
+	return file_hpcbot_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *TailReply) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *TailReply) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *TailReply) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
 type CleanupRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Folder        string                 `protobuf:"bytes,1,opt,name=folder,proto3" json:"folder,omitempty"`
@@ -1362,7 +1544,7 @@ type CleanupRequest struct {
 
 func (x *CleanupRequest) Reset() {
 	*x = CleanupRequest{}
-	mi := &file_hpcbot_proto_msgTypes[21]
+	mi := &file_hpcbot_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1374,7 +1556,7 @@ func (x *CleanupRequest) String() string {
 func (*CleanupRequest) ProtoMessage() {}
 
 func (x *CleanupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[21]
+	mi := &file_hpcbot_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1387,7 +1569,7 @@ func (x *CleanupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CleanupRequest.ProtoReflect.Descriptor instead.
 func (*CleanupRequest) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{21}
+	return file_hpcbot_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CleanupRequest) GetFolder() string {
@@ -1418,7 +1600,7 @@ type RunnerRule struct {
 
 func (x *RunnerRule) Reset() {
 	*x = RunnerRule{}
-	mi := &file_hpcbot_proto_msgTypes[22]
+	mi := &file_hpcbot_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1430,7 +1612,7 @@ func (x *RunnerRule) String() string {
 func (*RunnerRule) ProtoMessage() {}
 
 func (x *RunnerRule) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[22]
+	mi := &file_hpcbot_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1443,7 +1625,7 @@ func (x *RunnerRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunnerRule.ProtoReflect.Descriptor instead.
 func (*RunnerRule) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{22}
+	return file_hpcbot_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RunnerRule) GetRunner() string {
@@ -1540,7 +1722,7 @@ type ConfigureRunnerRequest struct {
 
 func (x *ConfigureRunnerRequest) Reset() {
 	*x = ConfigureRunnerRequest{}
-	mi := &file_hpcbot_proto_msgTypes[23]
+	mi := &file_hpcbot_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1552,7 +1734,7 @@ func (x *ConfigureRunnerRequest) String() string {
 func (*ConfigureRunnerRequest) ProtoMessage() {}
 
 func (x *ConfigureRunnerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[23]
+	mi := &file_hpcbot_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1565,7 +1747,7 @@ func (x *ConfigureRunnerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRunnerRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRunnerRequest) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{23}
+	return file_hpcbot_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ConfigureRunnerRequest) GetCluster() string {
@@ -1590,7 +1772,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_hpcbot_proto_msgTypes[24]
+	mi := &file_hpcbot_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1602,7 +1784,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[24]
+	mi := &file_hpcbot_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1615,7 +1797,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{24}
+	return file_hpcbot_proto_rawDescGZIP(), []int{26}
 }
 
 type ProgramInfo struct {
@@ -1632,7 +1814,7 @@ type ProgramInfo struct {
 
 func (x *ProgramInfo) Reset() {
 	*x = ProgramInfo{}
-	mi := &file_hpcbot_proto_msgTypes[25]
+	mi := &file_hpcbot_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +1826,7 @@ func (x *ProgramInfo) String() string {
 func (*ProgramInfo) ProtoMessage() {}
 
 func (x *ProgramInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[25]
+	mi := &file_hpcbot_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +1839,7 @@ func (x *ProgramInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgramInfo.ProtoReflect.Descriptor instead.
 func (*ProgramInfo) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{25}
+	return file_hpcbot_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ProgramInfo) GetProgram() string {
@@ -1713,7 +1895,7 @@ type InfoReply struct {
 
 func (x *InfoReply) Reset() {
 	*x = InfoReply{}
-	mi := &file_hpcbot_proto_msgTypes[26]
+	mi := &file_hpcbot_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1725,7 +1907,7 @@ func (x *InfoReply) String() string {
 func (*InfoReply) ProtoMessage() {}
 
 func (x *InfoReply) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[26]
+	mi := &file_hpcbot_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1738,7 +1920,7 @@ func (x *InfoReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoReply.ProtoReflect.Descriptor instead.
 func (*InfoReply) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{26}
+	return file_hpcbot_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *InfoReply) GetName() string {
@@ -1772,7 +1954,7 @@ type PlanRequest struct {
 
 func (x *PlanRequest) Reset() {
 	*x = PlanRequest{}
-	mi := &file_hpcbot_proto_msgTypes[27]
+	mi := &file_hpcbot_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1784,7 +1966,7 @@ func (x *PlanRequest) String() string {
 func (*PlanRequest) ProtoMessage() {}
 
 func (x *PlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[27]
+	mi := &file_hpcbot_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1797,7 +1979,7 @@ func (x *PlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
 func (*PlanRequest) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{27}
+	return file_hpcbot_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PlanRequest) GetFileName() string {
@@ -1829,7 +2011,7 @@ type Plan struct {
 
 func (x *Plan) Reset() {
 	*x = Plan{}
-	mi := &file_hpcbot_proto_msgTypes[28]
+	mi := &file_hpcbot_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1841,7 +2023,7 @@ func (x *Plan) String() string {
 func (*Plan) ProtoMessage() {}
 
 func (x *Plan) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[28]
+	mi := &file_hpcbot_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1854,7 +2036,7 @@ func (x *Plan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Plan.ProtoReflect.Descriptor instead.
 func (*Plan) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{28}
+	return file_hpcbot_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Plan) GetProgram() string {
@@ -1921,7 +2103,7 @@ type Refusal struct {
 
 func (x *Refusal) Reset() {
 	*x = Refusal{}
-	mi := &file_hpcbot_proto_msgTypes[29]
+	mi := &file_hpcbot_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1933,7 +2115,7 @@ func (x *Refusal) String() string {
 func (*Refusal) ProtoMessage() {}
 
 func (x *Refusal) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[29]
+	mi := &file_hpcbot_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1946,7 +2128,7 @@ func (x *Refusal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Refusal.ProtoReflect.Descriptor instead.
 func (*Refusal) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{29}
+	return file_hpcbot_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Refusal) GetCode() string {
@@ -1990,7 +2172,7 @@ type PlanReply struct {
 
 func (x *PlanReply) Reset() {
 	*x = PlanReply{}
-	mi := &file_hpcbot_proto_msgTypes[30]
+	mi := &file_hpcbot_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2002,7 +2184,7 @@ func (x *PlanReply) String() string {
 func (*PlanReply) ProtoMessage() {}
 
 func (x *PlanReply) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[30]
+	mi := &file_hpcbot_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2015,7 +2197,7 @@ func (x *PlanReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanReply.ProtoReflect.Descriptor instead.
 func (*PlanReply) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{30}
+	return file_hpcbot_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PlanReply) GetOutcome() isPlanReply_Outcome {
@@ -2074,7 +2256,7 @@ type CheckInputRequest struct {
 
 func (x *CheckInputRequest) Reset() {
 	*x = CheckInputRequest{}
-	mi := &file_hpcbot_proto_msgTypes[31]
+	mi := &file_hpcbot_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2086,7 +2268,7 @@ func (x *CheckInputRequest) String() string {
 func (*CheckInputRequest) ProtoMessage() {}
 
 func (x *CheckInputRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[31]
+	mi := &file_hpcbot_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2099,7 +2281,7 @@ func (x *CheckInputRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckInputRequest.ProtoReflect.Descriptor instead.
 func (*CheckInputRequest) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{31}
+	return file_hpcbot_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CheckInputRequest) GetFileName() string {
@@ -2144,7 +2326,7 @@ type InputResources struct {
 
 func (x *InputResources) Reset() {
 	*x = InputResources{}
-	mi := &file_hpcbot_proto_msgTypes[32]
+	mi := &file_hpcbot_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2156,7 +2338,7 @@ func (x *InputResources) String() string {
 func (*InputResources) ProtoMessage() {}
 
 func (x *InputResources) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[32]
+	mi := &file_hpcbot_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2169,7 +2351,7 @@ func (x *InputResources) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InputResources.ProtoReflect.Descriptor instead.
 func (*InputResources) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{32}
+	return file_hpcbot_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *InputResources) GetTasks() int32 {
@@ -2206,7 +2388,7 @@ type CheckInputReply struct {
 
 func (x *CheckInputReply) Reset() {
 	*x = CheckInputReply{}
-	mi := &file_hpcbot_proto_msgTypes[33]
+	mi := &file_hpcbot_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2218,7 +2400,7 @@ func (x *CheckInputReply) String() string {
 func (*CheckInputReply) ProtoMessage() {}
 
 func (x *CheckInputReply) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[33]
+	mi := &file_hpcbot_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2231,7 +2413,7 @@ func (x *CheckInputReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckInputReply.ProtoReflect.Descriptor instead.
 func (*CheckInputReply) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{33}
+	return file_hpcbot_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CheckInputReply) GetOutcome() isCheckInputReply_Outcome {
@@ -2296,7 +2478,7 @@ type DigestRequest struct {
 
 func (x *DigestRequest) Reset() {
 	*x = DigestRequest{}
-	mi := &file_hpcbot_proto_msgTypes[34]
+	mi := &file_hpcbot_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2308,7 +2490,7 @@ func (x *DigestRequest) String() string {
 func (*DigestRequest) ProtoMessage() {}
 
 func (x *DigestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[34]
+	mi := &file_hpcbot_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2321,7 +2503,7 @@ func (x *DigestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DigestRequest.ProtoReflect.Descriptor instead.
 func (*DigestRequest) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{34}
+	return file_hpcbot_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DigestRequest) GetDir() string {
@@ -2401,7 +2583,7 @@ type Digest struct {
 
 func (x *Digest) Reset() {
 	*x = Digest{}
-	mi := &file_hpcbot_proto_msgTypes[35]
+	mi := &file_hpcbot_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2413,7 +2595,7 @@ func (x *Digest) String() string {
 func (*Digest) ProtoMessage() {}
 
 func (x *Digest) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[35]
+	mi := &file_hpcbot_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2426,7 +2608,7 @@ func (x *Digest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Digest.ProtoReflect.Descriptor instead.
 func (*Digest) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{35}
+	return file_hpcbot_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Digest) GetProgram() string {
@@ -2536,7 +2718,7 @@ type DigestReply struct {
 
 func (x *DigestReply) Reset() {
 	*x = DigestReply{}
-	mi := &file_hpcbot_proto_msgTypes[36]
+	mi := &file_hpcbot_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2548,7 +2730,7 @@ func (x *DigestReply) String() string {
 func (*DigestReply) ProtoMessage() {}
 
 func (x *DigestReply) ProtoReflect() protoreflect.Message {
-	mi := &file_hpcbot_proto_msgTypes[36]
+	mi := &file_hpcbot_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2561,7 +2743,7 @@ func (x *DigestReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DigestReply.ProtoReflect.Descriptor instead.
 func (*DigestReply) Descriptor() ([]byte, []int) {
-	return file_hpcbot_proto_rawDescGZIP(), []int{36}
+	return file_hpcbot_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DigestReply) GetDigest() *Digest {
@@ -2644,7 +2826,7 @@ const file_hpcbot_proto_rawDesc = "" +
 	"\x06folder\x18\x03 \x01(\tR\x06folder\x12\x16\n" +
 	"\x06launch\x18\x04 \x01(\tR\x06launch\"<\n" +
 	"\vPollRequest\x12-\n" +
-	"\x04jobs\x18\x01 \x03(\v2\x19.hpcbot.plugins.v1.JobRefR\x04jobs\"\xc2\x02\n" +
+	"\x04jobs\x18\x01 \x03(\v2\x19.hpcbot.plugins.v1.JobRefR\x04jobs\"\xd6\x02\n" +
 	"\tJobStatus\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x10\n" +
@@ -2655,7 +2837,9 @@ const file_hpcbot_proto_rawDesc = "" +
 	"\x05ended\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x05ended\x12'\n" +
 	"\x0felapsed_seconds\x18\b \x01(\x03R\x0eelapsedSeconds\x12\x1d\n" +
 	"\n" +
-	"alloc_cpus\x18\t \x01(\x05R\tallocCpusB\f\n" +
+	"alloc_cpus\x18\t \x01(\x05R\tallocCpus\x12\x12\n" +
+	"\x04node\x18\n" +
+	" \x01(\tR\x04nodeB\f\n" +
 	"\n" +
 	"_exit_code\"E\n" +
 	"\tPollReply\x128\n" +
@@ -2670,11 +2854,12 @@ const file_hpcbot_proto_rawDesc = "" +
 	"extensions\x12\x14\n" +
 	"\x05files\x18\x04 \x03(\tR\x05files\x12\x19\n" +
 	"\bmax_size\x18\x05 \x01(\x03R\amaxSize\x12\x1b\n" +
-	"\tmax_total\x18\x06 \x01(\x03R\bmaxTotal\"I\n" +
+	"\tmax_total\x18\x06 \x01(\x03R\bmaxTotal\"]\n" +
 	"\aSkipped\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"n\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04code\x18\x04 \x01(\tR\x04code\"n\n" +
 	"\n" +
 	"FetchReply\x12\x14\n" +
 	"\x05files\x18\x01 \x03(\tR\x05files\x12\x14\n" +
@@ -2687,7 +2872,19 @@ const file_hpcbot_proto_rawDesc = "" +
 	"handshakes\x18\x01 \x01(\x03R\n" +
 	"handshakes\x12\x1a\n" +
 	"\bcommands\x18\x02 \x01(\x03R\bcommands\x12#\n" +
-	"\rauth_failures\x18\x03 \x01(\x03R\fauthFailures\"(\n" +
+	"\rauth_failures\x18\x03 \x01(\x03R\fauthFailures\"\xcd\x01\n" +
+	"\vTailRequest\x12\x17\n" +
+	"\acalc_id\x18\x01 \x01(\x04R\x06calcId\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x16\n" +
+	"\x06folder\x18\x03 \x01(\tR\x06folder\x12\x19\n" +
+	"\bjob_name\x18\x04 \x01(\tR\ajobName\x12\x1b\n" +
+	"\tmax_lines\x18\x05 \x01(\x05R\bmaxLines\x12\x1b\n" +
+	"\tmax_bytes\x18\x06 \x01(\x05R\bmaxBytes\x12!\n" +
+	"\fprefer_error\x18\a \x01(\bR\vpreferError\"U\n" +
+	"\tTailReply\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x12\x16\n" +
+	"\x06stream\x18\x02 \x01(\tR\x06stream\x12\x1c\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated\"(\n" +
 	"\x0eCleanupRequest\x12\x16\n" +
 	"\x06folder\x18\x01 \x01(\tR\x06folder\"\xf0\x03\n" +
 	"\n" +
@@ -2792,7 +2989,7 @@ const file_hpcbot_proto_rawDesc = "" +
 	"\fwall_seconds\x18\r \x01(\x03R\vwallSeconds\x12#\n" +
 	"\rgeometry_file\x18\x0e \x01(\tR\fgeometryFile\"@\n" +
 	"\vDigestReply\x121\n" +
-	"\x06digest\x18\x01 \x01(\v2\x19.hpcbot.plugins.v1.DigestR\x06digest2\xee\x05\n" +
+	"\x06digest\x18\x01 \x01(\v2\x19.hpcbot.plugins.v1.DigestR\x06digest2\xb4\x06\n" +
 	"\tScheduler\x12M\n" +
 	"\aVersion\x12!.hpcbot.plugins.v1.VersionRequest\x1a\x1f.hpcbot.plugins.v1.VersionReply\x12S\n" +
 	"\tConfigure\x12,.hpcbot.plugins.v1.ConfigureSchedulerRequest\x1a\x18.hpcbot.plugins.v1.Empty\x12G\n" +
@@ -2803,7 +3000,8 @@ const file_hpcbot_proto_rawDesc = "" +
 	"\x06Cancel\x12 .hpcbot.plugins.v1.CancelRequest\x1a\x18.hpcbot.plugins.v1.Empty\x12G\n" +
 	"\x05Fetch\x12\x1f.hpcbot.plugins.v1.FetchRequest\x1a\x1d.hpcbot.plugins.v1.FetchReply\x12F\n" +
 	"\aCleanup\x12!.hpcbot.plugins.v1.CleanupRequest\x1a\x18.hpcbot.plugins.v1.Empty\x12G\n" +
-	"\x05Stats\x12\x1f.hpcbot.plugins.v1.StatsRequest\x1a\x1d.hpcbot.plugins.v1.StatsReply2\xd4\x03\n" +
+	"\x05Stats\x12\x1f.hpcbot.plugins.v1.StatsRequest\x1a\x1d.hpcbot.plugins.v1.StatsReply\x12D\n" +
+	"\x04Tail\x12\x1e.hpcbot.plugins.v1.TailRequest\x1a\x1c.hpcbot.plugins.v1.TailReply2\xd4\x03\n" +
 	"\x06Runner\x12M\n" +
 	"\aVersion\x12!.hpcbot.plugins.v1.VersionRequest\x1a\x1f.hpcbot.plugins.v1.VersionReply\x12P\n" +
 	"\tConfigure\x12).hpcbot.plugins.v1.ConfigureRunnerRequest\x1a\x18.hpcbot.plugins.v1.Empty\x12D\n" +
@@ -2824,7 +3022,7 @@ func file_hpcbot_proto_rawDescGZIP() []byte {
 	return file_hpcbot_proto_rawDescData
 }
 
-var file_hpcbot_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_hpcbot_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_hpcbot_proto_goTypes = []any{
 	(*Empty)(nil),                     // 0: hpcbot.plugins.v1.Empty
 	(*VersionRequest)(nil),            // 1: hpcbot.plugins.v1.VersionRequest
@@ -2847,48 +3045,50 @@ var file_hpcbot_proto_goTypes = []any{
 	(*FetchReply)(nil),                // 18: hpcbot.plugins.v1.FetchReply
 	(*StatsRequest)(nil),              // 19: hpcbot.plugins.v1.StatsRequest
 	(*StatsReply)(nil),                // 20: hpcbot.plugins.v1.StatsReply
-	(*CleanupRequest)(nil),            // 21: hpcbot.plugins.v1.CleanupRequest
-	(*RunnerRule)(nil),                // 22: hpcbot.plugins.v1.RunnerRule
-	(*ConfigureRunnerRequest)(nil),    // 23: hpcbot.plugins.v1.ConfigureRunnerRequest
-	(*InfoRequest)(nil),               // 24: hpcbot.plugins.v1.InfoRequest
-	(*ProgramInfo)(nil),               // 25: hpcbot.plugins.v1.ProgramInfo
-	(*InfoReply)(nil),                 // 26: hpcbot.plugins.v1.InfoReply
-	(*PlanRequest)(nil),               // 27: hpcbot.plugins.v1.PlanRequest
-	(*Plan)(nil),                      // 28: hpcbot.plugins.v1.Plan
-	(*Refusal)(nil),                   // 29: hpcbot.plugins.v1.Refusal
-	(*PlanReply)(nil),                 // 30: hpcbot.plugins.v1.PlanReply
-	(*CheckInputRequest)(nil),         // 31: hpcbot.plugins.v1.CheckInputRequest
-	(*InputResources)(nil),            // 32: hpcbot.plugins.v1.InputResources
-	(*CheckInputReply)(nil),           // 33: hpcbot.plugins.v1.CheckInputReply
-	(*DigestRequest)(nil),             // 34: hpcbot.plugins.v1.DigestRequest
-	(*Digest)(nil),                    // 35: hpcbot.plugins.v1.Digest
-	(*DigestReply)(nil),               // 36: hpcbot.plugins.v1.DigestReply
-	nil,                               // 37: hpcbot.plugins.v1.Cluster.OptionsEntry
-	nil,                               // 38: hpcbot.plugins.v1.SubmitRequest.ResourcesEntry
-	nil,                               // 39: hpcbot.plugins.v1.RunnerRule.ResourcesEntry
-	nil,                               // 40: hpcbot.plugins.v1.Plan.ResourcesEntry
-	(*timestamppb.Timestamp)(nil),     // 41: google.protobuf.Timestamp
+	(*TailRequest)(nil),               // 21: hpcbot.plugins.v1.TailRequest
+	(*TailReply)(nil),                 // 22: hpcbot.plugins.v1.TailReply
+	(*CleanupRequest)(nil),            // 23: hpcbot.plugins.v1.CleanupRequest
+	(*RunnerRule)(nil),                // 24: hpcbot.plugins.v1.RunnerRule
+	(*ConfigureRunnerRequest)(nil),    // 25: hpcbot.plugins.v1.ConfigureRunnerRequest
+	(*InfoRequest)(nil),               // 26: hpcbot.plugins.v1.InfoRequest
+	(*ProgramInfo)(nil),               // 27: hpcbot.plugins.v1.ProgramInfo
+	(*InfoReply)(nil),                 // 28: hpcbot.plugins.v1.InfoReply
+	(*PlanRequest)(nil),               // 29: hpcbot.plugins.v1.PlanRequest
+	(*Plan)(nil),                      // 30: hpcbot.plugins.v1.Plan
+	(*Refusal)(nil),                   // 31: hpcbot.plugins.v1.Refusal
+	(*PlanReply)(nil),                 // 32: hpcbot.plugins.v1.PlanReply
+	(*CheckInputRequest)(nil),         // 33: hpcbot.plugins.v1.CheckInputRequest
+	(*InputResources)(nil),            // 34: hpcbot.plugins.v1.InputResources
+	(*CheckInputReply)(nil),           // 35: hpcbot.plugins.v1.CheckInputReply
+	(*DigestRequest)(nil),             // 36: hpcbot.plugins.v1.DigestRequest
+	(*Digest)(nil),                    // 37: hpcbot.plugins.v1.Digest
+	(*DigestReply)(nil),               // 38: hpcbot.plugins.v1.DigestReply
+	nil,                               // 39: hpcbot.plugins.v1.Cluster.OptionsEntry
+	nil,                               // 40: hpcbot.plugins.v1.SubmitRequest.ResourcesEntry
+	nil,                               // 41: hpcbot.plugins.v1.RunnerRule.ResourcesEntry
+	nil,                               // 42: hpcbot.plugins.v1.Plan.ResourcesEntry
+	(*timestamppb.Timestamp)(nil),     // 43: google.protobuf.Timestamp
 }
 var file_hpcbot_proto_depIdxs = []int32{
 	3,  // 0: hpcbot.plugins.v1.Cluster.connection:type_name -> hpcbot.plugins.v1.Connection
-	37, // 1: hpcbot.plugins.v1.Cluster.options:type_name -> hpcbot.plugins.v1.Cluster.OptionsEntry
+	39, // 1: hpcbot.plugins.v1.Cluster.options:type_name -> hpcbot.plugins.v1.Cluster.OptionsEntry
 	4,  // 2: hpcbot.plugins.v1.ConfigureSchedulerRequest.cluster:type_name -> hpcbot.plugins.v1.Cluster
-	38, // 3: hpcbot.plugins.v1.SubmitRequest.resources:type_name -> hpcbot.plugins.v1.SubmitRequest.ResourcesEntry
+	40, // 3: hpcbot.plugins.v1.SubmitRequest.resources:type_name -> hpcbot.plugins.v1.SubmitRequest.ResourcesEntry
 	11, // 4: hpcbot.plugins.v1.PollRequest.jobs:type_name -> hpcbot.plugins.v1.JobRef
-	41, // 5: hpcbot.plugins.v1.JobStatus.started:type_name -> google.protobuf.Timestamp
-	41, // 6: hpcbot.plugins.v1.JobStatus.ended:type_name -> google.protobuf.Timestamp
+	43, // 5: hpcbot.plugins.v1.JobStatus.started:type_name -> google.protobuf.Timestamp
+	43, // 6: hpcbot.plugins.v1.JobStatus.ended:type_name -> google.protobuf.Timestamp
 	13, // 7: hpcbot.plugins.v1.PollReply.statuses:type_name -> hpcbot.plugins.v1.JobStatus
 	11, // 8: hpcbot.plugins.v1.CancelRequest.job:type_name -> hpcbot.plugins.v1.JobRef
 	17, // 9: hpcbot.plugins.v1.FetchReply.skipped:type_name -> hpcbot.plugins.v1.Skipped
-	39, // 10: hpcbot.plugins.v1.RunnerRule.resources:type_name -> hpcbot.plugins.v1.RunnerRule.ResourcesEntry
-	22, // 11: hpcbot.plugins.v1.ConfigureRunnerRequest.rules:type_name -> hpcbot.plugins.v1.RunnerRule
-	25, // 12: hpcbot.plugins.v1.InfoReply.programs:type_name -> hpcbot.plugins.v1.ProgramInfo
-	40, // 13: hpcbot.plugins.v1.Plan.resources:type_name -> hpcbot.plugins.v1.Plan.ResourcesEntry
-	28, // 14: hpcbot.plugins.v1.PlanReply.plan:type_name -> hpcbot.plugins.v1.Plan
-	29, // 15: hpcbot.plugins.v1.PlanReply.refusal:type_name -> hpcbot.plugins.v1.Refusal
-	32, // 16: hpcbot.plugins.v1.CheckInputReply.accepted:type_name -> hpcbot.plugins.v1.InputResources
-	29, // 17: hpcbot.plugins.v1.CheckInputReply.refusal:type_name -> hpcbot.plugins.v1.Refusal
-	35, // 18: hpcbot.plugins.v1.DigestReply.digest:type_name -> hpcbot.plugins.v1.Digest
+	41, // 10: hpcbot.plugins.v1.RunnerRule.resources:type_name -> hpcbot.plugins.v1.RunnerRule.ResourcesEntry
+	24, // 11: hpcbot.plugins.v1.ConfigureRunnerRequest.rules:type_name -> hpcbot.plugins.v1.RunnerRule
+	27, // 12: hpcbot.plugins.v1.InfoReply.programs:type_name -> hpcbot.plugins.v1.ProgramInfo
+	42, // 13: hpcbot.plugins.v1.Plan.resources:type_name -> hpcbot.plugins.v1.Plan.ResourcesEntry
+	30, // 14: hpcbot.plugins.v1.PlanReply.plan:type_name -> hpcbot.plugins.v1.Plan
+	31, // 15: hpcbot.plugins.v1.PlanReply.refusal:type_name -> hpcbot.plugins.v1.Refusal
+	34, // 16: hpcbot.plugins.v1.CheckInputReply.accepted:type_name -> hpcbot.plugins.v1.InputResources
+	31, // 17: hpcbot.plugins.v1.CheckInputReply.refusal:type_name -> hpcbot.plugins.v1.Refusal
+	37, // 18: hpcbot.plugins.v1.DigestReply.digest:type_name -> hpcbot.plugins.v1.Digest
 	1,  // 19: hpcbot.plugins.v1.Scheduler.Version:input_type -> hpcbot.plugins.v1.VersionRequest
 	5,  // 20: hpcbot.plugins.v1.Scheduler.Configure:input_type -> hpcbot.plugins.v1.ConfigureSchedulerRequest
 	6,  // 21: hpcbot.plugins.v1.Scheduler.Check:input_type -> hpcbot.plugins.v1.CheckRequest
@@ -2897,32 +3097,34 @@ var file_hpcbot_proto_depIdxs = []int32{
 	12, // 24: hpcbot.plugins.v1.Scheduler.Poll:input_type -> hpcbot.plugins.v1.PollRequest
 	15, // 25: hpcbot.plugins.v1.Scheduler.Cancel:input_type -> hpcbot.plugins.v1.CancelRequest
 	16, // 26: hpcbot.plugins.v1.Scheduler.Fetch:input_type -> hpcbot.plugins.v1.FetchRequest
-	21, // 27: hpcbot.plugins.v1.Scheduler.Cleanup:input_type -> hpcbot.plugins.v1.CleanupRequest
+	23, // 27: hpcbot.plugins.v1.Scheduler.Cleanup:input_type -> hpcbot.plugins.v1.CleanupRequest
 	19, // 28: hpcbot.plugins.v1.Scheduler.Stats:input_type -> hpcbot.plugins.v1.StatsRequest
-	1,  // 29: hpcbot.plugins.v1.Runner.Version:input_type -> hpcbot.plugins.v1.VersionRequest
-	23, // 30: hpcbot.plugins.v1.Runner.Configure:input_type -> hpcbot.plugins.v1.ConfigureRunnerRequest
-	24, // 31: hpcbot.plugins.v1.Runner.Info:input_type -> hpcbot.plugins.v1.InfoRequest
-	27, // 32: hpcbot.plugins.v1.Runner.Plan:input_type -> hpcbot.plugins.v1.PlanRequest
-	31, // 33: hpcbot.plugins.v1.Runner.Check:input_type -> hpcbot.plugins.v1.CheckInputRequest
-	34, // 34: hpcbot.plugins.v1.Runner.Digest:input_type -> hpcbot.plugins.v1.DigestRequest
-	2,  // 35: hpcbot.plugins.v1.Scheduler.Version:output_type -> hpcbot.plugins.v1.VersionReply
-	0,  // 36: hpcbot.plugins.v1.Scheduler.Configure:output_type -> hpcbot.plugins.v1.Empty
-	7,  // 37: hpcbot.plugins.v1.Scheduler.Check:output_type -> hpcbot.plugins.v1.CheckReply
-	0,  // 38: hpcbot.plugins.v1.Scheduler.Stage:output_type -> hpcbot.plugins.v1.Empty
-	10, // 39: hpcbot.plugins.v1.Scheduler.Submit:output_type -> hpcbot.plugins.v1.SubmitReply
-	14, // 40: hpcbot.plugins.v1.Scheduler.Poll:output_type -> hpcbot.plugins.v1.PollReply
-	0,  // 41: hpcbot.plugins.v1.Scheduler.Cancel:output_type -> hpcbot.plugins.v1.Empty
-	18, // 42: hpcbot.plugins.v1.Scheduler.Fetch:output_type -> hpcbot.plugins.v1.FetchReply
-	0,  // 43: hpcbot.plugins.v1.Scheduler.Cleanup:output_type -> hpcbot.plugins.v1.Empty
-	20, // 44: hpcbot.plugins.v1.Scheduler.Stats:output_type -> hpcbot.plugins.v1.StatsReply
-	2,  // 45: hpcbot.plugins.v1.Runner.Version:output_type -> hpcbot.plugins.v1.VersionReply
-	0,  // 46: hpcbot.plugins.v1.Runner.Configure:output_type -> hpcbot.plugins.v1.Empty
-	26, // 47: hpcbot.plugins.v1.Runner.Info:output_type -> hpcbot.plugins.v1.InfoReply
-	30, // 48: hpcbot.plugins.v1.Runner.Plan:output_type -> hpcbot.plugins.v1.PlanReply
-	33, // 49: hpcbot.plugins.v1.Runner.Check:output_type -> hpcbot.plugins.v1.CheckInputReply
-	36, // 50: hpcbot.plugins.v1.Runner.Digest:output_type -> hpcbot.plugins.v1.DigestReply
-	35, // [35:51] is the sub-list for method output_type
-	19, // [19:35] is the sub-list for method input_type
+	21, // 29: hpcbot.plugins.v1.Scheduler.Tail:input_type -> hpcbot.plugins.v1.TailRequest
+	1,  // 30: hpcbot.plugins.v1.Runner.Version:input_type -> hpcbot.plugins.v1.VersionRequest
+	25, // 31: hpcbot.plugins.v1.Runner.Configure:input_type -> hpcbot.plugins.v1.ConfigureRunnerRequest
+	26, // 32: hpcbot.plugins.v1.Runner.Info:input_type -> hpcbot.plugins.v1.InfoRequest
+	29, // 33: hpcbot.plugins.v1.Runner.Plan:input_type -> hpcbot.plugins.v1.PlanRequest
+	33, // 34: hpcbot.plugins.v1.Runner.Check:input_type -> hpcbot.plugins.v1.CheckInputRequest
+	36, // 35: hpcbot.plugins.v1.Runner.Digest:input_type -> hpcbot.plugins.v1.DigestRequest
+	2,  // 36: hpcbot.plugins.v1.Scheduler.Version:output_type -> hpcbot.plugins.v1.VersionReply
+	0,  // 37: hpcbot.plugins.v1.Scheduler.Configure:output_type -> hpcbot.plugins.v1.Empty
+	7,  // 38: hpcbot.plugins.v1.Scheduler.Check:output_type -> hpcbot.plugins.v1.CheckReply
+	0,  // 39: hpcbot.plugins.v1.Scheduler.Stage:output_type -> hpcbot.plugins.v1.Empty
+	10, // 40: hpcbot.plugins.v1.Scheduler.Submit:output_type -> hpcbot.plugins.v1.SubmitReply
+	14, // 41: hpcbot.plugins.v1.Scheduler.Poll:output_type -> hpcbot.plugins.v1.PollReply
+	0,  // 42: hpcbot.plugins.v1.Scheduler.Cancel:output_type -> hpcbot.plugins.v1.Empty
+	18, // 43: hpcbot.plugins.v1.Scheduler.Fetch:output_type -> hpcbot.plugins.v1.FetchReply
+	0,  // 44: hpcbot.plugins.v1.Scheduler.Cleanup:output_type -> hpcbot.plugins.v1.Empty
+	20, // 45: hpcbot.plugins.v1.Scheduler.Stats:output_type -> hpcbot.plugins.v1.StatsReply
+	22, // 46: hpcbot.plugins.v1.Scheduler.Tail:output_type -> hpcbot.plugins.v1.TailReply
+	2,  // 47: hpcbot.plugins.v1.Runner.Version:output_type -> hpcbot.plugins.v1.VersionReply
+	0,  // 48: hpcbot.plugins.v1.Runner.Configure:output_type -> hpcbot.plugins.v1.Empty
+	28, // 49: hpcbot.plugins.v1.Runner.Info:output_type -> hpcbot.plugins.v1.InfoReply
+	32, // 50: hpcbot.plugins.v1.Runner.Plan:output_type -> hpcbot.plugins.v1.PlanReply
+	35, // 51: hpcbot.plugins.v1.Runner.Check:output_type -> hpcbot.plugins.v1.CheckInputReply
+	38, // 52: hpcbot.plugins.v1.Runner.Digest:output_type -> hpcbot.plugins.v1.DigestReply
+	36, // [36:53] is the sub-list for method output_type
+	19, // [19:36] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -2934,23 +3136,23 @@ func file_hpcbot_proto_init() {
 		return
 	}
 	file_hpcbot_proto_msgTypes[13].OneofWrappers = []any{}
-	file_hpcbot_proto_msgTypes[22].OneofWrappers = []any{}
-	file_hpcbot_proto_msgTypes[30].OneofWrappers = []any{
+	file_hpcbot_proto_msgTypes[24].OneofWrappers = []any{}
+	file_hpcbot_proto_msgTypes[32].OneofWrappers = []any{
 		(*PlanReply_Plan)(nil),
 		(*PlanReply_Refusal)(nil),
 	}
-	file_hpcbot_proto_msgTypes[33].OneofWrappers = []any{
+	file_hpcbot_proto_msgTypes[35].OneofWrappers = []any{
 		(*CheckInputReply_Accepted)(nil),
 		(*CheckInputReply_Refusal)(nil),
 	}
-	file_hpcbot_proto_msgTypes[34].OneofWrappers = []any{}
+	file_hpcbot_proto_msgTypes[36].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hpcbot_proto_rawDesc), len(file_hpcbot_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   41,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -52,6 +52,7 @@ const (
 	Scheduler_Fetch_FullMethodName     = "/hpcbot.plugins.v1.Scheduler/Fetch"
 	Scheduler_Cleanup_FullMethodName   = "/hpcbot.plugins.v1.Scheduler/Cleanup"
 	Scheduler_Stats_FullMethodName     = "/hpcbot.plugins.v1.Scheduler/Stats"
+	Scheduler_Tail_FullMethodName      = "/hpcbot.plugins.v1.Scheduler/Tail"
 )
 
 // SchedulerClient is the client API for Scheduler service.
@@ -83,6 +84,11 @@ type SchedulerClient interface {
 	// Stats reports the plugin's traffic to the cluster since its process
 	// started (plugins.TransportStats); optional: Unimplemented when it keeps none.
 	Stats(ctx context.Context, in *StatsRequest, opts ...grpc.CallOption) (*StatsReply, error)
+	// Tail reads the end of a job's standard output or error, for the user's
+	// "Log" button: at most max_lines lines and max_bytes bytes, read from the
+	// end of the file (never the whole file). Optional: a plugin that cannot
+	// answers UNIMPLEMENTED and the user is told the cluster does not show logs.
+	Tail(ctx context.Context, in *TailRequest, opts ...grpc.CallOption) (*TailReply, error)
 }
 
 type schedulerClient struct {
@@ -193,6 +199,16 @@ func (c *schedulerClient) Stats(ctx context.Context, in *StatsRequest, opts ...g
 	return out, nil
 }
 
+func (c *schedulerClient) Tail(ctx context.Context, in *TailRequest, opts ...grpc.CallOption) (*TailReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TailReply)
+	err := c.cc.Invoke(ctx, Scheduler_Tail_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SchedulerServer is the server API for Scheduler service.
 // All implementations must embed UnimplementedSchedulerServer
 // for forward compatibility.
@@ -222,6 +238,11 @@ type SchedulerServer interface {
 	// Stats reports the plugin's traffic to the cluster since its process
 	// started (plugins.TransportStats); optional: Unimplemented when it keeps none.
 	Stats(context.Context, *StatsRequest) (*StatsReply, error)
+	// Tail reads the end of a job's standard output or error, for the user's
+	// "Log" button: at most max_lines lines and max_bytes bytes, read from the
+	// end of the file (never the whole file). Optional: a plugin that cannot
+	// answers UNIMPLEMENTED and the user is told the cluster does not show logs.
+	Tail(context.Context, *TailRequest) (*TailReply, error)
 	mustEmbedUnimplementedSchedulerServer()
 }
 
@@ -261,6 +282,9 @@ func (UnimplementedSchedulerServer) Cleanup(context.Context, *CleanupRequest) (*
 }
 func (UnimplementedSchedulerServer) Stats(context.Context, *StatsRequest) (*StatsReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Stats not implemented")
+}
+func (UnimplementedSchedulerServer) Tail(context.Context, *TailRequest) (*TailReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Tail not implemented")
 }
 func (UnimplementedSchedulerServer) mustEmbedUnimplementedSchedulerServer() {}
 func (UnimplementedSchedulerServer) testEmbeddedByValue()                   {}
@@ -463,6 +487,24 @@ func _Scheduler_Stats_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Scheduler_Tail_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TailRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SchedulerServer).Tail(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Scheduler_Tail_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SchedulerServer).Tail(ctx, req.(*TailRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Scheduler_ServiceDesc is the grpc.ServiceDesc for Scheduler service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -509,6 +551,10 @@ var Scheduler_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Stats",
 			Handler:    _Scheduler_Stats_Handler,
+		},
+		{
+			MethodName: "Tail",
+			Handler:    _Scheduler_Tail_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

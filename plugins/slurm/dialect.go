@@ -23,8 +23,8 @@ const DefaultJobIDRegex = `Submitted batch job (\d+)`
 // sep separates squeue's fields: it appears in no field squeue prints (AiiDA's choice).
 const sep = "^^^"
 
-// squeueFormat: id, long state, reason, start, end.
-const squeueFormat = "%i" + sep + "%T" + sep + "%r" + sep + "%S" + sep + "%e"
+// squeueFormat: id, long state, reason, start, end, nodes (empty while pending).
+const squeueFormat = "%i" + sep + "%T" + sep + "%r" + sep + "%S" + sep + "%e" + sep + "%N"
 
 // timeEnv makes every Slurm command print times as 2026-11-26T17:53:25.
 const timeEnv = "SLURM_TIME_FORMAT=standard"
@@ -305,9 +305,10 @@ func (Dialect) ParsePoll(r cluster.RunResult, jobs []plugins.JobRef) (map[string
 		return nil, fmt.Errorf("squeue: exit %d: %s", r.ExitCode, firstLine(string(r.Stderr)))
 	}
 	want := wanted(jobs)
-	var f [5]string
+	var f [6]string
 	for line := range strings.Lines(string(r.Stdout)) {
-		if !splitFields(strings.TrimRight(line, "\r\n"), &f) {
+		n := splitFields(strings.TrimRight(line, "\r\n"), &f)
+		if n < 5 {
 			continue
 		}
 		id := strings.TrimSpace(f[0])
@@ -319,28 +320,40 @@ func (Dialect) ParsePoll(r cluster.RunResult, jobs []plugins.JobRef) (map[string
 		if st.State.Final() {
 			st.Ended = parseTime(f[4])
 		}
+		if n == 6 {
+			st.Node = nodeList(f[5])
+		}
 		m[id] = settle(st)
 	}
 	return m, nil
 }
 
-// splitFields splits a squeue line into exactly len(f) fields at sep, without allocating.
-func splitFields(line string, f *[5]string) bool {
+// splitFields splits a squeue line into its fields at sep, without
+// allocating, and returns how many there are: 5 (a line without the node
+// list, as squeueFormat was before it) or 6; 0 for any other count.
+func splitFields(line string, f *[6]string) int {
 	for i := range f {
-		if i == len(f)-1 {
-			if strings.Contains(line, sep) {
-				return false
-			}
-			f[i] = line
-			return true
-		}
 		var ok bool
 		f[i], line, ok = strings.Cut(line, sep)
 		if !ok {
-			return false
+			if i < 4 {
+				return 0
+			}
+			return i + 1
 		}
 	}
-	return true
+	return 0 // more fields than squeueFormat has
+}
+
+// nodeList is a job's node list as Slurm prints it ("node[01-04]"), or ""
+// for the ways it says "none yet".
+func nodeList(s string) string {
+	s = strings.TrimSpace(s)
+	switch s {
+	case "", "(null)", "None", "None assigned", "n/a":
+		return ""
+	}
+	return s
 }
 
 func wanted(jobs []plugins.JobRef) map[string]bool {
@@ -441,7 +454,7 @@ func (Dialect) FinishedCommand(jobs []plugins.JobRef) string {
 	}
 	var b strings.Builder
 	b.WriteString("export " + timeEnv + "\n")
-	fmt.Fprintf(&b, "S=$(sacct -X --noheader --parsable2 -j %s -o JobID,State,ExitCode,Start,End,ElapsedRaw,AllocCPUS 2>&1); rc=$?\n", strings.Join(ids, ","))
+	fmt.Fprintf(&b, "S=$(sacct -X --noheader --parsable2 -j %s -o JobID,State,ExitCode,Start,End,ElapsedRaw,AllocCPUS,NodeList 2>&1); rc=$?\n", strings.Join(ids, ","))
 	fmt.Fprintf(&b, "printf '%%s%%s\\n%%s\\n' %s \"$rc\" \"$S\"\n", shellquote.Quote(markSacct))
 	fmt.Fprintf(&b, "echo %s\n", markScontrol)
 	// The ids sacct did not answer (all of them when it failed).
@@ -500,11 +513,11 @@ func (Dialect) ParseFinished(r cluster.RunResult, jobs []plugins.JobRef) (map[st
 	return m, nil
 }
 
-// parseSacctLine reads "JobID|State|ExitCode|Start|End|ElapsedRaw|AllocCPUS"
-// (the last two, the accounting, may be missing: older captures).
+// parseSacctLine reads "JobID|State|ExitCode|Start|End|ElapsedRaw|AllocCPUS|NodeList"
+// (the accounting and the node list may be missing: older captures).
 func parseSacctLine(l string) (string, plugins.JobStatus, bool) {
 	f := strings.Split(l, "|")
-	if (len(f) != 5 && len(f) != 7) || !jobIDRe.MatchString(f[0]) {
+	if (len(f) != 5 && len(f) != 7 && len(f) != 8) || !jobIDRe.MatchString(f[0]) {
 		return "", plugins.JobStatus{}, false
 	}
 	st := status(f[0], f[1], "")
@@ -514,7 +527,10 @@ func parseSacctLine(l string) (string, plugins.JobStatus, bool) {
 	if !st.State.Final() {
 		st.ExitCode = nil // 0:0 of a running job means nothing yet
 	}
-	if len(f) == 7 && st.State.Final() {
+	if len(f) == 8 {
+		st.Node = nodeList(f[7])
+	}
+	if len(f) >= 7 && st.State.Final() {
 		secs, err1 := strconv.ParseInt(f[5], 10, 64)
 		cpus, err2 := strconv.Atoi(f[6])
 		if err1 == nil && err2 == nil && secs >= 0 && cpus > 0 {
@@ -564,6 +580,9 @@ func parseScontrolLine(l string) (string, plugins.JobStatus, bool) {
 	if e, ok := scontrolField(l, "EndTime"); ok && st.State.Final() {
 		st.Ended = parseTime(e)
 	}
+	if n, ok := scontrolField(l, "NodeList"); ok {
+		st.Node = nodeList(n)
+	}
 	return id, settle(st), true
 }
 
@@ -573,6 +592,16 @@ func (Dialect) CancelCommand(job plugins.JobRef, _ string) string {
 		return "echo " + shellquote.Quote("hpcbot: not a Slurm job id: "+job.JobID) + " >&2; exit 2"
 	}
 	return "scancel " + job.JobID
+}
+
+// StreamFiles are the batch script's --output and --error: <job name>.out
+// and .err in the calculation folder.
+func (Dialect) StreamFiles(req plugins.TailRequest) (string, string) {
+	name, err := jobName(plugins.SubmitRequest{CalcID: req.CalcID, JobName: req.JobName})
+	if err != nil {
+		return "", ""
+	}
+	return name + ".out", name + ".err"
 }
 
 // CancelDone: scancel exits 0, or the job is gone or finishing already.

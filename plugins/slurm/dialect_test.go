@@ -87,17 +87,17 @@ func TestParsePoll(t *testing.T) {
 		want    map[string]want
 		wantErr bool
 	}{
-		{file: "squeue_mixed", jobs: refs("79", "80", "75", "76", "77", "999999"), want: map[string]want{
-			"76": {plugins.StateCancelled, "CANCELLED", nil},
-			"79": {plugins.StateSucceeded, "COMPLETED", ip(0)},
-			"80": {plugins.StateFailed, "FAILED", nil}, // the exit code comes from sacct/scontrol/file
-			"77": {plugins.StatePending, "PENDING", nil},
-			"75": {plugins.StateRunning, "RUNNING", nil},
+		{file: "squeue_mixed", jobs: refs("1413", "1414", "1409", "1410", "1411", "999999"), want: map[string]want{
+			"1410": {plugins.StateCancelled, "CANCELLED", nil},
+			"1413": {plugins.StateSucceeded, "COMPLETED", ip(0)},
+			"1414": {plugins.StateFailed, "FAILED", nil}, // the exit code comes from sacct/scontrol/file
+			"1411": {plugins.StatePending, "PENDING", nil},
+			"1409": {plugins.StateRunning, "RUNNING", nil},
 		}},
-		{file: "squeue_timeout", jobs: refs("78"), want: map[string]want{"78": {plugins.StateTimedOut, "TIMEOUT", nil}}},
+		{file: "squeue_timeout", jobs: refs("1412"), want: map[string]want{"1412": {plugins.StateTimedOut, "TIMEOUT", nil}}},
 		{file: "squeue_single_unknown", jobs: refs("999999"), want: map[string]want{}},
 		{file: "squeue_single_unknown_once", jobs: refs("999999"), want: map[string]want{}},
-		{file: "squeue_forgotten", jobs: refs("79", "80", "76"), want: map[string]want{}},
+		{file: "squeue_forgotten", jobs: refs("1413", "1414", "1410"), want: map[string]want{}},
 		{file: "squeue_no_controller", jobs: refs("57"), wantErr: true},
 		{file: "odd_squeue", jobs: refs("54", "57", "58", "55", "53", "60", "61", "62"), want: map[string]want{
 			"54": {plugins.StateCancelled, "CANCELLED", nil},
@@ -126,13 +126,23 @@ func TestParsePoll(t *testing.T) {
 		})
 	}
 	// Times and reasons of the real capture.
-	got, _ := d.ParsePoll(readCapture(t, "squeue_mixed").R, refs("80", "77"))
-	if got["80"].Reason != "NonZeroExitCode" || got["77"].Reason != "BeginTime" {
-		t.Errorf("reasons: %q %q", got["80"].Reason, got["77"].Reason)
+	got, _ := d.ParsePoll(readCapture(t, "squeue_mixed").R, refs("1414", "1411"))
+	if got["1414"].Reason != "NonZeroExitCode" || got["1411"].Reason != "BeginTime" {
+		t.Errorf("reasons: %q %q", got["1414"].Reason, got["1411"].Reason)
 	}
-	wantStart := time.Date(2026, 11, 26, 18, 11, 28, 0, time.Local)
-	if !got["80"].Started.Equal(wantStart) || got["80"].Ended.IsZero() || !got["77"].Ended.IsZero() {
-		t.Errorf("times: %+v %+v", got["80"], got["77"])
+	wantStart := time.Date(2026, 12, 3, 7, 58, 59, 0, time.Local)
+	if !got["1414"].Started.Equal(wantStart) || got["1414"].Ended.IsZero() || !got["1411"].Ended.IsZero() {
+		t.Errorf("times: %+v %+v", got["1414"], got["1411"])
+	}
+	// The node list: where the job ran; nothing while it is pending.
+	got, _ = d.ParsePoll(readCapture(t, "squeue_mixed").R, refs("1409", "1411", "1413"))
+	if got["1409"].Node != "vm" || got["1413"].Node != "vm" || got["1411"].Node != "" {
+		t.Errorf("nodes: running %q, completed %q, pending %q; want vm, vm, none", got["1409"].Node, got["1413"].Node, got["1411"].Node)
+	}
+	// A line without the node list (squeueFormat before it had one) still parses.
+	old := cluster.RunResult{Stdout: []byte("75^^^RUNNING^^^None^^^2026-11-26T18:11:28^^^NONE\n")}
+	if got, _ := d.ParsePoll(old, refs("75")); got["75"].State != plugins.StateRunning || got["75"].Node != "" {
+		t.Errorf("five-field line: %+v", got["75"])
 	}
 }
 
@@ -144,32 +154,32 @@ func TestParseFinished(t *testing.T) {
 		want    map[string]want
 		wantErr bool
 	}{
-		{file: "finished_sacct", jobs: refs("188", "189", "184", "185", "186", "999999"), want: map[string]want{
-			"184": {plugins.StateRunning, "RUNNING", nil},
-			"185": {plugins.StateCancelled, "CANCELLED by 1001", ip(0)},
-			"186": {plugins.StatePending, "PENDING", nil},
-			"188": {plugins.StateSucceeded, "COMPLETED", ip(0)},
-			"189": {plugins.StateFailed, "FAILED", ip(3)},
+		{file: "finished_sacct", jobs: refs("1413", "1414", "1409", "1410", "1411", "999999"), want: map[string]want{
+			"1409": {plugins.StateRunning, "RUNNING", nil},
+			"1410": {plugins.StateCancelled, "CANCELLED by 1001", ip(0)},
+			"1411": {plugins.StatePending, "PENDING", nil},
+			"1413": {plugins.StateSucceeded, "COMPLETED", ip(0)},
+			"1414": {plugins.StateFailed, "FAILED", ip(3)},
 		}},
-		{file: "finished_sacct_timeout", jobs: refs("187"), want: map[string]want{"187": {plugins.StateTimedOut, "TIMEOUT", ip(0)}}},
+		{file: "finished_sacct_timeout", jobs: refs("1412"), want: map[string]want{"1412": {plugins.StateTimedOut, "TIMEOUT", ip(0)}}},
 		// No slurmdbd: scontrol answers while Slurm remembers the jobs...
-		{file: "finished_noacct", jobs: refs("188", "189", "184", "185", "186", "999999"), want: map[string]want{
-			"184": {plugins.StateRunning, "RUNNING", nil},
-			"185": {plugins.StateCancelled, "CANCELLED", ip(128 + 15)},
-			"186": {plugins.StatePending, "PENDING", nil},
-			"188": {plugins.StateSucceeded, "COMPLETED", ip(0)},
-			"189": {plugins.StateFailed, "FAILED", ip(3)},
+		{file: "finished_noacct", jobs: refs("1413", "1414", "1409", "1410", "1411", "999999"), want: map[string]want{
+			"1409": {plugins.StateRunning, "RUNNING", nil},
+			"1410": {plugins.StateCancelled, "CANCELLED", ip(128 + 15)},
+			"1411": {plugins.StatePending, "PENDING", nil},
+			"1413": {plugins.StateSucceeded, "COMPLETED", ip(0)},
+			"1414": {plugins.StateFailed, "FAILED", ip(3)},
 		}},
 		// More than scontrolEach jobs: one scontrol for all jobs, filtered.
-		{file: "finished_noacct_many", jobs: append(refs("188", "189", "184", "185", "186", "999999"), refs("900000", "900001")...), want: map[string]want{
-			"184": {plugins.StateRunning, "RUNNING", nil},
-			"185": {plugins.StateCancelled, "CANCELLED", ip(128 + 15)},
-			"186": {plugins.StatePending, "PENDING", nil},
-			"188": {plugins.StateSucceeded, "COMPLETED", ip(0)},
-			"189": {plugins.StateFailed, "FAILED", ip(3)},
+		{file: "finished_noacct_many", jobs: append(refs("1413", "1414", "1409", "1410", "1411", "999999"), refs("900000", "900001")...), want: map[string]want{
+			"1409": {plugins.StateRunning, "RUNNING", nil},
+			"1410": {plugins.StateCancelled, "CANCELLED", ip(128 + 15)},
+			"1411": {plugins.StatePending, "PENDING", nil},
+			"1413": {plugins.StateSucceeded, "COMPLETED", ip(0)},
+			"1414": {plugins.StateFailed, "FAILED", ip(3)},
 		}},
 		// ...and nobody does after MinJobAge: absent, never "succeeded".
-		{file: "finished_noacct_forgotten", jobs: refs("188", "189", "185"), want: map[string]want{}},
+		{file: "finished_noacct_forgotten", jobs: refs("1413", "1414", "1410"), want: map[string]want{}},
 		{file: "odd_sacct", jobs: refs("70", "71", "72", "73", "74_3", "75", "76", "77", "78", "79"), want: map[string]want{
 			"70":   {plugins.StateFailed, "OUT_OF_MEMORY", ip(128 + 125)},
 			"71":   {plugins.StateFailed, "NODE_FAIL", ip(1)},
@@ -193,18 +203,27 @@ func TestParseFinished(t *testing.T) {
 		})
 	}
 	// sacct's accounting of ended jobs: ElapsedRaw and AllocCPUS, read once they end.
-	acct, err := d.ParseFinished(readCapture(t, "finished_sacct").R, refs("188", "189", "184"))
+	acct, err := d.ParseFinished(readCapture(t, "finished_sacct").R, refs("1413", "1414", "1409"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j := acct["188"]; j.Elapsed != 8*time.Second || j.AllocCPUs != 1 {
-		t.Errorf("accounting of 188: %v × %d, want 8s × 1", j.Elapsed, j.AllocCPUs)
+	if j := acct["1413"]; j.Elapsed != 8*time.Second || j.AllocCPUs != 1 {
+		t.Errorf("accounting of 1413: %v × %d, want 8s × 1", j.Elapsed, j.AllocCPUs)
 	}
-	if j := acct["184"]; j.Elapsed != 0 || j.AllocCPUs != 0 {
+	if acct["1413"].Node != "vm" || acct["1409"].Node != "vm" {
+		t.Errorf("sacct NodeList: %q %q, want vm", acct["1413"].Node, acct["1409"].Node)
+	}
+	if pending, _ := d.ParseFinished(readCapture(t, "finished_sacct").R, refs("1411")); pending["1411"].Node != "" {
+		t.Errorf("a pending job's node list (\"None assigned\"): %q, want none", pending["1411"].Node)
+	}
+	if noacct, _ := d.ParseFinished(readCapture(t, "finished_noacct").R, refs("1413", "1411")); noacct["1413"].Node != "vm" || noacct["1411"].Node != "" {
+		t.Errorf("scontrol NodeList: %q, pending %q; want vm and none", noacct["1413"].Node, noacct["1411"].Node)
+	}
+	if j := acct["1409"]; j.Elapsed != 0 || j.AllocCPUs != 0 {
 		t.Errorf("a running job has no accounting yet: %v × %d", j.Elapsed, j.AllocCPUs)
 	}
-	if got, _ := d.ParseFinished(readCapture(t, "finished_sacct_timeout").R, refs("187")); got["187"].Elapsed != 74*time.Second {
-		t.Errorf("accounting of the timed-out job: %+v", got["187"])
+	if got, _ := d.ParseFinished(readCapture(t, "finished_sacct_timeout").R, refs("1412")); got["1412"].Elapsed != 61*time.Second {
+		t.Errorf("accounting of the timed-out job: %+v", got["1412"])
 	}
 	// Output cut before the end marker (the connection dropped) is an error, not "no jobs".
 	c := readCapture(t, "finished_sacct")
@@ -226,9 +245,9 @@ func TestParseSubmit(t *testing.T) {
 		regex string
 		id    string
 	}{
-		{"batch", merged("sbatch_batch"), "", "75"},
-		{"wrapper", merged("sbatch_wrapper"), "", "81"},
-		{"wrapper custom regex", merged("sbatch_wrapper"), `(?m)job (\d+)$`, "81"},
+		{"batch", merged("sbatch_batch"), "", "1409"},
+		{"wrapper", merged("sbatch_wrapper"), "", "1415"},
+		{"wrapper custom regex", merged("sbatch_wrapper"), `(?m)job (\d+)$`, "1415"},
 		{"warnings and cluster", merged("odd_sbatch"), "", "4711"},
 		{"rejected", merged("sbatch_rejected"), "", ""},
 		{"no controller", merged("sbatch_no_controller"), "", ""},
@@ -292,8 +311,8 @@ func TestCancelDone(t *testing.T) {
 
 func TestParseFind(t *testing.T) {
 	ids, err := NewDialect().ParseFind(readCapture(t, "find_batch").R)
-	if err != nil || len(ids) != 1 || ids[0] != "75" {
-		t.Errorf("ParseFind = %v, %v; want [75] (48 and 53 ran in other folders)", ids, err)
+	if err != nil || len(ids) != 1 || ids[0] != "1409" {
+		t.Errorf("ParseFind = %v, %v; want [1409] (184 ran in another folder)", ids, err)
 	}
 	ids, err = NewDialect().ParseFind(cluster.RunResult{Stdout: []byte("@@hpcbot-dir /a\n12^^^/a\n9|/a/\n12|/a\n3|/b\n")})
 	if err != nil || strings.Join(ids, ",") != "9,12" {
@@ -316,7 +335,7 @@ func TestCommandsMatchCaptures(t *testing.T) {
 		t.Errorf("poll command changed:\n%s\ncaptured:\n%s", want, c.Cmd)
 	}
 	c = readCapture(t, "finished_sacct_timeout")
-	if want := d.FinishedCommand(refs("187")); c.Cmd != want {
+	if want := d.FinishedCommand(refs("1412")); c.Cmd != want {
 		t.Errorf("finished command changed:\n%s\ncaptured:\n%s", want, c.Cmd)
 	}
 }

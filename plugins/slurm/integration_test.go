@@ -251,6 +251,54 @@ func TestSlurmWrapperSubmit(t *testing.T) {
 	}
 }
 
+// TestSlurmSubmitOneCommand: a batch submission over SSH is one remote command
+// and no file transfer (the SFTP session, which any transfer opens and keeps
+// open, is never opened), and the batch script arrives byte for byte: the
+// program gets exactly its arguments, quotes, a here-document delimiter, a
+// command substitution, CR, LF and non-ASCII bytes included.
+func TestSlurmSubmitOneCommand(t *testing.T) {
+	var cl *sshc.Client
+	b := newSlurmBedOn(t, testbed.Slurm(t), os.Getenv(testbed.EnvSlurmAccounting) == "1", func(c plugins.Cluster) (cluster.Transport, error) {
+		var err error
+		cl, err = sshc.New(c.Connection, sshc.Options{})
+		return cl, err
+	})
+	// Staged through the other connection, so that the scheduler's own sees the submit only.
+	local := t.TempDir()
+	if err := os.WriteFile(filepath.Join(local, "x"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := path.Join(b.upload, "one")
+	if err := b.tr.PutDir(ctxT(t), local, dir); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"it's", `a'\''b`, "EOF", "'EOF'", "$(id)", "`id`", `\`, "%s %b", "cr\r", "two\nlines", "tab\there", "ünï €", ""}
+	req := batchReq(150, "one", append([]string{"printf", "[%s]"}, args...)...)
+	job := b.submit(req)
+	st := cl.Stats()
+	if st.Commands != 1 || st.Handshakes != 1 || st.ChannelsHighWater != 1 || st.ChannelsOpen != 0 {
+		t.Errorf("submit: %d commands, %d handshakes, at most %d channels open, %d still open; want one command on one channel, no SFTP session",
+			st.Commands, st.Handshakes, st.ChannelsHighWater, st.ChannelsOpen)
+	}
+	want, err := slurm.NewDialect().BatchScript(req, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.run("cat " + path.Join(dir, cluster.BatchScriptName)).Stdout; string(got) != string(want) {
+		t.Errorf("batch script on the cluster:\n%q\nwant\n%q", got, want)
+	}
+	if st := b.waitFor(job, "finished", final); st.State != plugins.StateSucceeded {
+		t.Fatalf("job: %+v", st)
+	}
+	var wantOut strings.Builder
+	for _, a := range args {
+		wantOut.WriteString("[" + a + "]")
+	}
+	if got := b.run("cat " + path.Join(dir, req.JobName+".out")).Stdout; string(got) != wantOut.String() {
+		t.Errorf("the program printed %q, want %q", got, wantOut.String())
+	}
+}
+
 func TestSlurmCancelRunning(t *testing.T) {
 	b := newSlurmBed(t, false)
 	b.stage(130, "cancel", map[string]string{"x": ""})
@@ -322,9 +370,9 @@ func TestSlurmFetch(t *testing.T) {
 	}
 	var skipped []string
 	for _, s := range res.Skipped {
-		skipped = append(skipped, s.Path+":"+s.Reason)
+		skipped = append(skipped, s.Path+":"+s.Code)
 	}
-	for _, w := range []string{"big.out:" + cluster.SkipTooLarge, "c.chk:" + cluster.SkipNotWhitelisted, "d.tmp:" + cluster.SkipTemporary} {
+	for _, w := range []string{"big.out:" + plugins.SkipTooLarge, "c.chk:" + plugins.SkipNotWhitelisted, "d.tmp:" + plugins.SkipTemporary} {
 		if !slices.Contains(skipped, w) {
 			t.Errorf("skipped %v lacks %s", skipped, w)
 		}
@@ -360,5 +408,41 @@ func TestSlurmSSHDownWhileJobRuns(t *testing.T) {
 	res, err := b.s.Fetch(ctxT(t), plugins.FetchRequest{Folder: "bounce", LocalDir: local, Files: []string{"result.out"}})
 	if err != nil || !slices.Equal(res.Files, []string{"result.out"}) {
 		t.Fatalf("fetch: %+v, %v", res, err)
+	}
+}
+
+// TestSlurmTail: Tail on the test bed's Slurm over SSH: no output before the
+// job ran, then the end of an output far above the byte cap, the error
+// stream of the failed job cleaned of escape sequences and invalid bytes, and
+// a clear "not found" for a folder that is gone. Poll names the node.
+func TestSlurmTail(t *testing.T) {
+	b := newSlurmBed(t, false)
+	b.stage(300, "tail", map[string]string{"in.inp": "x"})
+	req := batchReq(300, "tail", "sh", "-c",
+		`i=0; while [ $i -lt 3000 ]; do echo "step $i energy -76.0$i"; i=$((i+1)); done; printf 'fatal: \033[31mSCF\033[0m \377 failed\n' >&2; exit 2`)
+	tailReq := plugins.TailRequest{CalcID: 300, Folder: "tail", JobName: req.JobName, MaxLines: 30, MaxBytes: 16 << 10}
+	if _, err := b.s.Tail(ctxT(t), tailReq); plugins.KindOf(err) != plugins.KindNotFound {
+		t.Fatalf("Tail before the job ran: %v, want kind not found", err)
+	}
+	job := b.submit(req)
+	st := b.waitFor(job, "the end", final)
+	if st.State != plugins.StateFailed || st.Node == "" {
+		t.Errorf("final status %+v: want failed, on a named node", st)
+	}
+	tailReq.JobID = job.JobID
+	tailReq.PreferError = true
+	res, err := b.s.Tail(ctxT(t), tailReq)
+	if err != nil || res.Text != "fatal: SCF \uFFFD failed" || res.Stream != plugins.StreamError || res.Truncated {
+		t.Errorf("Tail of the failed job = %+v, %v", res, err)
+	}
+	tailReq.PreferError = false
+	res, err = b.s.Tail(ctxT(t), tailReq)
+	lines := strings.Split(res.Text, "\n")
+	if err != nil || len(lines) != 30 || lines[29] != "step 2999 energy -76.02999" || lines[0] != "step 2970 energy -76.02970" ||
+		!res.Truncated || res.Stream != plugins.StreamOutput {
+		t.Errorf("Tail of the output: %d lines %q…%q, truncated %v, stream %q, %v", len(lines), lines[0], lines[len(lines)-1], res.Truncated, res.Stream, err)
+	}
+	if _, err := b.s.Tail(ctxT(t), plugins.TailRequest{CalcID: 301, JobID: job.JobID, Folder: "gone", JobName: req.JobName}); plugins.KindOf(err) != plugins.KindNotFound {
+		t.Errorf("Tail of a missing folder: %v, want kind not found", err)
 	}
 }

@@ -54,6 +54,7 @@ type Client struct {
 		channels, highWater, refused              atomic.Int64
 		keepaliveFailures                         atomic.Int64
 		commands                                  atomic.Int64
+		sftpRequests                              atomic.Int64
 	}
 }
 
@@ -115,6 +116,7 @@ type Stats struct {
 	ChannelsRefused   int64  // channel opens the server refused (MaxSessions reached) and that were waited out
 	KeepaliveFailures int64  // connections closed because a keepalive went unanswered
 	Commands          int64  // remote commands run (Run)
+	SFTPRequests      int64  // SFTP packets sent (the session's opening included): the file operations' cost
 	Connected         bool   // a connection is up now
 	ServerVersion     string // the server's identification ("SSH-2.0-OpenSSH_9.2p1 ..."), once connected
 }
@@ -134,6 +136,7 @@ func (c *Client) Stats() Stats {
 		ChannelsRefused:   c.stats.refused.Load(),
 		KeepaliveFailures: c.stats.keepaliveFailures.Load(),
 		Commands:          c.stats.commands.Load(),
+		SFTPRequests:      c.stats.sftpRequests.Load(),
 		Connected:         connected,
 		ServerVersion:     version,
 	}

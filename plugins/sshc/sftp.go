@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -125,7 +127,7 @@ func (c *Client) openSFTP(cn *conn, a *sftpAttempt) {
 	// A server that accepts the subsystem and never answers would hang the
 	// version exchange: closing the session ends it.
 	guard := time.AfterFunc(c.opts.DialTimeout, closeSession)
-	cl, err := sftp.NewClientPipe(r, w,
+	cl, err := sftp.NewClientPipe(r, &packetCounter{WriteCloser: w, n: &c.stats.sftpRequests},
 		sftp.UseConcurrentReads(true),
 		sftp.MaxConcurrentRequestsPerFile(64))
 	if err != nil {
@@ -150,6 +152,38 @@ func (c *Client) openSFTP(cn *conn, a *sftpAttempt) {
 		closeSession()
 	}()
 	a.s = ss
+}
+
+// packetCounter counts the SFTP packets written through it. Each packet starts
+// with its length, a 4-byte big-endian number
+// (https://datatracker.ietf.org/doc/html/draft-ietf-secsh-filexfer-02#section-3);
+// pkg/sftp writes one packet at a time, so Write is never called concurrently.
+type packetCounter struct {
+	io.WriteCloser
+	n     *atomic.Int64
+	hdr   [4]byte
+	inHdr int    // length bytes seen of the next packet
+	left  uint32 // bytes left of the current packet
+}
+
+func (p *packetCounter) Write(b []byte) (int, error) {
+	n, err := p.WriteCloser.Write(b)
+	for rest := b[:n]; len(rest) > 0; {
+		if p.left > 0 {
+			k := min(uint32(len(rest)), p.left)
+			p.left -= k
+			rest = rest[k:]
+			continue
+		}
+		p.hdr[p.inHdr] = rest[0]
+		p.inHdr++
+		rest = rest[1:]
+		if p.inHdr == len(p.hdr) {
+			p.left, p.inHdr = binary.BigEndian.Uint32(p.hdr[:]), 0
+			p.n.Add(1)
+		}
+	}
+	return n, err
 }
 
 // abs expands a leading "~/" (or a lone "~") with the login folder; other
@@ -275,14 +309,14 @@ func (c *Client) PutDir(ctx context.Context, localDir, remoteDir string) error {
 	}
 	return c.do(ctx, what, func(ctx context.Context, s *sftpSession) error {
 		root := s.abs(remoteDir)
-		if err := s.cl.MkdirAll(root); err != nil {
+		if err := s.mkdir(root); err != nil {
 			return fmt.Errorf("create %s: %w", root, err)
 		}
 		for _, d := range dirs { // parents come before children
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if err := s.cl.MkdirAll(path.Join(root, d)); err != nil {
+			if err := s.mkdir(path.Join(root, d)); err != nil {
 				return fmt.Errorf("create %s: %w", path.Join(root, d), err)
 			}
 		}
@@ -293,7 +327,22 @@ func (c *Client) PutDir(ctx context.Context, localDir, remoteDir string) error {
 	})
 }
 
-// upload writes the local file to remote, truncating it first.
+// mkdir creates the folder p and, when needed, its parents. A calculation's
+// folder is new and its parents exist, so it tries a bare mkdir first: one
+// round trip, where MkdirAll's stat of p, stat of its parent and mkdir take
+// three. Only when that fails (p exists, a parent is missing) does MkdirAll
+// find out why, and create what is missing.
+func (s *sftpSession) mkdir(p string) error {
+	if s.cl.Mkdir(p) == nil {
+		return nil
+	}
+	return s.cl.MkdirAll(p)
+}
+
+// upload writes the local file to remote, truncating it first. Its permission
+// bits are set (by path, on the file just opened) while the data is written,
+// so that a small file costs three round trips: open, write and chmod at once,
+// close.
 func (s *sftpSession) upload(ctx context.Context, local, remote string, perm fs.FileMode) error {
 	f, err := os.Open(local)
 	if err != nil {
@@ -304,9 +353,11 @@ func (s *sftpSession) upload(ctx context.Context, local, remote string, perm fs.
 	if err != nil {
 		return fmt.Errorf("create %s: %w", remote, err)
 	}
+	chmodded := make(chan error, 1)
+	go func() { chmodded <- s.cl.Chmod(remote, perm) }()
 	_, err = rf.ReadFromWithConcurrency(ctxReader{ctx, f}, 0)
-	if err == nil {
-		err = rf.Chmod(perm)
+	if cerr := <-chmodded; err == nil {
+		err = cerr
 	}
 	if cerr := rf.Close(); err == nil {
 		err = cerr

@@ -147,6 +147,36 @@ func TestTransferTree(t *testing.T) {
 	}
 }
 
+// A calculation's input goes to a new folder whose parent exists: one mkdir,
+// then per file open, write, chmod and close, the chmod sent while the write is
+// in flight: five SFTP requests in four round trips (MkdirAll's two stats and a
+// round trip of its own for the chmod are gone).
+func TestPutDirRequests(t *testing.T) {
+	b := sshBed(t)
+	c := newClient(t, b.conn(), Options{})
+	ctx := ctxFor(t, time.Minute)
+	parent := remoteDir(t, c, "requests")
+	local := t.TempDir()
+	writeTree(t, local, map[string]int{"in.inp": 100})
+	if err := os.Chmod(filepath.Join(local, "in.inp"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PutDir(ctx, local, parent+"/first"); err != nil { // the session and the parent
+		t.Fatal(err)
+	}
+	before := c.Stats().SFTPRequests
+	if err := c.PutDir(ctx, local, parent+"/calc"); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Stats().SFTPRequests - before; n != 5 {
+		t.Errorf("%d SFTP requests to stage one file in a new folder, want 5", n)
+	}
+	list, err := c.List(ctx, parent+"/calc")
+	if err != nil || len(list) != 1 || list[0].Size != 100 || list[0].Mode.Perm() != 0o640 {
+		t.Errorf("staged: %+v, %v", list, err)
+	}
+}
+
 func hexString(b []byte) string {
 	const digits = "0123456789abcdef"
 	out := make([]byte, 0, 2*len(b))

@@ -1,8 +1,10 @@
 package sshc
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -128,3 +130,37 @@ func TestParallel(t *testing.T) {
 		t.Fatalf("no items: %v", err)
 	}
 }
+
+// packetCounter counts packets however the writes split them.
+func TestPacketCounter(t *testing.T) {
+	var n atomic.Int64
+	var buf bytes.Buffer
+	w := &packetCounter{WriteCloser: nopCloser{&buf}, n: &n}
+	stream := []byte{0, 0, 0, 2, 'a', 'b', 0, 0, 0, 1, 'c', 0, 0, 1, 0}
+	stream = append(stream, make([]byte, 256)...)
+	stream = append(stream, 0, 0, 0, 3, 'x', 'y', 'z')
+	for _, split := range [][]int{{len(stream)}, {1, 3, 2, 1, 4, 100, 200}, {6, 5, 4}} {
+		n.Store(0)
+		buf.Reset()
+		rest := stream
+		for _, k := range split {
+			k = min(k, len(rest))
+			if _, err := w.Write(rest[:k]); err != nil {
+				t.Fatal(err)
+			}
+			rest = rest[k:]
+		}
+		if len(rest) > 0 {
+			if _, err := w.Write(rest); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n.Load() != 4 || !bytes.Equal(buf.Bytes(), stream) {
+			t.Errorf("splits %v: %d packets, want 4", split, n.Load())
+		}
+	}
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
