@@ -742,22 +742,27 @@ func rawSubmit(b *testing.B, env testbed.SSHEnv, extra []string, i int, variant 
 // file-backed parts: the store file is mapped) and VmHWM of hpcbot, and the
 // sum of VmRSS of its plugin processes (the local scheduler and the command
 // runner, each a process of the same binary), are read from
-// /proc/<pid>/status. The sub-benchmark "empty" is the same daemon with an
-// empty store, for scale.
+// /proc/<pid>/status, and their anonymous parts and proportional set sizes
+// (Pss, /proc/<pid>/smaps_rollup: pages shared with other processes, such as
+// the binary's, divided among them) separately. The sub-benchmark "empty" is
+// the same daemon with an empty store, for scale; "10k-3clusters" has two more
+// idle `local` clusters with the same runner rules (three scheduler
+// processes, and the runner processes the host starts for three clusters).
 // Each op starts a fresh daemon; run it with -benchtime=1x (about a minute
 // each; the 9,900 notified calculations are written once per schema into the
 // system's temp folder and copied).
 func BenchmarkRunRSS(b *testing.B) {
-	b.Run("empty", func(b *testing.B) { benchRunRSS(b, 0, 0) })
-	b.Run("10k", func(b *testing.B) { benchRunRSS(b, 9_900, 100) })
+	b.Run("empty", func(b *testing.B) { benchRunRSS(b, 0, 0, 1) })
+	b.Run("10k", func(b *testing.B) { benchRunRSS(b, 9_900, 100, 1) })
+	b.Run("10k-3clusters", func(b *testing.B) { benchRunRSS(b, 9_900, 100, 3) })
 }
 
-func benchRunRSS(b *testing.B, notified, active int) {
+func benchRunRSS(b *testing.B, notified, active, clusters int) {
 	if _, err := os.Stat("/proc/self/status"); err != nil {
 		b.Skipf("needs /proc: %v", err)
 	}
 	const fetch = 5 * time.Second
-	var rss, anon, file, hwm, plug, nplug, storeSize float64
+	var rss, anon, file, hwm, pss, plug, plugAnon, plugPss, nplug, storeSize float64
 	for range b.N {
 		b.StopTimer()
 		dir := b.TempDir()
@@ -793,6 +798,20 @@ program = "sh"
 allowed_args = ["{}"]
 associations = [".sh"]
 `, filepath.Join(dir, "downloads"), int(fetch.Seconds()), dbPath, tg.Token, tg.URL, upload, max(active, 1))
+		for i := 2; i <= clusters; i++ {
+			text += fmt.Sprintf(`
+[[clusters]]
+label = "idle%d"
+scheduler = "local"
+upload_path = %q
+max_jobs = 1
+allow_same_user = true
+[[clusters.runners]]
+program = "sh"
+allowed_args = ["{}"]
+associations = [".sh"]
+`, i, filepath.Join(dir, fmt.Sprintf("work%d", i)))
+		}
 		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 			b.Fatal(err)
 		}
@@ -859,9 +878,13 @@ associations = [".sh"]
 		anon += st["RssAnon"]
 		file += st["RssFile"] + st["RssShmem"]
 		hwm += st["VmHWM"]
+		pss += procPss(b, pid)
 		for _, k := range childrenOf(pid) {
 			if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", k)); err == nil && exe == binary {
-				plug += procStatus(b, k)["VmRSS"]
+				kst := procStatus(b, k)
+				plug += kst["VmRSS"]
+				plugAnon += kst["RssAnon"]
+				plugPss += procPss(b, k)
 				nplug++
 			}
 		}
@@ -877,7 +900,10 @@ associations = [".sh"]
 	b.ReportMetric(anon/n, "rss-anon-MiB")
 	b.ReportMetric(file/n, "rss-file-MiB")
 	b.ReportMetric(hwm/n, "hwm-MiB")
+	b.ReportMetric(pss/n, "pss-MiB")
 	b.ReportMetric(plug/n, "plugins-rss-MiB")
+	b.ReportMetric(plugAnon/n, "plugins-anon-MiB")
+	b.ReportMetric(plugPss/n, "plugins-pss-MiB")
 	b.ReportMetric(nplug/n, "plugins")
 	b.ReportMetric(storeSize/n, "store-MiB")
 }
@@ -926,6 +952,26 @@ func procStatus(b *testing.B, pid int) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// procPss reads the proportional set size of process pid, in MiB: its pages,
+// each shared one divided by the number of processes that map it
+// (/proc/<pid>/smaps_rollup, https://docs.kernel.org/filesystems/proc.html).
+func procPss(b *testing.B, pid int) float64 {
+	b.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		b.Fatalf("read smaps_rollup of process %d: %v", pid, err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "Pss:" && f[2] == "kB" {
+			if kb, err := strconv.ParseFloat(f[1], 64); err == nil {
+				return kb / 1024
+			}
+		}
+	}
+	b.Fatalf("no Pss in smaps_rollup of process %d", pid)
+	return 0
 }
 
 func copyStore(b *testing.B, from, to string) {

@@ -13,7 +13,9 @@ import (
 )
 
 // builtins are the plugins served by this executable (`hpcbot plugin serve`).
-// The host starts each in a process of its own, one per cluster.
+// The host starts each scheduler in a process of its own per cluster, and each
+// runner in one process for every cluster that uses it (one configured
+// instance per cluster inside).
 var builtins = plugins.Registry{
 	Schedulers: map[string]func(*slog.Logger) plugins.Scheduler{
 		"local": func(l *slog.Logger) plugins.Scheduler { return detached.NewLocal(cluster.WithLogger(l)) },

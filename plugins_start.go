@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"hpcbot/plugins"
 )
 
-// startedPlugins are the plugin processes the configuration needs: one scheduler
-// per cluster, and one runner per cluster and runner kind (in config order).
+// startedPlugins are the plugins the configuration needs: one scheduler per
+// cluster, and one runner per cluster and runner kind (in config order). The
+// host runs each built-in runner kind in one process for all clusters.
 type startedPlugins struct {
 	host       *plugins.Host
 	schedulers map[string]plugins.Scheduler
@@ -104,16 +107,17 @@ func checkPlugins(o *options, cfg *Config) []string {
 		if !st.Builtin {
 			where = st.Path
 		}
-		fmt.Fprintf(o.stdout, "plugin %s %s for %s: %s %s (%s, pid %d)\n", st.Kind, st.Name, st.Cluster, st.PluginName, st.Version, where, st.PID)
+		fmt.Fprintf(o.stdout, "plugin %s %s for %s: %s %s (%s, pid %d)\n", st.Kind, st.Name, strings.Join(st.Clusters, ", "), st.PluginName, st.Version, where, st.PID)
 	}
 	return failed
 }
 
-// restarts counts the restarts of cluster's plugin processes since the start.
+// restarts counts the restarts of cluster's plugin processes since the start
+// (a built-in runner's process counts for every cluster it serves).
 func (sp *startedPlugins) restarts(cluster string) int {
 	n := 0
 	for _, p := range sp.host.Plugins() {
-		if p.Cluster == cluster {
+		if slices.Contains(p.Clusters, cluster) {
 			n += p.Restarts
 		}
 	}

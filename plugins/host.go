@@ -58,8 +58,9 @@ var pluginEnvVars = []string{"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG",
 // (github.com/hashicorp/go-plugin, server.go: unixSocketConfigFromEnv).
 const envUnixSocketDir = "PLUGIN_UNIX_SOCKET_DIR"
 
-// Host starts plugin processes, one per cluster (and per runner of a cluster),
-// and restarts them when they exit. Its methods are safe for concurrent use.
+// Host starts plugin processes, one scheduler per cluster and one per built-in
+// runner (a drop-in runner: one per cluster that uses it), and restarts them
+// when they exit. Its methods are safe for concurrent use.
 //
 // Which executable serves a plugin: a drop-in hpcbot-<kind>-<name> in PluginDir
 // if there is one, else the built-in of that name served by Executable. A drop-in
@@ -71,9 +72,12 @@ type Host struct {
 
 	mu     sync.Mutex
 	procs  []*proc
-	keys   map[string]bool // clusters (and runners) started or starting
+	keys   map[string]bool  // clusters (and runners) started or starting
+	shared map[string]*proc // the process of each built-in runner, by name
 	closed bool
-	wg     sync.WaitGroup // watch goroutines
+
+	sharedMu sync.Mutex     // held while a built-in runner's process starts or takes a cluster
+	wg       sync.WaitGroup // watch goroutines
 
 	sockDir string // the plugins' unix sockets, mode 0700; removed by Close
 }
@@ -108,7 +112,7 @@ func NewHost(opts HostOptions) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plugin host: socket folder: %w", err)
 	}
-	return &Host{opts: opts, log: opts.Logger, keys: map[string]bool{}, sockDir: sockDir}, nil
+	return &Host{opts: opts, log: opts.Logger, keys: map[string]bool{}, shared: map[string]*proc{}, sockDir: sockDir}, nil
 }
 
 // Found is a drop-in plugin found in the plugin folder.
@@ -227,27 +231,84 @@ func (h *Host) Scheduler(ctx context.Context, c Cluster) (Scheduler, error) {
 	return &schedulerProxy{p: p}, nil
 }
 
-// Runner starts the runner plugin called name for a cluster in a process of its
-// own, configures it with the rules, and returns a Runner like Scheduler does.
-// One per cluster and runner name.
+// Runner starts the runner plugin called name for a cluster, configures it
+// with the rules, and returns a Runner like Scheduler does. One per cluster and
+// runner name. A built-in runner serves every cluster that uses it from one
+// process, which keeps one instance of the runner per cluster, configured with
+// that cluster's rules (each call names its cluster: kit.ClusterMetadata); the
+// process is restarted and every cluster configured again after a crash. A
+// drop-in runner gets a process per cluster, as it may not know
+// kit.ClusterMetadata.
 func (h *Host) Runner(ctx context.Context, cluster, name string, rules []RunnerRule) (FullRunner, error) {
-	p, err := h.start(ctx, PluginRunner, name, cluster, runnerConfig{cluster: cluster, rules: rules})
+	path, args, builtin, err := h.command(PluginRunner, name)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cluster %s: %w", cluster, err)
 	}
-	return &runnerProxy{p: p}, nil
+	if !builtin {
+		p, err := h.startCmd(ctx, PluginRunner, name, cluster, path, args, builtin, runnerConfig{cluster: cluster, rules: rules})
+		if err != nil {
+			return nil, err
+		}
+		return &runnerProxy{p: p}, nil
+	}
+	// One start or addition at a time: two clusters must not both start the
+	// process of a runner.
+	h.sharedMu.Lock()
+	defer h.sharedMu.Unlock()
+	key := PluginRunner + "\x00" + cluster + "\x00" + name
+	h.mu.Lock()
+	switch {
+	case h.closed:
+		h.mu.Unlock()
+		return nil, &Error{Kind: KindTransient, Msg: "plugin host is closed"}
+	case h.keys[key]:
+		h.mu.Unlock()
+		return nil, &Error{Kind: KindPermanent, Msg: fmt.Sprintf("cluster %s already has a %s plugin %q", cluster, PluginRunner, name)}
+	}
+	p := h.shared[name]
+	h.mu.Unlock()
+	if p == nil {
+		p, err = h.startCmd(ctx, PluginRunner, name, cluster, path, args, builtin, runnerConfigs{cluster: rules})
+		if err != nil {
+			return nil, err
+		}
+		h.mu.Lock()
+		h.shared[name] = p // startCmd marked key
+		h.mu.Unlock()
+		return &runnerProxy{p: p, cluster: cluster, shared: true}, nil
+	}
+	r := &runnerProxy{p: p, cluster: cluster, shared: true}
+	if err := r.Configure(ctx, cluster, rules); err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", cluster, err)
+	}
+	h.mu.Lock()
+	h.keys[key] = true
+	h.mu.Unlock()
+	p.log.Info("plugin serves one more cluster", "cluster", cluster, "pid", p.status().PID)
+	return r, nil
 }
 
+// runnerConfig is the configuration of a runner process that serves one
+// cluster; runnerConfigs that of a built-in runner's process, by cluster.
 type runnerConfig struct {
 	cluster string
 	rules   []RunnerRule
 }
+
+type runnerConfigs map[string][]RunnerRule
 
 func (h *Host) start(ctx context.Context, kind, name, cluster string, config any) (*proc, error) {
 	path, args, builtin, err := h.command(kind, name)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %s: %w", cluster, err)
 	}
+	return h.startCmd(ctx, kind, name, cluster, path, args, builtin, config)
+}
+
+// startCmd starts the process that serves plugin name of kind for cluster (the
+// first cluster, for a built-in runner's process: runnerConfigs) with the
+// command that h.command gave.
+func (h *Host) startCmd(ctx context.Context, kind, name, cluster, path string, args []string, builtin bool, config any) (*proc, error) {
 	key := kind + "\x00" + cluster
 	if kind == PluginRunner {
 		key += "\x00" + name
@@ -291,9 +352,12 @@ func (h *Host) start(ctx context.Context, kind, name, cluster string, config any
 type Status struct {
 	Kind    string // PluginScheduler or PluginRunner
 	Name    string // the name in the config
-	Cluster string
-	Path    string // the executable
-	Builtin bool   // served by hpcbot's own executable
+	Cluster string // the first cluster it serves
+	// Clusters are the clusters it serves, sorted: one, except for a
+	// built-in runner's process, which serves every cluster that uses it.
+	Clusters []string
+	Path     string // the executable
+	Builtin  bool   // served by hpcbot's own executable
 	// PluginName and Version are what the plugin reported (Version RPC).
 	PluginName string
 	Version    string

@@ -80,6 +80,8 @@ var testRegistry = Registry{
 	Runners: map[string]func(*slog.Logger) Runner{
 		"fake":  func(log *slog.Logger) Runner { return &fakeRunner{rec: newRecorder(log)} },
 		"plain": func(log *slog.Logger) Runner { return plainOnly{&fakeRunner{rec: newRecorder(log)}} },
+		// mirror answers from its configuration (host_shared_test.go).
+		"mirror": func(*slog.Logger) Runner { return &mirrorRunner{} },
 	},
 }
 

@@ -5,17 +5,28 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+
+	"hpcbot/plugins/kit"
 )
+
+// forCluster names cluster in a call's metadata (kit.ClusterMetadata), for a
+// built-in runner's process that serves several clusters.
+func forCluster(ctx context.Context, cluster string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, kit.ClusterMetadata, cluster)
+}
 
 // proc is one managed plugin: the current process (instance) and the restarts.
 type proc struct {
@@ -57,10 +68,24 @@ func newProc(h *Host, kind, name, cluster, path string, args []string, builtin b
 	}
 }
 
-// errf makes a transient error that names the plugin and cluster.
+// errf makes a transient error that names the plugin and its clusters.
 func (p *proc) errf(err error, format string, args ...any) error {
-	return &Error{Kind: KindTransient, Msg: fmt.Sprintf("%s plugin %q of cluster %s: ", p.kind, p.name, p.cluster) +
+	return &Error{Kind: KindTransient, Msg: fmt.Sprintf("%s plugin %q of cluster %s: ", p.kind, p.name, strings.Join(p.clusters(), ", ")) +
 		fmt.Sprintf(format, args...), Err: err}
+}
+
+// clusters are the clusters the process serves, sorted.
+func (p *proc) clusters() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.clustersLocked()
+}
+
+func (p *proc) clustersLocked() []string {
+	if rc, ok := p.config.(runnerConfigs); ok {
+		return slices.Sorted(maps.Keys(rc))
+	}
+	return []string{p.cluster}
 }
 
 // spawn starts a process and brings it to service: handshake, Version, Configure.
@@ -129,11 +154,21 @@ func (p *proc) spawn(ctx context.Context) (*instance, error) {
 	case *schedulerClient:
 		err = c.Configure(ctx, config.(Cluster))
 	case *runnerClient:
-		rc := config.(runnerConfig)
-		err = c.Configure(ctx, rc.cluster, rc.rules)
+		switch rc := config.(type) {
+		case runnerConfig:
+			err = c.Configure(ctx, rc.cluster, rc.rules)
+		case runnerConfigs:
+			// A built-in runner's process: every cluster's instance.
+			for _, cl := range slices.Sorted(maps.Keys(rc)) {
+				if err = c.Configure(forCluster(ctx, cl), cl, rc[cl]); err != nil {
+					err = fmt.Errorf("cluster %s: %w", cl, err)
+					break
+				}
+			}
+		}
 	}
 	if err != nil {
-		return fail(fmt.Errorf("%s plugin %q of cluster %s: configure: %w", p.kind, p.name, p.cluster, err))
+		return fail(fmt.Errorf("%s plugin %q of cluster %s: configure: %w", p.kind, p.name, strings.Join(p.clusters(), ", "), err))
 	}
 	p.mu.Lock()
 	p.pluginName, p.version = name, version
@@ -351,7 +386,7 @@ func (p *proc) status() Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := Status{
-		Kind: p.kind, Name: p.name, Cluster: p.cluster, Path: p.path, Builtin: p.builtin,
+		Kind: p.kind, Name: p.name, Cluster: p.cluster, Clusters: p.clustersLocked(), Path: p.path, Builtin: p.builtin,
 		PluginName: p.pluginName, Version: p.version,
 		Running: p.cur != nil, Restarts: p.restarts, LastError: p.lastErr,
 	}

@@ -3,6 +3,7 @@ package plugins
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 )
 
@@ -116,14 +117,36 @@ func (s *schedulerProxy) Tail(ctx context.Context, req TailRequest) (res TailRes
 	return res, err
 }
 
-// runnerProxy is the Runner the Host hands out, with the same guarantees.
-type runnerProxy struct{ p *proc }
+// runnerProxy is the Runner the Host hands out, with the same guarantees. For
+// a built-in runner (shared), every call names the proxy's cluster, whose
+// instance in the process answers it.
+type runnerProxy struct {
+	p       *proc
+	cluster string
+	shared  bool
+}
 
 var _ FullRunner = (*runnerProxy)(nil)
 
 func runnerOf(raw any) *runnerClient { return raw.(*runnerClient) }
 
+// scope names the cluster in the call's metadata when the process is shared.
+func (r *runnerProxy) scope(ctx context.Context) context.Context {
+	if !r.shared {
+		return ctx
+	}
+	return forCluster(ctx, r.cluster)
+}
+
+// Configure reconfigures the runner; the new rules are also what later
+// restarts get. A shared process's proxy configures its own cluster only.
 func (r *runnerProxy) Configure(ctx context.Context, cluster string, rules []RunnerRule) error {
+	if r.shared && cluster != r.cluster {
+		return &Error{Kind: KindPermanent, Msg: fmt.Sprintf("runner plugin %q: the proxy of cluster %s cannot configure cluster %s", r.p.name, r.cluster, cluster)}
+	}
+	if r.shared {
+		return r.configureShared(ctx, rules)
+	}
 	err := r.p.call(ctx, "Configure", false, func(ctx context.Context, raw any) error {
 		return runnerOf(raw).Configure(ctx, cluster, rules)
 	})
@@ -135,8 +158,38 @@ func (r *runnerProxy) Configure(ctx context.Context, cluster string, rules []Run
 	return err
 }
 
+// configureShared records the cluster's rules before the call, so that a
+// restart of the process meanwhile configures them too, and puts back what
+// was recorded before when the call fails.
+func (r *runnerProxy) configureShared(ctx context.Context, rules []RunnerRule) error {
+	set := func(f func(rc runnerConfigs)) {
+		r.p.mu.Lock()
+		defer r.p.mu.Unlock()
+		rc := maps.Clone(r.p.config.(runnerConfigs))
+		f(rc)
+		r.p.config = rc
+	}
+	r.p.mu.Lock()
+	old, had := r.p.config.(runnerConfigs)[r.cluster]
+	r.p.mu.Unlock()
+	set(func(rc runnerConfigs) { rc[r.cluster] = rules })
+	err := r.p.call(r.scope(ctx), "Configure", false, func(ctx context.Context, raw any) error {
+		return runnerOf(raw).Configure(ctx, r.cluster, rules)
+	})
+	if err != nil {
+		set(func(rc runnerConfigs) {
+			if had {
+				rc[r.cluster] = old
+			} else {
+				delete(rc, r.cluster)
+			}
+		})
+	}
+	return err
+}
+
 func (r *runnerProxy) Info(ctx context.Context) (res RunnerInfo, err error) {
-	err = r.p.call(ctx, "Info", false, func(ctx context.Context, raw any) (err error) {
+	err = r.p.call(r.scope(ctx), "Info", false, func(ctx context.Context, raw any) (err error) {
 		res, err = runnerOf(raw).Info(ctx)
 		return err
 	})
@@ -145,7 +198,7 @@ func (r *runnerProxy) Info(ctx context.Context) (res RunnerInfo, err error) {
 
 // Plan returns a *Refusal unchanged when the plugin refused.
 func (r *runnerProxy) Plan(ctx context.Context, req PlanRequest) (res Plan, err error) {
-	err = r.p.call(ctx, "Plan", false, func(ctx context.Context, raw any) (err error) {
+	err = r.p.call(r.scope(ctx), "Plan", false, func(ctx context.Context, raw any) (err error) {
 		res, err = runnerOf(raw).Plan(ctx, req)
 		return err
 	})
@@ -155,7 +208,7 @@ func (r *runnerProxy) Plan(ctx context.Context, req PlanRequest) (res Plan, err 
 // Check returns a *Refusal unchanged when the plugin refused; a protocol-1
 // plugin accepts with no resources.
 func (r *runnerProxy) Check(ctx context.Context, req CheckInputRequest) (res InputResources, err error) {
-	err = r.p.call(ctx, "Check", false, func(ctx context.Context, raw any) (err error) {
+	err = r.p.call(r.scope(ctx), "Check", false, func(ctx context.Context, raw any) (err error) {
 		res, err = runnerOf(raw).Check(ctx, req)
 		return err
 	})
@@ -164,7 +217,7 @@ func (r *runnerProxy) Check(ctx context.Context, req CheckInputRequest) (res Inp
 
 // Digest has no summary for a protocol-1 plugin.
 func (r *runnerProxy) Digest(ctx context.Context, req DigestRequest) (res Digest, err error) {
-	err = r.p.call(ctx, "Digest", false, func(ctx context.Context, raw any) (err error) {
+	err = r.p.call(r.scope(ctx), "Digest", false, func(ctx context.Context, raw any) (err error) {
 		res, err = runnerOf(raw).Digest(ctx, req)
 		return err
 	})

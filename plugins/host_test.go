@@ -328,7 +328,7 @@ func TestSchedulerRoundTrip(t *testing.T) {
 		t.Fatalf("Plugins() = %+v", st)
 	}
 	want := Status{
-		Kind: PluginScheduler, Name: "fake", Cluster: "c1", Path: h.opts.Executable, Builtin: true,
+		Kind: PluginScheduler, Name: "fake", Cluster: "c1", Clusters: []string{"c1"}, Path: h.opts.Executable, Builtin: true,
 		PluginName: "fake", Version: "fake-1.0", Running: true, PID: st[0].PID,
 	}
 	same(t, "status", st[0], want)

@@ -510,19 +510,13 @@ func (s *Scheduler) tail(calc store.Calculation) string {
 
 // retellErrors queues EventError again for calculations that went to error
 // without the notice being recorded (a crash in between). The Notifier drops
-// keys it has seen.
+// keys it has seen. It reads the store's index of ended calculations, and the
+// records of those whose notice is due.
 func (s *Scheduler) retellErrors(ctx context.Context) {
-	calcs, err := s.st.CalcsByState(store.StateError)
+	due, err := s.st.EndedDue(nil)
 	if err != nil {
 		s.log.Error("read calculations", "err", err)
 		return
 	}
-	for _, c := range calcs {
-		if ctx.Err() != nil {
-			return
-		}
-		if !c.Progress.ErrorNotified {
-			s.tellError(ctx, c)
-		}
-	}
+	s.actOnDue(ctx, due)
 }

@@ -336,6 +336,9 @@ func (t *Tx) putCalc(c Calculation, old *Calculation) error {
 	if err := t.putActive(c, old); err != nil {
 		return err
 	}
+	if err := t.putEnded(c, old); err != nil {
+		return err
+	}
 	return putJSON(t.bucket(bCalcs), u64(c.ID), c)
 }
 

@@ -10,7 +10,7 @@
 // (Telegram ids, update ids, times as Unix nanoseconds) are stored with the
 // sign bit flipped, so byte order equals numeric order.
 //
-// Buckets (schema version 3) and their keys:
+// Buckets (schema version 5) and their keys:
 //
 //	meta                  "schema_version" → uint64; "telegram_offset" → int64;
 //	                      "telegram_last_update_at" → int64 Unix ns
@@ -26,6 +26,10 @@
 //	calcs_active          len(cluster) uvarint ‖ cluster ‖ state ‖ 0x00 ‖ calc id → what a poll
 //	                      needs (ActiveJob, binary, active.go), for calculations in submitted,
 //	                      pending or running only (schema 2)
+//	calcs_ended           end Unix ns ‖ calc id → format, flags (remote cleanup due, error
+//	                      notice due), cluster (EndedCalc, binary, ended.go), for calculations
+//	                      in notified or error only; the end is the time the calculation
+//	                      entered that state (schema 5)
 //	events                event id → Event (append-only)
 //	inbox                 update id → InboxItem (raw JSON until handled)
 //	inbox_pending         update id → (empty), for updates not yet handled
@@ -33,11 +37,12 @@
 //	outbox_pending        sequence → key, for messages not yet sent, in queue order
 //	kv                    string key → string value (small values of no record kind; kv.go lists the keys)
 //	groups                chat id → Group: groups an admin allowed or the bot refused (schema 3)
-//	cards                 calc id → Card: the calculation's live message in Telegram (card.go)
+//	cards                 calc id → Card: the calculation's live message in Telegram (card.go; schema 6)
 //	cards_live            calc id → (empty), for the cards that may still change
 //
 // Every hot path reads an index: a cluster's active jobs (the scheduler's
-// polls, ActiveJobs: no record decoded), calculations by state, by user and time (quota, /jobs, /status, usage), by update id
+// polls, ActiveJobs: no record decoded), the final calculations by end time
+// (housekeeping, EndedCalcs and EndedDue: no record decoded), calculations by state, by user and time (quota, /jobs, /status, usage), by update id
 // (redelivered updates); accounts by Telegram id and by username; the pending
 // parts of the inbox and outbox.
 //

@@ -47,9 +47,13 @@ var migrations = []func(*bolt.Tx) error{
 	// a map of strings under "delivery" until schema 3, becomes the typed
 	// Progress under "progress"; calcs_active is rebuilt in format 2.
 	convertProgress,
-	// 5 (cards; numbered 6 once the end-time index's step is merged before
-	// it): the live calculation cards (cards, cards_live), and calcs_active
-	// rebuilt in format 3, which carries the job's reason and node.
+	// 5: calcs_ended, the index of the calculations in a final state (notified,
+	// error) by the time they entered it, with what housekeeping still has to
+	// do for each (what it reads instead of whole records), built from the
+	// records of the final calculations.
+	buildEndedIndex,
+	// 6 (cards): the live calculation cards (cards, cards_live), and
+	// calcs_active rebuilt in format 3, which carries the job's reason and node.
 	addCards,
 }
 

@@ -178,6 +178,7 @@ var (
 	bCalcByUser    = []byte("calcs_by_user")
 	bCalcByUpdate  = []byte("calcs_by_update")
 	bCalcActive    = []byte("calcs_active")
+	bCalcEnded     = []byte("calcs_ended")
 	bEvents        = []byte("events")
 	bInbox         = []byte("inbox")
 	bInboxPending  = []byte("inbox_pending")

@@ -5,7 +5,7 @@
 //
 // # A plugin in brief
 //
-// A plugin is an executable hpcbot starts itself, one process per cluster,
+// A drop-in plugin is an executable hpcbot starts itself, one process per cluster,
 // and talks to over gRPC (hashicorp/go-plugin; the wire protocol is
 // ../proto/hpcbot.proto). A drop-in lives in hpcbot's plugin_dir, named
 // hpcbot-runner-<name> or hpcbot-scheduler-<name>.

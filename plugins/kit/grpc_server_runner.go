@@ -3,15 +3,67 @@ package kit
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	pb "hpcbot/plugins/proto"
 )
+
+// ClusterMetadata is the gRPC metadata key by which hpcbot's host names the
+// cluster a runner call is for, when one built-in runner process serves
+// several clusters: the process keeps one instance of the runner per cluster,
+// each configured with that cluster's rules. A call without it goes to the
+// one instance a process serves otherwise (drop-ins, and every scheduler).
+const ClusterMetadata = "hpcbot-cluster"
 
 // runnerServer runs in the plugin process and hands each RPC to the implementation.
 type runnerServer struct {
 	pb.UnimplementedRunnerServer
 	impl Runner
 	name string
+	// build makes one more instance, for a process that serves several
+	// clusters (built-ins only); nil: impl serves one cluster.
+	build     func() Runner
+	mu        sync.Mutex
+	byCluster map[string]Runner
+	only      string // without build: the cluster a call named at Configure
+}
+
+// clusterOf is the cluster a call names in its metadata; ok is false when it
+// names none.
+func clusterOf(ctx context.Context) (cluster string, ok bool) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get(ClusterMetadata); len(v) == 1 {
+		return v[0], true
+	}
+	return "", false
+}
+
+// instance is the implementation a call goes to: the named cluster's, or impl.
+// A server without build takes a call that names the one cluster it was
+// configured for.
+func (s *runnerServer) instance(ctx context.Context) (Runner, error) {
+	cluster, ok := clusterOf(ctx)
+	if !ok {
+		return s.impl, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.build == nil {
+		if s.only != "" && s.only != cluster {
+			return nil, status.Error(codes.FailedPrecondition, fmt.Sprintf("this runner process serves cluster %q only, not %q", s.only, cluster))
+		}
+		return s.impl, nil
+	}
+	r := s.byCluster[cluster]
+	if r == nil {
+		return nil, status.Error(codes.FailedPrecondition, fmt.Sprintf("runner not configured for cluster %q", cluster))
+	}
+	return r, nil
 }
 
 func (s *runnerServer) Version(context.Context, *pb.VersionRequest) (*pb.VersionReply, error) {
@@ -27,11 +79,45 @@ func (s *runnerServer) Configure(ctx context.Context, req *pb.ConfigureRunnerReq
 	if len(rules) == 0 {
 		rules = nil
 	}
-	return &pb.Empty{}, toStatus(s.impl.Configure(ctx, req.GetCluster(), rules))
+	cluster, ok := clusterOf(ctx)
+	if !ok {
+		return &pb.Empty{}, toStatus(s.impl.Configure(ctx, req.GetCluster(), rules))
+	}
+	if cluster != req.GetCluster() {
+		return nil, status.Error(codes.InvalidArgument, fmt.Sprintf("configure for cluster %q sent as a call for cluster %q", req.GetCluster(), cluster))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.build == nil {
+		if s.only != "" && s.only != cluster {
+			return nil, status.Error(codes.FailedPrecondition, fmt.Sprintf("this runner process serves cluster %q only, not %q", s.only, cluster))
+		}
+		if err := s.impl.Configure(ctx, cluster, rules); err != nil {
+			return nil, toStatus(err)
+		}
+		s.only = cluster
+		return &pb.Empty{}, nil
+	}
+	r := s.byCluster[cluster]
+	if r == nil {
+		r = s.build()
+	}
+	if err := r.Configure(ctx, cluster, rules); err != nil {
+		return nil, toStatus(err)
+	}
+	if s.byCluster == nil {
+		s.byCluster = map[string]Runner{}
+	}
+	s.byCluster[cluster] = r
+	return &pb.Empty{}, nil
 }
 
 func (s *runnerServer) Info(ctx context.Context, _ *pb.InfoRequest) (*pb.InfoReply, error) {
-	info, err := s.impl.Info(ctx)
+	impl, err := s.instance(ctx)
+	if err != nil {
+		return nil, err
+	}
+	info, err := impl.Info(ctx)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -40,7 +126,11 @@ func (s *runnerServer) Info(ctx context.Context, _ *pb.InfoRequest) (*pb.InfoRep
 
 // Plan sends a refusal as an answer, not as an error status.
 func (s *runnerServer) Plan(ctx context.Context, req *pb.PlanRequest) (*pb.PlanReply, error) {
-	plan, err := s.impl.Plan(ctx, PlanRequest{FileName: req.GetFileName(), Caption: req.GetCaption()})
+	impl, err := s.instance(ctx)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := impl.Plan(ctx, PlanRequest{FileName: req.GetFileName(), Caption: req.GetCaption()})
 	var ref *Refusal
 	if errors.As(err, &ref) {
 		return &pb.PlanReply{Outcome: &pb.PlanReply_Refusal{Refusal: refusalToPB(ref)}}, nil
@@ -54,7 +144,11 @@ func (s *runnerServer) Plan(ctx context.Context, req *pb.PlanRequest) (*pb.PlanR
 // Check answers for an implementation without Checker by accepting the input
 // with no resources. A refusal is an answer, not an error status.
 func (s *runnerServer) Check(ctx context.Context, req *pb.CheckInputRequest) (*pb.CheckInputReply, error) {
-	ch, ok := s.impl.(Checker)
+	impl, err := s.instance(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ch, ok := impl.(Checker)
 	if !ok {
 		return &pb.CheckInputReply{Outcome: &pb.CheckInputReply_Accepted{Accepted: &pb.InputResources{}}}, nil
 	}
@@ -71,7 +165,11 @@ func (s *runnerServer) Check(ctx context.Context, req *pb.CheckInputRequest) (*p
 
 // Digest answers for an implementation without Digester with no summary.
 func (s *runnerServer) Digest(ctx context.Context, req *pb.DigestRequest) (*pb.DigestReply, error) {
-	dg, ok := s.impl.(Digester)
+	impl, err := s.instance(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dg, ok := impl.(Digester)
 	if !ok {
 		return &pb.DigestReply{}, nil
 	}

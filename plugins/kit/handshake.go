@@ -63,14 +63,16 @@ func Handshake(version uint) goplugin.HandshakeConfig {
 }
 
 // serverSets is what a process of the given kind serves under each of versions.
-func serverSets(kind string, sched Scheduler, run Runner, name string, versions []int) map[int]goplugin.PluginSet {
+// buildRunner, when not nil, lets a runner process serve several clusters
+// (ClusterMetadata): it makes one instance per cluster.
+func serverSets(kind string, sched Scheduler, run Runner, buildRunner func() Runner, name string, versions []int) map[int]goplugin.PluginSet {
 	sets := make(map[int]goplugin.PluginSet, len(versions))
 	for _, v := range versions {
 		switch kind {
 		case PluginScheduler:
 			sets[v] = goplugin.PluginSet{PluginScheduler: &schedulerPlugin{impl: sched, name: name}}
 		case PluginRunner:
-			sets[v] = goplugin.PluginSet{PluginRunner: &runnerPlugin{impl: run, name: name}}
+			sets[v] = goplugin.PluginSet{PluginRunner: &runnerPlugin{impl: run, build: buildRunner, name: name}}
 		}
 	}
 	return sets
@@ -97,12 +99,13 @@ func (p *schedulerPlugin) GRPCClient(context.Context, *goplugin.GRPCBroker, *grp
 // runnerPlugin glues the Runner contract to go-plugin on the plugin's side.
 type runnerPlugin struct {
 	goplugin.NetRPCUnsupportedPlugin
-	impl Runner
-	name string
+	impl  Runner
+	build func() Runner // nil: one cluster per process
+	name  string
 }
 
 func (p *runnerPlugin) GRPCServer(_ *goplugin.GRPCBroker, s *grpc.Server) error {
-	pb.RegisterRunnerServer(s, RunnerServer(p.impl, p.name))
+	pb.RegisterRunnerServer(s, &runnerServer{impl: p.impl, build: p.build, name: p.name})
 	return nil
 }
 

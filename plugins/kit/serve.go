@@ -97,7 +97,7 @@ func serveDropIn(kind string, sched Scheduler, run Runner) error {
 		return fmt.Errorf("%s plugin %s: %w", kind, name, ErrNotStartedByHost)
 	}
 	hl, _ := pluginLoggers(name)
-	serveSet(serverSets(kind, sched, run, name, ProtocolVersions()), hl)
+	serveSet(serverSets(kind, sched, run, nil, name, ProtocolVersions()), hl)
 	return nil
 }
 
@@ -120,12 +120,14 @@ func ServeBuiltin(kind, name string, build func(*slog.Logger) any, versions []in
 		if kind != PluginScheduler {
 			return fmt.Errorf("plugin serve %s %s: the plugin is a scheduler", kind, name)
 		}
-		sets = serverSets(kind, impl, nil, name, versions)
+		sets = serverSets(kind, impl, nil, nil, name, versions)
 	case Runner:
 		if kind != PluginRunner {
 			return fmt.Errorf("plugin serve %s %s: the plugin is a runner", kind, name)
 		}
-		sets = serverSets(kind, nil, impl, name, versions)
+		// The host may send several clusters' calls to this process:
+		// each cluster gets an instance of its own.
+		sets = serverSets(kind, nil, impl, func() Runner { return build(log).(Runner) }, name, versions)
 	default:
 		return fmt.Errorf("plugin serve %s %s: %T is neither a Scheduler nor a Runner", kind, name, impl)
 	}
