@@ -143,7 +143,7 @@ type Bot struct {
 	cardLock cardLocks
 	// cardEdited, when set (tests), is called after Telegram took a card's
 	// edit and before it is recorded.
-	cardEdited func(calcID uint64)
+	cardEdited atomic.Pointer[func(calcID uint64)]
 
 	mu      sync.Mutex
 	running bool

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -537,4 +538,42 @@ func TestE2ECardRunAgain(t *testing.T) {
 	if u := e.srv.Unanswered(); len(u) != 0 {
 		t.Errorf("callback queries never answered: %v", u)
 	}
+}
+
+// TestCardPressDuringEdit: a button pressed while the card is being edited
+// (here: No, right after Telegram took the edit that asks to confirm Run
+// again) is not lost: what the message shows is recorded, and the next pass
+// edits it to the answer (a finished card, which nothing else changes).
+func TestCardPressDuringEdit(t *testing.T) {
+	e := newEnv(t)
+	e.sendFile(tgUser, "race.sh", []byte("echo done > result.out\n"), "")
+	c := e.calcsOf(e.user)[0]
+	waitState(t, e.st, c.ID, store.StateNotified)
+	cd := e.waitCard(c.ID, "at its end", func(x store.Card) bool { return x.MessageID != 0 && !x.Live })
+	e.waitCardText(cd, []cardAction{actLog, actAgain}, "finished: succeeded")
+	var once sync.Once
+	hook := func(id uint64) {
+		once.Do(func() {
+			if err := e.bot.setConfirm(id, ""); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	e.bot.cardEdited.Store(&hook)
+	if err := e.bot.setConfirm(c.ID, string(actAgain)); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Wait(t, func([]tgtest.Call) bool {
+		for _, ed := range e.editsOf(cd.ChatID, cd.MessageID) {
+			if ed.OK() && strings.Contains(ed.Text(), "Run this input again") {
+				return true
+			}
+		}
+		return false
+	})
+	e.waitCardText(cd, []cardAction{actLog, actAgain}, "finished: succeeded")
+	if m, _ := e.srv.Message(cd.ChatID, int64(cd.MessageID)); strings.Contains(m.Text, "Run this input again") {
+		t.Errorf("the card still asks: %q", m.Text)
+	}
+	e.waitCard(c.ID, "no longer live", func(x store.Card) bool { return !x.Live })
 }

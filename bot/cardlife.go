@@ -175,17 +175,20 @@ func (b *Bot) applyCard(ctx context.Context, id uint64) error {
 		if err != nil {
 			return fmt.Errorf("edit card of calc %d: %w", id, err)
 		}
-		if b.cardEdited != nil {
-			b.cardEdited(id)
+		if f := b.cardEdited.Load(); f != nil {
+			(*f)(id)
 		}
 	} else if !final {
 		return nil
 	}
 	_, err = b.st.UpdateCard(id, func(c *store.Card) error {
-		if c.MessageID != cd.MessageID || c.Confirm != cd.Confirm || c.Reruns != cd.Reruns {
-			return nil // sent again or pressed meanwhile: the next pass looks again
+		if c.MessageID != cd.MessageID {
+			return nil // sent again meanwhile: that message has its own hash
 		}
-		c.Hash, c.Live = hash, !final
+		// The hash is what the message shows now, even when a button was
+		// pressed meanwhile; the card then stays live for the next pass.
+		pressed := c.Confirm != cd.Confirm || c.Reruns != cd.Reruns
+		c.Hash, c.Live = hash, !final || pressed
 		return nil
 	})
 	return err
