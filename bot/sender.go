@@ -643,8 +643,10 @@ func (s *Sender) SendErrors() int64 { return s.sendErrors.Load() }
 // chat's) had waited when Telegram took it; 0 before the first.
 func (s *Sender) MergedLag() time.Duration { return time.Duration(s.mergedLag.Load()) }
 
-// mergedLineLen caps one line of a merged message, in characters.
-const mergedLineLen = 500
+// mergedLineLen caps one line of a merged message, in characters: enough
+// for the bot's longest notification line (a reason cut to 500 characters
+// in its template), whose end says what to do ("/redeliver N").
+const mergedLineLen = 1000
 
 // absorb takes into j (due to be sent: the head of q) the mergeable texts
 // waiting right behind it, and returns j's part with the merged text: one

@@ -649,6 +649,33 @@ func TestSenderMergesWaitingLogLines(t *testing.T) {
 	}
 }
 
+// A merged line keeps a whole notification of the bot's, the longest of which
+// (a reason cut to 500 characters in its template) ends with what to do
+// ("/redeliver 7"): cut in the middle, the log chat would lose the instruction.
+func TestSenderMergedLineKeepsANotificationWhole(t *testing.T) {
+	srv := tgtest.New(t)
+	st := openTestStore(t, "")
+	opts := testSenderOptions()
+	opts.Merge = func(chat int64) bool { return chat == mergeLogChat }
+	s := newTestSender(t, srv, st, opts)
+	srv.Inject(tgtest.TooManyRequests("sendMessage", 1, 2))
+	long := "#7 (Olga): the cloud refused the bot's credentials: " + strings.Repeat("r", 500) +
+		". I do not retry by myself. Fix storage.user and storage.password, then restart hpcbot or send <code>/redeliver 7</code>."
+	for i, text := range []string{"first", long} {
+		if _, err := st.OutboxPut(fmt.Sprintf("log/%d", i), store.OutMsg{ChatID: mergeLogChat, Kind: "line", Params: map[string]string{"text": text}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.DrainOutbox(ctx, renderLogLine)
+	waitFor(t, func() bool { items, _ := st.OutboxPending(); return len(items) == 0 })
+	sent := srv.Sent(mergeLogChat)
+	if len(sent) != 1 || !strings.Contains(sent[0].Text(), "first") || !strings.Contains(sent[0].Text(), "<code>/redeliver 7</code>.") {
+		t.Fatalf("merged messages %q; want one with both lines whole", sentTexts(sent))
+	}
+}
+
 // More lines wait than one message holds: the message carries the oldest that
 // fit and counts the rest (they are in the process log), so the chat does not
 // fall further behind; every item is done.
