@@ -18,7 +18,7 @@ import (
 )
 
 // Config is hpcbot.toml. Each section's type belongs to the package that uses it;
-// this file only composes them, applies the environment and collects every problem.
+// config*.go only compose them, apply the environment and collect every problem.
 type Config struct {
 	DownloadPath        string              `toml:"download_path"`
 	FetchTime           scheduler.FetchTime `toml:"fetch_time"`
