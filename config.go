@@ -1,15 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -18,13 +13,12 @@ import (
 	"hpcbot/bot"
 	"hpcbot/plugins"
 	"hpcbot/runners/command"
-	"hpcbot/runners/qcrun"
 	"hpcbot/scheduler"
 	"hpcbot/store"
 )
 
 // Config is hpcbot.toml. Each section's type belongs to the package that uses it;
-// this file only composes them, applies the environment and collects every problem.
+// config*.go only compose them, apply the environment and collect every problem.
 type Config struct {
 	DownloadPath        string              `toml:"download_path"`
 	FetchTime           scheduler.FetchTime `toml:"fetch_time"`
@@ -63,6 +57,7 @@ const (
 type configError struct{ err error }
 
 func (e *configError) Error() string { return e.err.Error() }
+
 func (e *configError) Unwrap() error { return e.err }
 
 // loadConfig reads, defaults, applies the environment to and validates the file.
@@ -242,282 +237,4 @@ func relTo(base, p string) string {
 		return p
 	}
 	return filepath.Join(base, p)
-}
-
-var extRE = regexp.MustCompile(`^\.[A-Za-z0-9]+$`)
-
-func (c *Config) validate() error {
-	var errs []error
-	add := func(err error) {
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	add(c.FetchTime.Validate())
-	if c.MaxFileSize < 0 {
-		add(errors.New("max_file_size: must not be negative (bytes)"))
-	}
-	if c.ResultMaxSize < 0 {
-		add(errors.New("result_max_size: must not be negative (bytes)"))
-	}
-	for i, e := range c.ExtensionsWhitelist {
-		if !extRE.MatchString(e) {
-			add(fmt.Errorf("extensions_whitelist[%d]: %q must look like \".out\"", i, e))
-		}
-	}
-	for i, f := range c.FilesWhitelist {
-		if f == "" || strings.ContainsAny(f, "/\\\x00") {
-			add(fmt.Errorf("files_whitelist[%d]: %q must be a plain file name", i, f))
-		}
-	}
-	if c.Language != "en" && c.Language != "ru" {
-		add(fmt.Errorf("language: %q is not supported; use \"en\" or \"ru\"", c.Language))
-	}
-	if _, err := bot.ParseLevel(c.LogLevel); err != nil {
-		add(fmt.Errorf("log_level: %w", err))
-	}
-	if c.Retention < 0 {
-		add(errors.New("retention: must not be negative"))
-	}
-	if c.GiveUpAfter < 0 {
-		add(errors.New("give_up_after: must not be negative"))
-	}
-	if c.MetricsListen != "" {
-		if _, port, err := net.SplitHostPort(c.MetricsListen); err != nil || port == "" {
-			add(fmt.Errorf("metrics_listen: %q is not host:port, e.g. \"127.0.0.1:9464\"", c.MetricsListen))
-		}
-	}
-	add(c.Store.Validate())
-	add(c.Bot.ValidateWithoutToken())
-	add(c.Quota.Validate())
-	add(c.Storage.Validate())
-	builtinSchedulers := builtins.Names(plugins.PluginScheduler)
-	dropIns := discoverDropIns(c.PluginDir, "scheduler")
-	seen := map[string]int{}
-	for i := range c.Clusters {
-		cl := &c.Clusters[i]
-		key := fmt.Sprintf("clusters[%d]", i)
-		add(cl.Validate(key, builtinSchedulers, dropIns))
-		if cl.Label != "" {
-			if j, ok := seen[strings.ToLower(cl.Label)]; ok {
-				add(fmt.Errorf("%s.label: %q is already the label of clusters[%d]; labels must be unique", key, cl.Label, j))
-			} else {
-				seen[strings.ToLower(cl.Label)] = i
-			}
-		}
-		// Validate checks the command runner's rules and skips the others, but counts
-		// their associations, so it gets all of them (and the right indices).
-		add(command.Validate(key+".runners", cl.Runners))
-		add(qcrun.Validate(key+".runners", cl.Runners))
-	}
-	return errors.Join(errs...)
-}
-
-// discoverDropIns lists the drop-in plugins of a kind in dir ("scheduler": the names
-// after hpcbot-scheduler-).
-func discoverDropIns(dir, kind string) []string {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil
-	}
-	var names []string
-	prefix := "hpcbot-" + kind + "-"
-	for _, e := range entries {
-		if name, ok := strings.CutPrefix(e.Name(), prefix); ok && name != "" {
-			if info, err := e.Info(); err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0 {
-				names = append(names, name)
-			}
-		}
-	}
-	return names
-}
-
-// Scheduler composes the scheduler package's Config.
-func (c *Config) Scheduler() scheduler.Config {
-	return scheduler.Config{
-		DownloadPath:        c.DownloadPath,
-		FetchTime:           c.FetchTime,
-		ExtensionsWhitelist: c.ExtensionsWhitelist,
-		FilesWhitelist:      c.FilesWhitelist,
-		ResultMaxSize:       c.ResultMaxSize,
-		Retention:           time.Duration(c.Retention),
-		GiveUpAfter:         time.Duration(c.GiveUpAfter),
-		Storage:             c.Storage,
-		Clusters:            c.Clusters,
-	}
-}
-
-// Secrets lists every secret value (the token, the cloud's passwords, each
-// cluster's password and key passphrase), so that the process log, the log chat
-// forwarder and the bot's own log chat lines can scrub them from anything that
-// slipped through (an error message from a library, say). It is the one list.
-func (c *Config) Secrets() []string {
-	var s []string
-	add := func(v plugins.Secret) {
-		if len(v) >= 4 {
-			s = append(s, string(v))
-		}
-	}
-	add(c.Bot.Token)
-	add(c.Storage.Password)
-	add(c.Storage.SharePassword)
-	for _, cl := range c.Clusters {
-		add(cl.Connection.Password)
-		if env := cl.Connection.KeyPassEnv; env != "" {
-			add(plugins.Secret(os.Getenv(env)))
-		}
-	}
-	return s
-}
-
-// ClearTextWarnings names each configured URL that would carry a secret in
-// clear: http:// to a host other than this machine's loopback. bot.api_url
-// carries the bot token in every request's path, storage.url the Nextcloud
-// password in every request's header. run and check print these at start.
-func (c *Config) ClearTextWarnings() []string {
-	var out []string
-	for _, u := range []struct{ key, url, what string }{
-		{"bot.api_url", c.Bot.APIURL, "the bot token"},
-		{"storage.url", c.Storage.URL, "the Nextcloud password"},
-	} {
-		if p, err := url.Parse(u.url); err == nil && strings.EqualFold(p.Scheme, "http") && !isLoopback(p.Hostname()) {
-			out = append(out, fmt.Sprintf("%s: %s travels in clear to http://%s; use https:// (plain http is safe only to this machine's loopback)", u.key, u.what, p.Host))
-		}
-	}
-	return out
-}
-
-// isLoopback reports whether host is "localhost" or a loopback address.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// located prefixes each problem with file:line where the key can be found.
-func located(path string, lines map[string]int, err error) error {
-	var list []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		list = flatten(j.Unwrap())
-	} else {
-		list = []error{err}
-	}
-	var out []error
-	for _, e := range list {
-		msg := e.Error()
-		key := keyPrefix.FindString(msg)
-		if n := lookupLine(lines, key); n > 0 {
-			out = append(out, fmt.Errorf("%s:%d: %s", path, n, msg))
-		} else {
-			out = append(out, fmt.Errorf("%s: %s", path, msg))
-		}
-	}
-	return errors.Join(out...)
-}
-
-func flatten(errs []error) []error {
-	var out []error
-	for _, e := range errs {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			out = append(out, flatten(j.Unwrap())...)
-		} else if e != nil {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-var (
-	trailingIndex = regexp.MustCompile(`\[\d+\]$`)
-	keyPrefix     = regexp.MustCompile(`^[A-Za-z0-9_\-]+(\[\d+\])?(\.[A-Za-z0-9_\-]+(\[\d+\])?)*`)
-)
-
-// lookupLine finds the line of a key path such as clusters[1].runners[0].allowed_args[2],
-// trying shorter paths when the exact one is not a line of its own.
-func lookupLine(lines map[string]int, key string) int {
-	for key != "" {
-		if n, ok := lines[key]; ok {
-			return n
-		}
-		if trailingIndex.MatchString(key) {
-			key = trailingIndex.ReplaceAllString(key, "")
-			continue
-		}
-		i := strings.LastIndexByte(key, '.')
-		if i < 0 {
-			break
-		}
-		key = key[:i]
-	}
-	return 0
-}
-
-var (
-	headerRE = regexp.MustCompile(`^\s*(\[\[?)\s*([A-Za-z0-9_.\-"' ]+?)\s*\]\]?\s*(#.*)?$`)
-	keyRE    = regexp.MustCompile(`^\s*([A-Za-z0-9_\-]+|"[^"]*")\s*=`)
-)
-
-// indexKeys maps every key path of a TOML document to its line: both with array
-// indices ("clusters[1].connection.host") and without ("clusters.connection.host",
-// first occurrence), the form toml.MetaData.Undecoded uses. It understands the
-// layout hpcbot.toml uses (tables, arrays of tables, key = value); anything
-// fancier simply gets no line number.
-func indexKeys(data []byte) map[string]int {
-	lines := map[string]int{}
-	counts := map[string]int{} // array-of-tables path (no indices) → entries so far
-	var cur, curPlain string
-	put := func(k string, n int) {
-		if _, ok := lines[k]; !ok {
-			lines[k] = n
-		}
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := sc.Text()
-		if m := headerRE.FindStringSubmatch(line); m != nil && !strings.Contains(line, "=") {
-			parts := strings.Split(m[2], ".")
-			var idx, plain []string
-			for i := range parts {
-				p := strings.Trim(strings.TrimSpace(parts[i]), `"'`)
-				plain = append(plain, p)
-				pp := strings.Join(plain, ".")
-				if m[1] == "[[" && i == len(parts)-1 {
-					counts[pp]++
-					idx = append(idx, fmt.Sprintf("%s[%d]", p, counts[pp]-1))
-					// a new parent entry restarts its children's numbering
-					for k := range counts {
-						if strings.HasPrefix(k, pp+".") {
-							delete(counts, k)
-						}
-					}
-				} else if c, ok := counts[pp]; ok {
-					idx = append(idx, fmt.Sprintf("%s[%d]", p, c-1))
-				} else {
-					idx = append(idx, p)
-				}
-			}
-			cur, curPlain = strings.Join(idx, "."), strings.Join(plain, ".")
-			put(cur, n)
-			put(curPlain, n)
-			continue
-		}
-		if m := keyRE.FindStringSubmatch(line); m != nil {
-			k := strings.Trim(m[1], `"`)
-			put(join(cur, k), n)
-			put(join(curPlain, k), n)
-		}
-	}
-	return lines
-}
-
-func join(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a + "." + b
 }

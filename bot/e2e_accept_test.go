@@ -3,9 +3,11 @@ package bot
 import (
 	"net/http"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"hpcbot/bot/tgtest"
+	"hpcbot/scheduler"
 	"hpcbot/store"
 )
 
@@ -20,8 +22,8 @@ func TestE2EDownloadFailed(t *testing.T) {
 	if n := len(e.calcsOf(e.user)); n != 0 {
 		t.Fatalf("%d calculations", n)
 	}
-	if entries, err := os.ReadDir(e.dl); err != nil || len(entries) != 0 {
-		t.Fatalf("download_path holds %v (%v), want nothing", entries, err)
+	if entries := leftInDownloadPath(t, e.dl); len(entries) != 0 {
+		t.Fatalf("download_path holds %v, want nothing", entries)
 	}
 	e.srv.ClearFaults()
 	upd, _ := e.sendFile(tgUser, "dl.sh", []byte("echo dl > dl.out\n"), "sh -e {}")
@@ -30,4 +32,26 @@ func TestE2EDownloadFailed(t *testing.T) {
 		t.Fatalf("calculations %+v, want one from update %d with its caption", calcs, upd)
 	}
 	waitState(t, e.st, calcs[0].ID, store.StateNotified)
+}
+
+// leftInDownloadPath lists the folders in download_path, failing the test if
+// scheduler.IncomingDir (where Accept has inputs written) keeps anything: each
+// write folder there is gone once Accept has returned.
+func leftInDownloadPath(t *testing.T, dl string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		if e.Name() == scheduler.IncomingDir {
+			if left, err := os.ReadDir(filepath.Join(dl, e.Name())); err != nil || len(left) != 0 {
+				t.Fatalf("%s keeps %v (%v)", e.Name(), left, err)
+			}
+			continue
+		}
+		names = append(names, e.Name())
+	}
+	return names
 }

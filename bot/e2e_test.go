@@ -1342,11 +1342,7 @@ func TestE2EUserChangedDuringIntake(t *testing.T) {
 	if n := len(e.calcsOf(e.user)); n != 0 {
 		t.Errorf("%d calculations", n)
 	}
-	entries, err := os.ReadDir(e.dl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(entries) != 0 {
+	if entries := leftInDownloadPath(t, e.dl); len(entries) != 0 {
 		t.Errorf("inputs left in download_path: %v", entries)
 	}
 }

@@ -139,22 +139,19 @@ func (b *Bot) onDocument(r *request) error {
 }
 
 // calcOfUpdate returns the calculation already created from this update, if
-// any: the user's calculations created since shortly before the message.
+// any (store.CalcCreatedBy), when it is this user's.
 func (b *Bot) calcOfUpdate(r *request) (store.Calculation, bool) {
 	if r.update == 0 {
 		return store.Calculation{}, false
 	}
-	calcs, err := b.st.CalcsOfUser(r.user.ID, r.msg.Time().Add(-time.Hour), 0)
+	c, err := b.st.CalcCreatedBy(r.update, "")
 	if err != nil {
-		r.log.Warn("read calculations", "err", err)
+		if !errors.Is(err, store.ErrNotFound) {
+			r.log.Warn("read calculations", "err", err)
+		}
 		return store.Calculation{}, false
 	}
-	for _, c := range calcs {
-		if c.UpdateID == r.update {
-			return c, true
-		}
-	}
-	return store.Calculation{}, false
+	return c, c.UserID == r.user.ID
 }
 
 // withinQuota reports whether r's user may start another calculation now;

@@ -43,7 +43,11 @@ type AcceptRequest struct {
 	Limit int64
 	// Write writes the input into dir/name, at most Limit bytes, so that the
 	// file is either complete or absent (through a temporary file and a rename).
-	// dir exists (mode 0700). Accept makes the file 0600 once written.
+	// dir exists (mode 0700); it is a private folder of this call under
+	// download_path's IncomingDir, not the calculation's, so that whatever a
+	// write killed halfway leaves behind never lands in the calculation (and
+	// on the cluster). Accept checks the file, makes it 0600 and moves it into
+	// the calculation's folder.
 	Write func(dir, name string) error
 	// RunAgainOf is the calculation this one runs again; 0: a new input.
 	RunAgainOf uint64
@@ -99,6 +103,67 @@ func (s *Scheduler) Accept(ctx context.Context, req AcceptRequest) (store.Calcul
 	return c, nil
 }
 
+// IncomingDir is the folder under download_path where Accept has inputs
+// written before it moves them into their calculation's folder: a write
+// interrupted by a crash leaves its debris there, never in a calculation.
+// It is not a calculation folder (FolderName never starts with a dot).
+const IncomingDir = ".incoming"
+
+// incomingMaxAge: debris in IncomingDir older than this is removed at the next
+// Accept; no write takes that long.
+const incomingMaxAge = 24 * time.Hour
+
+// writeIncoming has req.Write write the input into a private folder under
+// IncomingDir, checks that it is a regular file within the limit, makes it
+// 0600 and moves it to path (in the same file system). On error nothing is
+// left at path.
+func (s *Scheduler) writeIncoming(req AcceptRequest, path string) error {
+	inc := filepath.Join(s.downloadPath, IncomingDir)
+	if err := os.MkdirAll(inc, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", inc, err)
+	}
+	s.sweepIncoming(inc)
+	tmp, err := os.MkdirTemp(inc, "accept-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := req.Write(tmp, req.FileName); err != nil {
+		return fmt.Errorf("write the input: %w", err)
+	}
+	src := filepath.Join(tmp, req.FileName)
+	fi, err := os.Lstat(src)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("the input was not written: %w", err)
+	case !fi.Mode().IsRegular():
+		err = fmt.Errorf("the input is not a regular file (%s)", fi.Mode().Type())
+	case req.Limit > 0 && fi.Size() > req.Limit:
+		err = fmt.Errorf("the input has %d bytes, above the limit %d", fi.Size(), req.Limit)
+	default:
+		err = os.Chmod(src, 0o600)
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(src, path)
+}
+
+// sweepIncoming removes what crashed writes left in IncomingDir long ago.
+func (s *Scheduler) sweepIncoming(inc string) {
+	ents, err := os.ReadDir(inc)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > incomingMaxAge { // file times are wall-clock times
+			if err := os.RemoveAll(filepath.Join(inc, e.Name())); err != nil {
+				s.log.Warn("accept: remove an old incoming folder", "path", filepath.Join(inc, e.Name()), "err", err)
+			}
+		}
+	}
+}
+
 // acceptIn writes the input into dir and creates the record; when that gives
 // no calculation it removes what it wrote.
 func (s *Scheduler) acceptIn(ctx context.Context, req AcceptRequest, folder, dir string) (store.Calculation, error) {
@@ -122,22 +187,7 @@ func (s *Scheduler) acceptIn(ctx context.Context, req AcceptRequest, folder, dir
 		discard()
 		return store.Calculation{}, fmt.Errorf("accept %s: %w", req.FileName, err)
 	}
-	if err := req.Write(dir, req.FileName); err != nil {
-		discard()
-		return store.Calculation{}, fmt.Errorf("accept %s: write the input: %w", req.FileName, err)
-	}
-	fi, err := os.Lstat(path)
-	switch {
-	case err != nil:
-		err = fmt.Errorf("the input was not written: %w", err)
-	case !fi.Mode().IsRegular():
-		err = fmt.Errorf("the input is not a regular file (%s)", fi.Mode().Type())
-	case req.Limit > 0 && fi.Size() > req.Limit:
-		err = fmt.Errorf("the input has %d bytes, above the limit %d", fi.Size(), req.Limit)
-	default:
-		err = os.Chmod(path, 0o600)
-	}
-	if err != nil {
+	if err := s.writeIncoming(req, path); err != nil {
 		discard()
 		return store.Calculation{}, fmt.Errorf("accept %s: %w", req.FileName, err)
 	}

@@ -2,8 +2,10 @@ package scheduler
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -47,6 +49,13 @@ func (b *bed) dirEntries() []string {
 	}
 	var names []string
 	for _, e := range ents {
+		if e.Name() == IncomingDir {
+			// Accept's private write folders: each is gone when Accept returns.
+			if left, err := os.ReadDir(filepath.Join(b.cfg.DownloadPath, IncomingDir)); err != nil || len(left) != 0 {
+				b.t.Fatalf("%s keeps %v (%v) after Accept returned", IncomingDir, left, err)
+			}
+			continue
+		}
 		names = append(names, e.Name())
 	}
 	return names
@@ -249,5 +258,62 @@ func TestAcceptDrainedRoute(t *testing.T) {
 	}
 	if d := b.waitState(c.ID, store.StateNotified, store.StateError); d.State != store.StateNotified || d.Cluster != "first" {
 		t.Fatalf("on %s: %s: %s", d.Cluster, history(d), d.Error)
+	}
+}
+
+// A download killed halfway (kill -9) leaves its temporary file in Accept's
+// private write folder, never in the calculation's: the next Accept of the
+// update stages nothing but the input, and an Accept that makes no
+// calculation leaves no folder. Debris older than a day is swept.
+func TestAcceptCrashDebrisStaysOut(t *testing.T) {
+	b := newBed(t)
+	s := b.start()
+	var calls atomic.Int32
+	crashed := filepath.Join(b.cfg.DownloadPath, IncomingDir, "accept-crashed")
+	if err := os.MkdirAll(crashed, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(crashed, ".download-123456"), []byte("partial"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	c, err := s.Accept(t.Context(), b.acceptReq(s, 9101, "a.sh", "ls -A > ls.out\n", "sh {}", &calls))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ents, err := os.ReadDir(c.LocalDir); err != nil || len(ents) != 1 || ents[0].Name() != "a.sh" {
+		t.Fatalf("the calculation's folder holds %v (%v), want only a.sh", ents, err)
+	}
+	end := b.waitState(c.ID, store.StateNotified, store.StateError)
+	if end.State != store.StateNotified {
+		t.Fatalf("calc ended %s", end.State)
+	}
+	ls, err := os.ReadFile(filepath.Join(c.LocalDir, "ls.out"))
+	if err != nil || strings.Contains(string(ls), "download") {
+		t.Fatalf("the job's folder on the cluster lists %q (%v): debris was staged", ls, err)
+	}
+	if _, err := os.Stat(crashed); err != nil {
+		t.Fatalf("fresh debris removed (a write may be under way): %v", err)
+	}
+
+	old := time.Now().Add(-25 * time.Hour)
+	if err := os.Chtimes(crashed, old, old); err != nil {
+		t.Fatal(err)
+	}
+	req := b.acceptReq(s, 9102, "b.sh", "true\n", "sh {}", &calls)
+	req.Write = func(dir, name string) error {
+		if err := os.WriteFile(filepath.Join(dir, ".download-7"), []byte("part"), 0o600); err != nil {
+			return err
+		}
+		return os.ErrDeadlineExceeded // the download broke off
+	}
+	if _, err := s.Accept(t.Context(), req); err == nil {
+		t.Fatal("Accept of a failed download made a calculation")
+	}
+	if _, err := os.Stat(crashed); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("debris older than a day kept: %v", err)
+	}
+	if got := b.dirEntries(); len(got) != 1 || got[0] != filepath.Base(c.LocalDir) {
+		t.Errorf("download_path holds %v, want only %s", got, filepath.Base(c.LocalDir))
 	}
 }

@@ -59,13 +59,16 @@ func (s *Scheduler) Tail(ctx context.Context, req plugins.TailRequest) (plugins.
 	case 4:
 		return plugins.TailResult{}, plugins.Errorf(plugins.KindNotFound, "tail of job %s: no output yet (neither %s exists as a regular file)", req.JobID, strings.Join(nonEmpty(names), " nor "))
 	default:
-		return plugins.TailResult{}, plugins.Errorf(plugins.KindTransient, "tail of job %s: exit %d: %s", req.JobID, r.ExitCode, brief(r))
+		// The command ran, so the cluster answers: a non-zero exit is about the
+		// file (unreadable, vanished, a user's own chmod), never the connection,
+		// and must not make the cluster look unreachable.
+		return plugins.TailResult{}, plugins.Errorf(plugins.KindPermanent, "tail of job %s: exit %d: %s", req.JobID, r.ExitCode, brief(r))
 	}
 	head, data, ok := bytes.Cut(r.Stdout, []byte("\n"))
 	which, found := strings.CutPrefix(string(head), tailMark)
 	i, err := strconv.Atoi(which)
 	if !ok || !found || err != nil || i < 0 || i > 1 {
-		return plugins.TailResult{}, plugins.Errorf(plugins.KindTransient, "tail of job %s: unexpected output: %s", req.JobID, excerpt(string(head)))
+		return plugins.TailResult{}, plugins.Errorf(plugins.KindPermanent, "tail of job %s: unexpected output: %s", req.JobID, excerpt(string(head)))
 	}
 	whole := len(data) <= read
 	if !whole {

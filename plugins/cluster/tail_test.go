@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,4 +121,37 @@ func TestTail(t *testing.T) {
 			t.Errorf("a folder outside upload_path: %v, want a permanent error", err)
 		}
 	})
+}
+
+// exitTransport runs nothing: every command "exits" with code and prints
+// stdout and stderr, as a cluster that answers but whose command failed.
+type exitTransport struct {
+	LocalTransport
+	code           int
+	stdout, stderr string
+}
+
+func (e *exitTransport) Run(ctx context.Context, cmd string) (RunResult, error) {
+	return RunResult{ExitCode: e.code, Stdout: []byte(e.stdout), Stderr: []byte(e.stderr)}, nil
+}
+
+// TestTailFileTroubleIsNotTransient: a tail command that ran but failed (the
+// user's job made its output unreadable, the file vanished) or printed
+// something else is about the file, not the connection: a transient error
+// would make the host count the cluster as unreachable on every Log press.
+func TestTailFileTroubleIsNotTransient(t *testing.T) {
+	for _, tr := range []*exitTransport{
+		{code: 1, stderr: "tail: cannot open 'job.out' for reading: Permission denied"},
+		{code: 0, stdout: "no mark here\n"},
+	} {
+		upload := filepath.Join(t.TempDir(), "up")
+		s := New(&scripted{}, func(plugins.Cluster) (Transport, error) { return tr, nil }, WithLogger(slog.New(slog.DiscardHandler)))
+		if err := s.Configure(ctxT(t), plugins.Cluster{Label: "t", UploadPath: upload}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.Tail(ctxT(t), plugins.TailRequest{CalcID: 1, JobID: "1", Folder: "f", JobName: "job", MaxLines: 30, MaxBytes: 16 << 10})
+		if err == nil || plugins.IsTransient(err) || plugins.KindOf(err) == plugins.KindAuth {
+			t.Errorf("exit %d, stdout %q: %v (kind %v), want a permanent error", tr.code, tr.stdout, err, plugins.KindOf(err))
+		}
+	}
 }
