@@ -103,10 +103,12 @@ func answerText(s string) string { return html.UnescapeString(answerTagRx.Replac
 // the Yes was shown: a press handled again after a crash makes no second
 // calculation). The new calculation gets its own card.
 func (b *Bot) runAgain(r *request, c store.Calculation, gen int) (string, bool, error) {
-	if ok, err := b.withinQuota(r); !ok {
-		return "", false, err // the chat was told why
-	}
-	n, err := b.calcs.RunAgain(r.ctx, scheduler.RunAgainRequest{CalcID: c.ID, By: r.from.ID, Press: strconv.Itoa(gen), Window: b.window()})
+	// No quota check before: Accept checks the owner's quota in the
+	// transaction that creates the calculation, after it looked for the one
+	// this press already made (a press handled again after a crash must find
+	// its calculation, not a quota its own calculation used up).
+	n, err := b.calcs.RunAgain(r.ctx, scheduler.RunAgainRequest{CalcID: c.ID, By: r.from.ID, Admin: r.admin,
+		Press: strconv.Itoa(gen), Window: b.window()})
 	var ref *plugins.Refusal
 	switch {
 	case errors.As(err, &ref):
@@ -115,9 +117,13 @@ func (b *Bot) runAgain(r *request, c store.Calculation, gen int) (string, bool, 
 		return "", false, nil
 	case errors.Is(err, scheduler.ErrInputGone):
 		return answerText(tr(r.lang, "card.input_gone", P{"id": c.ID})), true, nil
+	case errors.Is(err, store.ErrQuotaExceeded) && c.UserID != r.user.ID:
+		return answerText(tr(r.lang, "card.again_owner_quota", P{"id": c.ID})), true, nil
 	case errors.Is(err, store.ErrQuotaExceeded):
 		b.refuseQuota(r)
 		return "", false, nil
+	case errors.Is(err, scheduler.ErrNotAllowed):
+		return tr(r.lang, "card.not_yours", nil), true, nil
 	case errors.Is(err, store.ErrBlocked):
 		return tr(r.lang, "callback.blocked", nil), true, nil
 	case err != nil:

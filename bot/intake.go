@@ -155,9 +155,9 @@ func (b *Bot) calcOfUpdate(r *request) (store.Calculation, bool) {
 }
 
 // withinQuota reports whether r's user may start another calculation now;
-// when not, it tells them and the log chat (refuseQuota). A document and the
-// card's Run again (scheduler.RunAgain) both ask it first; the store checks
-// again when it creates the calculation.
+// when not, it tells them and the log chat (refuseQuota). A document asks it
+// first; the store checks again when it creates the calculation (the card's
+// Run again relies on that check alone: see runAgain).
 func (b *Bot) withinQuota(r *request) (bool, error) {
 	used, err := b.st.CountCalcsSince(r.user.ID, b.now().Add(-b.window()))
 	if err != nil {

@@ -19,10 +19,18 @@ import (
 // ended longer than retention ago).
 var ErrInputGone = errors.New("the calculation's input is no longer kept")
 
+// ErrNotAllowed: RunAgain pressed by someone who is neither the calculation's
+// owner nor an admin. The bot checks this before; the scheduler checks again,
+// so that no caller can start work on another user's account by mistake.
+var ErrNotAllowed = errors.New("only the calculation's owner or an admin may run it again")
+
 // RunAgainRequest is a press of a calculation's Run again button.
 type RunAgainRequest struct {
 	CalcID uint64 // the calculation to run again
 	By     int64  // the Telegram id of who pressed: recorded as who sent the input
+	// Admin: By is an admin (bot.admins), who may run anyone's calculation
+	// again; otherwise By must be a Telegram account of the owner.
+	Admin bool
 	// Press names the press: the same CalcID and Press give the same new
 	// calculation, never two, so it must be what a repeat of one press
 	// shares (a callback redelivered after a crash, a second tap on the same
@@ -41,8 +49,8 @@ type RunAgainRequest struct {
 // cluster's rules, a *plugins.Refusal when no runner does any more (the
 // configuration changed). It goes through Accept: the quota (store.
 // ErrQuotaExceeded) and the block flag (store.ErrBlocked) hold as for a new
-// file; the bot checks the quota first to say so in its own words, and checks
-// that By may run the calculation (its owner, or an admin).
+// file (the owner's quota, whoever pressed). By must be one of the owner's
+// Telegram accounts, or Admin set: else ErrNotAllowed.
 //
 // The same press (CalcID and Press) gives the same calculation, even when the
 // first attempt crashed half way or the input has gone since. An unknown
@@ -52,6 +60,15 @@ func (s *Scheduler) RunAgain(ctx context.Context, req RunAgainRequest) (store.Ca
 	old, err := s.st.Calc(req.CalcID)
 	if err != nil {
 		return store.Calculation{}, fmt.Errorf("run again: %w", err)
+	}
+	if !req.Admin {
+		u, _, err := s.st.UserByTelegramID(req.By)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return store.Calculation{}, fmt.Errorf("run again calc %d: %w", old.ID, err)
+		}
+		if err != nil || u.ID != old.UserID {
+			return store.Calculation{}, fmt.Errorf("run again calc %d pressed by %d: %w", old.ID, req.By, ErrNotAllowed)
+		}
 	}
 	key := fmt.Sprintf("again/%d/%s", old.ID, req.Press)
 	if c, err := s.st.CalcCreatedBy(0, key); err == nil {

@@ -38,7 +38,7 @@ func TestRunAgain(t *testing.T) {
 	body := "echo again >> r.out\n"
 	old := b.acceptDone(s, 700, "r.sh", body, "sh -e {}")
 
-	again, err := s.RunAgain(t.Context(), RunAgainRequest{CalcID: old.ID, By: 502, Press: "0", Window: time.Hour})
+	again, err := s.RunAgain(t.Context(), RunAgainRequest{Admin: true, CalcID: old.ID, By: 502, Press: "0", Window: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestRunAgain(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			same[i], errs[i] = s.RunAgain(t.Context(), RunAgainRequest{CalcID: old.ID, By: 502, Press: "0", Window: time.Hour})
+			same[i], errs[i] = s.RunAgain(t.Context(), RunAgainRequest{Admin: true, CalcID: old.ID, By: 502, Press: "0", Window: time.Hour})
 		}()
 	}
 	wg.Wait()
@@ -78,7 +78,7 @@ func TestRunAgain(t *testing.T) {
 		t.Fatalf("%s: %s", history(d), d.Error)
 	}
 
-	next, err := s.RunAgain(t.Context(), RunAgainRequest{CalcID: old.ID, By: 502, Press: "1", Window: time.Hour})
+	next, err := s.RunAgain(t.Context(), RunAgainRequest{Admin: true, CalcID: old.ID, By: 502, Press: "1", Window: time.Hour})
 	if err != nil || next.ID == again.ID || next.Folder == again.Folder {
 		t.Fatalf("another press: %+v, %v", next, err)
 	}
@@ -110,7 +110,7 @@ func TestRunAgainAfterCrash(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(s.LocalDir(folder), "c.sh"), []byte("echo c > c.out\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := s.RunAgain(t.Context(), RunAgainRequest{CalcID: old.ID, By: 1, Press: "7", Window: time.Hour})
+	c, err := s.RunAgain(t.Context(), RunAgainRequest{Admin: true, CalcID: old.ID, By: 1, Press: "7", Window: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,20 +135,20 @@ func TestRunAgainRefused(t *testing.T) {
 	b := newBed(t)
 	s := b.start()
 	old := b.acceptDone(s, 720, "g.sh", "echo g > g.out\n", "")
-	if _, err := s.RunAgain(t.Context(), RunAgainRequest{CalcID: old.ID + 100, Window: time.Hour}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.RunAgain(t.Context(), RunAgainRequest{Admin: true, CalcID: old.ID + 100, Window: time.Hour}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unknown calculation: %v, want ErrNotFound", err)
 	}
 
 	if _, err := b.st.UpdateUser(b.user.ID, func(_ *store.Tx, u *store.User) error { u.Limit = 1; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.RunAgain(t.Context(), RunAgainRequest{CalcID: old.ID, Press: "q", Window: time.Hour}); !errors.Is(err, store.ErrQuotaExceeded) {
+	if _, err := s.RunAgain(t.Context(), RunAgainRequest{Admin: true, CalcID: old.ID, Press: "q", Window: time.Hour}); !errors.Is(err, store.ErrQuotaExceeded) {
 		t.Fatalf("over the quota: %v, want ErrQuotaExceeded", err)
 	}
 	if _, err := b.st.UpdateUser(b.user.ID, func(_ *store.Tx, u *store.User) error { u.Limit = 10; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	made, err := s.RunAgain(t.Context(), RunAgainRequest{CalcID: old.ID, Press: "x", Window: time.Hour})
+	made, err := s.RunAgain(t.Context(), RunAgainRequest{Admin: true, CalcID: old.ID, Press: "x", Window: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,10 +158,10 @@ func TestRunAgainRefused(t *testing.T) {
 	if err := os.RemoveAll(old.LocalDir); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.RunAgain(t.Context(), RunAgainRequest{CalcID: old.ID, Press: "y", Window: time.Hour}); !errors.Is(err, ErrInputGone) {
+	if _, err := s.RunAgain(t.Context(), RunAgainRequest{Admin: true, CalcID: old.ID, Press: "y", Window: time.Hour}); !errors.Is(err, ErrInputGone) {
 		t.Fatalf("input removed: %v, want ErrInputGone", err)
 	}
-	if c, err := s.RunAgain(t.Context(), RunAgainRequest{CalcID: old.ID, Press: "x", Window: time.Hour}); err != nil || c.ID != made.ID {
+	if c, err := s.RunAgain(t.Context(), RunAgainRequest{Admin: true, CalcID: old.ID, Press: "x", Window: time.Hour}); err != nil || c.ID != made.ID {
 		t.Fatalf("the press made before: calc %d, %v; want %d", c.ID, err, made.ID)
 	}
 	if all, _ := b.st.CalcsOfUser(b.user.ID, time.Time{}, 0); len(all) != 2 {
@@ -185,7 +185,7 @@ func TestRunAgainRoutesAnew(t *testing.T) {
 	if err := s.Drain("first", "", "admin"); err != nil {
 		t.Fatal(err)
 	}
-	moved, err := s.RunAgain(t.Context(), RunAgainRequest{CalcID: old.ID, Press: "d", Window: time.Hour})
+	moved, err := s.RunAgain(t.Context(), RunAgainRequest{Admin: true, CalcID: old.ID, Press: "d", Window: time.Hour})
 	if err != nil || moved.Cluster != "second" {
 		t.Fatalf("drained: %+v, %v; want it on second", moved, err)
 	}
@@ -198,11 +198,58 @@ func TestRunAgainRoutesAnew(t *testing.T) {
 	delete(b.scheds, "first")
 	delete(b.runners, "first")
 	s = b.start()
-	gone, err := s.RunAgain(t.Context(), RunAgainRequest{CalcID: old.ID, Press: "g", Window: time.Hour})
+	gone, err := s.RunAgain(t.Context(), RunAgainRequest{Admin: true, CalcID: old.ID, Press: "g", Window: time.Hour})
 	if err != nil || gone.Cluster != "second" {
 		t.Fatalf("cluster gone: %+v, %v; want it on second", gone, err)
 	}
 	if d := b.waitState(gone.ID, store.StateNotified, store.StateError); d.State != store.StateNotified {
 		t.Fatalf("%s: %s", history(d), d.Error)
 	}
+}
+
+// Only the owner (any of their Telegram accounts) or an admin may run a
+// calculation again: the scheduler checks it too, not only the bot.
+func TestRunAgainOwnerOrAdmin(t *testing.T) {
+	b := newBed(t)
+	s := b.start()
+	old := b.acceptDone(s, 730, "o.sh", "echo o > o.out\n", "")
+	if err := b.st.UpsertAccount(store.TelegramAccount{TelegramID: 901, UserID: b.user.ID, DisplayName: "Ada"}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := b.st.CreateUser(store.User{FirstName: "Eve", Org: "ipc", Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.st.UpsertAccount(store.TelegramAccount{TelegramID: 902, UserID: other.ID, DisplayName: "Eve"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, by := range []int64{902, 903} { // another user; nobody the bot knows
+		if _, err := s.RunAgain(t.Context(), RunAgainRequest{CalcID: old.ID, By: by, Press: "p", Window: time.Hour}); !errors.Is(err, ErrNotAllowed) {
+			t.Fatalf("pressed by %d: %v, want ErrNotAllowed", by, err)
+		}
+	}
+	if all, _ := b.st.CalcsOfUser(b.user.ID, time.Time{}, 0); len(all) != 1 {
+		t.Fatalf("%d calculations after refused presses, want 1", len(all))
+	}
+	mine, err := s.RunAgain(t.Context(), RunAgainRequest{CalcID: old.ID, By: 901, Press: "p", Window: time.Hour})
+	if err != nil || mine.UserID != b.user.ID {
+		t.Fatalf("the owner's press: %+v, %v", mine, err)
+	}
+	// The user is at their limit now; the same press handled again (after a
+	// crash) still finds its calculation instead of a used-up quota.
+	if _, err := b.st.UpdateUser(b.user.ID, func(_ *store.Tx, u *store.User) error { u.Limit = 2; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := s.RunAgain(t.Context(), RunAgainRequest{CalcID: old.ID, By: 901, Press: "p", Window: time.Hour}); err != nil || again.ID != mine.ID {
+		t.Fatalf("the same press again at the limit: calc %d, %v; want %d", again.ID, err, mine.ID)
+	}
+	if _, err := b.st.UpdateUser(b.user.ID, func(_ *store.Tx, u *store.User) error { u.Limit = 10; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	admins, err := s.RunAgain(t.Context(), RunAgainRequest{CalcID: old.ID, By: 903, Admin: true, Press: "a", Window: time.Hour})
+	if err != nil || admins.UserID != b.user.ID || admins.ID == mine.ID {
+		t.Fatalf("an admin's press: %+v, %v; want a new calculation of the owner's", admins, err)
+	}
+	b.waitState(mine.ID, store.StateNotified, store.StateError)
+	b.waitState(admins.ID, store.StateNotified, store.StateError)
 }
