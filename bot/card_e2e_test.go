@@ -514,7 +514,7 @@ func TestE2ECardRunAgain(t *testing.T) {
 		t.Errorf("the admin's Yes answered %+v", a)
 	}
 	calcs = e.calcsOf(e.user)
-	if len(calcs) != 3 || calcs[0].UserID != e.user.ID || calcs[0].TelegramID != tgAdmin.ID {
+	if len(calcs) != 3 || calcs[0].UserID != e.user.ID || calcs[0].TelegramID != tgUser.ID {
 		t.Fatalf("after the admin's Run again: %d calculations, the newest %+v", len(calcs), calcs[0])
 	}
 	waitState(t, e.st, calcs[0].ID, store.StateNotified)

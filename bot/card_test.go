@@ -69,7 +69,7 @@ func TestCardStates(t *testing.T) {
 		{"cancel under way", cardCalc(t0, func(c *store.Calculation) { job(c); c.Progress.Cancel = store.CancelSent }, store.StateStaged, store.StateSubmitted, store.StateRunning), "cancel",
 			[]string{"Cancel requested: the job is being stopped."}, []string{"Отмена запрошена, задача останавливается."}, []cardAction{actLog}},
 		{"ended, results on their way", cardCalc(t0, func(c *store.Calculation) { job(c); c.ExitCode = &zero }, store.StateStaged, store.StateSubmitted, store.StateRunning, store.StateSucceeded), "",
-			[]string{"The job ended: succeeded. I am bringing the results back."}, []string{"Задача закончилась: успешно. Забираю результаты."}, []cardAction{actLog}},
+			[]string{"The job ended: succeeded. I am bringing the results back."}, []string{"Расчёт на кластере закончен: успешно. Забираю результаты."}, []cardAction{actLog}},
 		{"finished with a digest and a link", cardCalc(t0, func(c *store.Calculation) {
 			job(c)
 			c.ExitCode, c.ShareLink = &zero, "https://cloud.example/s/abc"

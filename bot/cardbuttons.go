@@ -70,6 +70,12 @@ func (b *Bot) onCardButton(r *request, arg string) (string, bool, error) {
 			b.kickCards()
 			return tr(r.lang, "card.no_longer", nil), false, nil
 		}
+		// The Yes carries the card's rerun count when it was shown: a larger
+		// one was never shown (hand-made data), a smaller one is a press
+		// already made, which RunAgain finds again.
+		if cd, err := b.st.Card(id); err != nil || gen > cd.Reruns {
+			return tr(r.lang, "callback.unknown", nil), false, nil
+		}
 		return b.runAgain(r, c, gen)
 	case actLog:
 		return b.cardLog(r, c)
@@ -106,9 +112,15 @@ func (b *Bot) runAgain(r *request, c store.Calculation, gen int) (string, bool, 
 	// No quota check before: Accept checks the owner's quota in the
 	// transaction that creates the calculation, after it looked for the one
 	// this press already made (a press handled again after a crash must find
-	// its calculation, not a quota its own calculation used up).
+	// its calculation, not a quota its own calculation used up). The
+	// per-minute limit on submissions holds as for a file, for a new press.
+	press := strconv.Itoa(gen)
+	if _, err := b.st.CalcCreatedBy(0, scheduler.RunAgainKey(c.ID, press)); errors.Is(err, store.ErrNotFound) && !b.rate.allow(r.user.ID, b.now()) {
+		r.refused("doc.rate", P{"files": CountFiles(r.lang, b.rate.perMinute)}, "run again #"+strconv.FormatUint(c.ID, 10))
+		return "", false, nil
+	}
 	n, err := b.calcs.RunAgain(r.ctx, scheduler.RunAgainRequest{CalcID: c.ID, By: r.from.ID, Admin: r.admin,
-		Press: strconv.Itoa(gen), Window: b.window()})
+		Press: press, Window: b.window()})
 	var ref *plugins.Refusal
 	switch {
 	case errors.As(err, &ref):
@@ -147,8 +159,29 @@ func (b *Bot) runAgain(r *request, c store.Calculation, gen int) (string, bool, 
 // logLines is how many lines of output the card's Log shows.
 const logLines = 30
 
-// maxLogText caps the output Log quotes, in characters: with its header it
-// stays one Telegram message (4096 characters after entity parsing).
+// logExcerpt is the end of text that Log quotes: whole lines go from the top
+// until it fits maxLogText as Telegram counts it (escaped, UTF-16 units), and
+// a cut is marked.
+func logExcerpt(text string) string {
+	cut := false
+	for tgLen(Escape(text)) > maxLogText {
+		cut = true
+		if i := strings.IndexByte(text, '\n'); i >= 0 && i < len(text)-1 {
+			text = text[i+1:]
+		} else {
+			rs := []rune(text)
+			text = string(rs[len(rs)/2:])
+		}
+	}
+	if cut {
+		text = "…\n" + text
+	}
+	return text
+}
+
+// maxLogText caps the output Log quotes, in UTF-16 units once HTML-escaped
+// (as the sender counts when it splits): with its header it stays one
+// Telegram message (4096 characters).
 const maxLogText = 3500
 
 // cardLog sends the last lines of calculation c's program output (its error
@@ -175,9 +208,7 @@ func (b *Bot) cardLog(r *request, c store.Calculation) (string, bool, error) {
 		r.log.Info("no log to show", "calc", c.ID, "err", err)
 		return answerText(tr(r.lang, key, P{"id": c.ID, "cluster": c.Cluster})), true, nil
 	}
-	if rs := []rune(text); len(rs) > maxLogText {
-		text = "…" + string(rs[len(rs)-maxLogText:])
-	}
+	text = logExcerpt(text)
 	r.send(tr(r.lang, "card.log", P{"id": c.ID, "file": c.InputName, "tail": strings.TrimRight(text, "\n")}))
 	return "", false, nil
 }

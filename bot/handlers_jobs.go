@@ -82,7 +82,18 @@ func (b *Bot) showCard(r *request, id uint64) error {
 	if err != nil {
 		return fmt.Errorf("read calc %d: %w", id, err)
 	}
-	if err := b.newCard(c, r.chat.ID, fmt.Sprintf("update/%d/card/%d", r.update, id)); err != nil {
+	key := fmt.Sprintf("update/%d/card/%d", r.update, id)
+	if c.UserID != r.user.ID {
+		// An admin looking at someone's calculation gets a copy as it reads
+		// now, in the admin's language, without buttons: the owner's card
+		// stays the live one, in the owner's chat.
+		if err := b.queue(key, store.OutMsg{ChatID: r.chat.ID, Kind: "jobs.card_copy",
+			Params: map[string]string{paramText: b.cardText(c, "", r.lang, b.now())}}); err != nil {
+			return fmt.Errorf("queue a copy of the card of calc %d: %w", id, err)
+		}
+		return nil
+	}
+	if err := b.newCard(c, r.chat.ID, key); err != nil {
 		return fmt.Errorf("queue the card of calc %d: %w", id, err)
 	}
 	return nil

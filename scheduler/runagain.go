@@ -70,7 +70,7 @@ func (s *Scheduler) RunAgain(ctx context.Context, req RunAgainRequest) (store.Ca
 			return store.Calculation{}, fmt.Errorf("run again calc %d pressed by %d: %w", old.ID, req.By, ErrNotAllowed)
 		}
 	}
-	key := fmt.Sprintf("again/%d/%s", old.ID, req.Press)
+	key := RunAgainKey(old.ID, req.Press)
 	if c, err := s.st.CalcCreatedBy(0, key); err == nil {
 		s.Wake(c.ID)
 		return c, nil
@@ -96,10 +96,19 @@ func (s *Scheduler) RunAgain(ctx context.Context, req RunAgainRequest) (store.Ca
 		return store.Calculation{}, err // a *plugins.Refusal as is: the bot tells the user why
 	}
 	return s.Accept(ctx, AcceptRequest{
-		UserID: old.UserID, TelegramID: req.By, ChatID: old.ChatID, MessageID: old.MessageID, Key: key,
+		// The owner's account, not the presser's: the new calculation's card
+		// and messages go to the owner in the owner's language, also when an
+		// admin pressed.
+		UserID: old.UserID, TelegramID: old.TelegramID, ChatID: old.ChatID, MessageID: old.MessageID, Key: key,
 		FileName: old.InputName, Caption: caption, Route: route, Window: req.Window, Limit: fi.Size(),
 		Write: copyInput(src), RunAgainOf: old.ID,
 	})
+}
+
+// RunAgainKey is the idempotency key of a press of calculation calcID's Run
+// again: the calculation that press made is store.CalcCreatedBy(0, key).
+func RunAgainKey(calcID uint64, press string) string {
+	return fmt.Sprintf("again/%d/%s", calcID, press)
 }
 
 // copyInput is an AcceptRequest.Write that copies src through a temporary file.

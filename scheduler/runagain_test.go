@@ -42,7 +42,7 @@ func TestRunAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.ID == old.ID || again.UserID != old.UserID || again.RunAgainOf != old.ID || again.TelegramID != 502 ||
+	if again.ID == old.ID || again.UserID != old.UserID || again.RunAgainOf != old.ID || again.TelegramID != old.TelegramID ||
 		again.ChatID != old.ChatID || again.InputName != "r.sh" || again.Caption == nil || *again.Caption != "sh -e {}" ||
 		!slices.Equal(again.Argv, old.Argv) || again.Cluster != "loc" || again.UpdateID != 0 {
 		t.Fatalf("run again of %+v gave %+v", old, again)
