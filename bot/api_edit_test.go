@@ -195,3 +195,29 @@ func TestSenderEditPacedWithSends(t *testing.T) {
 		t.Fatalf("edit %v after the first of 3 sends: not paced with them", gap)
 	}
 }
+
+// Edit waits until the sender is done with the edit, past ReplyTimeout (a
+// 429's retry_after here): its caller (the card's refresh) edits the message
+// again only once no edit of it is queued any more.
+func TestSenderEditWaitsPastReplyTimeout(t *testing.T) {
+	srv := tgtest.New(t)
+	o := testSenderOptions()
+	o.ReplyTimeout = time.Nanosecond
+	s := newTestSender(t, srv, openTestStore(t, ""), o)
+	ctx := context.Background()
+	m, err := s.c.SendMessage(ctx, tAlice.ID, "card", MessageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Inject(tgtest.TooManyRequests("editMessageText", 1, 1))
+	if err := s.Edit(ctx, tAlice.ID, m.ID, "edited", nil); err != nil {
+		t.Fatalf("Edit: %v", err)
+	}
+	calls := srv.Calls("editMessageText")
+	if len(calls) != 2 || calls[0].Code != 429 || !calls[1].OK() {
+		t.Fatalf("edits %+v, want a 429 and then the edit", calls)
+	}
+	if stored, _ := srv.Message(tAlice.ID, int64(m.ID)); stored.Text != "edited" {
+		t.Fatalf("the message reads %q", stored.Text)
+	}
+}

@@ -162,7 +162,7 @@ func TestE2ECardLife(t *testing.T) {
 
 	// Looking at the cards again changes nothing: what they show is recorded.
 	before := len(e.srv.Calls("editMessageText"))
-	e.bot.refreshCards(t.Context())
+	e.refreshCards()
 	if err := e.bot.applyCard(t.Context(), c.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestE2ECardDeleted(t *testing.T) {
 	if failed != 1 {
 		t.Errorf("%d failed edits of the deleted card, want 1 (then it is left alone)", failed)
 	}
-	e.bot.refreshCards(t.Context())
+	e.refreshCards()
 	failedAfter := 0
 	for _, ed := range e.editsOf(cd.ChatID, cd.MessageID) {
 		if !ed.OK() {

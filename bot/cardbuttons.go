@@ -84,18 +84,27 @@ func (b *Bot) onCardButton(r *request, arg string) (string, bool, error) {
 }
 
 // setConfirm records the action calculation id's card asks to confirm (""
-// none) and has the card edited soon.
+// none) and has the card edited soon. A calculation without a card (a
+// hand-made press) gets none.
 func (b *Bot) setConfirm(id uint64, action string) error {
 	_, err := b.st.UpdateCard(id, func(cd *store.Card) error {
+		if cd.ChatID == 0 { // no record: every card has its chat (newCard)
+			return errNoCard
+		}
 		cd.Confirm = action
 		if !cd.Gone {
 			cd.Live = true
 		}
 		return nil
 	})
+	if errors.Is(err, errNoCard) {
+		return nil
+	}
 	b.kickCards()
 	return err
 }
+
+var errNoCard = errors.New("no card")
 
 var answerTagRx = regexp.MustCompile(`<[^>]*>`)
 

@@ -44,12 +44,14 @@ func (b *Bot) kickCards() {
 }
 
 // keepCards edits the live cards when told of a change and every
-// cardRefreshEvery, until ctx ends.
+// cardRefreshEvery, until ctx ends; it returns once their edits did.
 func (b *Bot) keepCards(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	t := time.NewTicker(cardRefreshEvery)
 	defer t.Stop()
 	for {
-		b.refreshCards(ctx)
+		b.refreshCards(ctx, &wg)
 		select {
 		case <-ctx.Done():
 			return
@@ -59,8 +61,12 @@ func (b *Bot) keepCards(ctx context.Context) {
 	}
 }
 
-// refreshCards brings every live card up to date.
-func (b *Bot) refreshCards(ctx context.Context) {
+// refreshCards brings every live card up to date, each card in a goroutine
+// of its own (counted in wg): an edit waits in its chat's queue (a 429's
+// retry_after, a slow upload of results to that chat), which must hold up
+// no other chat's card. A card whose last pass is still under way is
+// skipped; that pass looks again once it ends.
+func (b *Bot) refreshCards(ctx context.Context, wg *sync.WaitGroup) {
 	cards, err := b.st.LiveCards()
 	if err != nil {
 		b.log.Error("read live cards", "err", err)
@@ -70,16 +76,55 @@ func (b *Bot) refreshCards(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := b.applyCard(ctx, cd.CalcID); err != nil {
-			b.log.Warn("update card", "calc", cd.CalcID, "err", err)
+		id := cd.CalcID
+		if !b.cardLock.start(id) {
+			continue
 		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := b.applyCard(ctx, id); err != nil {
+				b.log.Warn("update card", "calc", id, "err", err)
+			}
+			if b.cardLock.end(id) {
+				b.kickCards()
+			}
+		}()
 	}
 }
 
-// cardLocks serializes the work on one card (the refresher and a button).
+// cardLocks serializes the work on one card (the refresher and a button),
+// and keeps one refresh of a card under way at a time (start, end).
 type cardLocks struct {
 	mu    sync.Mutex
 	locks map[uint64]*cardLock
+	busy  map[uint64]bool // cards being refreshed → a pass skipped the card meanwhile
+}
+
+// start marks card id as being refreshed, unless it already is (false: the
+// refresh under way is told to have the cards looked at again when it ends).
+func (l *cardLocks) start(id uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.busy == nil {
+		l.busy = map[uint64]bool{}
+	}
+	if _, ok := l.busy[id]; ok {
+		l.busy[id] = true
+		return false
+	}
+	l.busy[id] = false
+	return true
+}
+
+// end marks the refresh of card id over and tells whether a pass skipped
+// the card meanwhile.
+func (l *cardLocks) end(id uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	skipped := l.busy[id]
+	delete(l.busy, id)
+	return skipped
 }
 
 type cardLock struct {
@@ -133,15 +178,16 @@ func (b *Bot) cardView(c store.Calculation, cd store.Card, lang string) (string,
 // records the new hash after Telegram took the edit. A crash between the two
 // makes the next run edit again to the same text: Telegram's "message is not
 // modified" counts as done (Sender.Edit). A card the user deleted is marked
-// gone and left alone. A card at its end stops being live.
+// gone and left alone. A card at its end stops being live, and so does one
+// never sent whose calculation is at its end.
 func (b *Bot) applyCard(ctx context.Context, id uint64) error {
 	defer b.cardLock.lock(id)()
 	cd, err := b.st.Card(id)
 	if err != nil {
 		return err
 	}
-	if cd.MessageID == 0 || !cd.Live {
-		return nil // not sent yet (the outbox sends it), or nothing to do
+	if !cd.Live {
+		return nil
 	}
 	if cd.Gone {
 		_, err := b.st.UpdateCard(id, func(c *store.Card) error { c.Live = false; return nil })
@@ -153,6 +199,22 @@ func (b *Bot) applyCard(ctx context.Context, id uint64) error {
 		return err
 	}
 	if err != nil {
+		return err
+	}
+	if cd.MessageID == 0 {
+		// Not sent yet: the outbox sends it, and cardSent makes it live
+		// again. Once the calculation is at its end nothing changes the card
+		// by itself, so a card never sent (403: the user blocked the bot)
+		// leaves the live set.
+		if !cardAtEnd(c) {
+			return nil
+		}
+		_, err = b.st.UpdateCard(id, func(c *store.Card) error {
+			if c.MessageID == 0 {
+				c.Live = false
+			}
+			return nil
+		})
 		return err
 	}
 	text, kb, hash := b.cardView(c, cd, b.langOf(c.TelegramID))

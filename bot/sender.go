@@ -184,19 +184,29 @@ func (s *Sender) SendPhoto(ctx context.Context, chatID int64, name string, data 
 
 // Deliver queues o and waits like Send.
 func (s *Sender) Deliver(ctx context.Context, o Outgoing) error {
+	return s.deliverWithin(ctx, o, s.opts.ReplyTimeout)
+}
+
+// deliverWithin queues o and waits until the sender is done with it, ctx
+// ends, or limit passes (0: no limit).
+func (s *Sender) deliverWithin(ctx context.Context, o Outgoing, limit time.Duration) error {
 	done := make(chan error, 1)
 	if err := s.enqueue(o, "", 0, func(err error) { done <- err }); err != nil {
 		return err
 	}
-	t := time.NewTimer(s.opts.ReplyTimeout)
-	defer t.Stop()
+	var expired <-chan time.Time
+	if limit > 0 {
+		t := time.NewTimer(limit)
+		defer t.Stop()
+		expired = t.C
+	}
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("telegram send to %d: %w", o.ChatID, ctx.Err())
-	case <-t.C:
-		return fmt.Errorf("telegram send to %d: not delivered within %v; still queued", o.ChatID, s.opts.ReplyTimeout)
+	case <-expired:
+		return fmt.Errorf("telegram send to %d: not delivered within %v; still queued", o.ChatID, limit)
 	}
 }
 
