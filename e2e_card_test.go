@@ -5,9 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,23 +19,13 @@ import (
 // cardOf reads calculation id's card through `hpcbot backup`.
 func (w *world) cardOf(id uint64) store.Card {
 	w.t.Helper()
-	w.snaps++
-	cp := filepath.Join(w.dir, fmt.Sprintf("copy-%d.db", w.snaps))
-	cmd := exec.Command(binary, "backup", "--config", w.cfg, cp)
-	cmd.Env = daemonEnv()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		w.t.Fatalf("hpcbot backup: %v: %s", err, out)
-	}
-	defer os.Remove(cp)
-	st, err := store.Open(cp, store.Options{ReadOnly: true})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	defer st.Close()
-	cd, err := st.Card(id)
-	if err != nil {
-		w.t.Fatalf("card of calc %d: %v", id, err)
-	}
+	var cd store.Card
+	w.backup(func(st *store.Store) {
+		var err error
+		if cd, err = st.Card(id); err != nil {
+			w.t.Fatalf("card of calc %d: %v", id, err)
+		}
+	})
 	return cd
 }
 

@@ -475,9 +475,9 @@ func (w *world) settledJobs(name, jobID string) []string {
 	return jobs
 }
 
-// snapshot reads every calculation through `hpcbot backup` (which asks the
-// running daemon for a copy, or opens the store when none runs).
-func (w *world) snapshot() []store.Calculation {
+// backup has read look at a copy of the store made by `hpcbot backup` (which
+// asks the running daemon for a copy, or opens the store when none runs).
+func (w *world) backup(read func(*store.Store)) {
 	w.t.Helper()
 	w.snaps++
 	cp := filepath.Join(w.dir, fmt.Sprintf("copy-%d.db", w.snaps))
@@ -492,10 +492,19 @@ func (w *world) snapshot() []store.Calculation {
 		w.t.Fatal(err)
 	}
 	defer st.Close()
-	calcs, err := st.CalcsByState(store.States...)
-	if err != nil {
-		w.t.Fatal(err)
-	}
+	read(st)
+}
+
+// snapshot reads every calculation through `hpcbot backup`.
+func (w *world) snapshot() []store.Calculation {
+	w.t.Helper()
+	var calcs []store.Calculation
+	w.backup(func(st *store.Store) {
+		var err error
+		if calcs, err = st.CalcsByState(store.States...); err != nil {
+			w.t.Fatal(err)
+		}
+	})
 	return calcs
 }
 
