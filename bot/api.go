@@ -188,11 +188,10 @@ func (c *Client) GetUpdates(ctx context.Context, offset int64, limit int, timeou
 
 // MessageOptions are the optional parameters of a send.
 type MessageOptions struct {
-	ParseMode   string // "HTML", or "" for plain text
-	ReplyTo     int    // message_id to answer; sent with allow_sending_without_reply
-	ReplyMarkup any    // marshalled to JSON as reply_markup (e.g. *tele.ReplyMarkup)
-	// Keyboard is an inline keyboard (reply_markup), rows of buttons; it
-	// takes the place of ReplyMarkup. nil: no keyboard; on an edit, nil or
+	ParseMode string // "HTML", or "" for plain text
+	ReplyTo   int    // message_id to answer; sent with allow_sending_without_reply
+	// Keyboard is an inline keyboard (reply_markup), rows of buttons: the
+	// one keyboard hpcbot sends. nil: no keyboard; on an edit, nil or
 	// an empty slice leaves the message without one (Telegram removes the
 	// keyboard of a text edited without reply_markup).
 	Keyboard       [][]Button
@@ -208,9 +207,6 @@ func (o MessageOptions) params(chatID int64) map[string]any {
 	if o.ReplyTo != 0 {
 		p["reply_to_message_id"] = o.ReplyTo
 		p["allow_sending_without_reply"] = true
-	}
-	if o.ReplyMarkup != nil {
-		p["reply_markup"] = o.ReplyMarkup
 	}
 	if o.Keyboard != nil {
 		p["reply_markup"] = inlineKeyboard(o.Keyboard)

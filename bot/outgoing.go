@@ -29,8 +29,7 @@ type Outgoing struct {
 	Caption        string     // of the first file
 	Plain          bool       // no parse mode
 	ReplyTo        int        // message_id the first part answers
-	ReplyMarkup    any        // sent with the last part (e.g. *tele.ReplyMarkup)
-	Keyboard       [][]Button // inline keyboard of the last part (instead of ReplyMarkup)
+	Keyboard       [][]Button // inline keyboard of the last part
 	DisablePreview bool
 	Silent         bool
 	// At is when the event the message reports happened (its line's time in
@@ -53,9 +52,6 @@ func Plain() SendOption { return func(o *Outgoing) { o.Plain = true } }
 
 // ReplyTo makes the message an answer to messageID.
 func ReplyTo(messageID int) SendOption { return func(o *Outgoing) { o.ReplyTo = messageID } }
-
-// WithMarkup attaches a keyboard (e.g. *tele.ReplyMarkup) to the last part.
-func WithMarkup(m any) SendOption { return func(o *Outgoing) { o.ReplyMarkup = m } }
 
 // WithKeyboard attaches an inline keyboard to the last part.
 func WithKeyboard(kb [][]Button) SendOption { return func(o *Outgoing) { o.Keyboard = kb } }

@@ -248,7 +248,7 @@ func (s *Sender) enqueue(o Outgoing, key string, from int, finish func(error)) e
 	}
 	j := &sendJob{out: o, parts: parts, next: min(from, len(parts)), key: key, finish: finish, at: at}
 	j.mergeable = s.opts.Merge != nil && s.opts.Merge(o.ChatID) && len(o.Files) == 0 && len(parts) == 1 &&
-		j.next == 0 && o.ReplyTo == 0 && o.ReplyMarkup == nil && o.Keyboard == nil && o.edit == 0
+		j.next == 0 && o.ReplyTo == 0 && o.Keyboard == nil && o.edit == 0
 	if j.mergeable {
 		j.line = parts[0].text
 	}
@@ -293,7 +293,6 @@ func buildParts(o Outgoing) []sendPart {
 	}
 	if len(parts) > 0 {
 		parts[0].opts.ReplyTo = o.ReplyTo
-		parts[len(parts)-1].opts.ReplyMarkup = o.ReplyMarkup
 		parts[len(parts)-1].opts.Keyboard = o.Keyboard
 	}
 	return parts
